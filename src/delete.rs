@@ -1,0 +1,26 @@
+//! Client delete (RFC 7592 §2.3).
+
+use crate::error::RegistrationError;
+use crate::registrar::{lost_race, Registrar};
+
+impl Registrar {
+    /// Deletes a client with its registration access token. The client identifier, its secret
+    /// and its token stop working at once; the host answers 204 No Content.
+    ///
+    /// RFC 7592 §2.3 says the server SHOULD also invalidate the client's grants and tokens: that
+    /// is the host's job, after this returns.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn delete(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), RegistrationError> {
+        let record = self.authorize(client_id, token).await?;
+        self.store
+            .delete(client_id, record.version)
+            .await
+            .map_err(lost_race)
+    }
+}

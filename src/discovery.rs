@@ -1,0 +1,144 @@
+//! The registration-related authorization server metadata (RFC 8414 §2, OpenID Connect Discovery
+//! 1.0 §3), generated from the same [`ServerPolicy`] the registrar enforces, so what a server
+//! advertises and what it accepts cannot drift apart.
+
+use serde_json::{Map, Value};
+
+use crate::policy::{ScopePolicy, ServerPolicy};
+
+/// The members a discovery document needs for registration: `registration_endpoint` and the
+/// `*_supported` lists. Merge them into the host's own document (which adds `issuer`,
+/// `authorization_endpoint`, `token_endpoint`, `jwks_uri`, …).
+///
+/// ```
+/// let policy = oauth_dcr::ServerPolicy::new("https://as.example/register");
+/// let metadata = oauth_dcr::discovery_metadata(&policy);
+/// assert_eq!(metadata["registration_endpoint"], "https://as.example/register");
+/// assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
+/// ```
+pub fn discovery_metadata(policy: &ServerPolicy) -> Map<String, Value> {
+    let mut m = Map::new();
+    let strings =
+        |items: Vec<&str>| Value::from(items.into_iter().map(Value::from).collect::<Vec<_>>());
+    m.insert(
+        "registration_endpoint".into(),
+        policy.registration_endpoint.clone().into(),
+    );
+    m.insert(
+        "grant_types_supported".into(),
+        strings(
+            policy
+                .grant_types_supported
+                .iter()
+                .map(|g| g.as_str())
+                .collect(),
+        ),
+    );
+    m.insert(
+        "response_types_supported".into(),
+        strings(
+            policy
+                .response_types_supported
+                .iter()
+                .map(|r| r.as_str())
+                .collect(),
+        ),
+    );
+    m.insert(
+        "token_endpoint_auth_methods_supported".into(),
+        strings(
+            policy
+                .token_endpoint_auth_methods_supported
+                .iter()
+                .map(|a| a.as_str())
+                .collect(),
+        ),
+    );
+    m.insert(
+        "subject_types_supported".into(),
+        strings(
+            policy
+                .subject_types_supported
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
+        ),
+    );
+    if let ScopePolicy::Narrow(scopes) | ScopePolicy::Reject(scopes) = &policy.scope {
+        m.insert(
+            "scopes_supported".into(),
+            strings(scopes.iter().map(String::as_str).collect()),
+        );
+    }
+    let jose = &policy.jose;
+    let algs = |list: &[crate::JoseAlgorithm]| strings(list.iter().map(|a| a.as_str()).collect());
+    for (name, list) in [
+        (
+            "id_token_signing_alg_values_supported",
+            &jose.id_token_signing,
+        ),
+        (
+            "userinfo_signing_alg_values_supported",
+            &jose.userinfo_signing,
+        ),
+        (
+            "request_object_signing_alg_values_supported",
+            &jose.request_object_signing,
+        ),
+        (
+            "token_endpoint_auth_signing_alg_values_supported",
+            &jose.token_endpoint_auth_signing,
+        ),
+        (
+            "authorization_signing_alg_values_supported",
+            &jose.authorization_signing,
+        ),
+        (
+            "introspection_signing_alg_values_supported",
+            &jose.introspection_signing,
+        ),
+        (
+            "id_token_encryption_alg_values_supported",
+            &jose.encryption_alg,
+        ),
+        (
+            "id_token_encryption_enc_values_supported",
+            &jose.encryption_enc,
+        ),
+        (
+            "userinfo_encryption_alg_values_supported",
+            &jose.encryption_alg,
+        ),
+        (
+            "userinfo_encryption_enc_values_supported",
+            &jose.encryption_enc,
+        ),
+        (
+            "request_object_encryption_alg_values_supported",
+            &jose.encryption_alg,
+        ),
+        (
+            "request_object_encryption_enc_values_supported",
+            &jose.encryption_enc,
+        ),
+        (
+            "authorization_encryption_alg_values_supported",
+            &jose.encryption_alg,
+        ),
+        (
+            "authorization_encryption_enc_values_supported",
+            &jose.encryption_enc,
+        ),
+        (
+            "introspection_encryption_alg_values_supported",
+            &jose.encryption_alg,
+        ),
+        (
+            "introspection_encryption_enc_values_supported",
+            &jose.encryption_enc,
+        ),
+    ] {
+        m.insert(name.into(), algs(list));
+    }
+    m
+}

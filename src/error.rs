@@ -1,0 +1,291 @@
+//! Errors: which RFC error code, which HTTP status and which headers a failure maps to.
+//!
+//! [`RegistrationError`] is the Rust error every operation returns; [`ErrorResponse`] is the JSON
+//! body a client sees (RFC 7591 §3.2.2, RFC 6750 §3). Only this module decides how one maps to the
+//! other, so a handler never has to.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::{HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// An OAuth error code, as registered in the OAuth Extensions Error Registry.
+///
+/// The known codes are variants; anything else round-trips through [`ErrorCode::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: the request is malformed (RFC 6749 §5.2, RFC 6750 §3.1).
+    InvalidRequest,
+    /// `invalid_redirect_uri`: a redirection URI is not acceptable (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// `invalid_client_metadata`: a metadata value is not acceptable (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
+    /// `invalid_software_statement`: the software statement is invalid (RFC 7591 §3.2.2).
+    InvalidSoftwareStatement,
+    /// `unapproved_software_statement`: the software statement is not approved (RFC 7591 §3.2.2).
+    UnapprovedSoftwareStatement,
+    /// `invalid_token`: the bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    InvalidToken,
+    /// `insufficient_scope`: the bearer token lacks a required scope (RFC 6750 §3.1).
+    InsufficientScope,
+    /// `access_denied`: the caller may not perform this operation.
+    AccessDenied,
+    /// `server_error`: the server failed; no detail is given to the client.
+    ServerError,
+    /// Any other code.
+    Other(String),
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(value: &str) -> Self {
+        match value {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_redirect_uri" => Self::InvalidRedirectUri,
+            "invalid_client_metadata" => Self::InvalidClientMetadata,
+            "invalid_software_statement" => Self::InvalidSoftwareStatement,
+            "unapproved_software_statement" => Self::UnapprovedSoftwareStatement,
+            "invalid_token" => Self::InvalidToken,
+            "insufficient_scope" => Self::InsufficientScope,
+            "access_denied" => Self::AccessDenied,
+            "server_error" => Self::ServerError,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = Cow::<str>::deserialize(deserializer)?;
+        Ok(Self::from(s.as_ref()))
+    }
+}
+
+/// The JSON error body of RFC 7591 §3.2.2: `{"error": …, "error_description": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The error code.
+    pub error: ErrorCode,
+    /// A human-readable explanation for the client developer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+/// One refused metadata value: which field, which error code, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The metadata member the problem is about (`redirect_uris`, `client_name#ja-Jpan-JP`, …).
+    pub field: String,
+    /// The RFC error code for this problem.
+    pub code: ErrorCode,
+    /// A lowercase message naming the field and the value.
+    pub message: String,
+}
+
+impl Violation {
+    pub(crate) fn metadata(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: ErrorCode::InvalidClientMetadata,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn redirect(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: ErrorCode::InvalidRedirectUri,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in one request: validation reports all of them at once.
+///
+/// The error code of the whole response is the code of the first violation; redirect URIs are
+/// checked first, so a bad redirect URI answers `invalid_redirect_uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    pub(crate) fn new(list: Vec<Violation>) -> Option<Self> {
+        (!list.is_empty()).then_some(Self(list))
+    }
+
+    /// The violations, in the order they were found.
+    pub fn iter(&self) -> impl Iterator<Item = &Violation> {
+        self.0.iter()
+    }
+
+    /// The error code reported to the client.
+    pub fn code(&self) -> &ErrorCode {
+        // `new` never builds an empty list.
+        self.0
+            .first()
+            .map_or(&ErrorCode::InvalidClientMetadata, |v| &v.code)
+    }
+
+    /// Whether some violation is about `field`.
+    pub fn names(&self, field: &str) -> bool {
+        self.0.iter().any(|v| v.field == field)
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&v.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a registration, read, update or delete failed.
+///
+/// Each variant knows its HTTP status ([`status`](Self::status)), its wire body
+/// ([`response`](Self::response)) and its headers; [`into_http`](Self::into_http) builds the whole
+/// `http::Response`. Internal failures never reveal their detail to the client: the `Display` and
+/// `source` of [`RegistrationError::Store`] are for the host's logs only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistrationError {
+    /// The request is malformed: not a JSON object, malformed JSON, invalid UTF-8, over a limit,
+    /// or carrying a member that this operation forbids. 400 `invalid_request`.
+    #[error("invalid request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// The body exceeds the size limit. 413 `invalid_request`.
+    #[error("request body exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// One or more metadata values were refused. 400 with the first violation's code.
+    #[error("{0}")]
+    InvalidMetadata(Violations),
+    /// The registration access token is missing, malformed, expired, rotated away, belongs to
+    /// another client, or the client does not exist. 401 `invalid_token`; never says which.
+    #[error("invalid registration access token")]
+    InvalidToken,
+    /// The token is valid but this client may not be managed through this endpoint. 403.
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// The store failed. 500 `server_error` with no detail.
+    #[error("store failure")]
+    Store(#[source] StoreError),
+}
+
+impl RegistrationError {
+    pub(crate) fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(message.into())
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) | Self::InvalidMetadata(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The RFC error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) | Self::BodyTooLarge { .. } => ErrorCode::InvalidRequest,
+            Self::InvalidMetadata(v) => v.code().clone(),
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::Forbidden(_) => ErrorCode::AccessDenied,
+            Self::Store(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// The JSON body a client sees. Store failures carry no description.
+    pub fn response(&self) -> ErrorResponse {
+        let error_description = match self {
+            Self::InvalidRequest(m) | Self::Forbidden(m) => Some(m.to_string()),
+            Self::BodyTooLarge { .. } | Self::InvalidMetadata(_) => Some(self.to_string()),
+            Self::InvalidToken => Some("the registration access token is not valid".to_owned()),
+            Self::Store(_) => None,
+        };
+        ErrorResponse {
+            error: self.code(),
+            error_description,
+        }
+    }
+
+    /// The `WWW-Authenticate` header value for bearer-token failures (RFC 6750 §3).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        match self {
+            Self::InvalidToken => Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
+            _ => None,
+        }
+    }
+
+    /// The complete HTTP response: status, JSON body and the RFC headers.
+    pub fn into_http(self) -> http::Response<Vec<u8>> {
+        let body = serde_json::to_vec(&self.response()).unwrap_or_default();
+        let mut response = crate::http::json_response(self.status(), body);
+        if let Some(value) = self.www_authenticate() {
+            response
+                .headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+impl From<StoreError> for RegistrationError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<RegistrationError> for http::Response<Vec<u8>> {
+    fn from(e: RegistrationError) -> Self {
+        e.into_http()
+    }
+}

@@ -1,0 +1,276 @@
+//! Adapters between the `http` crate's types and the registrar: one function that serves the
+//! registration endpoint and the client configuration endpoint from an `http::Request`, and the
+//! pieces it is made of for hosts that route themselves.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oauth_dcr::{http::handle, MemoryStore, Registrar, RequestContext, ServerPolicy};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), Arc::new(MemoryStore::new()));
+//! let request = http::Request::post("/register")
+//!     .header("content-type", "application/json")
+//!     .body(br#"{"redirect_uris":["https://app.example/cb"]}"#.to_vec())?;
+//! let response = handle(&registrar, request, &RequestContext::new()).await;
+//! assert_eq!(response.status(), 201);
+//! assert_eq!(response.headers()["cache-control"], "no-store");
+//! # Ok::<(), http::Error>(())
+//! # }).unwrap();
+//! ```
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use crate::error::RegistrationError;
+use crate::registrar::{Registrar, RequestContext};
+
+/// A JSON response with the headers RFC 7591 §3.2 and RFC 6749 §5.1 require.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    no_store(headers);
+    response
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The bearer token of the `Authorization` header (RFC 6750 §2.1), if there is exactly one such
+/// header, its scheme is `Bearer` in any letter case, and the token is a well-formed `b64token`.
+///
+/// Tokens in the query string or the form body (RFC 6750 §2.2, §2.3) are not accepted.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let well_formed = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    well_formed.then_some(token)
+}
+
+/// Whether the `Content-Type` is `application/json`, parameters (`charset=utf-8`) allowed.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+}
+
+fn media_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim())
+}
+
+/// Which endpoint a request path addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route<'a> {
+    /// The registration endpoint itself.
+    Registration,
+    /// A client configuration endpoint, with the client identifier from the path.
+    Client(&'a str),
+}
+
+/// Matches `path` against the path of the policy's registration endpoint: the endpoint itself,
+/// or the endpoint followed by one non-empty segment (the `client_id`).
+pub fn route<'a>(registrar: &Registrar, path: &'a str) -> Option<Route<'a>> {
+    let base = endpoint_path(&registrar.policy().registration_endpoint);
+    let rest = path.strip_prefix(base.trim_end_matches('/'))?;
+    match rest {
+        "" | "/" => Some(Route::Registration),
+        _ => {
+            let id = rest.strip_prefix('/')?;
+            (!id.is_empty() && !id.contains('/')).then_some(Route::Client(id))
+        }
+    }
+}
+
+fn endpoint_path(endpoint: &str) -> &str {
+    match endpoint.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => endpoint,
+    }
+}
+
+/// Serves one request to the registration endpoint or a client configuration endpoint.
+///
+/// - `POST` on the registration endpoint registers (201); `GET`, `PUT` and `DELETE` on
+///   `{endpoint}/{client_id}` read (200), update (200) and delete (204).
+/// - Other methods answer 405 with `Allow`; `OPTIONS` answers 204 with `Allow`, and with the CORS
+///   headers when the request's `Origin` is in [`allowed_origins`](crate::ServerPolicy::allowed_origins).
+/// - Bodies must be `application/json` (415 otherwise); the bearer token comes from the
+///   `Authorization` header only.
+/// - Paths outside the endpoint answer 404.
+///
+/// Every response carries `Cache-Control: no-store` and `Pragma: no-cache`.
+pub async fn handle<B: AsRef<[u8]>>(
+    registrar: &Registrar,
+    request: Request<B>,
+    context: &RequestContext,
+) -> Response<Vec<u8>> {
+    let (parts, body) = request.into_parts();
+    let mut response = match route(registrar, parts.uri.path()) {
+        None => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        Some(route) => dispatch(registrar, &parts, body.as_ref(), route, context).await,
+    };
+    cors(registrar, &parts.headers, &mut response);
+    response
+}
+
+async fn dispatch(
+    registrar: &Registrar,
+    parts: &http::request::Parts,
+    body: &[u8],
+    route: Route<'_>,
+    context: &RequestContext,
+) -> Response<Vec<u8>> {
+    let token = bearer_token(&parts.headers);
+    let method = &parts.method;
+    let allow = match route {
+        Route::Registration => "POST, OPTIONS",
+        Route::Client(_) => "GET, PUT, DELETE, OPTIONS",
+    };
+    let needs_body = matches!(
+        (&route, method),
+        (Route::Registration, &Method::POST) | (Route::Client(_), &Method::PUT)
+    );
+    if needs_body && !is_json(&parts.headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "the request body must be application/json",
+        );
+    }
+    let result = match (route, method) {
+        (Route::Registration, &Method::POST) => {
+            registrar.register(body, context).await.map(Into::into)
+        }
+        (Route::Client(id), &Method::GET) => registrar.read(id, token).await.map(Into::into),
+        (Route::Client(id), &Method::PUT) => {
+            registrar.update(id, token, body).await.map(Into::into)
+        }
+        (Route::Client(id), &Method::DELETE) => registrar.delete(id, token).await.map(|()| {
+            let mut response = Response::new(Vec::new());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            no_store(response.headers_mut());
+            response
+        }),
+        (_, &Method::OPTIONS) => {
+            let mut response = Response::new(Vec::new());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            no_store(response.headers_mut());
+            return response;
+        }
+        _ => {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "method not allowed",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            return response;
+        }
+    };
+    result.unwrap_or_else(RegistrationError::into_http)
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>> {
+    let body = serde_json::json!({ "error": code, "error_description": description });
+    json_response(status, body.to_string().into_bytes())
+}
+
+/// Adds CORS headers when the request's `Origin` is allowed by the policy.
+fn cors(registrar: &Registrar, request: &HeaderMap, response: &mut Response<Vec<u8>>) {
+    let Some(origin) = request.get(header::ORIGIN) else {
+        return;
+    };
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| registrar.policy().allowed_origins.iter().any(|a| a == o));
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if !allowed {
+        return;
+    }
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("WWW-Authenticate"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(
+            bearer_token(&auth("Bearer abc-DEF_123")),
+            Some("abc-DEF_123")
+        );
+        assert_eq!(bearer_token(&auth("bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&auth("BEARER abc==")), Some("abc=="));
+        for bad in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearerabc",
+            "Bearer ===",
+        ] {
+            assert_eq!(bearer_token(&auth(bad)), None, "{bad}");
+        }
+        let mut two = auth("Bearer a");
+        two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(bearer_token(&two), None);
+    }
+
+    #[test]
+    fn endpoint_paths() {
+        assert_eq!(endpoint_path("https://as.example/register"), "/register");
+        assert_eq!(endpoint_path("https://as.example"), "/");
+        assert_eq!(
+            endpoint_path("http://127.0.0.1:8080/oauth/register/"),
+            "/oauth/register/"
+        );
+    }
+}

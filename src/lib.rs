@@ -1,0 +1,76 @@
+//! # oauth-dcr
+//!
+//! OAuth 2.0 Dynamic Client Registration for any authorization server: RFC 7591 registration,
+//! RFC 7592 read / update / delete with a registration access token, and the client metadata of
+//! OpenID Connect Dynamic Client Registration 1.0, the OIDC logout specs, RFC 8705 (mTLS),
+//! RFC 9449 (DPoP), RFC 9126 (PAR), RFC 9396, JARM and JWT introspection responses.
+//!
+//! The crate is framework-agnostic: a [`Registrar`] holds a [`ServerPolicy`] and a
+//! [`ClientStore`] and exposes async functions over bytes and typed values. Each
+//! [`RegistrationError`] knows its HTTP status, RFC error code, JSON body and headers; the
+//! [`http`](mod@http) module serves whole `http::Request`s for hosts that want it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let registrar = Registrar::new(
+//!     ServerPolicy::new("https://as.example/register"),
+//!     Arc::new(MemoryStore::new()),
+//! );
+//! let body = br#"{"grant_types":["client_credentials"],"scope":"openid profile"}"#;
+//! let client = registrar.register(body, &RequestContext::new()).await?;
+//! assert!(client.client_secret.is_some());
+//! assert_eq!(client.status, 201);
+//!
+//! // In a handler: any error becomes a complete HTTP response.
+//! let err = registrar.register(b"not json", &RequestContext::new()).await.unwrap_err();
+//! let response: http::Response<Vec<u8>> = err.into();
+//! assert_eq!(response.status(), 400);
+//! # Ok::<(), oauth_dcr::RegistrationError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Security defaults: identifiers and credentials come from the OS CSPRNG (256-bit secrets and
+//! tokens), secrets and tokens are stored as SHA-256 hashes and compared in constant time,
+//! clients never choose their `client_id` or secret, redirect URIs must be canonical absolute
+//! URIs without fragments, userinfo or wildcards, registration access tokens expire after 30 days
+//! and rotate on every read and update.
+
+mod credentials;
+mod delete;
+mod discovery;
+mod error;
+pub mod http;
+mod metadata;
+mod policy;
+mod read;
+mod register;
+mod registrar;
+mod request;
+mod response;
+mod secret;
+mod store;
+mod update;
+mod validate;
+
+// The public interface is:
+pub use credentials::{
+    random_token, Clock, CredentialGenerator, RandomError, RandomGenerator, SystemClock,
+    SECRET_BYTES,
+};
+pub use discovery::discovery_metadata;
+pub use error::{ErrorCode, ErrorResponse, RegistrationError, Violation, Violations};
+pub use metadata::{
+    ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
+    ResponseType, Scope, SubjectType, LOCALIZABLE,
+};
+pub use policy::{Defaults, JoseSupport, RedirectPolicy, RequestLimits, ScopePolicy, ServerPolicy};
+pub use registrar::{Registrar, RequestContext};
+pub use response::RegistrationResponse;
+pub use secret::{constant_time_eq, ClientSecret, RegistrationAccessToken, SecretHash};
+pub use store::{
+    ClientRecord, ClientStore, MemoryStore, Origin, SecretValue, StoreError, StoredSecret,
+    StoredToken,
+};

@@ -1,0 +1,310 @@
+//! [`ServerPolicy`]: what the server supports, the defaults it applies, its limits and lifetimes.
+//!
+//! Every field documents its default. Settings that weaken a security check carry `dangerously`
+//! in their name.
+
+use std::collections::BTreeSet;
+
+use time::Duration;
+
+use crate::metadata::{
+    ApplicationType, AuthMethod, GrantType, JoseAlgorithm, ResponseType, SubjectType,
+};
+
+/// The server's registration policy: supported values, defaults, limits and lifetimes.
+///
+/// ```
+/// use oauth_dcr::{ServerPolicy, ScopePolicy};
+///
+/// let mut policy = ServerPolicy::new("https://as.example/register");
+/// policy.scope = ScopePolicy::narrow_to(["openid", "profile", "email"]);
+/// policy.rotate_on_read = false;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerPolicy {
+    /// The registration endpoint URL; a client's `registration_client_uri` is this URL, a `/` and
+    /// its `client_id`. Set by [`ServerPolicy::new`].
+    pub registration_endpoint: String,
+    /// Grant types clients may register. Defaults to `authorization_code`, `client_credentials`
+    /// and `refresh_token` (RFC 9700 §2.1.2 and §2.4: no `implicit`, no `password`).
+    pub grant_types_supported: Vec<GrantType>,
+    /// Response types clients may register, compared without regard to the order of their parts.
+    /// Defaults to `code`.
+    pub response_types_supported: Vec<ResponseType>,
+    /// Token endpoint authentication methods. Defaults to `client_secret_basic`,
+    /// `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, `tls_client_auth`,
+    /// `self_signed_tls_client_auth` and `none`.
+    pub token_endpoint_auth_methods_supported: Vec<AuthMethod>,
+    /// Application types. Defaults to `web` and `native`.
+    pub application_types_supported: Vec<ApplicationType>,
+    /// Subject identifier types. Defaults to `public`.
+    pub subject_types_supported: Vec<SubjectType>,
+    /// Which scopes a client may register. Defaults to [`ScopePolicy::Any`].
+    pub scope: ScopePolicy,
+    /// Supported JOSE algorithms, per use. Defaults to [`JoseSupport::default`].
+    pub jose: JoseSupport,
+    /// Values applied to omitted metadata. Defaults to the RFC defaults ([`Defaults::default`]).
+    pub defaults: Defaults,
+    /// Redirect URI rules. Defaults to [`RedirectPolicy::default`].
+    pub redirect: RedirectPolicy,
+    /// Allow `http` for the non-redirect URL metadata (`client_uri`, `logo_uri`, `jwks_uri`, …),
+    /// for development only. Defaults to `false` (https only).
+    pub dangerously_allow_http_metadata_uris: bool,
+    /// Require `logo_uri`, `policy_uri`, `tos_uri` and `client_uri` to be on a host of one of the
+    /// redirect URIs (OIDC Registration §9.1, RFC 7591 §5). Defaults to `false`.
+    pub require_same_host_display_uris: bool,
+    /// Request parsing limits. Defaults to [`RequestLimits::default`].
+    pub limits: RequestLimits,
+    /// Extension members (not defined by the supported specifications) that are kept, stored and
+    /// returned. Anything else unknown is dropped (RFC 7591 §2). Server-owned members and common
+    /// trust flags (`skip_consent`, `trusted`, …) are never kept, whatever this says.
+    /// Defaults to none.
+    pub accepted_extensions: BTreeSet<String>,
+    /// Lifetime of issued client secrets; `None` means they never expire
+    /// (`client_secret_expires_at` = 0). Defaults to `None`.
+    pub client_secret_lifetime: Option<Duration>,
+    /// Lifetime of registration access tokens; `None` means they never expire. Defaults to 30
+    /// days.
+    ///
+    /// RFC 7592 §5 says the token SHOULD NOT expire while the client is registered. With rotation
+    /// on read (the default), an active client renews its token, and its expiry, every time it
+    /// reads its registration; a client that stays silent for longer than the lifetime is locked
+    /// out of its registration (not deleted) until the host re-issues a token. Set `None` for the
+    /// RFC's behaviour.
+    pub registration_token_lifetime: Option<Duration>,
+    /// Issue a new registration access token on every read; the old one stops working at once.
+    /// Defaults to `true`.
+    pub rotate_on_read: bool,
+    /// Browser origins (`https://app.example`) allowed to call the endpoints cross-origin; the
+    /// [`http`](crate::http) adapter answers CORS preflights for them. Defaults to none.
+    pub allowed_origins: Vec<String>,
+    /// Issue a new registration access token on every update; the old one stops working at once.
+    /// Defaults to `true`.
+    pub rotate_on_update: bool,
+}
+
+impl ServerPolicy {
+    /// A policy with safe defaults for the given registration endpoint URL.
+    pub fn new(registration_endpoint: impl Into<String>) -> Self {
+        Self {
+            registration_endpoint: registration_endpoint.into(),
+            grant_types_supported: vec![
+                GrantType::AuthorizationCode,
+                GrantType::ClientCredentials,
+                GrantType::RefreshToken,
+            ],
+            response_types_supported: vec![ResponseType::code()],
+            token_endpoint_auth_methods_supported: vec![
+                AuthMethod::ClientSecretBasic,
+                AuthMethod::ClientSecretPost,
+                AuthMethod::ClientSecretJwt,
+                AuthMethod::PrivateKeyJwt,
+                AuthMethod::TlsClientAuth,
+                AuthMethod::SelfSignedTlsClientAuth,
+                AuthMethod::None,
+            ],
+            application_types_supported: vec![ApplicationType::Web, ApplicationType::Native],
+            subject_types_supported: vec![SubjectType::Public],
+            scope: ScopePolicy::Any,
+            jose: JoseSupport::default(),
+            defaults: Defaults::default(),
+            redirect: RedirectPolicy::default(),
+            dangerously_allow_http_metadata_uris: false,
+            require_same_host_display_uris: false,
+            limits: RequestLimits::default(),
+            accepted_extensions: BTreeSet::new(),
+            client_secret_lifetime: None,
+            registration_token_lifetime: Some(Duration::days(30)),
+            rotate_on_read: true,
+            allowed_origins: Vec::new(),
+            rotate_on_update: true,
+        }
+    }
+
+    /// The `registration_client_uri` of a client.
+    pub fn registration_client_uri(&self, client_id: &str) -> String {
+        format!(
+            "{}/{client_id}",
+            self.registration_endpoint.trim_end_matches('/')
+        )
+    }
+
+    pub(crate) fn accepts_extension(&self, name: &str) -> bool {
+        self.accepted_extensions.contains(name)
+    }
+
+    pub(crate) fn supports_response_type(&self, response_type: &ResponseType) -> bool {
+        let wanted = response_type.normalized();
+        self.response_types_supported
+            .iter()
+            .any(|s| s.normalized() == wanted)
+    }
+}
+
+/// What happens to requested scopes (RFC 7591 §2 lets a server narrow or refuse them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopePolicy {
+    /// Any syntactically valid scope is accepted.
+    Any,
+    /// Scopes outside the set are silently removed from the registration.
+    Narrow(BTreeSet<String>),
+    /// A request with a scope outside the set is refused with `invalid_client_metadata`.
+    Reject(BTreeSet<String>),
+}
+
+impl ScopePolicy {
+    /// [`ScopePolicy::Narrow`] to the given scopes.
+    pub fn narrow_to<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        Self::Narrow(scopes.into_iter().map(str::to_owned).collect())
+    }
+
+    /// [`ScopePolicy::Reject`] anything outside the given scopes.
+    pub fn reject_outside<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        Self::Reject(scopes.into_iter().map(str::to_owned).collect())
+    }
+
+    /// The allowed scopes, if restricted.
+    pub fn allowed(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            Self::Any => None,
+            Self::Narrow(s) | Self::Reject(s) => Some(s),
+        }
+    }
+}
+
+/// Supported JOSE algorithms for each use, advertised in discovery and enforced on registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JoseSupport {
+    /// `id_token_signed_response_alg`. Defaults to RS256, PS256, ES256, EdDSA.
+    pub id_token_signing: Vec<JoseAlgorithm>,
+    /// `userinfo_signed_response_alg`. Defaults to RS256, PS256, ES256, EdDSA.
+    pub userinfo_signing: Vec<JoseAlgorithm>,
+    /// `request_object_signing_alg`. Defaults to RS256, PS256, ES256, EdDSA.
+    pub request_object_signing: Vec<JoseAlgorithm>,
+    /// `token_endpoint_auth_signing_alg`. Defaults to RS256, PS256, ES256, EdDSA, HS256.
+    pub token_endpoint_auth_signing: Vec<JoseAlgorithm>,
+    /// `authorization_signed_response_alg` (JARM). Defaults to RS256, PS256, ES256, EdDSA.
+    pub authorization_signing: Vec<JoseAlgorithm>,
+    /// `introspection_signed_response_alg`. Defaults to RS256, PS256, ES256, EdDSA.
+    pub introspection_signing: Vec<JoseAlgorithm>,
+    /// Every `*_encrypted_response_alg` and `request_object_encryption_alg`. Defaults to
+    /// RSA-OAEP, RSA-OAEP-256, ECDH-ES, ECDH-ES+A128KW, ECDH-ES+A256KW.
+    pub encryption_alg: Vec<JoseAlgorithm>,
+    /// Every `*_encrypted_response_enc` and `request_object_encryption_enc`. Defaults to
+    /// A128CBC-HS256, A256CBC-HS512, A128GCM, A256GCM.
+    pub encryption_enc: Vec<JoseAlgorithm>,
+}
+
+fn algs(names: &[&str]) -> Vec<JoseAlgorithm> {
+    names.iter().map(|n| JoseAlgorithm::from(*n)).collect()
+}
+
+impl Default for JoseSupport {
+    fn default() -> Self {
+        let signing = ["RS256", "PS256", "ES256", "EdDSA"];
+        Self {
+            id_token_signing: algs(&signing),
+            userinfo_signing: algs(&signing),
+            request_object_signing: algs(&signing),
+            token_endpoint_auth_signing: algs(&["RS256", "PS256", "ES256", "EdDSA", "HS256"]),
+            authorization_signing: algs(&signing),
+            introspection_signing: algs(&signing),
+            encryption_alg: algs(&[
+                "RSA-OAEP",
+                "RSA-OAEP-256",
+                "ECDH-ES",
+                "ECDH-ES+A128KW",
+                "ECDH-ES+A256KW",
+            ]),
+            encryption_enc: algs(&["A128CBC-HS256", "A256CBC-HS512", "A128GCM", "A256GCM"]),
+        }
+    }
+}
+
+/// Values applied to omitted metadata, after validation, and shown in the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Defaults {
+    /// Defaults to `client_secret_basic` (RFC 7591 §2).
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Defaults to `web` (OIDC Registration §2).
+    pub application_type: ApplicationType,
+    /// `id_token_signed_response_alg` when omitted; `None` leaves it omitted. Defaults to `None`
+    /// (OIDC's own default, RS256, then applies at the authorization server).
+    pub id_token_signed_response_alg: Option<JoseAlgorithm>,
+    /// `subject_type` when omitted; `None` leaves it omitted. Defaults to `None`.
+    pub subject_type: Option<SubjectType>,
+    /// Scope registered when the client asks for none; `None` leaves it omitted. Defaults to
+    /// `None`.
+    pub scope: Option<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            application_type: ApplicationType::Web,
+            id_token_signed_response_alg: None,
+            subject_type: None,
+            scope: None,
+        }
+    }
+}
+
+/// Redirect URI rules (RFC 9700 §2.1, RFC 8252, OIDC Registration §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedirectPolicy {
+    /// Most redirect URIs per client. Defaults to 20.
+    pub max_uris: usize,
+    /// Longest redirect URI in bytes. Defaults to 2048.
+    pub max_uri_len: usize,
+    /// Accept `http://localhost` for native clients besides the loopback IP literals
+    /// (RFC 8252 §8.3 calls it NOT RECOMMENDED). Defaults to `false`.
+    pub allow_localhost: bool,
+    /// Accept plain `http` loopback redirect URIs for web clients, for development only.
+    /// Defaults to `false`.
+    pub dangerously_allow_http_loopback_for_web: bool,
+}
+
+impl Default for RedirectPolicy {
+    fn default() -> Self {
+        Self {
+            max_uris: 20,
+            max_uri_len: 2048,
+            allow_localhost: false,
+            dangerously_allow_http_loopback_for_web: false,
+        }
+    }
+}
+
+/// Limits on request bodies, checked before anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestLimits {
+    /// Largest body in bytes; larger answers 413. Defaults to 64 KiB.
+    pub max_body_bytes: usize,
+    /// Deepest nesting of arrays and objects. Defaults to 16.
+    pub max_depth: usize,
+    /// Most elements in one array. Defaults to 256.
+    pub max_array_len: usize,
+    /// Most members in one object. Defaults to 256.
+    pub max_members: usize,
+    /// Longest string in bytes. Defaults to 16 KiB.
+    pub max_string_bytes: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_depth: 16,
+            max_array_len: 256,
+            max_members: 256,
+            max_string_bytes: 16 * 1024,
+        }
+    }
+}

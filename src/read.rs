@@ -1,0 +1,44 @@
+//! Client read (RFC 7592 §2.1).
+
+use http::StatusCode;
+
+use crate::error::RegistrationError;
+use crate::registrar::{lost_race, Registrar};
+use crate::response::RegistrationResponse;
+use crate::secret::RegistrationAccessToken;
+
+impl Registrar {
+    /// Reads a client's current configuration with its registration access token (status 200).
+    ///
+    /// With [`rotate_on_read`](crate::ServerPolicy::rotate_on_read) (the default) the response
+    /// carries a new token and the presented one stops working at once. A hashed client secret is
+    /// never returned; a retrievable one (`client_secret_jwt`) is.
+    ///
+    /// # Errors
+    /// 401 `invalid_token` for a missing, wrong, expired or rotated-away token, another client's
+    /// token (which is then revoked) or an unknown client; 403 for a client the host created;
+    /// 500 when the store fails, with the old token still valid.
+    pub async fn read(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        let mut record = self.authorize(client_id, token).await?;
+        let token = if self.policy.rotate_on_read {
+            let now = self.now();
+            let (token, stored) = self.new_token(now)?;
+            record.registration_token = Some(stored);
+            record.updated_at = now;
+            self.store.update(&record).await.map_err(lost_race)?;
+            token
+        } else {
+            RegistrationAccessToken::new(token.unwrap_or_default())
+        };
+        let secret = record
+            .secret
+            .as_ref()
+            .and_then(|s| s.retrievable())
+            .cloned();
+        Ok(self.response(&record, secret, token, StatusCode::OK))
+    }
+}

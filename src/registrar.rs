@@ -1,0 +1,257 @@
+//! [`Registrar`]: the policy, the store, the clock and the credential generator in one value, and
+//! the stages the four operations share.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
+use crate::error::{RegistrationError, Violations};
+use crate::metadata::ClientMetadata;
+use crate::policy::ServerPolicy;
+use crate::request::{self, ParsedRequest};
+use crate::secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+use crate::store::{
+    ClientRecord, ClientStore, Origin, SecretValue, StoreError, StoredSecret, StoredToken,
+};
+use crate::validate;
+
+/// What the host knows about the HTTP request besides its body.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The address of the peer, for the host's own policy decisions and logs.
+    pub remote_addr: Option<IpAddr>,
+}
+
+impl RequestContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the peer address.
+    #[must_use]
+    pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
+        self.remote_addr = Some(addr);
+        self
+    }
+}
+
+/// The registration endpoint (RFC 7591) and the client configuration endpoint (RFC 7592) as plain
+/// async functions over bytes and typed values.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+///
+/// # tokio_test(async {
+/// let registrar = Registrar::new(
+///     ServerPolicy::new("https://as.example/register"),
+///     Arc::new(MemoryStore::new()),
+/// );
+/// let body = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"App"}"#;
+/// let client = registrar.register(body, &RequestContext::new()).await?;
+/// assert_eq!(client.metadata.client_name.as_deref(), Some("App"));
+///
+/// let token = client.registration_access_token.secret().to_owned();
+/// let read = registrar.read(&client.client_id, Some(&token)).await?;
+/// // The token rotated on read: the old one no longer works.
+/// assert!(registrar.read(&client.client_id, Some(&token)).await.is_err());
+/// # Ok::<(), oauth_dcr::RegistrationError>(())
+/// # });
+/// # fn tokio_test<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Registrar {
+    pub(crate) policy: Arc<ServerPolicy>,
+    pub(crate) store: Arc<dyn ClientStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) generator: Arc<dyn CredentialGenerator>,
+}
+
+impl fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registrar")
+            .field("policy", &self.policy)
+            .field("clock", &self.clock)
+            .field("generator", &self.generator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registrar {
+    /// A registrar over `store` with the system clock and OS-random credentials.
+    pub fn new(policy: ServerPolicy, store: Arc<dyn ClientStore>) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            store,
+            clock: Arc::new(SystemClock),
+            generator: Arc::new(RandomGenerator),
+        }
+    }
+
+    /// Replaces the clock (tests use a fixed or manual clock).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the identifier and credential generator.
+    #[must_use]
+    pub fn with_generator(mut self, generator: Arc<dyn CredentialGenerator>) -> Self {
+        self.generator = generator;
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &ServerPolicy {
+        &self.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn ClientStore {
+        self.store.as_ref()
+    }
+
+    /// Validates a registration body without side effects: a dry run that returns the metadata
+    /// a registration would store, defaults applied.
+    ///
+    /// # Errors
+    /// Exactly the errors [`register`](Self::register) would give for this body.
+    pub fn validate(&self, body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
+        self.validated(request::parse(body, &self.policy)?)
+    }
+
+    pub(crate) fn validated(
+        &self,
+        parsed: ParsedRequest,
+    ) -> Result<ClientMetadata, RegistrationError> {
+        validate::validate(parsed.metadata, &self.policy, parsed.violations).map_err(|list| {
+            Violations::new(list).map_or_else(
+                || RegistrationError::invalid_request("invalid metadata"),
+                RegistrationError::InvalidMetadata,
+            )
+        })
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// A new client secret for `metadata`'s authentication method, if it uses one, and how it is
+    /// stored.
+    pub(crate) fn new_secret(
+        &self,
+        metadata: &ClientMetadata,
+        now: OffsetDateTime,
+    ) -> Result<Option<(ClientSecret, StoredSecret)>, RegistrationError> {
+        let method = metadata.effective_auth_method();
+        if !method.uses_secret() {
+            return Ok(None);
+        }
+        let secret = self.generator.client_secret().map_err(internal)?;
+        Ok(Some((
+            secret.clone(),
+            self.stored_secret(secret, metadata, now),
+        )))
+    }
+
+    /// How `secret` is stored for `metadata`: hashed unless the method needs the raw value.
+    pub(crate) fn stored_secret(
+        &self,
+        secret: ClientSecret,
+        metadata: &ClientMetadata,
+        now: OffsetDateTime,
+    ) -> StoredSecret {
+        let value = if metadata.effective_auth_method().needs_raw_secret() {
+            SecretValue::Retrievable(secret)
+        } else {
+            SecretValue::Hashed(secret.hash())
+        };
+        StoredSecret {
+            value,
+            expires_at: self.policy.client_secret_lifetime.map(|d| now + d),
+        }
+    }
+
+    /// A new registration access token and its stored form.
+    pub(crate) fn new_token(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(RegistrationAccessToken, StoredToken), RegistrationError> {
+        let token = self.generator.registration_token().map_err(internal)?;
+        let stored = StoredToken {
+            hash: token.hash(),
+            expires_at: self.policy.registration_token_lifetime.map(|d| now + d),
+        };
+        Ok((token, stored))
+    }
+
+    /// RFC 7592 §2: authenticates a call to the client configuration endpoint.
+    ///
+    /// Any failure is the same 401 `invalid_token`, whether the token is missing, wrong, expired,
+    /// rotated away or another client's, or the client does not exist. A valid token presented
+    /// for another `client_id` is revoked (RFC 7592 §2.1: "the registration access token used to
+    /// make this request SHOULD be immediately revoked").
+    pub(crate) async fn authorize(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<ClientRecord, RegistrationError> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(RegistrationError::InvalidToken)?;
+        let hash = SecretHash::of(token);
+        if let Some(record) = self.store.get(client_id).await? {
+            if let Some(stored) = &record.registration_token {
+                if stored.hash == hash {
+                    if stored.expires_at.is_some_and(|at| self.now() >= at) {
+                        return Err(RegistrationError::InvalidToken);
+                    }
+                    if record.origin != Origin::Dynamic {
+                        return Err(RegistrationError::Forbidden(
+                            "this client was not registered dynamically and cannot be managed here"
+                                .into(),
+                        ));
+                    }
+                    return Ok(record);
+                }
+            }
+        }
+        self.revoke_misused(&hash).await?;
+        Err(RegistrationError::InvalidToken)
+    }
+
+    async fn revoke_misused(&self, hash: &SecretHash) -> Result<(), RegistrationError> {
+        let Some(mut owner) = self.store.find_by_registration_token(hash).await? else {
+            return Ok(());
+        };
+        owner.registration_token = None;
+        owner.updated_at = self.now();
+        match self.store.update(&owner).await {
+            // Someone else changed the record meanwhile: the token is rotated or revoked already,
+            // or the client is gone.
+            Ok(()) | Err(StoreError::Conflict | StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A stored version that changed under us means another request used the same token first: to
+/// this request the token is no longer valid.
+pub(crate) fn lost_race(e: StoreError) -> RegistrationError {
+    match e {
+        StoreError::Conflict | StoreError::NotFound => RegistrationError::InvalidToken,
+        other => RegistrationError::Store(other),
+    }
+}
+
+fn internal(e: impl std::error::Error + Send + Sync + 'static) -> RegistrationError {
+    RegistrationError::Store(StoreError::backend(e))
+}

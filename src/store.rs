@@ -1,0 +1,213 @@
+//! The [`ClientStore`] trait and the record it stores.
+
+mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::metadata::ClientMetadata;
+use crate::secret::{ClientSecret, SecretHash};
+
+pub use memory::MemoryStore;
+
+/// How a client came to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Origin {
+    /// Registered through the registration endpoint (RFC 7591); manageable with its registration
+    /// access token (RFC 7592).
+    Dynamic,
+    /// Created by the host's administrators; the client configuration endpoint refuses it (403).
+    Administrator,
+}
+
+/// How a client secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SecretValue {
+    /// Only the SHA-256 is stored (the default): the secret can be verified, never shown again.
+    Hashed(SecretHash),
+    /// The raw secret is stored because the authentication method needs it as an HMAC key
+    /// (`client_secret_jwt`). The host decides how to protect it at rest.
+    Retrievable(ClientSecret),
+}
+
+/// A client secret as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    /// The secret or its hash.
+    pub value: SecretValue,
+    /// When it expires; `None` for never (`client_secret_expires_at` = 0).
+    #[serde(with = "time::serde::timestamp::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl StoredSecret {
+    /// Whether `presented` is this secret (constant-time), ignoring expiry.
+    pub fn matches(&self, presented: &str) -> bool {
+        match &self.value {
+            SecretValue::Hashed(hash) => hash.verify(presented),
+            SecretValue::Retrievable(secret) => *secret == ClientSecret::new(presented),
+        }
+    }
+
+    /// The raw secret, when it is retrievable.
+    pub fn retrievable(&self) -> Option<&ClientSecret> {
+        match &self.value {
+            SecretValue::Retrievable(secret) => Some(secret),
+            SecretValue::Hashed(_) => None,
+        }
+    }
+}
+
+/// A registration access token as stored: its hash and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    /// SHA-256 of the token.
+    pub hash: SecretHash,
+    /// When it stops working; `None` for never.
+    #[serde(with = "time::serde::timestamp::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A registered client, as a [`ClientStore`] keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientRecord {
+    /// The client identifier (RFC 7591 §3.2.1). Unique in the store.
+    pub client_id: String,
+    /// The validated metadata, defaults applied.
+    pub metadata: ClientMetadata,
+    /// The client secret, if the authentication method uses one.
+    pub secret: Option<StoredSecret>,
+    /// The current registration access token, if any. Unique in the store.
+    pub registration_token: Option<StoredToken>,
+    /// The software statement the client registered with, returned unmodified (RFC 7591 §3.2.1).
+    pub software_statement: Option<String>,
+    /// How the client came to exist.
+    pub origin: Origin,
+    /// When the client identifier was issued (`client_id_issued_at`).
+    #[serde(with = "time::serde::timestamp")]
+    pub created_at: OffsetDateTime,
+    /// When the record last changed.
+    #[serde(with = "time::serde::timestamp")]
+    pub updated_at: OffsetDateTime,
+    /// Optimistic-concurrency version: [`ClientStore::update`] succeeds only if the stored
+    /// version equals this one, and stores the record with the version incremented.
+    pub version: u64,
+}
+
+impl ClientRecord {
+    /// A new record at version 0, created and updated at `now`, with no credentials.
+    pub fn new(
+        client_id: impl Into<String>,
+        metadata: ClientMetadata,
+        origin: Origin,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            metadata,
+            secret: None,
+            registration_token: None,
+            software_statement: None,
+            origin,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Verifies a client secret presented at the host's token endpoint: constant-time, and
+    /// `false` once the secret has expired.
+    ///
+    /// ```
+    /// # use oauth_dcr::*;
+    /// # async fn demo(registrar: &Registrar, client_id: &str, presented: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let ok = registrar.store().get(client_id).await?
+    ///     .is_some_and(|client| client.verify_secret(presented, now));
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_secret(&self, presented: &str, now: OffsetDateTime) -> bool {
+        self.secret.as_ref().is_some_and(|s| {
+            let live = s.expires_at.is_none_or(|at| now < at);
+            // Evaluate the comparison regardless of expiry so timing does not reveal it.
+            s.matches(presented) & live
+        })
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The client does not exist.
+    #[error("client not found")]
+    NotFound,
+    /// A client with this identifier (or registration token) exists already, or the stored
+    /// version is not the expected one.
+    #[error("conflicting write")]
+    Conflict,
+    /// The backend failed (connection, timeout, …). The client sees a 500 with no detail.
+    #[error("store backend failure")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// Where clients live. Implement it for your database, or use [`MemoryStore`].
+///
+/// Every write is atomic: a failed call leaves the store as it was. Implementations must make
+/// [`update`](Self::update) and [`delete`](Self::delete) compare-and-set on
+/// [`ClientRecord::version`], so that of two requests racing with the same registration access
+/// token at most one wins.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the `client_id` exists (the registrar then retries with another
+    /// identifier).
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError>;
+
+    /// Loads a client. `Ok(None)` when it does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Loads the client whose current registration access token has this hash. `Ok(None)` when
+    /// there is none.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Replaces a client if the stored version equals `record.version`, storing it with the
+    /// version incremented.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
+    /// stored version differs.
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError>;
+
+    /// Removes a client and its registration access token if the stored version equals
+    /// `version`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
+    /// stored version differs.
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError>;
+}

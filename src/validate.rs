@@ -1,0 +1,630 @@
+//! The pure validation rules: metadata against the [`ServerPolicy`], every violation reported at
+//! once, then the defaults applied.
+
+mod jwks;
+mod uri;
+
+use std::collections::BTreeSet;
+
+use crate::error::Violation;
+use crate::metadata::{
+    ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
+    ResponseType, Scope, SubjectType, LOCALIZABLE,
+};
+use crate::policy::{ScopePolicy, ServerPolicy};
+
+/// Validates `metadata` against `policy` and applies the defaults.
+///
+/// `prior` holds violations found while parsing (type errors); rules about a member already named
+/// there are skipped so each member is reported once.
+pub(crate) fn validate(
+    mut metadata: ClientMetadata,
+    policy: &ServerPolicy,
+    prior: Vec<Violation>,
+) -> Result<ClientMetadata, Vec<Violation>> {
+    let mut v = Check {
+        policy,
+        out: Vec::new(),
+        prior,
+    };
+    let app_type = metadata
+        .application_type
+        .clone()
+        .unwrap_or_else(|| policy.defaults.application_type.clone());
+    v.redirect_uris(&metadata, &app_type);
+    v.application_type(&app_type);
+    let (grants, responses) = v.grants_and_responses(&metadata);
+    let method = v.auth_method(&metadata, &grants);
+    v.jwks(&metadata);
+    v.uris(&metadata);
+    let scope = v.scope(metadata.scope.as_ref());
+    v.algorithms(&metadata, &responses, &method);
+    v.subject_type(&metadata);
+    v.strings(&metadata);
+    v.same_host(&metadata);
+
+    let mut out = v.prior;
+    out.extend(v.out);
+    if !out.is_empty() {
+        return Err(out);
+    }
+    metadata.application_type = Some(app_type);
+    metadata.grant_types = Some(grants);
+    metadata.response_types = Some(responses);
+    metadata.token_endpoint_auth_method = Some(method);
+    metadata.scope = scope;
+    apply_defaults(&mut metadata, policy);
+    Ok(metadata)
+}
+
+fn apply_defaults(metadata: &mut ClientMetadata, policy: &ServerPolicy) {
+    let d = &policy.defaults;
+    if metadata.id_token_signed_response_alg.is_none() {
+        metadata.id_token_signed_response_alg = d.id_token_signed_response_alg.clone();
+    }
+    if metadata.subject_type.is_none() {
+        metadata.subject_type = d.subject_type.clone();
+    }
+    // OIDC Registration §2: when `*_encrypted_response_alg` is given without `enc`, the default
+    // `enc` is A128CBC-HS256.
+    let default_enc = || Some(JoseAlgorithm::from("A128CBC-HS256"));
+    for (alg, enc) in [
+        (
+            &metadata.id_token_encrypted_response_alg,
+            &mut metadata.id_token_encrypted_response_enc,
+        ),
+        (
+            &metadata.userinfo_encrypted_response_alg,
+            &mut metadata.userinfo_encrypted_response_enc,
+        ),
+        (
+            &metadata.request_object_encryption_alg,
+            &mut metadata.request_object_encryption_enc,
+        ),
+        (
+            &metadata.authorization_encrypted_response_alg,
+            &mut metadata.authorization_encrypted_response_enc,
+        ),
+        (
+            &metadata.introspection_encrypted_response_alg,
+            &mut metadata.introspection_encrypted_response_enc,
+        ),
+    ] {
+        if alg.is_some() && enc.is_none() {
+            *enc = default_enc();
+        }
+    }
+}
+
+struct Check<'a> {
+    policy: &'a ServerPolicy,
+    out: Vec<Violation>,
+    prior: Vec<Violation>,
+}
+
+impl Check<'_> {
+    fn reported(&self, field: &str) -> bool {
+        self.prior.iter().chain(&self.out).any(|v| v.field == field)
+    }
+
+    fn metadata(&mut self, field: &str, message: String) {
+        self.out.push(Violation::metadata(field, message));
+    }
+
+    fn redirect_uris(&mut self, m: &ClientMetadata, app_type: &ApplicationType) {
+        let rules = &self.policy.redirect;
+        for (field, uris) in [
+            ("redirect_uris", &m.redirect_uris),
+            ("post_logout_redirect_uris", &m.post_logout_redirect_uris),
+        ] {
+            let Some(uris) = uris else { continue };
+            let violation = if field == "redirect_uris" {
+                Violation::redirect
+            } else {
+                Violation::metadata
+            };
+            if uris.len() > rules.max_uris {
+                self.out.push(violation(
+                    field,
+                    format!("`{field}` has more than {} URIs", rules.max_uris),
+                ));
+                continue;
+            }
+            for uri in uris {
+                if let Err(why) = uri::check_redirect(uri.as_str(), app_type, rules) {
+                    self.out.push(violation(
+                        field,
+                        format!("{field}: `{}` {why}", printable(uri.as_str())),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn application_type(&mut self, app_type: &ApplicationType) {
+        if !self.policy.application_types_supported.contains(app_type) {
+            self.metadata(
+                "application_type",
+                format!("application_type `{app_type}` is not supported"),
+            );
+        }
+    }
+
+    /// Grant types and response types: supported, consistent (RFC 7591 §2.1, OIDC Registration
+    /// §2), and redirect URIs present for redirect-based grants. Returns the effective lists.
+    fn grants_and_responses(&mut self, m: &ClientMetadata) -> (Vec<GrantType>, Vec<ResponseType>) {
+        let grants = match (&m.grant_types, &m.response_types) {
+            (Some(g), _) if !g.is_empty() => dedup(g),
+            (_, Some(r)) => grants_for(r),
+            _ => vec![GrantType::AuthorizationCode],
+        };
+        let responses = match &m.response_types {
+            Some(r) => dedup(r),
+            None => responses_for(&grants),
+        };
+        for g in &grants {
+            if !self.policy.grant_types_supported.contains(g) {
+                self.metadata("grant_types", format!("grant type `{g}` is not supported"));
+            }
+        }
+        for r in &responses {
+            if !self.policy.supports_response_type(r) {
+                self.metadata(
+                    "response_types",
+                    format!("response type `{r}` is not supported"),
+                );
+            }
+        }
+        let has_code_grant = grants.contains(&GrantType::AuthorizationCode);
+        let has_implicit = grants.contains(&GrantType::Implicit);
+        for r in &responses {
+            if r.contains("code") && !has_code_grant {
+                self.metadata(
+                    "response_types",
+                    format!("response type `{r}` needs the grant type `authorization_code`"),
+                );
+            }
+            if (r.contains("token") || r.contains("id_token")) && !has_implicit {
+                self.metadata(
+                    "response_types",
+                    format!("response type `{r}` needs the grant type `implicit`"),
+                );
+            }
+        }
+        if has_code_grant && !responses.iter().any(|r| r.contains("code")) {
+            self.metadata(
+                "grant_types",
+                "grant type `authorization_code` needs a response type with `code`".to_owned(),
+            );
+        }
+        if has_implicit
+            && !responses
+                .iter()
+                .any(|r| r.contains("token") || r.contains("id_token"))
+        {
+            self.metadata(
+                "grant_types",
+                "grant type `implicit` needs a response type with `token` or `id_token`".to_owned(),
+            );
+        }
+        let redirect_based = has_code_grant || has_implicit;
+        if redirect_based
+            && m.redirect_uris.as_ref().is_none_or(Vec::is_empty)
+            && !self.reported("redirect_uris")
+        {
+            // RFC 7591 §5: the server MUST require redirect-based clients to register their
+            // redirection URIs.
+            self.out.insert(
+                0,
+                Violation::redirect(
+                    "redirect_uris",
+                    "redirect_uris is required for the authorization_code and implicit grants",
+                ),
+            );
+        }
+        (grants, responses)
+    }
+
+    fn auth_method(&mut self, m: &ClientMetadata, grants: &[GrantType]) -> AuthMethod {
+        let method = m
+            .token_endpoint_auth_method
+            .clone()
+            .unwrap_or_else(|| self.policy.defaults.token_endpoint_auth_method.clone());
+        let field = "token_endpoint_auth_method";
+        if !self
+            .policy
+            .token_endpoint_auth_methods_supported
+            .contains(&method)
+        {
+            self.metadata(field, format!("{field} `{method}` is not supported"));
+        }
+        if method == AuthMethod::None && grants.contains(&GrantType::ClientCredentials) {
+            self.metadata(
+                field,
+                "the client_credentials grant needs client authentication, not `none`".to_owned(),
+            );
+        }
+        if method.needs_keys() && m.jwks.is_none() && m.jwks_uri.is_none() {
+            self.metadata(field, format!("{field} `{method}` needs jwks or jwks_uri"));
+        }
+        if method == AuthMethod::TlsClientAuth {
+            let subjects = [
+                &m.tls_client_auth_subject_dn,
+                &m.tls_client_auth_san_dns,
+                &m.tls_client_auth_san_uri,
+                &m.tls_client_auth_san_ip,
+                &m.tls_client_auth_san_email,
+            ]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+            if subjects != 1 {
+                self.metadata(
+                    field,
+                    format!(
+                        "tls_client_auth needs exactly one tls_client_auth_subject_dn or \
+                         tls_client_auth_san_* value, not {subjects} (RFC 8705 §2.1.2)"
+                    ),
+                );
+            }
+        }
+        method
+    }
+
+    fn jwks(&mut self, m: &ClientMetadata) {
+        if m.jwks.is_some() && m.jwks_uri.is_some() {
+            // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present".
+            self.metadata(
+                "jwks",
+                "jwks and jwks_uri must not both be present".to_owned(),
+            );
+        }
+        if let Some(set) = &m.jwks {
+            if let Err(why) = jwks::check_public_set(set) {
+                self.metadata("jwks", format!("jwks: {why}"));
+            }
+        }
+    }
+
+    fn uris(&mut self, m: &ClientMetadata) {
+        let single = [
+            ("client_uri", &m.client_uri),
+            ("logo_uri", &m.logo_uri),
+            ("tos_uri", &m.tos_uri),
+            ("policy_uri", &m.policy_uri),
+            ("jwks_uri", &m.jwks_uri),
+            ("sector_identifier_uri", &m.sector_identifier_uri),
+            ("initiate_login_uri", &m.initiate_login_uri),
+            ("frontchannel_logout_uri", &m.frontchannel_logout_uri),
+            ("backchannel_logout_uri", &m.backchannel_logout_uri),
+        ];
+        for (field, value) in single {
+            if let Some(uri) = value {
+                self.web_uri(field, uri, false);
+            }
+        }
+        for uri in m.request_uris.iter().flatten() {
+            // OIDC Registration §2: request_uris may carry a fragment with a hash of the content.
+            self.web_uri("request_uris", uri, true);
+        }
+        for field in &LOCALIZABLE[1..] {
+            for (tag, uri) in m.localized(field) {
+                self.web_uri(&format!("{field}#{tag}"), uri, false);
+            }
+        }
+    }
+
+    fn web_uri(&mut self, field: &str, uri: &str, allow_fragment: bool) {
+        if let Err(why) = uri::check_web_uri(uri, self.policy, allow_fragment) {
+            self.metadata(field, format!("{field}: `{}` {why}", printable(uri)));
+        }
+    }
+
+    /// Scope syntax (RFC 6749 §3.3) and the policy's narrowing or refusal.
+    fn scope(&mut self, scope: Option<&Scope>) -> Option<Scope> {
+        let Some(scope) = scope else {
+            return self.policy.defaults.scope.as_deref().map(Scope::new);
+        };
+        let mut tokens = BTreeSet::new();
+        let mut ordered = Vec::new();
+        for token in scope.tokens() {
+            if !token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+            {
+                self.metadata(
+                    "scope",
+                    format!(
+                        "scope token `{}` has characters outside RFC 6749 §3.3",
+                        printable(token)
+                    ),
+                );
+                continue;
+            }
+            if tokens.insert(token) {
+                ordered.push(token);
+            }
+        }
+        match &self.policy.scope {
+            ScopePolicy::Any => {}
+            ScopePolicy::Narrow(allowed) => ordered.retain(|t| allowed.contains(*t)),
+            ScopePolicy::Reject(allowed) => {
+                let refused: Vec<&str> = ordered
+                    .iter()
+                    .copied()
+                    .filter(|t| !allowed.contains(*t))
+                    .collect();
+                if !refused.is_empty() {
+                    self.metadata(
+                        "scope",
+                        format!("scope `{}` is not allowed", refused.join(" ")),
+                    );
+                }
+            }
+        }
+        (!ordered.is_empty()).then(|| Scope::from_tokens(ordered))
+    }
+
+    fn algorithms(&mut self, m: &ClientMetadata, responses: &[ResponseType], method: &AuthMethod) {
+        let jose = &self.policy.jose;
+        let returns_id_token = responses.iter().any(|r| r.contains("id_token"));
+        if let Some(alg) = &m.id_token_signed_response_alg {
+            if alg.as_str() == "none" && returns_id_token {
+                // OIDC Registration §2: `none` MUST NOT be used when the response type returns an
+                // ID token from the authorization endpoint.
+                self.metadata(
+                    "id_token_signed_response_alg",
+                    "id_token_signed_response_alg `none` is not allowed with a response type that returns an ID token".to_owned(),
+                );
+            }
+        }
+        let signing = [
+            (
+                "id_token_signed_response_alg",
+                &m.id_token_signed_response_alg,
+                &jose.id_token_signing,
+            ),
+            (
+                "userinfo_signed_response_alg",
+                &m.userinfo_signed_response_alg,
+                &jose.userinfo_signing,
+            ),
+            (
+                "request_object_signing_alg",
+                &m.request_object_signing_alg,
+                &jose.request_object_signing,
+            ),
+            (
+                "token_endpoint_auth_signing_alg",
+                &m.token_endpoint_auth_signing_alg,
+                &jose.token_endpoint_auth_signing,
+            ),
+            (
+                "authorization_signed_response_alg",
+                &m.authorization_signed_response_alg,
+                &jose.authorization_signing,
+            ),
+            (
+                "introspection_signed_response_alg",
+                &m.introspection_signed_response_alg,
+                &jose.introspection_signing,
+            ),
+        ];
+        for (field, value, supported) in signing {
+            self.supported_alg(field, value.as_ref(), supported);
+        }
+        if let Some(alg) = &m.token_endpoint_auth_signing_alg {
+            let hmac = alg.as_str().starts_with("HS");
+            let wrong = alg.as_str() == "none"
+                || (*method == AuthMethod::PrivateKeyJwt && hmac)
+                || (*method == AuthMethod::ClientSecretJwt && !hmac);
+            if wrong && !self.reported("token_endpoint_auth_signing_alg") {
+                self.metadata(
+                    "token_endpoint_auth_signing_alg",
+                    format!("token_endpoint_auth_signing_alg `{alg}` does not fit {method}"),
+                );
+            }
+        }
+        let encryption = [
+            (
+                "id_token_encrypted_response",
+                &m.id_token_encrypted_response_alg,
+                &m.id_token_encrypted_response_enc,
+            ),
+            (
+                "userinfo_encrypted_response",
+                &m.userinfo_encrypted_response_alg,
+                &m.userinfo_encrypted_response_enc,
+            ),
+            (
+                "request_object_encryption",
+                &m.request_object_encryption_alg,
+                &m.request_object_encryption_enc,
+            ),
+            (
+                "authorization_encrypted_response",
+                &m.authorization_encrypted_response_alg,
+                &m.authorization_encrypted_response_enc,
+            ),
+            (
+                "introspection_encrypted_response",
+                &m.introspection_encrypted_response_alg,
+                &m.introspection_encrypted_response_enc,
+            ),
+        ];
+        for (prefix, alg, enc) in encryption {
+            let (alg_field, enc_field) = (format!("{prefix}_alg"), format!("{prefix}_enc"));
+            self.supported_alg(&alg_field, alg.as_ref(), &jose.encryption_alg);
+            self.supported_alg(&enc_field, enc.as_ref(), &jose.encryption_enc);
+            if enc.is_some() && alg.is_none() {
+                self.metadata(&enc_field, format!("{enc_field} needs {alg_field}"));
+            }
+        }
+    }
+
+    fn supported_alg(
+        &mut self,
+        field: &str,
+        value: Option<&JoseAlgorithm>,
+        supported: &[JoseAlgorithm],
+    ) {
+        let Some(alg) = value else { return };
+        if !supported.contains(alg) && !self.reported(field) {
+            self.metadata(
+                field,
+                format!("{field} `{}` is not supported", printable(alg.as_str())),
+            );
+        }
+    }
+
+    /// Subject type support, and OIDC Core §8.1: pairwise clients with redirect URIs on more than
+    /// one host need a `sector_identifier_uri`.
+    fn subject_type(&mut self, m: &ClientMetadata) {
+        let Some(subject_type) = &m.subject_type else {
+            return;
+        };
+        if !self.policy.subject_types_supported.contains(subject_type) {
+            self.metadata(
+                "subject_type",
+                format!("subject_type `{subject_type}` is not supported"),
+            );
+        }
+        if *subject_type == SubjectType::Pairwise && m.sector_identifier_uri.is_none() {
+            let hosts: BTreeSet<String> = redirect_hosts(m.redirect_uris.as_deref());
+            if hosts.len() > 1 {
+                self.metadata(
+                    "sector_identifier_uri",
+                    "sector_identifier_uri is required for pairwise clients with redirect URIs on more than one host".to_owned(),
+                );
+            }
+        }
+    }
+
+    /// Free-text members: no control characters in what a consent screen shows, no empty values.
+    fn strings(&mut self, m: &ClientMetadata) {
+        let mut texts: Vec<(String, &str)> = Vec::new();
+        for (field, value) in [
+            ("client_name", &m.client_name),
+            ("software_id", &m.software_id),
+            ("software_version", &m.software_version),
+        ] {
+            if let Some(v) = value {
+                texts.push((field.to_owned(), v));
+            }
+        }
+        for (tag, value) in m.localized("client_name") {
+            texts.push((format!("client_name#{tag}"), value));
+        }
+        for (field, list) in [
+            ("contacts", &m.contacts),
+            ("default_acr_values", &m.default_acr_values),
+            (
+                "authorization_details_types",
+                &m.authorization_details_types,
+            ),
+        ] {
+            for value in list.iter().flatten() {
+                texts.push((field.to_owned(), value));
+            }
+        }
+        for (field, value) in texts {
+            if value.trim().is_empty() {
+                self.metadata(&field, format!("{field} must not be empty"));
+            } else if value.chars().any(char::is_control) {
+                self.metadata(
+                    &field,
+                    format!("{field} must not contain control characters"),
+                );
+            }
+        }
+    }
+
+    /// OIDC Registration §9.1 / RFC 7591 §5, when the policy asks for it: the URLs shown to the
+    /// user live on a host of one of the redirect URIs.
+    fn same_host(&mut self, m: &ClientMetadata) {
+        if !self.policy.require_same_host_display_uris {
+            return;
+        }
+        let hosts = redirect_hosts(m.redirect_uris.as_deref());
+        for (field, value) in [
+            ("client_uri", &m.client_uri),
+            ("logo_uri", &m.logo_uri),
+            ("tos_uri", &m.tos_uri),
+            ("policy_uri", &m.policy_uri),
+        ] {
+            let Some(uri) = value else { continue };
+            let host = url::Url::parse(uri)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned));
+            if host.is_some_and(|h| !hosts.contains(&h)) && !self.reported(field) {
+                self.metadata(
+                    field,
+                    format!("{field} must be on the host of a redirect URI"),
+                );
+            }
+        }
+    }
+}
+
+fn redirect_hosts(uris: Option<&[RedirectUri]>) -> BTreeSet<String> {
+    uris.into_iter()
+        .flatten()
+        .filter_map(|u| {
+            url::Url::parse(u.as_str())
+                .ok()?
+                .host_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn dedup<T: Clone + PartialEq>(list: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(list.len());
+    for item in list {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+/// The grant types implied by response types (OIDC Registration §2 table).
+fn grants_for(responses: &[ResponseType]) -> Vec<GrantType> {
+    let mut grants = Vec::new();
+    if responses.iter().any(|r| r.contains("code")) {
+        grants.push(GrantType::AuthorizationCode);
+    }
+    if responses
+        .iter()
+        .any(|r| r.contains("token") || r.contains("id_token"))
+    {
+        grants.push(GrantType::Implicit);
+    }
+    grants
+}
+
+/// The response types implied by grant types: `code` for `authorization_code`, `token` for
+/// `implicit`, none for grants that do not use the authorization endpoint.
+fn responses_for(grants: &[GrantType]) -> Vec<ResponseType> {
+    let mut responses = Vec::new();
+    if grants.contains(&GrantType::AuthorizationCode) {
+        responses.push(ResponseType::code());
+    }
+    if grants.contains(&GrantType::Implicit) {
+        responses.push(ResponseType::new("token"));
+    }
+    responses
+}
+
+/// A value made safe to quote in an error message: control characters escaped, length capped.
+fn printable(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(200)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}

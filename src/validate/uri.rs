@@ -1,0 +1,275 @@
+//! URI rules: redirect URIs (RFC 9700 §2.1, RFC 8252, OIDC Registration §2) and the other URL
+//! metadata (RFC 7591 §2 and §5).
+//!
+//! Every URI is parsed once with the WHATWG parser of the `url` crate and must already be in the
+//! form that parser serializes it to: a URI that changes when normalised (case, default port, dot
+//! segments, percent-encoding, IDN, numeric IPv4 forms) is refused, so the string the client
+//! registers is exactly the one the authorization endpoint later compares byte for byte.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use crate::metadata::ApplicationType;
+use crate::policy::{RedirectPolicy, ServerPolicy};
+
+/// Schemes refused in any URI, compared case-insensitively (`JavaScript:` is `javascript:`).
+const DANGEROUS_SCHEMES: [&str; 8] = [
+    "javascript",
+    "vbscript",
+    "data",
+    "blob",
+    "file",
+    "about",
+    "filesystem",
+    "view-source",
+];
+
+/// Checks one redirect URI (or post-logout redirect URI) for the given application type.
+/// Returns a lowercase message on refusal.
+pub(crate) fn check_redirect(
+    uri: &str,
+    application_type: &ApplicationType,
+    rules: &RedirectPolicy,
+) -> Result<(), String> {
+    if uri.len() > rules.max_uri_len {
+        return Err(format!("is longer than {} bytes", rules.max_uri_len));
+    }
+    check_characters(uri)?;
+    if uri.contains('#') {
+        return Err("must not contain a fragment".to_owned());
+    }
+    if uri.contains('*') {
+        return Err("must not contain wildcards".to_owned());
+    }
+    let url = parse_canonical(uri)?;
+    match url.scheme() {
+        "https" => {
+            if is_loopback(&url, true) {
+                return Err("must not use a loopback host with https".to_owned());
+            }
+            Ok(())
+        }
+        "http" => {
+            let literal = is_loopback(&url, false);
+            let named = is_loopback(&url, true) && !literal;
+            if named && !rules.allow_localhost {
+                return Err(
+                    "must use the loopback IP literal 127.0.0.1 or [::1], not `localhost`"
+                        .to_owned(),
+                );
+            }
+            if !literal && !named {
+                return Err("must use https (plain http is allowed only on loopback)".to_owned());
+            }
+            match application_type {
+                ApplicationType::Native => Ok(()),
+                _ if rules.dangerously_allow_http_loopback_for_web => Ok(()),
+                _ => Err(
+                    "must use https for a web client (loopback http is for native clients)"
+                        .to_owned(),
+                ),
+            }
+        }
+        scheme => {
+            if *application_type != ApplicationType::Native {
+                return Err(format!(
+                    "uses the private-use scheme `{scheme}`, which only native clients may register"
+                ));
+            }
+            if !scheme.contains('.') {
+                return Err(format!(
+                    "uses the private-use scheme `{scheme}`, which is not in reverse domain form (RFC 8252 §7.1)"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a URL metadata value (`client_uri`, `jwks_uri`, …): absolute, canonical, https (or
+/// http when the policy dangerously allows it), with a host and no userinfo.
+pub(crate) fn check_web_uri(
+    uri: &str,
+    policy: &ServerPolicy,
+    allow_fragment: bool,
+) -> Result<Url, String> {
+    if uri.len() > policy.redirect.max_uri_len {
+        return Err(format!(
+            "is longer than {} bytes",
+            policy.redirect.max_uri_len
+        ));
+    }
+    check_characters(uri)?;
+    if !allow_fragment && uri.contains('#') {
+        return Err("must not contain a fragment".to_owned());
+    }
+    let url = parse_canonical(uri)?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if policy.dangerously_allow_http_metadata_uris => Ok(url),
+        scheme => Err(format!("must use https, not `{scheme}`")),
+    }
+}
+
+/// Refuses empty URIs, whitespace and control characters anywhere (the WHATWG parser would strip
+/// some of them silently) and the dangerous schemes in any letter case.
+fn check_characters(uri: &str) -> Result<(), String> {
+    if uri.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".to_owned());
+    }
+    if let Some((scheme, _)) = uri.split_once(':') {
+        let scheme = scheme.to_ascii_lowercase();
+        if DANGEROUS_SCHEMES.contains(&scheme.as_str()) {
+            return Err(format!("uses the forbidden scheme `{scheme}`"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses an absolute URI and requires it to be canonical, allowing only an omitted root path
+/// (`https://app.example` for `https://app.example/`). Refuses userinfo.
+fn parse_canonical(uri: &str) -> Result<Url, String> {
+    let url = Url::parse(uri).map_err(|e| format!("is not an absolute URI ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() || has_userinfo(uri) {
+        return Err("must not contain userinfo".to_owned());
+    }
+    if url.as_str() != uri && !only_root_path_added(uri, url.as_str()) {
+        return Err(format!(
+            "is not in canonical form (it would be read as `{}`)",
+            url.as_str()
+        ));
+    }
+    if url.has_authority() && url.host_str().is_none_or(str::is_empty) {
+        return Err("must have a host".to_owned());
+    }
+    Ok(url)
+}
+
+/// `@` in the authority part, even when the parser would drop an empty userinfo.
+fn has_userinfo(uri: &str) -> bool {
+    let Some((_, rest)) = uri.split_once("//") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// Whether `serialized` is `original` with only a `/` root path inserted after the authority.
+fn only_root_path_added(original: &str, serialized: &str) -> bool {
+    let Some(scheme_end) = original.find("://") else {
+        return false;
+    };
+    let authority_end = original[scheme_end + 3..]
+        .find(['/', '?'])
+        .map_or(original.len(), |i| i + scheme_end + 3);
+    if original[authority_end..].starts_with('/') {
+        return false;
+    }
+    let mut repaired = String::with_capacity(original.len() + 1);
+    repaired.push_str(&original[..authority_end]);
+    repaired.push('/');
+    repaired.push_str(&original[authority_end..]);
+    repaired == serialized
+}
+
+/// Whether the parsed host is a loopback IP literal, or (with `names`) `localhost` or a
+/// `.localhost` name. Decided on the parsed host, never on a string prefix.
+fn is_loopback(url: &Url, names: bool) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        Some(Host::Domain(d)) => names && (d == "localhost" || d.ends_with(".localhost")),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web(uri: &str) -> Result<(), String> {
+        check_redirect(uri, &ApplicationType::Web, &RedirectPolicy::default())
+    }
+
+    fn native(uri: &str) -> Result<(), String> {
+        check_redirect(uri, &ApplicationType::Native, &RedirectPolicy::default())
+    }
+
+    #[test]
+    fn web_clients() {
+        for ok in [
+            "https://app.example/cb",
+            "https://tmp.com",
+            "https://app.example:8443/cb?x=1",
+            "https://xn--pple-43d.com/cb",
+        ] {
+            assert_eq!(web(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#",
+            "https://app.example/cb#x",
+            "https://*.app.example/cb",
+            "https://user@app.example/cb",
+            "https://@app.example/cb",
+            "https://localhost/cb",
+            "https://127.0.0.1/cb",
+            "http://127.0.0.1/cb",
+            "HTTPS://app.example/cb",
+            "https://APP.example/cb",
+            "https://app.example:443/cb",
+            "https://app.example/a/../cb",
+            "https://app.example/%2e%2e/cb",
+            "https://аpple.com/cb",
+            " https://app.example/cb",
+            "https://app.example/c b",
+            "https://app.example/cb\n",
+            "JavaScript:alert(1)",
+            "data:text/html,x",
+            "/relative",
+            "com.example.app:/cb",
+            "",
+        ] {
+            assert!(web(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn native_clients() {
+        for ok in [
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51004/cb",
+            "http://[::1]:8080/",
+            "com.example.app:/oauth2redirect",
+            "https://app.example/cb",
+        ] {
+            assert_eq!(native(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://localhost/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.nip.io/cb",
+            "http://2130706433/cb",
+            "http://0x7f.1/cb",
+            "http://127.1/cb",
+            "https://localhost/cb",
+            "myapp:/cb",
+            "http://example.com/cb",
+            "http://localhost@evil.example/cb",
+        ] {
+            assert!(native(bad).is_err(), "{bad}");
+        }
+        let rules = RedirectPolicy {
+            allow_localhost: true,
+            ..RedirectPolicy::default()
+        };
+        assert_eq!(
+            check_redirect("http://localhost:3000/cb", &ApplicationType::Native, &rules),
+            Ok(())
+        );
+    }
+}
