@@ -208,6 +208,16 @@ pub enum RegistrationError {
     /// another client, or the client does not exist. 401 `invalid_token`; never says which.
     #[error("invalid registration access token")]
     InvalidToken,
+    /// The registration endpoint demands an initial access token and none, or an unknown,
+    /// expired or used-up one, was presented. 401 `invalid_token`.
+    #[error("invalid initial access token")]
+    InvalidInitialToken,
+    /// The initial access token lacks the required scope. 403 `insufficient_scope`.
+    #[error("the initial access token lacks the scope `{scope}`")]
+    InsufficientScope {
+        /// The scope the registration endpoint requires.
+        scope: String,
+    },
     /// The token is valid but this client may not be managed through this endpoint. 403.
     #[error("forbidden: {0}")]
     Forbidden(Cow<'static, str>),
@@ -226,8 +236,8 @@ impl RegistrationError {
         match self {
             Self::InvalidRequest(_) | Self::InvalidMetadata(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InvalidToken | Self::InvalidInitialToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -237,7 +247,8 @@ impl RegistrationError {
         match self {
             Self::InvalidRequest(_) | Self::BodyTooLarge { .. } => ErrorCode::InvalidRequest,
             Self::InvalidMetadata(v) => v.code().clone(),
-            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::InvalidToken | Self::InvalidInitialToken => ErrorCode::InvalidToken,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::Forbidden(_) => ErrorCode::AccessDenied,
             Self::Store(_) => ErrorCode::ServerError,
         }
@@ -247,8 +258,13 @@ impl RegistrationError {
     pub fn response(&self) -> ErrorResponse {
         let error_description = match self {
             Self::InvalidRequest(m) | Self::Forbidden(m) => Some(m.to_string()),
-            Self::BodyTooLarge { .. } | Self::InvalidMetadata(_) => Some(self.to_string()),
+            Self::BodyTooLarge { .. }
+            | Self::InvalidMetadata(_)
+            | Self::InsufficientScope { .. } => Some(self.to_string()),
             Self::InvalidToken => Some("the registration access token is not valid".to_owned()),
+            Self::InvalidInitialToken => {
+                Some("a valid initial access token is required to register".to_owned())
+            }
             Self::Store(_) => None,
         };
         ErrorResponse {
@@ -260,7 +276,13 @@ impl RegistrationError {
     /// The `WWW-Authenticate` header value for bearer-token failures (RFC 6750 §3).
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         match self {
-            Self::InvalidToken => Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
+            Self::InvalidToken | Self::InvalidInitialToken => {
+                Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
+            }
+            Self::InsufficientScope { scope } => HeaderValue::from_str(&format!(
+                r#"Bearer error="insufficient_scope", scope="{scope}""#
+            ))
+            .ok(),
             _ => None,
         }
     }

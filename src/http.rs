@@ -157,7 +157,11 @@ async fn dispatch(
     }
     let result = match (route, method) {
         (Route::Registration, &Method::POST) => {
-            registrar.register(body, context).await.map(Into::into)
+            let mut context = context.clone();
+            if let Some(token) = token {
+                context = context.with_initial_access_token(token);
+            }
+            registrar.register(body, &context).await.map(Into::into)
         }
         (Route::Client(id), &Method::GET) => registrar.read(id, token).await.map(Into::into),
         (Route::Client(id), &Method::PUT) => {

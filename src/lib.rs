@@ -38,6 +38,7 @@
 //! URIs without fragments, userinfo or wildcards, registration access tokens expire after 30 days
 //! and rotate on every read and update.
 
+mod access;
 mod credentials;
 mod delete;
 mod discovery;
@@ -56,6 +57,7 @@ mod update;
 mod validate;
 
 // The public interface is:
+pub use access::{InitialAccessGrant, InitialTokenVerifier};
 pub use credentials::{
     random_token, Clock, CredentialGenerator, RandomError, RandomGenerator, SystemClock,
     SECRET_BYTES,
@@ -69,7 +71,9 @@ pub use metadata::{
 pub use policy::{Defaults, JoseSupport, RedirectPolicy, RequestLimits, ScopePolicy, ServerPolicy};
 pub use registrar::{Registrar, RequestContext};
 pub use response::RegistrationResponse;
-pub use secret::{constant_time_eq, ClientSecret, RegistrationAccessToken, SecretHash};
+pub use secret::{
+    constant_time_eq, ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash,
+};
 pub use store::{
     ClientRecord, ClientStore, MemoryStore, Origin, SecretValue, StoreError, StoredSecret,
     StoredToken,

@@ -19,14 +19,17 @@ impl Registrar {
     /// members are dropped unless the policy accepts them as extensions.
     ///
     /// # Errors
+    /// 401 `invalid_token` / 403 `insufficient_scope` when an initial access token is required
+    /// ([`require_initial_token`](Self::require_initial_token)) and missing or insufficient;
     /// 400 `invalid_request` for a body that is not a JSON object within the limits (413 when too
     /// large); 400 `invalid_redirect_uri` / `invalid_client_metadata` naming every refused member;
     /// 500 when the store fails, with nothing stored.
     pub async fn register(
         &self,
         body: &[u8],
-        _context: &RequestContext,
+        context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let admission = self.admit(context).await?;
         let metadata = self.validated(request::parse(body, &self.policy)?)?;
         let now = self.now();
         let secret = self.new_secret(&metadata, now)?;
@@ -34,12 +37,16 @@ impl Registrar {
         let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, now);
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = Some(stored_token);
+        self.claim(&admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
             record.client_id = self.generator.client_id();
             match self.store.create(&record).await {
                 Ok(()) => break,
                 Err(StoreError::Conflict) if attempt < ID_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.release(&admission).await;
+                    return Err(e.into());
+                }
             }
         }
         let secret = secret.map(|(secret, _)| secret);

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::access::InitialTokenRequirement;
 use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
 use crate::error::{RegistrationError, Violations};
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
 use crate::request::{self, ParsedRequest};
-use crate::secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+use crate::secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
 use crate::store::{
     ClientRecord, ClientStore, Origin, SecretValue, StoreError, StoredSecret, StoredToken,
 };
@@ -24,6 +25,9 @@ use crate::validate;
 pub struct RequestContext {
     /// The address of the peer, for the host's own policy decisions and logs.
     pub remote_addr: Option<IpAddr>,
+    /// The bearer token of the registration request (RFC 7591 §3 initial access token), from the
+    /// `Authorization` header.
+    pub initial_access_token: Option<InitialAccessToken>,
 }
 
 impl RequestContext {
@@ -36,6 +40,13 @@ impl RequestContext {
     #[must_use]
     pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
         self.remote_addr = Some(addr);
+        self
+    }
+
+    /// Sets the initial access token.
+    #[must_use]
+    pub fn with_initial_access_token(mut self, token: impl Into<String>) -> Self {
+        self.initial_access_token = Some(InitialAccessToken::new(token));
         self
     }
 }
@@ -72,6 +83,7 @@ pub struct Registrar {
     pub(crate) store: Arc<dyn ClientStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) generator: Arc<dyn CredentialGenerator>,
+    pub(crate) initial_token: Option<InitialTokenRequirement>,
 }
 
 impl fmt::Debug for Registrar {
@@ -80,6 +92,7 @@ impl fmt::Debug for Registrar {
             .field("policy", &self.policy)
             .field("clock", &self.clock)
             .field("generator", &self.generator)
+            .field("initial_token", &self.initial_token)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +105,7 @@ impl Registrar {
             store,
             clock: Arc::new(SystemClock),
             generator: Arc::new(RandomGenerator),
+            initial_token: None,
         }
     }
 

@@ -61,6 +61,11 @@ secret_type! {
     RegistrationAccessToken
 }
 
+secret_type! {
+    /// An initial access token presented to the registration endpoint (RFC 7591 §3).
+    InitialAccessToken
+}
+
 /// The SHA-256 of a secret or token. Equality is constant-time; `Debug` shows a short prefix
 /// only.
 ///

@@ -1,0 +1,195 @@
+//! Initial access tokens (RFC 7591 §3): bearer tokens the registration endpoint may demand,
+//! verified by the host, with a required scope and optional single use.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::RegistrationError;
+use crate::registrar::{Registrar, RequestContext};
+use crate::secret::InitialAccessToken;
+use crate::store::StoreError;
+
+/// What the host knows about a valid initial access token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct InitialAccessGrant {
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+    /// When the token expires; `None` if it does not (or the verifier already checked).
+    pub expires_at: Option<OffsetDateTime>,
+    /// Who the token was issued to (the bootstrap client, an administrator, …), for the host's
+    /// policy and audit.
+    pub subject: Option<String>,
+    /// Whether the token may register only one client.
+    pub single_use: bool,
+}
+
+impl InitialAccessGrant {
+    /// A grant with these scopes, no expiry, no subject, reusable.
+    pub fn with_scopes<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            scopes: scopes.into_iter().map(str::to_owned).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets the subject.
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Makes the token single-use.
+    #[must_use]
+    pub fn single_use(mut self) -> Self {
+        self.single_use = true;
+        self
+    }
+}
+
+/// Verifies initial access tokens issued by the host's token endpoint (for example through the
+/// `client_credentials` grant with scope `register`).
+///
+/// For single-use tokens the registrar calls [`claim`](Self::claim) once the registration is
+/// valid and just before it is stored, and [`release`](Self::release) if storing then fails, so a
+/// rejected or failed registration never burns the token and two concurrent registrations cannot
+/// both use it.
+#[async_trait]
+pub trait InitialTokenVerifier: Send + Sync {
+    /// What the token grants, or `None` if it is unknown, revoked or expired.
+    ///
+    /// # Errors
+    /// When the verifier's backend fails (the client sees a 500).
+    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError>;
+
+    /// Atomically marks a single-use token as used. `Ok(false)` if it was used already.
+    ///
+    /// # Errors
+    /// When the verifier's backend fails.
+    async fn claim(&self, token: &str) -> Result<bool, StoreError> {
+        let _ = token;
+        Ok(true)
+    }
+
+    /// Gives back a use claimed for a registration that then failed.
+    ///
+    /// # Errors
+    /// When the verifier's backend fails.
+    async fn release(&self, token: &str) -> Result<(), StoreError> {
+        let _ = token;
+        Ok(())
+    }
+}
+
+/// The registration endpoint's demand for an initial access token.
+#[derive(Clone)]
+pub(crate) struct InitialTokenRequirement {
+    pub(crate) verifier: Arc<dyn InitialTokenVerifier>,
+    pub(crate) scope: Option<String>,
+}
+
+impl fmt::Debug for InitialTokenRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitialTokenRequirement")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checked initial access token, to be claimed when the registration is stored.
+#[derive(Debug)]
+pub(crate) struct Admission<'a> {
+    pub(crate) token: Option<&'a str>,
+    pub(crate) grant: Option<InitialAccessGrant>,
+}
+
+impl Registrar {
+    /// Demands an initial access token on every registration, verified by `verifier` and carrying
+    /// `scope` when one is given (RFC 7591 §3, RFC 6750).
+    ///
+    /// A missing, unknown or expired token answers 401 `invalid_token`; a token without the scope
+    /// answers 403 `insufficient_scope`; both with the RFC 6750 `WWW-Authenticate` header.
+    #[must_use]
+    pub fn require_initial_token(
+        mut self,
+        verifier: Arc<dyn InitialTokenVerifier>,
+        scope: Option<&str>,
+    ) -> Self {
+        self.initial_token = Some(InitialTokenRequirement {
+            verifier,
+            scope: scope.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Checks the initial access token of a registration, if the registrar demands one.
+    pub(crate) async fn admit<'a>(
+        &self,
+        context: &'a RequestContext,
+    ) -> Result<Admission<'a>, RegistrationError> {
+        let Some(requirement) = &self.initial_token else {
+            return Ok(Admission {
+                token: None,
+                grant: None,
+            });
+        };
+        let token = context
+            .initial_access_token
+            .as_ref()
+            .map(InitialAccessToken::secret)
+            .filter(|t| !t.is_empty())
+            .ok_or(RegistrationError::InvalidInitialToken)?;
+        let grant = requirement
+            .verifier
+            .verify(token)
+            .await?
+            .filter(|g| g.expires_at.is_none_or(|at| self.now() < at))
+            .ok_or(RegistrationError::InvalidInitialToken)?;
+        if let Some(scope) = &requirement.scope {
+            if !grant.scopes.iter().any(|s| s == scope) {
+                return Err(RegistrationError::InsufficientScope {
+                    scope: scope.clone(),
+                });
+            }
+        }
+        Ok(Admission {
+            token: Some(token),
+            grant: Some(grant),
+        })
+    }
+
+    /// Claims a single-use token just before the client is stored.
+    pub(crate) async fn claim(&self, admission: &Admission<'_>) -> Result<(), RegistrationError> {
+        if let (Some(req), Some(token), Some(grant)) =
+            (&self.initial_token, admission.token, &admission.grant)
+        {
+            if grant.single_use && !req.verifier.claim(token).await? {
+                return Err(RegistrationError::InvalidInitialToken);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a claimed use back after a failed store write.
+    pub(crate) async fn release(&self, admission: &Admission<'_>) {
+        if let (Some(req), Some(token), Some(grant)) =
+            (&self.initial_token, admission.token, &admission.grant)
+        {
+            if grant.single_use {
+                // Best effort: the registration already failed with the store's error.
+                let _ = req.verifier.release(token).await;
+            }
+        }
+    }
+}
