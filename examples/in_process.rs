@@ -41,7 +41,7 @@ async fn main() -> Result<(), RegistrationError> {
         client.client_id
     );
     let updated = registrar
-        .update(&client.client_id, Some(&token), update.as_bytes())
+        .update(&client.client_id, Some(&token), update.as_bytes(), &context)
         .await?;
     println!(
         "updated ({}):\n{}\n",

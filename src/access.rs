@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::RegistrationError;
+use crate::metadata::ClientMetadata;
 use crate::registrar::{Registrar, RequestContext};
 use crate::secret::InitialAccessToken;
 use crate::store::StoreError;
@@ -23,8 +24,14 @@ pub struct InitialAccessGrant {
     /// Who the token was issued to (the bootstrap client, an administrator, …), for the host's
     /// policy and audit.
     pub subject: Option<String>,
-    /// Whether the token may register only one client.
+    /// Whether the token may register only one client. Informational: the verifier enforces
+    /// uses in [`InitialTokenVerifier::claim`].
     pub single_use: bool,
+    /// When set, the registered scope may only use these values (others are refused).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// When set, every redirect URI must be on one of these hosts (`.example.com` admits
+    /// subdomains).
+    pub redirect_hosts: Option<Vec<String>>,
 }
 
 impl InitialAccessGrant {
@@ -50,6 +57,50 @@ impl InitialAccessGrant {
         self
     }
 
+    /// Restricts registrations with this token to these scopes.
+    #[must_use]
+    pub fn allowed_scopes<'a>(mut self, scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        self.allowed_scopes = Some(scopes.into_iter().map(str::to_owned).collect());
+        self
+    }
+
+    /// Restricts registrations with this token to redirect URIs on these hosts.
+    #[must_use]
+    pub fn redirect_hosts<'a>(mut self, hosts: impl IntoIterator<Item = &'a str>) -> Self {
+        self.redirect_hosts = Some(hosts.into_iter().map(str::to_owned).collect());
+        self
+    }
+
+    /// Refuses metadata outside this grant's restrictions.
+    pub(crate) fn restrict(&self, metadata: &ClientMetadata) -> Result<(), RegistrationError> {
+        if let (Some(allowed), Some(scope)) = (&self.allowed_scopes, &metadata.scope) {
+            let outside: Vec<&str> = scope
+                .tokens()
+                .filter(|t| !allowed.iter().any(|a| a == t))
+                .collect();
+            if !outside.is_empty() {
+                return Err(RegistrationError::refused(format!(
+                    "the initial access token does not allow the scope `{}`",
+                    outside.join(" ")
+                )));
+            }
+        }
+        if let Some(hosts) = &self.redirect_hosts {
+            for uri in metadata.redirect_uris.iter().flatten() {
+                let host = url::Url::parse(uri.as_str())
+                    .ok()
+                    .and_then(|u| u.domain().map(str::to_owned));
+                if host.is_some_and(|h| !crate::validate::host_allowed(&h, hosts)) {
+                    return Err(RegistrationError::rejected(
+                        crate::ErrorCode::InvalidRedirectUri,
+                        format!("the initial access token does not allow the redirect URI `{uri}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the token single-use.
     #[must_use]
     pub fn single_use(mut self) -> Self {
@@ -61,10 +112,10 @@ impl InitialAccessGrant {
 /// Verifies initial access tokens issued by the host's token endpoint (for example through the
 /// `client_credentials` grant with scope `register`).
 ///
-/// For single-use tokens the registrar calls [`claim`](Self::claim) once the registration is
-/// valid and just before it is stored, and [`release`](Self::release) if storing then fails, so a
-/// rejected or failed registration never burns the token and two concurrent registrations cannot
-/// both use it.
+/// The registrar calls [`claim`](Self::claim) once the registration is valid and just before it
+/// is stored, and [`release`](Self::release) if storing then fails, so a rejected or failed
+/// registration never burns a use and concurrent registrations cannot overspend a token: a
+/// verifier with single-use or counted tokens makes `claim` an atomic check-and-increment.
 #[async_trait]
 pub trait InitialTokenVerifier: Send + Sync {
     /// What the token grants, or `None` if it is unknown, revoked or expired.
@@ -73,7 +124,8 @@ pub trait InitialTokenVerifier: Send + Sync {
     /// When the verifier's backend fails (the client sees a 500).
     async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError>;
 
-    /// Atomically marks a single-use token as used. `Ok(false)` if it was used already.
+    /// Atomically takes one use of the token. `Ok(false)` if none is left. The default takes
+    /// nothing (unlimited tokens).
     ///
     /// # Errors
     /// When the verifier's backend fails.
@@ -171,10 +223,8 @@ impl Registrar {
 
     /// Claims a single-use token just before the client is stored.
     pub(crate) async fn claim(&self, admission: &Admission<'_>) -> Result<(), RegistrationError> {
-        if let (Some(req), Some(token), Some(grant)) =
-            (&self.initial_token, admission.token, &admission.grant)
-        {
-            if grant.single_use && !req.verifier.claim(token).await? {
+        if let (Some(req), Some(token)) = (&self.initial_token, admission.token) {
+            if !req.verifier.claim(token).await? {
                 return Err(RegistrationError::InvalidInitialToken);
             }
         }
@@ -183,13 +233,9 @@ impl Registrar {
 
     /// Gives a claimed use back after a failed store write.
     pub(crate) async fn release(&self, admission: &Admission<'_>) {
-        if let (Some(req), Some(token), Some(grant)) =
-            (&self.initial_token, admission.token, &admission.grant)
-        {
-            if grant.single_use {
-                // Best effort: the registration already failed with the store's error.
-                let _ = req.verifier.release(token).await;
-            }
+        if let (Some(req), Some(token)) = (&self.initial_token, admission.token) {
+            // Best effort: the registration already failed with the store's error.
+            let _ = req.verifier.release(token).await;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Client delete (RFC 7592 §2.3).
 
 use crate::error::RegistrationError;
+use crate::events::Operation;
 use crate::registrar::{lost_race, Registrar};
 
 impl Registrar {
@@ -8,7 +9,7 @@ impl Registrar {
     /// and its token stop working at once; the host answers 204 No Content.
     ///
     /// RFC 7592 §2.3 says the server SHOULD also invalidate the client's grants and tokens: that
-    /// is the host's job, after this returns.
+    /// is the host's job, after this returns (an [`EventSink`](crate::EventSink) is a good place).
     ///
     /// # Errors
     /// As [`read`](Self::read).
@@ -17,10 +18,16 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
-        let record = self.authorize(client_id, token).await?;
-        self.store
-            .delete(client_id, record.version)
+        let outcome = async {
+            let record = self.authorize(client_id, token).await?;
+            self.store
+                .delete(client_id, record.version)
+                .await
+                .map_err(lost_race)?;
+            Ok(((), record, Vec::new()))
+        }
+        .await;
+        self.report(Operation::Delete, Some(client_id), outcome)
             .await
-            .map_err(lost_race)
     }
 }

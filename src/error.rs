@@ -208,6 +208,16 @@ pub enum RegistrationError {
     /// another client, or the client does not exist. 401 `invalid_token`; never says which.
     #[error("invalid registration access token")]
     InvalidToken,
+    /// The request was refused with a specific RFC error code: a software statement or signed
+    /// body that does not verify, a policy refusal, registration switched off. 400 unless the
+    /// code is `access_denied` (403).
+    #[error("{message}")]
+    Rejected {
+        /// The RFC error code.
+        code: ErrorCode,
+        /// What the client is told.
+        message: Cow<'static, str>,
+    },
     /// The registration endpoint demands an initial access token and none, or an unknown,
     /// expired or used-up one, was presented. 401 `invalid_token`.
     #[error("invalid initial access token")]
@@ -227,6 +237,14 @@ pub enum RegistrationError {
 }
 
 impl RegistrationError {
+    /// A refusal with the given code and description (for policy hooks).
+    pub fn rejected(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Rejected {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
         Self::InvalidRequest(message.into())
     }
@@ -235,6 +253,10 @@ impl RegistrationError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) | Self::InvalidMetadata(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected { code, .. } if *code == ErrorCode::AccessDenied => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Rejected { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidToken | Self::InvalidInitialToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
@@ -247,6 +269,7 @@ impl RegistrationError {
         match self {
             Self::InvalidRequest(_) | Self::BodyTooLarge { .. } => ErrorCode::InvalidRequest,
             Self::InvalidMetadata(v) => v.code().clone(),
+            Self::Rejected { code, .. } => code.clone(),
             Self::InvalidToken | Self::InvalidInitialToken => ErrorCode::InvalidToken,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::Forbidden(_) => ErrorCode::AccessDenied,
@@ -257,7 +280,9 @@ impl RegistrationError {
     /// The JSON body a client sees. Store failures carry no description.
     pub fn response(&self) -> ErrorResponse {
         let error_description = match self {
-            Self::InvalidRequest(m) | Self::Forbidden(m) => Some(m.to_string()),
+            Self::InvalidRequest(m) | Self::Forbidden(m) | Self::Rejected { message: m, .. } => {
+                Some(m.to_string())
+            }
             Self::BodyTooLarge { .. }
             | Self::InvalidMetadata(_)
             | Self::InsufficientScope { .. } => Some(self.to_string()),

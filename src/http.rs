@@ -22,7 +22,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::error::RegistrationError;
-use crate::registrar::{Registrar, RequestContext};
+use crate::registrar::{BodyFormat, Registrar, RequestContext};
 
 /// A JSON response with the headers RFC 7591 §3.2 and RFC 6749 §5.1 require.
 pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -68,6 +68,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Whether the `Content-Type` is `application/json`, parameters (`charset=utf-8`) allowed.
 pub fn is_json(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the `Content-Type` is `application/jwt` (a signed request body).
+pub fn is_jwt(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/jwt"))
 }
 
 fn media_type(headers: &HeaderMap) -> Option<&str> {
@@ -148,25 +153,35 @@ async fn dispatch(
         (&route, method),
         (Route::Registration, &Method::POST) | (Route::Client(_), &Method::PUT)
     );
-    if needs_body && !is_json(&parts.headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "the request body must be application/json",
-        );
+    let mut context = context.clone();
+    if needs_body {
+        if is_jwt(&parts.headers) && registrar.accepts_signed_requests() {
+            context = context.with_body_format(BodyFormat::Jwt);
+        } else if !is_json(&parts.headers) {
+            let expected = if registrar.accepts_signed_requests() {
+                "the request body must be application/json or application/jwt"
+            } else {
+                "the request body must be application/json"
+            };
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                expected,
+            );
+        }
     }
     let result = match (route, method) {
         (Route::Registration, &Method::POST) => {
-            let mut context = context.clone();
             if let Some(token) = token {
                 context = context.with_initial_access_token(token);
             }
             registrar.register(body, &context).await.map(Into::into)
         }
         (Route::Client(id), &Method::GET) => registrar.read(id, token).await.map(Into::into),
-        (Route::Client(id), &Method::PUT) => {
-            registrar.update(id, token, body).await.map(Into::into)
-        }
+        (Route::Client(id), &Method::PUT) => registrar
+            .update(id, token, body, &context)
+            .await
+            .map(Into::into),
         (Route::Client(id), &Method::DELETE) => registrar.delete(id, token).await.map(|()| {
             let mut response = Response::new(Vec::new());
             *response.status_mut() = StatusCode::NO_CONTENT;

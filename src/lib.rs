@@ -43,6 +43,7 @@ mod credentials;
 mod delete;
 mod discovery;
 mod error;
+mod events;
 pub mod http;
 mod metadata;
 mod policy;
@@ -52,6 +53,8 @@ mod registrar;
 mod request;
 mod response;
 mod secret;
+mod stages;
+mod statements;
 mod store;
 mod update;
 mod validate;
@@ -64,15 +67,22 @@ pub use credentials::{
 };
 pub use discovery::discovery_metadata;
 pub use error::{ErrorCode, ErrorResponse, RegistrationError, Violation, Violations};
+pub use events::{
+    Event, EventSink, HookContext, Operation, Provenance, RegistrationHook, StatementInfo,
+};
 pub use metadata::{
     ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
     ResponseType, Scope, SubjectType, LOCALIZABLE,
 };
 pub use policy::{Defaults, JoseSupport, RedirectPolicy, RequestLimits, ScopePolicy, ServerPolicy};
-pub use registrar::{Registrar, RequestContext};
+pub use registrar::{BodyFormat, Registrar, RequestContext};
 pub use response::RegistrationResponse;
 pub use secret::{
     constant_time_eq, ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash,
+};
+pub use statements::{
+    CachingKeySource, Jwks, JwtRules, KeyError, KeySource, MemoryReplayGuard, ReplayGuard,
+    SignedRequests, SoftwareStatements, StaticKeySource,
 };
 pub use store::{
     ClientRecord, ClientStore, MemoryStore, Origin, SecretValue, StoreError, StoredSecret,

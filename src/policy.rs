@@ -76,6 +76,20 @@ pub struct ServerPolicy {
     /// Issue a new registration access token on every read; the old one stops working at once.
     /// Defaults to `true`.
     pub rotate_on_read: bool,
+    /// Whether the registration endpoint accepts registrations. When `false` it answers 403
+    /// `access_denied`. Defaults to `true`.
+    pub registration_enabled: bool,
+    /// Whether the client configuration endpoint (read, update, delete) works. When `false` it
+    /// answers 403 `access_denied`. Defaults to `true`.
+    pub management_enabled: bool,
+    /// When set, every redirect URI must be on one of these hosts (an entry `.example.com` also
+    /// admits its subdomains); others are refused with `invalid_redirect_uri`. Defaults to `None`.
+    pub trusted_redirect_hosts: Option<BTreeSet<String>>,
+    /// Most clients the store may hold; further registrations are refused. Counted before the
+    /// write, so concurrent registrations may overshoot by a few. Defaults to `None`.
+    pub max_clients: Option<u64>,
+    /// Most clients per `software_id`. Defaults to `None`.
+    pub max_clients_per_software_id: Option<u64>,
     /// Browser origins (`https://app.example`) allowed to call the endpoints cross-origin; the
     /// [`http`](crate::http) adapter answers CORS preflights for them. Defaults to none.
     pub allowed_origins: Vec<String>,
@@ -118,6 +132,11 @@ impl ServerPolicy {
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
             allowed_origins: Vec::new(),
+            registration_enabled: true,
+            management_enabled: true,
+            trusted_redirect_hosts: None,
+            max_clients: None,
+            max_clients_per_software_id: None,
             rotate_on_update: true,
         }
     }

@@ -3,9 +3,11 @@
 use http::StatusCode;
 
 use crate::error::RegistrationError;
+use crate::events::Operation;
 use crate::registrar::{lost_race, Registrar};
 use crate::response::RegistrationResponse;
 use crate::secret::RegistrationAccessToken;
+use crate::store::ClientRecord;
 
 impl Registrar {
     /// Reads a client's current configuration with its registration access token (status 200).
@@ -16,16 +18,25 @@ impl Registrar {
     ///
     /// # Errors
     /// 401 `invalid_token` for a missing, wrong, expired or rotated-away token, another client's
-    /// token (which is then revoked) or an unknown client; 403 for a client the host created;
-    /// 500 when the store fails, with the old token still valid.
+    /// token (which is then revoked) or an unknown client; 403 for a client the host created or
+    /// when management is switched off; 500 when the store fails, with the old token still valid.
     pub async fn read(
         &self,
         client_id: &str,
         token: Option<&str>,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let outcome = self.read_client(client_id, token).await;
+        self.report(Operation::Read, Some(client_id), outcome).await
+    }
+
+    async fn read_client(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
         let mut record = self.authorize(client_id, token).await?;
+        let now = self.now();
         let token = if self.policy.rotate_on_read {
-            let now = self.now();
             let (token, stored) = self.new_token(now)?;
             record.registration_token = Some(stored);
             record.updated_at = now;
@@ -39,6 +50,7 @@ impl Registrar {
             .as_ref()
             .and_then(|s| s.retrievable())
             .cloned();
-        Ok(self.response(&record, secret, token, StatusCode::OK))
+        let response = self.response(&record, secret, token, StatusCode::OK, now);
+        Ok((response, record, Vec::new()))
     }
 }

@@ -2,9 +2,9 @@
 
 use http::StatusCode;
 
-use crate::error::RegistrationError;
+use crate::error::{ErrorCode, RegistrationError};
+use crate::events::{changed_members, Operation};
 use crate::registrar::{Registrar, RequestContext};
-use crate::request;
 use crate::response::RegistrationResponse;
 use crate::store::{ClientRecord, Origin, StoreError};
 
@@ -12,31 +12,61 @@ use crate::store::{ClientRecord, Origin, StoreError};
 const ID_ATTEMPTS: usize = 3;
 
 impl Registrar {
-    /// Registers a client from a JSON request body (RFC 7591 §3.1) and answers with its
-    /// client information (§3.2.1, status 201).
+    /// Registers a client from its request body (RFC 7591 §3.1) and answers with its client
+    /// information (§3.2.1, status 201).
     ///
-    /// Server-owned members in the body (`client_id`, `client_secret`, …) are ignored; unknown
-    /// members are dropped unless the policy accepts them as extensions.
+    /// The stages run in order: initial access token, body (JSON, or a signed JWT when
+    /// `context.body_format` says so), software statement, validation, the policy's limits, the
+    /// host's hook, credentials, store. Server-owned members in the body (`client_id`,
+    /// `client_secret`, …) are ignored; unknown members are dropped unless the policy accepts
+    /// them as extensions. Event sinks hear of the outcome.
     ///
     /// # Errors
+    /// 403 `access_denied` when registration is switched off;
     /// 401 `invalid_token` / 403 `insufficient_scope` when an initial access token is required
     /// ([`require_initial_token`](Self::require_initial_token)) and missing or insufficient;
     /// 400 `invalid_request` for a body that is not a JSON object within the limits (413 when too
     /// large); 400 `invalid_redirect_uri` / `invalid_client_metadata` naming every refused member;
-    /// 500 when the store fails, with nothing stored.
+    /// 400 `invalid_software_statement` / `unapproved_software_statement`; the hook's refusal;
+    /// 500 when the store fails, with nothing stored and no token use spent.
     pub async fn register(
         &self,
         body: &[u8],
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let outcome = self.register_client(body, context).await;
+        self.report(Operation::Register, None, outcome).await
+    }
+
+    async fn register_client(
+        &self,
+        body: &[u8],
+        context: &RequestContext,
+    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
+        if !self.policy.registration_enabled {
+            return Err(RegistrationError::rejected(
+                ErrorCode::AccessDenied,
+                "client registration is disabled on this server",
+            ));
+        }
         let admission = self.admit(context).await?;
-        let metadata = self.validated(request::parse(body, &self.policy)?)?;
+        let mut intake = self.intake(body, context).await?;
+        let metadata = self
+            .accept(&mut intake, context, Some(&admission), None)
+            .await?;
         let now = self.now();
         let secret = self.new_secret(&metadata, now)?;
         let (token, stored_token) = self.new_token(now)?;
+        let changed = changed_members(None, &metadata);
         let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, now);
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = Some(stored_token);
+        record.initial_token_subject = admission.grant.as_ref().and_then(|g| g.subject.clone());
+        if let Some(statement) = intake.statement {
+            record.software_statement = Some(statement.raw);
+            record.statement_issuer = Some(statement.info.issuer);
+            record.statement_asserted = statement.asserted;
+        }
         self.claim(&admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
             record.client_id = self.generator.client_id();
@@ -50,6 +80,7 @@ impl Registrar {
             }
         }
         let secret = secret.map(|(secret, _)| secret);
-        Ok(self.response(&record, secret, token, StatusCode::CREATED))
+        let response = self.response(&record, secret, token, StatusCode::CREATED, now);
+        Ok((response, record, changed))
     }
 }

@@ -10,10 +10,12 @@ use time::OffsetDateTime;
 use crate::access::InitialTokenRequirement;
 use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
 use crate::error::{RegistrationError, Violations};
+use crate::events::{EventSink, RegistrationHook};
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
-use crate::request::{self, ParsedRequest};
+use crate::request;
 use crate::secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
+use crate::statements::{SignedRequests, SoftwareStatements};
 use crate::store::{
     ClientRecord, ClientStore, Origin, SecretValue, StoreError, StoredSecret, StoredToken,
 };
@@ -28,6 +30,19 @@ pub struct RequestContext {
     /// The bearer token of the registration request (RFC 7591 §3 initial access token), from the
     /// `Authorization` header.
     pub initial_access_token: Option<InitialAccessToken>,
+    /// How the body is encoded. Defaults to JSON.
+    pub body_format: BodyFormat,
+}
+
+/// How a registration or update body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyFormat {
+    /// `application/json` (RFC 7591 §3.1).
+    #[default]
+    Json,
+    /// `application/jwt`: a JWS whose payload is the metadata (signed request bodies).
+    Jwt,
 }
 
 impl RequestContext {
@@ -40,6 +55,13 @@ impl RequestContext {
     #[must_use]
     pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
         self.remote_addr = Some(addr);
+        self
+    }
+
+    /// Sets the body format.
+    #[must_use]
+    pub fn with_body_format(mut self, format: BodyFormat) -> Self {
+        self.body_format = format;
         self
     }
 
@@ -84,6 +106,10 @@ pub struct Registrar {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) generator: Arc<dyn CredentialGenerator>,
     pub(crate) initial_token: Option<InitialTokenRequirement>,
+    pub(crate) statements: Option<SoftwareStatements>,
+    pub(crate) signed_requests: Option<SignedRequests>,
+    pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
+    pub(crate) events: Vec<Arc<dyn EventSink>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -93,6 +119,10 @@ impl fmt::Debug for Registrar {
             .field("clock", &self.clock)
             .field("generator", &self.generator)
             .field("initial_token", &self.initial_token)
+            .field("statements", &self.statements)
+            .field("signed_requests", &self.signed_requests)
+            .field("hook", &self.hook.is_some())
+            .field("event_sinks", &self.events.len())
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +136,10 @@ impl Registrar {
             clock: Arc::new(SystemClock),
             generator: Arc::new(RandomGenerator),
             initial_token: None,
+            statements: None,
+            signed_requests: None,
+            hook: None,
+            events: Vec::new(),
         }
     }
 
@@ -123,6 +157,40 @@ impl Registrar {
         self
     }
 
+    /// Verifies software statements (RFC 7591 §2.3) against trusted issuers' keys; without this,
+    /// statements are ignored (RFC 7591 §3.1.1 allows it).
+    #[must_use]
+    pub fn with_software_statements(mut self, statements: SoftwareStatements) -> Self {
+        self.statements = Some(statements);
+        self
+    }
+
+    /// Accepts signed request bodies (`application/jwt`).
+    #[must_use]
+    pub fn with_signed_requests(mut self, signed: SignedRequests) -> Self {
+        self.signed_requests = Some(signed);
+        self
+    }
+
+    /// Runs the host's own rules after validation.
+    #[must_use]
+    pub fn with_hook(mut self, hook: Arc<dyn RegistrationHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Adds a sink told about every operation.
+    #[must_use]
+    pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events.push(sink);
+        self
+    }
+
+    /// Whether signed request bodies (`application/jwt`) are accepted.
+    pub fn accepts_signed_requests(&self) -> bool {
+        self.signed_requests.is_some()
+    }
+
     /// The policy.
     pub fn policy(&self) -> &ServerPolicy {
         &self.policy
@@ -136,17 +204,23 @@ impl Registrar {
     /// Validates a registration body without side effects: a dry run that returns the metadata
     /// a registration would store, defaults applied.
     ///
+    /// It parses and validates the JSON body exactly as [`register`](Self::register) does; it does
+    /// not check initial access tokens, verify software statements (which would consume their
+    /// `jti`), run the host's hook or count clients.
+    ///
     /// # Errors
-    /// Exactly the errors [`register`](Self::register) would give for this body.
+    /// The parsing and validation errors [`register`](Self::register) would give for this body.
     pub fn validate(&self, body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
-        self.validated(request::parse(body, &self.policy)?)
+        let parsed = request::parse(body, &self.policy)?;
+        self.validated_metadata(parsed.metadata, parsed.violations)
     }
 
-    pub(crate) fn validated(
+    pub(crate) fn validated_metadata(
         &self,
-        parsed: ParsedRequest,
+        metadata: ClientMetadata,
+        violations: Vec<crate::error::Violation>,
     ) -> Result<ClientMetadata, RegistrationError> {
-        validate::validate(parsed.metadata, &self.policy, parsed.violations).map_err(|list| {
+        validate::validate(metadata, &self.policy, violations).map_err(|list| {
             Violations::new(list).map_or_else(
                 || RegistrationError::invalid_request("invalid metadata"),
                 RegistrationError::InvalidMetadata,
@@ -218,6 +292,12 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<ClientRecord, RegistrationError> {
+        if !self.policy.management_enabled {
+            return Err(RegistrationError::rejected(
+                crate::ErrorCode::AccessDenied,
+                "client management is disabled on this server",
+            ));
+        }
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(RegistrationError::InvalidToken)?;

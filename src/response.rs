@@ -69,8 +69,8 @@ impl Registrar {
         secret: Option<ClientSecret>,
         token: RegistrationAccessToken,
         status: StatusCode,
+        now: OffsetDateTime,
     ) -> RegistrationResponse {
-        let now = self.now();
         let expires_in = record
             .registration_token
             .as_ref()

@@ -71,7 +71,7 @@ secret_type! {
 ///
 /// SHA-256 without a salt or a slow KDF is appropriate here because every value hashed is a
 /// server-generated 256-bit random string: there is nothing to brute-force.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {

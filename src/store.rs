@@ -2,6 +2,8 @@
 
 mod memory;
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -86,7 +88,18 @@ pub struct ClientRecord {
     /// The current registration access token, if any. Unique in the store.
     pub registration_token: Option<StoredToken>,
     /// The software statement the client registered with, returned unmodified (RFC 7591 §3.2.1).
+    #[serde(default)]
     pub software_statement: Option<String>,
+    /// The issuer of that software statement.
+    #[serde(default)]
+    pub statement_issuer: Option<String>,
+    /// Metadata members asserted by the software statement rather than self-asserted by the
+    /// client (RFC 7591 §5: everything else MUST be treated as self-asserted).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub statement_asserted: BTreeSet<String>,
+    /// The subject of the initial access token the client registered with, if any.
+    #[serde(default)]
+    pub initial_token_subject: Option<String>,
     /// How the client came to exist.
     pub origin: Origin,
     /// When the client identifier was issued (`client_id_issued_at`).
@@ -114,6 +127,9 @@ impl ClientRecord {
             secret: None,
             registration_token: None,
             software_statement: None,
+            statement_issuer: None,
+            statement_asserted: BTreeSet::new(),
+            initial_token_subject: None,
             origin,
             created_at: now,
             updated_at: now,
@@ -210,4 +226,17 @@ pub trait ClientStore: Send + Sync {
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
     /// stored version differs.
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError>;
+
+    /// The number of stored clients, or of those with this `software_id`. Needed only when the
+    /// policy limits the number of clients; the default implementation reports a backend error,
+    /// so such a limit fails closed.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
+        let _ = software_id;
+        Err(StoreError::backend(std::io::Error::other(
+            "this store cannot count clients",
+        )))
+    }
 }

@@ -3,11 +3,13 @@
 use http::StatusCode;
 
 use crate::error::RegistrationError;
-use crate::registrar::{lost_race, Registrar};
-use crate::request::{self, ParsedRequest};
+use crate::events::{changed_members, Operation};
+use crate::metadata::ClientMetadata;
+use crate::registrar::{lost_race, Registrar, RequestContext};
+use crate::request::ParsedRequest;
 use crate::response::RegistrationResponse;
-use crate::secret::RegistrationAccessToken;
-use crate::store::{ClientRecord, SecretValue};
+use crate::secret::{constant_time_eq, RegistrationAccessToken};
+use crate::store::{ClientRecord, SecretValue, StoredSecret};
 
 impl Registrar {
     /// Replaces a client's metadata (RFC 7592 §2.2, status 200).
@@ -16,10 +18,10 @@ impl Registrar {
     /// carry `client_id` equal to the path's, may carry `client_secret` only if it equals the
     /// current one, and must not carry `registration_access_token`, `registration_client_uri`,
     /// `client_id_issued_at` or `client_secret_expires_at`. It is validated exactly as a
-    /// registration. The secret is kept when the new authentication method still uses one (a new
-    /// secret is issued when the old one cannot serve it); with
-    /// [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the registration access token
-    /// rotates.
+    /// registration (software statement, hook and all). The secret is kept when the new
+    /// authentication method still uses one (a new secret is issued when the old one cannot
+    /// serve it); with [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the
+    /// registration access token rotates.
     ///
     /// # Errors
     /// As [`read`](Self::read) for the token; 400 `invalid_request` for the member rules above;
@@ -29,32 +31,32 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
         body: &[u8],
+        context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let outcome = self.update_client(client_id, token, body, context).await;
+        self.report(Operation::Update, Some(client_id), outcome)
+            .await
+    }
+
+    async fn update_client(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        body: &[u8],
+        context: &RequestContext,
+    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
         let record = self.authorize(client_id, token).await?;
-        let parsed = request::parse(body, &self.policy)?;
-        check_members(&parsed, &record)?;
-        let metadata = self.validated(parsed)?;
+        let mut intake = self.intake(body, context).await?;
+        check_members(&intake.parsed, &record)?;
+        let metadata = self
+            .accept(&mut intake, context, None, Some(client_id))
+            .await?;
 
         let now = self.now();
+        let changed = changed_members(Some(&record.metadata), &metadata);
         let mut next = record.clone();
-        let mut shown_secret = None;
-        next.secret = match &record.secret {
-            _ if !metadata.effective_auth_method().uses_secret() => None,
-            Some(kept) if fits(&kept.value, &metadata) => Some(kept.clone()),
-            Some(kept) if kept.retrievable().is_some() => {
-                // From client_secret_jwt to a method that needs only a hash: same secret, hashed.
-                let secret = kept.retrievable().cloned();
-                secret.map(|s| {
-                    let mut stored = self.stored_secret(s, &metadata, now);
-                    stored.expires_at = kept.expires_at;
-                    stored
-                })
-            }
-            _ => self.new_secret(&metadata, now)?.map(|(secret, stored)| {
-                shown_secret = Some(secret);
-                stored
-            }),
-        };
+        let (secret, shown_secret) = self.next_secret(&record, &metadata, now)?;
+        next.secret = secret;
         let token = if self.policy.rotate_on_update {
             let (token, stored) = self.new_token(now)?;
             next.registration_token = Some(stored);
@@ -62,19 +64,59 @@ impl Registrar {
         } else {
             RegistrationAccessToken::new(token.unwrap_or_default())
         };
+        if let Some(statement) = intake.statement {
+            next.software_statement = Some(statement.raw);
+            next.statement_issuer = Some(statement.info.issuer);
+            next.statement_asserted = statement.asserted;
+        }
         next.metadata = metadata;
         next.updated_at = now;
         self.store.update(&next).await.map_err(lost_race)?;
         let secret =
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
-        Ok(self.response(&next, secret, token, StatusCode::OK))
+        let response = self.response(&next, secret, token, StatusCode::OK, now);
+        Ok((response, next, changed))
     }
-}
 
-/// Whether a kept secret's storage form still serves the new authentication method.
-fn fits(value: &SecretValue, metadata: &crate::ClientMetadata) -> bool {
-    let raw_needed = metadata.effective_auth_method().needs_raw_secret();
-    matches!(value, SecretValue::Retrievable(_)) || !raw_needed
+    /// The secret after an update, and the secret to show when a new one was issued.
+    fn next_secret(
+        &self,
+        record: &ClientRecord,
+        metadata: &ClientMetadata,
+        now: time::OffsetDateTime,
+    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
+        if !metadata.effective_auth_method().uses_secret() {
+            return Ok((None, None));
+        }
+        let needs_raw = metadata.effective_auth_method().needs_raw_secret();
+        match &record.secret {
+            Some(kept) => match (&kept.value, needs_raw) {
+                (SecretValue::Hashed(_), false) | (SecretValue::Retrievable(_), true) => {
+                    Ok((Some(kept.clone()), None))
+                }
+                // From client_secret_jwt to a method that needs only a hash: same secret, hashed.
+                (SecretValue::Retrievable(raw), false) => {
+                    let mut stored = self.stored_secret(raw.clone(), metadata, now);
+                    stored.expires_at = kept.expires_at;
+                    Ok((Some(stored), None))
+                }
+                // A hash cannot become an HMAC key: issue a new secret.
+                _ => self.fresh_secret(metadata, now),
+            },
+            None => self.fresh_secret(metadata, now),
+        }
+    }
+
+    fn fresh_secret(
+        &self,
+        metadata: &ClientMetadata,
+        now: time::OffsetDateTime,
+    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
+        Ok(match self.new_secret(metadata, now)? {
+            Some((secret, stored)) => (Some(stored), Some(secret)),
+            None => (None, None),
+        })
+    }
 }
 
 /// RFC 7592 §2.2 member rules for an update body.
@@ -92,7 +134,7 @@ fn check_members(parsed: &ParsedRequest, record: &ClientRecord) -> Result<(), Re
         )));
     }
     match parsed.client_id.as_deref() {
-        Some(id) if crate::secret::constant_time_eq(id, &record.client_id) => {}
+        Some(id) if constant_time_eq(id, &record.client_id) => {}
         Some(_) => {
             return Err(RegistrationError::invalid_request(
                 "client_id does not match the client being updated",
@@ -104,8 +146,7 @@ fn check_members(parsed: &ParsedRequest, record: &ClientRecord) -> Result<(), Re
             ))
         }
     }
-    let sent_secret = parsed.server_owned.contains(&"client_secret");
-    if sent_secret {
+    if parsed.server_owned.contains(&"client_secret") {
         let matches = parsed
             .client_secret
             .as_deref()

@@ -130,8 +130,17 @@ impl Check<'_> {
                 ));
                 continue;
             }
+            let trusted = self.policy.trusted_redirect_hosts.as_ref();
             for uri in uris {
-                if let Err(why) = uri::check_redirect(uri.as_str(), app_type, rules) {
+                let checked = uri::check_redirect(uri.as_str(), app_type, rules).and_then(|url| {
+                    match (trusted, url.domain()) {
+                        (Some(hosts), Some(host)) if !host_allowed(host, hosts) => {
+                            Err(format!("is not on a trusted host (`{host}`)"))
+                        }
+                        _ => Ok(()),
+                    }
+                });
+                if let Err(why) = checked {
                     self.out.push(violation(
                         field,
                         format!("{field}: `{}` {why}", printable(uri.as_str())),
@@ -564,6 +573,16 @@ impl Check<'_> {
             }
         }
     }
+}
+
+/// Whether `host` is in `allowed`, where an entry `.example.com` also admits its subdomains.
+pub(crate) fn host_allowed<'a>(host: &str, allowed: impl IntoIterator<Item = &'a String>) -> bool {
+    allowed
+        .into_iter()
+        .any(|entry| match entry.strip_prefix('.') {
+            Some(parent) => host == parent || host.ends_with(entry.as_str()),
+            None => host == entry,
+        })
 }
 
 fn redirect_hosts(uris: Option<&[RedirectUri]>) -> BTreeSet<String> {

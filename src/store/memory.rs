@@ -134,6 +134,19 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
+    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
+        let inner = self.read();
+        let n = match software_id {
+            None => inner.clients.len(),
+            Some(id) => inner
+                .clients
+                .values()
+                .filter(|c| c.metadata.software_id.as_deref() == Some(id))
+                .count(),
+        };
+        Ok(n as u64)
+    }
+
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         let mut inner = self.write();
         let stored = inner.clients.get(client_id).ok_or(StoreError::NotFound)?;

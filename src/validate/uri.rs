@@ -31,7 +31,7 @@ pub(crate) fn check_redirect(
     uri: &str,
     application_type: &ApplicationType,
     rules: &RedirectPolicy,
-) -> Result<(), String> {
+) -> Result<Url, String> {
     if uri.len() > rules.max_uri_len {
         return Err(format!("is longer than {} bytes", rules.max_uri_len));
     }
@@ -48,7 +48,7 @@ pub(crate) fn check_redirect(
             if is_loopback(&url, true) {
                 return Err("must not use a loopback host with https".to_owned());
             }
-            Ok(())
+            Ok(url)
         }
         "http" => {
             let literal = is_loopback(&url, false);
@@ -63,8 +63,8 @@ pub(crate) fn check_redirect(
                 return Err("must use https (plain http is allowed only on loopback)".to_owned());
             }
             match application_type {
-                ApplicationType::Native => Ok(()),
-                _ if rules.dangerously_allow_http_loopback_for_web => Ok(()),
+                ApplicationType::Native => Ok(url),
+                _ if rules.dangerously_allow_http_loopback_for_web => Ok(url),
                 _ => Err(
                     "must use https for a web client (loopback http is for native clients)"
                         .to_owned(),
@@ -82,7 +82,7 @@ pub(crate) fn check_redirect(
                     "uses the private-use scheme `{scheme}`, which is not in reverse domain form (RFC 8252 §7.1)"
                 ));
             }
-            Ok(())
+            Ok(url)
         }
     }
 }
@@ -191,11 +191,11 @@ fn is_loopback(url: &Url, names: bool) -> bool {
 mod tests {
     use super::*;
 
-    fn web(uri: &str) -> Result<(), String> {
+    fn web(uri: &str) -> Result<Url, String> {
         check_redirect(uri, &ApplicationType::Web, &RedirectPolicy::default())
     }
 
-    fn native(uri: &str) -> Result<(), String> {
+    fn native(uri: &str) -> Result<Url, String> {
         check_redirect(uri, &ApplicationType::Native, &RedirectPolicy::default())
     }
 
@@ -207,7 +207,7 @@ mod tests {
             "https://app.example:8443/cb?x=1",
             "https://xn--pple-43d.com/cb",
         ] {
-            assert_eq!(web(ok), Ok(()), "{ok}");
+            assert!(web(ok).is_ok(), "{ok}: {:?}", web(ok));
         }
         for bad in [
             "http://app.example/cb",
@@ -247,7 +247,7 @@ mod tests {
             "com.example.app:/oauth2redirect",
             "https://app.example/cb",
         ] {
-            assert_eq!(native(ok), Ok(()), "{ok}");
+            assert!(native(ok).is_ok(), "{ok}: {:?}", native(ok));
         }
         for bad in [
             "http://localhost/cb",
@@ -267,9 +267,8 @@ mod tests {
             allow_localhost: true,
             ..RedirectPolicy::default()
         };
-        assert_eq!(
-            check_redirect("http://localhost:3000/cb", &ApplicationType::Native, &rules),
-            Ok(())
+        assert!(
+            check_redirect("http://localhost:3000/cb", &ApplicationType::Native, &rules).is_ok()
         );
     }
 }

@@ -1,0 +1,210 @@
+//! The host's hooks: a [`RegistrationHook`] that can accept, adjust or refuse a registration or
+//! update, and an [`EventSink`] told about every operation for audit logs and admin views.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::access::InitialAccessGrant;
+use crate::error::{ErrorCode, RegistrationError};
+use crate::metadata::ClientMetadata;
+use crate::registrar::RequestContext;
+
+/// Which operation an event or a hook call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// A registration (RFC 7591 §3).
+    Register,
+    /// A read (RFC 7592 §2.1).
+    Read,
+    /// An update (RFC 7592 §2.2).
+    Update,
+    /// A delete (RFC 7592 §2.3).
+    Delete,
+}
+
+/// A verified software statement, as the hook and the events see it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StatementInfo {
+    /// The statement's issuer (`iss`).
+    pub issuer: String,
+    /// All verified claims.
+    pub claims: Map<String, Value>,
+}
+
+/// What a [`RegistrationHook`] sees besides the metadata.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct HookContext<'a> {
+    /// Register or update.
+    pub operation: Operation,
+    /// The client being updated (`None` on registration).
+    pub client_id: Option<&'a str>,
+    /// The HTTP request's context (peer address, …).
+    pub request: &'a RequestContext,
+    /// The initial access token's grant, when one was presented.
+    pub initial_token: Option<&'a InitialAccessGrant>,
+    /// The verified software statement, when there was one.
+    pub statement: Option<&'a StatementInfo>,
+}
+
+/// A host's own registration rules, run after the crate's validation. It may adjust the metadata
+/// (the result is validated again) or refuse.
+///
+/// ```
+/// use oauth_dcr::{ClientMetadata, HookContext, RegistrationError, RegistrationHook};
+///
+/// struct NoFreeMail;
+///
+/// #[async_trait::async_trait]
+/// impl RegistrationHook for NoFreeMail {
+///     async fn check(&self, metadata: &mut ClientMetadata, _: &HookContext<'_>) -> Result<(), RegistrationError> {
+///         let free = metadata.contacts.iter().flatten().any(|c| c.ends_with("@mail.example"));
+///         if free {
+///             return Err(RegistrationError::refused("contacts must use a company domain"));
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait RegistrationHook: Send + Sync {
+    /// Accepts (`Ok`), adjusts `metadata` in place, or refuses with an error the client sees
+    /// (usually [`RegistrationError::refused`], `invalid_client_metadata`).
+    ///
+    /// # Errors
+    /// The refusal.
+    async fn check(
+        &self,
+        metadata: &mut ClientMetadata,
+        context: &HookContext<'_>,
+    ) -> Result<(), RegistrationError>;
+}
+
+impl RegistrationError {
+    /// A policy refusal: 400 `invalid_client_metadata` with this description.
+    pub fn refused(message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::rejected(ErrorCode::InvalidClientMetadata, message)
+    }
+}
+
+/// How a client came to be, carried by events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Provenance {
+    /// The subject of the initial access token used to register, if any.
+    pub initial_token_subject: Option<String>,
+    /// The issuer of the software statement used, if any.
+    pub statement_issuer: Option<String>,
+}
+
+/// Something that happened at the registration or client configuration endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The operation.
+    pub operation: Operation,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// The client, when known (never on a refused registration).
+    pub client_id: Option<String>,
+    /// Metadata members that changed (all members on registration, none on read or delete).
+    pub changed: Vec<String>,
+    /// How the client came to be.
+    pub provenance: Provenance,
+    /// The error code when the operation was refused; `None` when it succeeded.
+    pub refused: Option<ErrorCode>,
+}
+
+/// Told after every registration, read, update, delete and refusal. Never told secrets or tokens.
+///
+/// A sink cannot fail the request: it returns nothing, and whatever it does is its own business
+/// (log, queue, ignore errors).
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Receives one event.
+    async fn notify(&self, event: &Event);
+}
+
+/// Names of members whose values differ between two metadata sets.
+pub(crate) fn changed_members(
+    before: Option<&ClientMetadata>,
+    after: &ClientMetadata,
+) -> Vec<String> {
+    let to_map = |m: &ClientMetadata| match serde_json::to_value(m) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let after = to_map(after);
+    let before = before.map(to_map).unwrap_or_default();
+    let mut names: Vec<String> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
+        .collect();
+    names.sort();
+    names
+}
+
+impl crate::Registrar {
+    /// Tells every sink. Sinks cannot fail the request.
+    pub(crate) async fn emit(
+        &self,
+        operation: Operation,
+        client: Option<&crate::ClientRecord>,
+        changed: Vec<String>,
+        refused: Option<ErrorCode>,
+    ) {
+        if self.events.is_empty() {
+            return;
+        }
+        let event = Event {
+            operation,
+            at: self.now(),
+            client_id: client.map(|c| c.client_id.clone()),
+            changed,
+            provenance: Provenance {
+                initial_token_subject: client.and_then(|c| c.initial_token_subject.clone()),
+                statement_issuer: client.and_then(|c| c.statement_issuer.clone()),
+            },
+            refused,
+        };
+        for sink in &self.events {
+            sink.notify(&event).await;
+        }
+    }
+
+    /// Emits the event for an operation's outcome and passes the outcome on.
+    pub(crate) async fn report<T>(
+        &self,
+        operation: Operation,
+        client_id: Option<&str>,
+        outcome: Result<(T, crate::ClientRecord, Vec<String>), RegistrationError>,
+    ) -> Result<T, RegistrationError> {
+        match outcome {
+            Ok((value, record, changed)) => {
+                self.emit(operation, Some(&record), changed, None).await;
+                Ok(value)
+            }
+            Err(e) => {
+                if !self.events.is_empty() {
+                    let event = Event {
+                        operation,
+                        at: self.now(),
+                        client_id: client_id.map(str::to_owned),
+                        changed: Vec::new(),
+                        provenance: Provenance::default(),
+                        refused: Some(e.code()),
+                    };
+                    for sink in &self.events {
+                        sink.notify(&event).await;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! Software statements (RFC 7591 §2.3) and signed request bodies: compact JWS verified with
+//! josekit against keys from configuration, never from the token.
+//!
+//! What this module checks itself, because josekit does not: the algorithm allowlist (never
+//! `none`, never HMAC with public keys), `crit` (refused: no extension is understood), keys
+//! smuggled in `jwk` / `jku` / `x5u` / `x5c` headers (refused), `b64` (refused), nested JWTs
+//! (refused), duplicate members in header and payload (refused), `kid` selection with ambiguity
+//! as an error, the presence of `iss` and other required claims, `exp` / `nbf` / `iat` with a
+//! leeway, a maximum age, the audience, `jti` replay, and a size cap before any decoding.
+
+mod keys;
+mod replay;
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{ErrorCode, RegistrationError};
+use crate::policy::RequestLimits;
+
+pub use keys::{CachingKeySource, Jwks, KeyError, KeySource, StaticKeySource};
+pub use replay::{MemoryReplayGuard, ReplayGuard};
+
+/// JWT registered claims (RFC 7519 §4.1): they describe the statement, not the client, so they
+/// are never merged into the metadata.
+const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+/// JOSE header members that carry or point to keys; a verifier must never use them (RULES 1.8).
+const KEY_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
+
+/// Rules a JWT must meet besides its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwtRules {
+    /// Accepted `alg` values. `none` and HMAC algorithms are refused even if listed. Defaults to
+    /// RS256, PS256, ES256 and EdDSA.
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 60 seconds.
+    pub leeway: Duration,
+    /// When set, `iat` is required and may be at most this old. Defaults to `None`.
+    pub max_age: Option<Duration>,
+    /// When set, `aud` is required and must contain this value. Defaults to `None`.
+    pub audience: Option<String>,
+    /// Claims that must be present (`iss` always is). Defaults to none besides `iss`.
+    pub required_claims: Vec<String>,
+    /// Longest accepted compact JWS, checked before decoding. Defaults to 16 KiB.
+    pub max_length: usize,
+}
+
+impl Default for JwtRules {
+    fn default() -> Self {
+        Self {
+            algorithms: ["RS256", "PS256", "ES256", "EdDSA"]
+                .map(String::from)
+                .to_vec(),
+            leeway: Duration::seconds(60),
+            max_age: None,
+            audience: None,
+            required_claims: Vec::new(),
+            max_length: 16 * 1024,
+        }
+    }
+}
+
+/// How the registrar treats software statements (RFC 7591 §2.3).
+#[derive(Clone)]
+pub struct SoftwareStatements {
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) rules: JwtRules,
+    pub(crate) replay: Option<Arc<dyn ReplayGuard>>,
+    pub(crate) required: bool,
+}
+
+impl fmt::Debug for SoftwareStatements {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SoftwareStatements")
+            .field("rules", &self.rules)
+            .field("replay", &self.replay.is_some())
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SoftwareStatements {
+    /// Verifies statements against the keys of trusted issuers from `keys`.
+    pub fn new(keys: Arc<dyn KeySource>) -> Self {
+        Self {
+            keys,
+            rules: JwtRules::default(),
+            replay: None,
+            required: false,
+        }
+    }
+
+    /// Replaces the JWT rules.
+    #[must_use]
+    pub fn rules(mut self, rules: JwtRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Accepts each statement `jti` only once (the statement must then carry a `jti`).
+    #[must_use]
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = Some(guard);
+        self
+    }
+
+    /// Refuses registrations without a statement.
+    #[must_use]
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
+/// How the registrar treats signed request bodies (`application/jwt`): a JWS whose payload is the
+/// metadata, as UK Open Banking and FAPI deployments send it.
+#[derive(Clone)]
+pub struct SignedRequests {
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) rules: JwtRules,
+    pub(crate) replay: Option<Arc<dyn ReplayGuard>>,
+    pub(crate) required: bool,
+}
+
+impl fmt::Debug for SignedRequests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRequests")
+            .field("rules", &self.rules)
+            .field("replay", &self.replay.is_some())
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedRequests {
+    /// Verifies request bodies with the keys `keys` holds for the request's `iss` (use
+    /// [`StaticKeySource::with_any_issuer`] for one server-wide key set). When the body carries a
+    /// verified software statement with a `jwks` claim, those keys are used instead.
+    pub fn new(keys: Arc<dyn KeySource>) -> Self {
+        Self {
+            keys,
+            rules: JwtRules {
+                required_claims: vec!["iat".into(), "exp".into()],
+                ..JwtRules::default()
+            },
+            replay: None,
+            required: false,
+        }
+    }
+
+    /// Replaces the JWT rules (by default `iss`, `iat` and `exp` are required).
+    #[must_use]
+    pub fn rules(mut self, rules: JwtRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Accepts each request `jti` only once.
+    #[must_use]
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = Some(guard);
+        self
+    }
+
+    /// Refuses plain JSON bodies.
+    #[must_use]
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
+/// Why a JWS was refused.
+#[derive(Debug)]
+pub(crate) enum JwtError {
+    /// Malformed, badly signed, expired, replayed, …
+    Invalid(String),
+    /// Well-formed but from an issuer (or with a key) the server does not trust.
+    Untrusted(String),
+    /// The key source or the replay guard failed.
+    Internal(RegistrationError),
+}
+
+impl JwtError {
+    /// The registration error, with `invalid` and `untrusted` as the codes for the two kinds.
+    pub(crate) fn into_error(
+        self,
+        invalid: ErrorCode,
+        untrusted: ErrorCode,
+        what: &str,
+    ) -> RegistrationError {
+        match self {
+            Self::Invalid(m) => RegistrationError::rejected(invalid, format!("{what}: {m}")),
+            Self::Untrusted(m) => RegistrationError::rejected(untrusted, format!("{what}: {m}")),
+            Self::Internal(e) => e,
+        }
+    }
+}
+
+/// A decoded compact JWS whose signature is not yet checked.
+pub(crate) struct Decoded<'a> {
+    alg: String,
+    kid: Option<String>,
+    pub(crate) claims: Map<String, Value>,
+    signing_input: &'a [u8],
+    signature: Vec<u8>,
+}
+
+impl Decoded<'_> {
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// The claims that are client metadata (all but the JWT registered claims).
+    pub(crate) fn metadata_claims(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.claims
+            .iter()
+            .filter(|(k, _)| !REGISTERED_CLAIMS.contains(&k.as_str()))
+    }
+}
+
+fn invalid(message: impl Into<String>) -> JwtError {
+    JwtError::Invalid(message.into())
+}
+
+/// Splits and decodes a compact JWS, checks its header, and parses its payload. Nothing here is
+/// trusted until [`verify_signature`] succeeds.
+pub(crate) fn decode<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    limits: &RequestLimits,
+) -> Result<Decoded<'a>, JwtError> {
+    if raw.len() > rules.max_length {
+        return Err(invalid(format!("longer than {} bytes", rules.max_length)));
+    }
+    let mut parts = raw.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a compact JWS of three parts"));
+    };
+    let b64 = |part: &str, name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| invalid(format!("the {name} is not base64url")))
+    };
+    let header = parse_json(&b64(header, "header")?, limits, "header")?;
+    let claims = parse_json(&b64(payload, "payload")?, limits, "payload")?;
+    let signature = b64(signature, "signature")?;
+    if signature.is_empty() {
+        return Err(invalid("the signature is empty"));
+    }
+    let alg = check_header(&header, rules)?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 256 => Some(kid.clone()),
+        Some(_) => return Err(invalid("`kid` must be a non-empty string")),
+    };
+    let signing_input = &raw.as_bytes()[..raw.rfind('.').unwrap_or(0)];
+    Ok(Decoded {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
+}
+
+fn parse_json(
+    bytes: &[u8],
+    limits: &RequestLimits,
+    name: &str,
+) -> Result<Map<String, Value>, JwtError> {
+    crate::request::parse_object(bytes, limits)
+        .map_err(|e| invalid(format!("the {name} is not a JSON object ({e})")))
+}
+
+/// RFC 7515 §4.1 header checks the JOSE library leaves to us. Returns the algorithm.
+fn check_header(header: &Map<String, Value>, rules: &JwtRules) -> Result<String, JwtError> {
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("the header has no `alg` string"))?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(invalid("unsigned (`alg` none) tokens are refused"));
+    }
+    if alg.starts_with("HS") || alg.starts_with("hs") {
+        return Err(invalid(format!("the MAC algorithm `{alg}` is refused")));
+    }
+    if !rules.algorithms.iter().any(|a| a == alg) {
+        return Err(invalid(format!("the algorithm `{alg}` is not accepted")));
+    }
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: a recipient MUST reject a JWS whose `crit` names an extension it does
+        // not understand; this server understands none.
+        return Err(invalid("`crit` header extensions are not supported"));
+    }
+    if let Some(name) = KEY_HEADERS.iter().find(|h| header.contains_key(**h)) {
+        return Err(invalid(format!(
+            "keys in the `{name}` header are refused; keys come from configuration"
+        )));
+    }
+    if header.contains_key("b64") {
+        return Err(invalid("the `b64` header is refused"));
+    }
+    if header
+        .get("cty")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.eq_ignore_ascii_case("jwt"))
+    {
+        return Err(invalid("nested JWTs are refused"));
+    }
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(t))
+            if t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("application/jwt") => {}
+        Some(other) => return Err(invalid(format!("the `typ` {other} is not JWT"))),
+    }
+    Ok(alg.to_owned())
+}
+
+/// Picks the one key that fits the token (`kid` and `alg`) and checks the signature.
+pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(), JwtError> {
+    let candidates: Vec<&Jwk> = jwks
+        .keys()
+        .into_iter()
+        .filter(|k| decoded.kid.is_none() || k.key_id() == decoded.kid.as_deref())
+        .filter(|k| fits(k, &decoded.alg))
+        .collect();
+    let key = match candidates.as_slice() {
+        [key] => *key,
+        [] => {
+            return Err(JwtError::Untrusted(match &decoded.kid {
+                Some(kid) => format!("no trusted `{}` key with kid `{kid}`", decoded.alg),
+                None => format!("no trusted `{}` key", decoded.alg),
+            }))
+        }
+        _ => return Err(invalid("several keys fit and the token names no `kid`")),
+    };
+    let verifier = verifier(&decoded.alg, key)
+        .map_err(|e| JwtError::Untrusted(format!("unusable key: {e}")))?;
+    verifier
+        .verify(decoded.signing_input, &decoded.signature)
+        .map_err(|_| invalid("the signature does not verify"))
+}
+
+/// Whether a JWK can verify `alg`: family and curve, and its own `alg` / `use` if given.
+fn fits(key: &Jwk, alg: &str) -> bool {
+    let crv = key.parameter("crv").and_then(Value::as_str);
+    let family = match (key.key_type(), alg) {
+        ("RSA", "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512") => true,
+        ("EC", "ES256") => crv == Some("P-256"),
+        ("EC", "ES384") => crv == Some("P-384"),
+        ("EC", "ES512") => crv == Some("P-521"),
+        ("OKP", "EdDSA") => matches!(crv, Some("Ed25519" | "Ed448")),
+        _ => false,
+    };
+    family && key.algorithm().is_none_or(|a| a == alg) && key.key_use().is_none_or(|u| u == "sig")
+}
+
+fn verifier(alg: &str, key: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
+    use josekit::jws::{EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512};
+    fn boxed<V: JwsVerifier + 'static>(
+        made: Result<V, josekit::JoseError>,
+    ) -> Result<Box<dyn JwsVerifier>, String> {
+        made.map(|v| Box::new(v) as Box<dyn JwsVerifier>)
+            .map_err(|e| e.to_string())
+    }
+    match alg {
+        "RS256" => boxed(RS256.verifier_from_jwk(key)),
+        "RS384" => boxed(RS384.verifier_from_jwk(key)),
+        "RS512" => boxed(RS512.verifier_from_jwk(key)),
+        "PS256" => boxed(PS256.verifier_from_jwk(key)),
+        "PS384" => boxed(PS384.verifier_from_jwk(key)),
+        "PS512" => boxed(PS512.verifier_from_jwk(key)),
+        "ES256" => boxed(ES256.verifier_from_jwk(key)),
+        "ES384" => boxed(ES384.verifier_from_jwk(key)),
+        "ES512" => boxed(ES512.verifier_from_jwk(key)),
+        "EdDSA" => boxed(EdDSA.verifier_from_jwk(key)),
+        other => Err(format!("the algorithm `{other}` is not supported")),
+    }
+}
+
+/// Time, audience and presence rules on verified claims.
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    rules: &JwtRules,
+    now: OffsetDateTime,
+) -> Result<(), JwtError> {
+    for name in std::iter::once("iss").chain(rules.required_claims.iter().map(String::as_str)) {
+        if claims.get(name).is_none_or(Value::is_null) {
+            return Err(invalid(format!("the claim `{name}` is required")));
+        }
+    }
+    let time = |name: &str| -> Result<Option<OffsetDateTime>, JwtError> {
+        match claims.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .or_else(|| v.as_f64().map(|f| f as i64))
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+                .map(Some)
+                .ok_or_else(|| invalid(format!("the claim `{name}` is not a NumericDate"))),
+        }
+    };
+    if time("exp")?.is_some_and(|exp| now >= exp + rules.leeway) {
+        return Err(invalid("expired"));
+    }
+    if time("nbf")?.is_some_and(|nbf| now + rules.leeway < nbf) {
+        return Err(invalid("not valid yet"));
+    }
+    let iat = time("iat")?;
+    if iat.is_some_and(|iat| now + rules.leeway < iat) {
+        return Err(invalid("issued in the future"));
+    }
+    if let Some(max_age) = rules.max_age {
+        match iat {
+            Some(iat) if now - iat <= max_age + rules.leeway => {}
+            Some(_) => return Err(invalid("issued too long ago")),
+            None => return Err(invalid("the claim `iat` is required")),
+        }
+    }
+    if let Some(expected) = &rules.audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == expected,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid(format!("the audience must include `{expected}`")));
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a compact JWS from a key source: decode, trusted issuer, signature (refreshing keys
+/// once on an unknown `kid`), claims and replay.
+pub(crate) async fn verify_from_source<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    source: &dyn KeySource,
+    replay: Option<&dyn ReplayGuard>,
+    limits: &RequestLimits,
+    now: OffsetDateTime,
+) -> Result<Decoded<'a>, JwtError> {
+    let decoded = decode(raw, rules, limits)?;
+    let issuer = decoded
+        .issuer()
+        .ok_or_else(|| invalid("the claim `iss` is required"))?
+        .to_owned();
+    let internal =
+        |e: KeyError| JwtError::Internal(RegistrationError::Store(crate::StoreError::backend(e)));
+    let mut keys = source
+        .keys(&issuer)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| JwtError::Untrusted(format!("the issuer `{issuer}` is not trusted")))?;
+    if decoded.kid.as_deref().is_some_and(|kid| !keys.has_kid(kid)) {
+        if let Some(fresh) = source.refresh(&issuer).await.map_err(internal)? {
+            keys = fresh;
+        }
+    }
+    verify_signature(&decoded, &keys)?;
+    check_claims(&decoded.claims, rules, now)?;
+    check_replay(&decoded, rules, replay, now).await?;
+    Ok(decoded)
+}
+
+/// Verifies a compact JWS against a fixed key set (keys named by a verified statement).
+pub(crate) async fn verify_with_keys<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    keys: &Jwks,
+    replay: Option<&dyn ReplayGuard>,
+    limits: &RequestLimits,
+    now: OffsetDateTime,
+) -> Result<Decoded<'a>, JwtError> {
+    let decoded = decode(raw, rules, limits)?;
+    verify_signature(&decoded, keys)?;
+    check_claims(&decoded.claims, rules, now)?;
+    check_replay(&decoded, rules, replay, now).await?;
+    Ok(decoded)
+}
+
+async fn check_replay(
+    decoded: &Decoded<'_>,
+    rules: &JwtRules,
+    replay: Option<&dyn ReplayGuard>,
+    now: OffsetDateTime,
+) -> Result<(), JwtError> {
+    let Some(guard) = replay else { return Ok(()) };
+    let jti = decoded
+        .claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| invalid("the claim `jti` is required"))?;
+    let exp = decoded
+        .claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+    let until = exp.unwrap_or(now + rules.max_age.unwrap_or(Duration::days(1))) + rules.leeway;
+    let key = format!("{}\u{0}{jti}", decoded.issuer().unwrap_or_default());
+    match guard.first_use(&key, now, until).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(invalid("the `jti` was used before")),
+        Err(e) => Err(JwtError::Internal(e.into())),
+    }
+}

@@ -1,0 +1,208 @@
+//! Verification keys: [`Jwks`], the [`KeySource`] seam, a static source and a caching wrapper.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use josekit::jwk::{Jwk, JwkSet};
+
+/// A JSON Web Key Set of public verification keys (RFC 7517 §5).
+#[derive(Clone)]
+pub struct Jwks(JwkSet);
+
+impl Jwks {
+    /// Parses a JWK Set document.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the bytes are not a JWK Set, or a key carries private material.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
+        let set = JwkSet::from_bytes(bytes).map_err(|e| KeyError::new(e.to_string()))?;
+        for key in set.keys() {
+            let private = ["d", "p", "q", "dp", "dq", "qi", "k"]
+                .iter()
+                .any(|m| key.parameter(m).is_some());
+            if private {
+                return Err(KeyError::new(
+                    "a verification key set must hold public keys only",
+                ));
+            }
+        }
+        Ok(Self(set))
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.0.keys().len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn keys(&self) -> Vec<&Jwk> {
+        self.0.keys()
+    }
+
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
+        !self.0.get(kid).is_empty()
+    }
+}
+
+impl fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.0.keys().iter().filter_map(|k| k.key_id()).collect();
+        f.debug_struct("Jwks").field("kids", &kids).finish()
+    }
+}
+
+/// A key set could not be loaded or parsed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("key source: {0}")]
+pub struct KeyError(String);
+
+impl KeyError {
+    /// A key error with a message for the host's logs (never shown to clients).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Where the verification keys of trusted issuers come from.
+///
+/// Issuer key locations come from configuration, never from the token being verified.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// The keys of `issuer`, or `None` if the issuer is not trusted.
+    ///
+    /// # Errors
+    /// When the keys cannot be loaded; the client sees a 500.
+    async fn keys(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError>;
+
+    /// Called when a token names a `kid` the current keys lack: return fresher keys if the
+    /// source can (a cache refetches), or the same keys.
+    ///
+    /// # Errors
+    /// As [`keys`](Self::keys).
+    async fn refresh(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        self.keys(issuer).await
+    }
+}
+
+/// Fixed keys per issuer, from configuration.
+///
+/// ```
+/// use oauth_dcr::{Jwks, StaticKeySource};
+///
+/// let jwks = Jwks::from_json(br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"1",
+///   "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#)?;
+/// let keys = StaticKeySource::new().with_issuer("https://directory.example", jwks);
+/// # Ok::<(), oauth_dcr::KeyError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StaticKeySource {
+    issuers: HashMap<String, Arc<Jwks>>,
+    any: Option<Arc<Jwks>>,
+}
+
+impl StaticKeySource {
+    /// No trusted issuer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts `issuer` with these keys.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>, keys: Jwks) -> Self {
+        self.issuers.insert(issuer.into(), Arc::new(keys));
+        self
+    }
+
+    /// Uses these keys for any issuer (for signed request bodies verified with the server's own
+    /// configured keys, where the issuer is the client itself).
+    #[must_use]
+    pub fn with_any_issuer(mut self, keys: Jwks) -> Self {
+        self.any = Some(Arc::new(keys));
+        self
+    }
+}
+
+#[async_trait]
+impl KeySource for StaticKeySource {
+    async fn keys(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        Ok(self.issuers.get(issuer).or(self.any.as_ref()).cloned())
+    }
+}
+
+/// Caches another source's keys per issuer for a time to live, and refetches early when a token
+/// names an unknown `kid` (at most once per `min_refresh` per issuer, so a flood of tokens with
+/// random `kid`s cannot turn into a flood of fetches).
+pub struct CachingKeySource<S> {
+    inner: S,
+    ttl: Duration,
+    min_refresh: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+/// When an issuer's keys were loaded, and what they were (`None`: not trusted).
+type Cached = (Instant, Option<Arc<Jwks>>);
+
+impl<S> fmt::Debug for CachingKeySource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingKeySource")
+            .field("ttl", &self.ttl)
+            .field("min_refresh", &self.min_refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KeySource> CachingKeySource<S> {
+    /// Caches `inner` for `ttl`, refreshing on an unknown `kid` at most every 30 seconds.
+    pub fn new(inner: S, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            min_refresh: Duration::from_secs(30),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the minimum interval between two refreshes of one issuer.
+    #[must_use]
+    pub fn min_refresh(mut self, interval: Duration) -> Self {
+        self.min_refresh = interval;
+        self
+    }
+
+    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Option<Arc<Jwks>>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, keys) = cache.get(issuer)?;
+        (at.elapsed() < max_age).then(|| keys.clone())
+    }
+
+    async fn load(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        let keys = self.inner.refresh(issuer).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(issuer.to_owned(), (Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl<S: KeySource> KeySource for CachingKeySource<S> {
+    async fn keys(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        match self.cached(issuer, self.ttl) {
+            Some(keys) => Ok(keys),
+            None => self.load(issuer).await,
+        }
+    }
+
+    async fn refresh(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        match self.cached(issuer, self.min_refresh) {
+            Some(keys) => Ok(keys),
+            None => self.load(issuer).await,
+        }
+    }
+}
