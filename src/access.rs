@@ -1,6 +1,8 @@
 //! Initial access tokens (RFC 7591 §3): bearer tokens the registration endpoint may demand,
 //! verified by the host, with a required scope and optional single use.
 
+mod issued;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use crate::metadata::ClientMetadata;
 use crate::registrar::{Registrar, RequestContext};
 use crate::secret::InitialAccessToken;
 use crate::store::StoreError;
+
+pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
 
 /// What the host knows about a valid initial access token.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

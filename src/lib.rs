@@ -60,7 +60,10 @@ mod update;
 mod validate;
 
 // The public interface is:
-pub use access::{InitialAccessGrant, InitialTokenVerifier};
+pub use access::{
+    InitialAccessGrant, InitialTokenStore, InitialTokenVerifier, IssuedInitialTokens, IssuedToken,
+    TokenSpec,
+};
 pub use credentials::{
     random_token, Clock, CredentialGenerator, RandomError, RandomGenerator, SystemClock,
     SECRET_BYTES,

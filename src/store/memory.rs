@@ -6,7 +6,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{ClientRecord, ClientStore, StoreError};
+use crate::access::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
+use time::OffsetDateTime;
 
 /// An in-memory [`ClientStore`]: a map from `client_id` to record and an index from registration
 /// token hash to `client_id`, behind one lock so that every operation is atomic. It needs no
@@ -27,6 +29,7 @@ pub struct MemoryStore {
 struct Inner {
     clients: HashMap<String, ClientRecord>,
     by_token: HashMap<[u8; 32], String>,
+    initial_tokens: HashMap<[u8; 32], IssuedToken>,
 }
 
 impl Inner {
@@ -156,5 +159,54 @@ impl ClientStore for MemoryStore {
         inner.unindex(client_id);
         inner.clients.remove(client_id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl InitialTokenStore for MemoryStore {
+    async fn insert_token(&self, token: &IssuedToken) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let taken = inner.initial_tokens.contains_key(token.hash.as_bytes())
+            || inner.initial_tokens.values().any(|t| t.id == token.id);
+        if taken {
+            return Err(StoreError::Conflict);
+        }
+        inner
+            .initial_tokens
+            .insert(*token.hash.as_bytes(), token.clone());
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &SecretHash) -> Result<Option<IssuedToken>, StoreError> {
+        Ok(self.read().initial_tokens.get(hash.as_bytes()).cloned())
+    }
+
+    async fn take_use(&self, hash: &SecretHash, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        match inner.initial_tokens.get_mut(hash.as_bytes()) {
+            Some(token) if token.usable(now) => {
+                token.uses += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn give_back_use(&self, hash: &SecretHash) -> Result<(), StoreError> {
+        if let Some(token) = self.write().initial_tokens.get_mut(hash.as_bytes()) {
+            token.uses = token.uses.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<IssuedToken>, StoreError> {
+        Ok(self.read().initial_tokens.values().cloned().collect())
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let before = inner.initial_tokens.len();
+        inner.initial_tokens.retain(|_, t| t.id != id);
+        Ok(inner.initial_tokens.len() < before)
     }
 }
