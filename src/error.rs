@@ -151,6 +151,10 @@ impl Violations {
         (!list.is_empty()).then_some(Self(list))
     }
 
+    pub(crate) fn one(violation: Violation) -> Self {
+        Self(vec![violation])
+    }
+
     /// The violations, in the order they were found.
     pub fn iter(&self) -> impl Iterator<Item = &Violation> {
         self.0.iter()

@@ -44,6 +44,7 @@ mod delete;
 mod discovery;
 mod error;
 mod events;
+pub mod fetch;
 pub mod http;
 mod metadata;
 mod policy;

@@ -11,6 +11,7 @@ use crate::access::InitialTokenRequirement;
 use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
 use crate::error::{RegistrationError, Violations};
 use crate::events::{EventSink, RegistrationHook};
+use crate::fetch::Fetcher;
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
 use crate::request;
@@ -110,6 +111,7 @@ pub struct Registrar {
     pub(crate) signed_requests: Option<SignedRequests>,
     pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
     pub(crate) events: Vec<Arc<dyn EventSink>>,
+    pub(crate) sector_fetcher: Option<Arc<dyn Fetcher>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -140,6 +142,7 @@ impl Registrar {
             signed_requests: None,
             hook: None,
             events: Vec::new(),
+            sector_fetcher: None,
         }
     }
 
@@ -183,6 +186,15 @@ impl Registrar {
     #[must_use]
     pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.events.push(sink);
+        self
+    }
+
+    /// Fetches each registration's `sector_identifier_uri` through `fetcher` and refuses the
+    /// registration unless the document is a JSON array holding every redirect URI
+    /// (OIDC Registration §5). Without this, the URI is only checked for form.
+    #[must_use]
+    pub fn with_sector_identifier_check(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
+        self.sector_fetcher = Some(fetcher);
         self
     }
 

@@ -226,6 +226,7 @@ impl Registrar {
             // Whatever the hook changed must still meet every rule.
             metadata = self.validated_metadata(metadata, Vec::new())?;
         }
+        self.check_sector_identifier(&metadata).await?;
         if client_id.is_none() {
             self.check_client_limits(&metadata).await?;
         }
@@ -242,6 +243,40 @@ fn base64_json(part: &str, limits: &crate::RequestLimits) -> Option<Map<String, 
 }
 
 impl Registrar {
+    /// OIDC Registration §5: the document at `sector_identifier_uri` is a JSON array that must
+    /// contain every registered redirect URI.
+    async fn check_sector_identifier(
+        &self,
+        metadata: &ClientMetadata,
+    ) -> Result<(), RegistrationError> {
+        let (Some(fetcher), Some(uri)) = (&self.sector_fetcher, &metadata.sector_identifier_uri)
+        else {
+            return Ok(());
+        };
+        let refuse = |why: String| {
+            RegistrationError::InvalidMetadata(crate::error::Violations::one(
+                crate::error::Violation::metadata(
+                    "sector_identifier_uri",
+                    format!("sector_identifier_uri: {why}"),
+                ),
+            ))
+        };
+        let fetched = fetcher
+            .fetch(uri, crate::fetch::FetchLimits::default())
+            .await
+            .map_err(|e| refuse(format!("`{uri}` could not be fetched ({e})")))?;
+        let listed: Vec<String> = serde_json::from_slice(&fetched.body)
+            .map_err(|_| refuse(format!("`{uri}` is not a JSON array of URIs")))?;
+        for redirect in metadata.redirect_uris.iter().flatten() {
+            if !listed.iter().any(|l| l == redirect.as_str()) {
+                return Err(refuse(format!(
+                    "`{uri}` does not list the redirect URI `{redirect}`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The policy's limits on the number of clients (RFC 7591 §5 lets a server refuse
     /// registrations it considers abusive).
     async fn check_client_limits(

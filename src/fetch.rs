@@ -1,0 +1,260 @@
+//! Outbound fetches, through one seam: the [`Fetcher`] trait. The crate fetches only what the
+//! policy asks for (issuer key sets, `sector_identifier_uri` documents); a client's `jwks_uri` or
+//! `logo_uri` is never fetched during registration.
+//!
+//! The reference implementation, [`HttpFetcher`] (feature `fetch`), refuses anything but https,
+//! resolves names itself and refuses loopback, private, link-local, shared, multicast, reserved
+//! and cloud-metadata addresses, follows no redirects, and caps time and size.
+
+#[cfg(feature = "fetch")]
+mod http_fetcher;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::statements::{Jwks, KeyError, KeySource};
+
+#[cfg(feature = "fetch")]
+pub use http_fetcher::HttpFetcher;
+
+/// Limits on one fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchLimits {
+    /// Largest accepted body. Defaults to 64 KiB.
+    pub max_bytes: usize,
+    /// Longest the whole fetch may take. Defaults to 5 seconds.
+    pub timeout: Duration,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A fetched document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fetched {
+    /// The body, at most the limit's size.
+    pub body: Vec<u8>,
+    /// The media type of `Content-Type`, lowercased, without parameters.
+    pub content_type: Option<String>,
+    /// How long the document may be cached, from `Cache-Control: max-age` (`None` when absent,
+    /// zero for `no-store` / `no-cache`).
+    pub max_age: Option<Duration>,
+}
+
+impl Fetched {
+    /// A document with this body and no headers.
+    pub fn new(body: Vec<u8>) -> Self {
+        Self {
+            body,
+            content_type: None,
+            max_age: None,
+        }
+    }
+}
+
+/// Why a fetch failed. Clients never see the detail; hosts log it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The URL is not allowed: not https, or its host resolves to a non-public address.
+    #[error("fetch refused: {0}")]
+    Refused(String),
+    /// The server answered with a redirect, which is never followed.
+    #[error("the server answered with a redirect")]
+    Redirect,
+    /// The body is larger than the limit.
+    #[error("the document is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The fetch took longer than the limit.
+    #[error("the fetch timed out")]
+    Timeout,
+    /// The server answered with a status other than 200.
+    #[error("the server answered {0}")]
+    Status(u16),
+    /// The connection or the exchange failed.
+    #[error("network failure: {0}")]
+    Network(String),
+}
+
+/// The `max-age` of a `Cache-Control` value; zero for `no-store` and `no-cache`.
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut age = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(v) = lower.strip_prefix("max-age=") {
+            age = v
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age
+}
+
+/// Fetches a document from an https URL. Implement it to route fetches through your own
+/// egress proxy or HTTP client; the implementation is responsible for the SSRF rules.
+#[async_trait]
+pub trait Fetcher: Send + Sync {
+    /// Fetches `url` within `limits`.
+    ///
+    /// # Errors
+    /// [`FetchError`] for anything but a 200 response within the limits from an allowed address.
+    async fn fetch(&self, url: &str, limits: FetchLimits) -> Result<Fetched, FetchError>;
+}
+
+/// Whether an address is a public unicast address that a server may connect to on a client's
+/// behalf: not loopback, private (RFC 1918, RFC 4193), link-local (including the
+/// `169.254.169.254` cloud metadata service), shared (RFC 6598), unspecified, broadcast,
+/// multicast, documentation, benchmarking or reserved; IPv4-mapped and NAT64 IPv6 addresses are
+/// judged by their IPv4 address.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let segments = ip.segments();
+    if segments[0] == 0x64 && segments[1] == 0xff9b {
+        // NAT64 (RFC 6052): the last 32 bits are an IPv4 address.
+        let o = ip.octets();
+        return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || segments[0] == 0 // IPv4-compatible and other reserved forms
+        || (segments[0] == 0x2002) // 6to4 can reach arbitrary IPv4 addresses
+        || (segments[0] == 0x2001 && segments[1] == 0)) // Teredo
+}
+
+/// A [`KeySource`] that fetches each trusted issuer's JWK Set from a configured URL. Wrap it in
+/// a [`CachingKeySource`](crate::CachingKeySource) so that keys are not fetched per request.
+pub struct FetchedKeySource {
+    fetcher: Arc<dyn Fetcher>,
+    issuers: std::collections::HashMap<String, String>,
+    limits: FetchLimits,
+}
+
+impl std::fmt::Debug for FetchedKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedKeySource")
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchedKeySource {
+    /// No trusted issuer yet.
+    pub fn new(fetcher: Arc<dyn Fetcher>) -> Self {
+        Self {
+            fetcher,
+            issuers: std::collections::HashMap::new(),
+            limits: FetchLimits::default(),
+        }
+    }
+
+    /// Trusts `issuer`, whose keys are at `jwks_uri` (from configuration, never from a token).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        self.issuers.insert(issuer.into(), jwks_uri.into());
+        self
+    }
+}
+
+#[async_trait]
+impl KeySource for FetchedKeySource {
+    async fn keys(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        let Some(uri) = self.issuers.get(issuer) else {
+            return Ok(None);
+        };
+        let fetched = self
+            .fetcher
+            .fetch(uri, self.limits)
+            .await
+            .map_err(|e| KeyError::new(format!("{uri}: {e}")))?;
+        Jwks::from_json(&fetched.body).map(|k| Some(Arc::new(k)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+    }
+}
