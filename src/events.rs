@@ -94,6 +94,9 @@ impl RegistrationError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Provenance {
+    /// Whether the client was registered dynamically or created by the host's administrators
+    /// (`None` when the operation was refused before a client was known).
+    pub origin: Option<crate::Origin>,
     /// The subject of the initial access token used to register, if any.
     pub initial_token_subject: Option<String>,
     /// The issuer of the software statement used, if any.
@@ -167,6 +170,7 @@ impl crate::Registrar {
             client_id: client.map(|c| c.client_id.clone()),
             changed,
             provenance: Provenance {
+                origin: client.map(|c| c.origin),
                 initial_token_subject: client.and_then(|c| c.initial_token_subject.clone()),
                 statement_issuer: client.and_then(|c| c.statement_issuer.clone()),
             },
