@@ -87,8 +87,9 @@ pub enum FetchError {
     Network(String),
 }
 
-/// The `max-age` of a `Cache-Control` value; zero for `no-store` and `no-cache`.
-pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
+/// The `max-age` of a `Cache-Control` header value; zero for `no-store` and `no-cache`. For
+/// [`Fetcher`] implementations filling [`Fetched::max_age`].
+pub fn max_age(cache_control: &str) -> Option<Duration> {
     let mut age = None;
     for directive in cache_control.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();
