@@ -57,6 +57,8 @@ mod secret;
 mod stages;
 mod statements;
 mod store;
+#[cfg(feature = "test-kit")]
+pub mod testkit;
 mod update;
 mod validate;
 
@@ -88,6 +90,8 @@ pub use statements::{
     CachingKeySource, Jwks, JwtRules, KeyError, KeySource, MemoryReplayGuard, ReplayGuard,
     SignedRequests, SoftwareStatements, StaticKeySource,
 };
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 pub use store::{
     ClientRecord, ClientStore, MemoryStore, Origin, SecretValue, StoreError, StoredSecret,
     StoredToken,

@@ -1,6 +1,8 @@
 //! The [`ClientStore`] trait and the record it stores.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use std::collections::BTreeSet;
 
@@ -12,6 +14,8 @@ use crate::metadata::ClientMetadata;
 use crate::secret::{ClientSecret, SecretHash};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 
 /// How a client came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,563 @@
+//! [`PostgresStore`]: clients, crate-issued initial access tokens and the `jti` replay guard in
+//! PostgreSQL, shared by every replica of the authorization server.
+//!
+//! Built on `tokio-postgres` with a `deadpool-postgres` pool: a small, widely used driver without
+//! compile-time query checking or macros, so it builds fast and needs no database at build time.
+//! Every write is one SQL statement, atomic on its own: rotation and updates compare and
+//! increment `version`, token uses are counted with a conditional `UPDATE`, so no lost update
+//! and no overspent token whatever the number of replicas.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
+use tokio_postgres::NoTls;
+
+use super::{ClientRecord, ClientStore, StoreError};
+use crate::access::{InitialTokenStore, IssuedToken};
+use crate::secret::SecretHash;
+use crate::statements::ReplayGuard;
+
+const MIGRATIONS: [(i32, &str); 1] = [(1, include_str!("postgres/0001_init.sql"))];
+
+/// A [`ClientStore`], [`InitialTokenStore`] and [`ReplayGuard`] over PostgreSQL.
+///
+/// ```no_run
+/// use oauth_dcr::PostgresStore;
+///
+/// # async fn demo() -> Result<(), oauth_dcr::StoreError> {
+/// let store = PostgresStore::connect("postgres://dcr@db.internal/auth", 16).await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+    timeout: Duration,
+    replay_calls: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects a pool of at most `max_connections` to `url` (a libpq-style connection string
+    /// or `postgres://` URL, without TLS; put TLS in front through your network or use
+    /// [`from_pool`](Self::from_pool) with a TLS-enabled pool). Connections open lazily.
+    ///
+    /// # Errors
+    /// When the URL does not parse.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(StoreError::backend)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(StoreError::backend)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Uses an existing pool.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self {
+            pool,
+            schema: "public".to_owned(),
+            timeout: Duration::from_secs(5),
+            replay_calls: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Keeps the tables in another schema (an SQL identifier: lowercase letters, digits and `_`),
+    /// which [`migrate`](Self::migrate) creates if needed.
+    ///
+    /// # Errors
+    /// When `schema` is not a plain identifier.
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, StoreError> {
+        let plain = !schema.is_empty()
+            && schema.len() <= 63
+            && !schema.starts_with(|c: char| c.is_ascii_digit())
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !plain {
+            return Err(StoreError::backend(std::io::Error::other(
+                "the schema must be a plain lowercase SQL identifier",
+            )));
+        }
+        self.schema = schema.to_owned();
+        Ok(self)
+    }
+
+    /// Sets the time limit of each operation (connection wait included). Defaults to 5 seconds.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Creates or upgrades the tables. Safe to call from every replica at start: an advisory lock
+    /// serialises concurrent calls, and applied versions are recorded.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let schema = &self.schema;
+        self.timed(async {
+            let mut client = self.pool.get().await.map_err(StoreError::backend)?;
+            let tx = client.transaction().await.map_err(StoreError::backend)?;
+            tx.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock(7591); \
+                 CREATE SCHEMA IF NOT EXISTS {schema}; \
+                 CREATE TABLE IF NOT EXISTS {schema}.dcr_schema_migrations (version INTEGER PRIMARY KEY);"
+            ))
+            .await
+            .map_err(StoreError::backend)?;
+            for (version, sql) in MIGRATIONS {
+                let applied = tx
+                    .query_opt(
+                        &format!("SELECT 1 FROM {schema}.dcr_schema_migrations WHERE version = $1"),
+                        &[&version],
+                    )
+                    .await
+                    .map_err(StoreError::backend)?;
+                if applied.is_none() {
+                    tx.batch_execute(&sql.replace("{schema}", schema))
+                        .await
+                        .map_err(StoreError::backend)?;
+                    tx.execute(
+                        &format!("INSERT INTO {schema}.dcr_schema_migrations (version) VALUES ($1)"),
+                        &[&version],
+                    )
+                    .await
+                    .map_err(StoreError::backend)?;
+                }
+            }
+            tx.commit().await.map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// The SQL of every migration with `{schema}` filled in, for hosts that apply migrations
+    /// with their own tool.
+    pub fn migration_sql(&self) -> Vec<String> {
+        MIGRATIONS
+            .iter()
+            .map(|(_, sql)| sql.replace("{schema}", &self.schema))
+            .collect()
+    }
+
+    async fn timed<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::backend(std::io::Error::other("database timeout")))?
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(StoreError::backend)
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.schema)
+    }
+}
+
+fn token_columns(record: &ClientRecord) -> (Option<Vec<u8>>, Option<OffsetDateTime>) {
+    match &record.registration_token {
+        Some(t) => (Some(t.hash.as_bytes().to_vec()), t.expires_at),
+        None => (None, None),
+    }
+}
+
+fn origin(record: &ClientRecord) -> &'static str {
+    match record.origin {
+        super::Origin::Dynamic => "dynamic",
+        super::Origin::Administrator => "administrator",
+    }
+}
+
+fn unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn record_from(row: &tokio_postgres::Row) -> Result<ClientRecord, StoreError> {
+    let Json(mut record): Json<ClientRecord> = row.try_get(0).map_err(StoreError::backend)?;
+    let version: i64 = row.try_get(1).map_err(StoreError::backend)?;
+    record.version = u64::try_from(version).map_err(StoreError::backend)?;
+    Ok(record)
+}
+
+fn version_param(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(StoreError::backend)
+}
+
+#[async_trait]
+impl ClientStore for PostgresStore {
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        let (hash, expires) = token_columns(record);
+        let sql = format!(
+            "INSERT INTO {} (client_id, record, software_id, registration_token_hash, \
+             registration_token_expires_at, origin, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (client_id) DO NOTHING",
+            self.table("dcr_clients")
+        );
+        self.timed(async {
+            let client = self.client().await?;
+            let inserted = client
+                .execute(
+                    &sql,
+                    &[
+                        &record.client_id,
+                        &Json(record),
+                        &record.metadata.software_id,
+                        &hash,
+                        &expires,
+                        &origin(record),
+                        &version_param(record.version)?,
+                        &record.created_at,
+                        &record.updated_at,
+                    ],
+                )
+                .await;
+            match inserted {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(StoreError::Conflict),
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict),
+                Err(e) => Err(StoreError::backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE client_id = $1",
+            self.table("dcr_clients")
+        );
+        self.timed(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(&sql, &[&client_id])
+                .await
+                .map_err(StoreError::backend)?;
+            row.as_ref().map(record_from).transpose()
+        })
+        .await
+    }
+
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE registration_token_hash = $1",
+            self.table("dcr_clients")
+        );
+        let hash = hash.as_bytes().to_vec();
+        self.timed(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(&sql, &[&hash])
+                .await
+                .map_err(StoreError::backend)?;
+            row.as_ref().map(record_from).transpose()
+        })
+        .await
+    }
+
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        let mut next = record.clone();
+        next.version += 1;
+        let (hash, expires) = token_columns(&next);
+        let table = self.table("dcr_clients");
+        let sql = format!(
+            "UPDATE {table} SET record = $2, software_id = $3, registration_token_hash = $4, \
+             registration_token_expires_at = $5, origin = $6, version = version + 1, \
+             updated_at = $7 WHERE client_id = $1 AND version = $8"
+        );
+        let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
+        self.timed(async {
+            let client = self.client().await?;
+            let updated = client
+                .execute(
+                    &sql,
+                    &[
+                        &next.client_id,
+                        &Json(&next),
+                        &next.metadata.software_id,
+                        &hash,
+                        &expires,
+                        &origin(&next),
+                        &next.updated_at,
+                        &version_param(record.version)?,
+                    ],
+                )
+                .await;
+            match updated {
+                Ok(1) => Ok(()),
+                Ok(_) => {
+                    let found = client
+                        .query_opt(&exists, &[&record.client_id])
+                        .await
+                        .map_err(StoreError::backend)?;
+                    Err(if found.is_some() {
+                        StoreError::Conflict
+                    } else {
+                        StoreError::NotFound
+                    })
+                }
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict),
+                Err(e) => Err(StoreError::backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        let table = self.table("dcr_clients");
+        let sql = format!("DELETE FROM {table} WHERE client_id = $1 AND version = $2");
+        let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
+        self.timed(async {
+            let client = self.client().await?;
+            let deleted = client
+                .execute(&sql, &[&client_id, &version_param(version)?])
+                .await
+                .map_err(StoreError::backend)?;
+            if deleted == 1 {
+                return Ok(());
+            }
+            let found = client
+                .query_opt(&exists, &[&client_id])
+                .await
+                .map_err(StoreError::backend)?;
+            Err(if found.is_some() {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            })
+        })
+        .await
+    }
+
+    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
+        let table = self.table("dcr_clients");
+        self.timed(async {
+            let client = self.client().await?;
+            let row = match software_id {
+                None => {
+                    client
+                        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                        .await
+                }
+                Some(id) => {
+                    client
+                        .query_one(
+                            &format!("SELECT count(*) FROM {table} WHERE software_id = $1"),
+                            &[&id],
+                        )
+                        .await
+                }
+            }
+            .map_err(StoreError::backend)?;
+            let n: i64 = row.try_get(0).map_err(StoreError::backend)?;
+            u64::try_from(n).map_err(StoreError::backend)
+        })
+        .await
+    }
+}
+
+fn token_from(row: &tokio_postgres::Row) -> Result<IssuedToken, StoreError> {
+    let Json(mut token): Json<IssuedToken> = row.try_get(0).map_err(StoreError::backend)?;
+    let uses: i32 = row.try_get(1).map_err(StoreError::backend)?;
+    token.uses = u32::try_from(uses).map_err(StoreError::backend)?;
+    Ok(token)
+}
+
+#[async_trait]
+impl InitialTokenStore for PostgresStore {
+    async fn insert_token(&self, token: &IssuedToken) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {} (id, hash, record, expires_at, max_uses, uses) VALUES ($1, $2, $3, $4, $5, $6)",
+            self.table("dcr_initial_tokens")
+        );
+        let max_uses = token
+            .max_uses
+            .map(i32::try_from)
+            .transpose()
+            .map_err(StoreError::backend)?;
+        let uses = i32::try_from(token.uses).map_err(StoreError::backend)?;
+        self.timed(async {
+            let inserted = self
+                .client()
+                .await?
+                .execute(
+                    &sql,
+                    &[
+                        &token.id,
+                        &token.hash.as_bytes().to_vec(),
+                        &Json(token),
+                        &token.expires_at,
+                        &max_uses,
+                        &uses,
+                    ],
+                )
+                .await;
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict),
+                Err(e) => Err(StoreError::backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn find_token(&self, hash: &SecretHash) -> Result<Option<IssuedToken>, StoreError> {
+        let sql = format!(
+            "SELECT record, uses FROM {} WHERE hash = $1",
+            self.table("dcr_initial_tokens")
+        );
+        let hash = hash.as_bytes().to_vec();
+        self.timed(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(&sql, &[&hash])
+                .await
+                .map_err(StoreError::backend)?;
+            row.as_ref().map(token_from).transpose()
+        })
+        .await
+    }
+
+    async fn take_use(&self, hash: &SecretHash, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE {} SET uses = uses + 1 WHERE hash = $1 \
+             AND (expires_at IS NULL OR expires_at > $2) \
+             AND (max_uses IS NULL OR uses < max_uses)",
+            self.table("dcr_initial_tokens")
+        );
+        let hash = hash.as_bytes().to_vec();
+        self.timed(async {
+            let taken = self
+                .client()
+                .await?
+                .execute(&sql, &[&hash, &now])
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(taken == 1)
+        })
+        .await
+    }
+
+    async fn give_back_use(&self, hash: &SecretHash) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE {} SET uses = GREATEST(uses - 1, 0) WHERE hash = $1",
+            self.table("dcr_initial_tokens")
+        );
+        let hash = hash.as_bytes().to_vec();
+        self.timed(async {
+            self.client()
+                .await?
+                .execute(&sql, &[&hash])
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<IssuedToken>, StoreError> {
+        let sql = format!(
+            "SELECT record, uses FROM {} ORDER BY id",
+            self.table("dcr_initial_tokens")
+        );
+        self.timed(async {
+            let rows = self
+                .client()
+                .await?
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::backend)?;
+            rows.iter().map(token_from).collect()
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1",
+            self.table("dcr_initial_tokens")
+        );
+        self.timed(async {
+            let n = self
+                .client()
+                .await?
+                .execute(&sql, &[&id])
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ReplayGuard for PostgresStore {
+    async fn first_use(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let table = self.table("dcr_replay");
+        // Inserted, or replaced an entry that had expired: first use. Otherwise a replay.
+        let sql = format!(
+            "INSERT INTO {table} (key, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE {table}.expires_at <= $3"
+        );
+        let prune = format!("DELETE FROM {table} WHERE expires_at <= $1");
+        self.timed(async {
+            let client = self.client().await?;
+            let n = client
+                .execute(&sql, &[&key, &expires_at, &now])
+                .await
+                .map_err(StoreError::backend)?;
+            // Keep the table small: prune expired entries once every 256 calls.
+            if self.replay_calls.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+                client
+                    .execute(&prune, &[&now])
+                    .await
+                    .map_err(StoreError::backend)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+}
