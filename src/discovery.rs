@@ -70,6 +70,12 @@ pub fn discovery_metadata(policy: &ServerPolicy) -> Map<String, Value> {
             strings(scopes.iter().map(String::as_str).collect()),
         );
     }
+    if policy.metadata_documents.is_some() {
+        m.insert(
+            "client_id_metadata_document_supported".into(),
+            Value::Bool(true),
+        );
+    }
     let jose = &policy.jose;
     let algs = |list: &[crate::JoseAlgorithm]| strings(list.iter().map(|a| a.as_str()).collect());
     for (name, list) in [

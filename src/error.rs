@@ -34,6 +34,9 @@ pub enum ErrorCode {
     InsufficientScope,
     /// `access_denied`: the caller may not perform this operation.
     AccessDenied,
+    /// `invalid_client`: the client cannot be identified, for example a URL client identifier
+    /// whose metadata document is not acceptable (RFC 6749 §5.2).
+    InvalidClient,
     /// `server_error`: the server failed; no detail is given to the client.
     ServerError,
     /// Any other code.
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::AccessDenied => "access_denied",
+            Self::InvalidClient => "invalid_client",
             Self::ServerError => "server_error",
             Self::Other(code) => code,
         }
@@ -69,6 +73,7 @@ impl From<&str> for ErrorCode {
             "invalid_token" => Self::InvalidToken,
             "insufficient_scope" => Self::InsufficientScope,
             "access_denied" => Self::AccessDenied,
+            "invalid_client" => Self::InvalidClient,
             "server_error" => Self::ServerError,
             other => Self::Other(other.to_owned()),
         }

@@ -42,6 +42,7 @@ mod access;
 mod credentials;
 mod delete;
 mod discovery;
+mod documents;
 mod error;
 mod events;
 pub mod fetch;
@@ -72,6 +73,7 @@ pub use credentials::{
     SECRET_BYTES,
 };
 pub use discovery::discovery_metadata;
+pub use documents::{is_url_client_id, DocumentPolicy, DocumentTrust, ResolvedClient, Trust};
 pub use error::{ErrorCode, ErrorResponse, RegistrationError, Violation, Violations};
 pub use events::{
     Event, EventSink, HookContext, Operation, Provenance, RegistrationHook, StatementInfo,

@@ -90,6 +90,10 @@ pub struct ServerPolicy {
     pub max_clients: Option<u64>,
     /// Most clients per `software_id`. Defaults to `None`.
     pub max_clients_per_software_id: Option<u64>,
+    /// Client ID Metadata Documents: when set, URL client identifiers are resolved by
+    /// [`Registrar::resolve_client_id`](crate::Registrar::resolve_client_id) and discovery
+    /// advertises `client_id_metadata_document_supported`. Defaults to `None`.
+    pub metadata_documents: Option<crate::documents::DocumentPolicy>,
     /// Browser origins (`https://app.example`) allowed to call the endpoints cross-origin; the
     /// [`http`](crate::http) adapter answers CORS preflights for them. Defaults to none.
     pub allowed_origins: Vec<String>,
@@ -132,6 +136,7 @@ impl ServerPolicy {
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
             allowed_origins: Vec::new(),
+            metadata_documents: None,
             registration_enabled: true,
             management_enabled: true,
             trusted_redirect_hosts: None,

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::access::InitialTokenRequirement;
 use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
+use crate::documents::{DocumentTrust, Documents};
 use crate::error::{RegistrationError, Violations};
 use crate::events::{EventSink, RegistrationHook};
 use crate::fetch::Fetcher;
@@ -112,6 +113,8 @@ pub struct Registrar {
     pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
     pub(crate) events: Vec<Arc<dyn EventSink>>,
     pub(crate) sector_fetcher: Option<Arc<dyn Fetcher>>,
+    pub(crate) documents: Option<Arc<Documents>>,
+    pub(crate) document_trust: Option<Arc<dyn DocumentTrust>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -143,6 +146,8 @@ impl Registrar {
             hook: None,
             events: Vec::new(),
             sector_fetcher: None,
+            documents: None,
+            document_trust: None,
         }
     }
 

@@ -1,0 +1,482 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): an https URL used
+//! as `client_id`, whose JSON document is fetched, parsed with the registration parser and
+//! validated with the registration rules and the same [`ServerPolicy`], then cached.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oauth_dcr::{DocumentPolicy, MemoryStore, Registrar, ServerPolicy};
+//!
+//! let mut policy = ServerPolicy::new("https://as.example/register");
+//! policy.metadata_documents = Some(DocumentPolicy::default());
+//! # #[cfg(feature = "fetch")] {
+//! let fetcher = Arc::new(oauth_dcr::fetch::HttpFetcher::new().unwrap());
+//! let registrar = Registrar::new(policy, Arc::new(MemoryStore::new())).with_metadata_documents(fetcher);
+//! // In the authorization endpoint:
+//! // let client = registrar.resolve_client_id("https://app.example/oauth/client.json").await?;
+//! # }
+//! ```
+
+mod flight;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{ErrorCode, RegistrationError};
+use crate::fetch::{FetchLimits, Fetcher};
+use crate::metadata::{AuthMethod, ClientMetadata};
+use crate::policy::ServerPolicy;
+use crate::registrar::Registrar;
+use crate::request;
+use crate::validate::host_allowed;
+use flight::{Flight, Leader};
+
+/// How the server treats URL client identifiers. Put it in
+/// [`ServerPolicy::metadata_documents`]; discovery then advertises
+/// `client_id_metadata_document_supported`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DocumentPolicy {
+    /// Largest accepted document. Defaults to 5 KiB.
+    pub max_bytes: usize,
+    /// Longest a fetch may take. Defaults to 5 seconds.
+    pub timeout: Duration,
+    /// Shortest time a document is cached, whatever its `Cache-Control` says; also the lifetime
+    /// of a document without caching headers. Defaults to 5 minutes.
+    pub min_cache: Duration,
+    /// Longest time a document is cached. Defaults to 24 hours.
+    pub max_cache: Duration,
+    /// How long a failure is remembered before the URL is fetched again. Defaults to 30 seconds.
+    pub failure_cache: Duration,
+    /// Most cached documents and failures. Defaults to 10,000.
+    pub max_entries: usize,
+    /// When set, only URLs on these hosts are resolved (`.example.com` admits subdomains).
+    /// Defaults to `None` (any public host).
+    pub allowed_hosts: Option<BTreeSet<String>>,
+    /// URLs on these hosts are never resolved. Defaults to none.
+    pub denied_hosts: BTreeSet<String>,
+    /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
+    /// a consent screen can say so. Defaults to none.
+    pub verified_hosts: BTreeSet<String>,
+}
+
+impl Default for DocumentPolicy {
+    fn default() -> Self {
+        Self {
+            max_bytes: 5 * 1024,
+            timeout: Duration::from_secs(5),
+            min_cache: Duration::from_secs(300),
+            max_cache: Duration::from_secs(24 * 3600),
+            failure_cache: Duration::from_secs(30),
+            max_entries: 10_000,
+            allowed_hosts: None,
+            denied_hosts: BTreeSet::new(),
+            verified_hosts: BTreeSet::new(),
+        }
+    }
+}
+
+/// What the server may tell the user about a client resolved from a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trust {
+    /// The host vouches for the client (its host is listed as verified, or the hook said so).
+    Verified,
+    /// Anyone could have published this document: show it as unverified.
+    Unverified,
+    /// A label the host's hook chose (for example "under development").
+    Labelled(String),
+}
+
+/// A client resolved from its metadata document.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ResolvedClient {
+    /// The URL: the client identifier.
+    pub client_id: String,
+    /// The validated metadata, defaults applied, exactly as a registration would store it.
+    pub metadata: ClientMetadata,
+    /// The trust label.
+    pub trust: Trust,
+    /// How long this resolution is cached.
+    pub cache_for: Duration,
+}
+
+/// The host's hook for document clients: refuse one, adjust its metadata, or label it.
+#[async_trait]
+pub trait DocumentTrust: Send + Sync {
+    /// Judges a validated document client. `trust` is the label from the policy's
+    /// `verified_hosts`.
+    ///
+    /// # Errors
+    /// A refusal, which the caller sees (and which is cached as a failure).
+    async fn assess(
+        &self,
+        client_id: &str,
+        metadata: &mut ClientMetadata,
+        trust: Trust,
+    ) -> Result<Trust, RegistrationError>;
+}
+
+type Outcome = Result<Arc<ResolvedClient>, (ErrorCode, String)>;
+
+struct Entry {
+    outcome: Outcome,
+    expires: Instant,
+}
+
+/// The fetcher, the cache and the in-flight fetches of URL client identifiers.
+pub(crate) struct Documents {
+    fetcher: Arc<dyn Fetcher>,
+    cache: Mutex<HashMap<String, Entry>>,
+    flights: Mutex<HashMap<String, Arc<Flight<Outcome>>>>,
+}
+
+impl fmt::Debug for Documents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Documents").finish_non_exhaustive()
+    }
+}
+
+impl Documents {
+    pub(crate) fn new(fetcher: Arc<dyn Fetcher>) -> Self {
+        Self {
+            fetcher,
+            cache: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, url: &str) -> Option<Outcome> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(url)
+            .filter(|e| e.expires > Instant::now())
+            .map(|e| e.outcome.clone())
+    }
+
+    fn remember(&self, url: &str, outcome: &Outcome, policy: &DocumentPolicy) {
+        let ttl = match outcome {
+            Ok(client) => client.cache_for,
+            Err(_) => policy.failure_cache,
+        };
+        let now = Instant::now();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= policy.max_entries && !cache.contains_key(url) {
+            cache.retain(|_, e| e.expires > now);
+            while cache.len() >= policy.max_entries {
+                let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                cache.remove(&oldest);
+            }
+        }
+        if policy.max_entries > 0 {
+            cache.insert(
+                url.to_owned(),
+                Entry {
+                    outcome: outcome.clone(),
+                    expires: now + ttl,
+                },
+            );
+        }
+    }
+
+    fn cached_len(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+fn refuse(message: impl Into<String>) -> (ErrorCode, String) {
+    (ErrorCode::InvalidClient, message.into())
+}
+
+fn into_error((code, message): (ErrorCode, String)) -> RegistrationError {
+    RegistrationError::rejected(code, message)
+}
+
+/// Checks a URL client identifier: https, canonical, a path, no fragment, userinfo or dot
+/// segments, and a host the policy allows.
+fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (ErrorCode, String)> {
+    let url = Url::parse(client_id).map_err(|_| refuse("the client_id is not a URL"))?;
+    if url.scheme() != "https" {
+        return Err(refuse("a URL client_id must use https"));
+    }
+    if client_id.contains('#') {
+        return Err(refuse("a URL client_id must not have a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || client_id.contains('@') {
+        return Err(refuse("a URL client_id must not have userinfo"));
+    }
+    let path = url.path();
+    let raw_path = client_id
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("");
+    let dot_segment = raw_path.split(['/', '?']).any(|s| {
+        s == "." || s == ".." || s.eq_ignore_ascii_case("%2e") || s.eq_ignore_ascii_case("%2e%2e")
+    });
+    if dot_segment {
+        return Err(refuse("a URL client_id must not have dot segments"));
+    }
+    if path.is_empty() || path == "/" {
+        return Err(refuse("a URL client_id must have a path"));
+    }
+    if url.as_str() != client_id {
+        return Err(refuse("a URL client_id must be in canonical form"));
+    }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    if host_allowed(&host, &policy.denied_hosts) {
+        return Err(refuse(format!("the host `{host}` is not allowed")));
+    }
+    if policy
+        .allowed_hosts
+        .as_ref()
+        .is_some_and(|allowed| !host_allowed(&host, allowed))
+    {
+        return Err(refuse(format!("the host `{host}` is not allowed")));
+    }
+    Ok(url)
+}
+
+impl Registrar {
+    /// Resolves URL client identifiers with `fetcher` (which must refuse non-public addresses,
+    /// as [`HttpFetcher`](crate::fetch::HttpFetcher) does). Needs
+    /// [`ServerPolicy::metadata_documents`].
+    #[must_use]
+    pub fn with_metadata_documents(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
+        self.documents = Some(Arc::new(Documents::new(fetcher)));
+        self
+    }
+
+    /// Sets the hook that refuses, adjusts or labels document clients.
+    #[must_use]
+    pub fn with_document_trust(mut self, hook: Arc<dyn DocumentTrust>) -> Self {
+        self.document_trust = Some(hook);
+        self
+    }
+
+    /// The number of cached document resolutions (successes and failures).
+    pub fn cached_documents(&self) -> usize {
+        self.documents.as_ref().map_or(0, |d| d.cached_len())
+    }
+
+    /// Resolves a URL `client_id` to the metadata its document declares, validated exactly as a
+    /// registration would be, plus the draft's own rules: the document's `client_id` equals the
+    /// URL; no shared-secret authentication and no `client_secret` member (so `none`, the
+    /// default, or `private_key_jwt` with keys). Results are cached within the policy's bounds;
+    /// concurrent calls for one URL share one fetch; failures are remembered briefly.
+    ///
+    /// # Errors
+    /// 400 `invalid_client` with a description when the URL, the fetch or the document is not
+    /// acceptable, or the validation code (`invalid_redirect_uri`, …) when its metadata is not;
+    /// 403 `access_denied` when the policy does not enable metadata documents.
+    pub async fn resolve_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Arc<ResolvedClient>, RegistrationError> {
+        let (Some(policy), Some(documents)) = (&self.policy.metadata_documents, &self.documents)
+        else {
+            return Err(RegistrationError::rejected(
+                ErrorCode::AccessDenied,
+                "client ID metadata documents are not supported",
+            ));
+        };
+        let url = check_client_id(client_id, policy).map_err(into_error)?;
+        loop {
+            if let Some(outcome) = documents.cached(client_id) {
+                return outcome.map_err(into_error);
+            }
+            let (flight, leading) = {
+                let mut flights = documents.flights.lock().unwrap_or_else(|e| e.into_inner());
+                match flights.get(client_id) {
+                    Some(flight) => (flight.clone(), false),
+                    None => {
+                        let flight = Flight::new();
+                        flights.insert(client_id.to_owned(), flight.clone());
+                        (flight, true)
+                    }
+                }
+            };
+            if !leading {
+                match flight.wait().await {
+                    Some(outcome) => return outcome.map_err(into_error),
+                    None => {
+                        // The leader was cancelled: clear its flight and try again.
+                        let mut flights =
+                            documents.flights.lock().unwrap_or_else(|e| e.into_inner());
+                        if flights
+                            .get(client_id)
+                            .is_some_and(|f| Arc::ptr_eq(f, &flight))
+                        {
+                            flights.remove(client_id);
+                        }
+                        continue;
+                    }
+                }
+            }
+            let leader = Leader::new(flight);
+            let outcome = self
+                .fetch_document(&url, client_id, policy, documents)
+                .await;
+            documents.remember(client_id, &outcome, policy);
+            documents
+                .flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(client_id);
+            leader.done(outcome.clone());
+            return outcome.map_err(into_error);
+        }
+    }
+
+    async fn fetch_document(
+        &self,
+        url: &Url,
+        client_id: &str,
+        policy: &DocumentPolicy,
+        documents: &Documents,
+    ) -> Outcome {
+        let limits = FetchLimits {
+            max_bytes: policy.max_bytes,
+            timeout: policy.timeout,
+        };
+        let fetched = documents
+            .fetcher
+            .fetch(url.as_str(), limits)
+            .await
+            .map_err(|e| {
+                refuse(format!(
+                    "the client metadata document could not be fetched: {e}"
+                ))
+            })?;
+        if let Some(kind) = &fetched.content_type {
+            if kind != "application/json" && !kind.ends_with("+json") {
+                return Err(refuse(format!(
+                    "the client metadata document is `{kind}`, not JSON"
+                )));
+            }
+        }
+        let mut limits = self.policy.limits.clone();
+        limits.max_body_bytes = policy.max_bytes;
+        let map = request::parse_object(&fetched.body, &limits).map_err(|e| {
+            refuse(format!(
+                "the client metadata document is not acceptable: {e}"
+            ))
+        })?;
+        match map.get("client_id") {
+            Some(Value::String(id)) if id == client_id => {}
+            _ => return Err(refuse("the document's client_id does not equal its URL")),
+        }
+        if ["client_secret", "client_secret_expires_at"]
+            .iter()
+            .any(|m| map.get(*m).is_some_and(|v| !v.is_null()))
+        {
+            return Err(refuse(
+                "a client metadata document must not carry a client_secret",
+            ));
+        }
+        let mut parsed = request::from_object(map, &self.policy);
+        let method = parsed
+            .metadata
+            .token_endpoint_auth_method
+            .get_or_insert(AuthMethod::None);
+        if method.uses_secret() {
+            return Err(refuse(format!(
+                "a client metadata document cannot use the shared-secret method `{method}`"
+            )));
+        }
+        let mut metadata = self
+            .validated_metadata(parsed.metadata, parsed.violations)
+            .map_err(|e| (e.code(), e.to_string()))?;
+        let host = url.host_str().unwrap_or_default();
+        let mut trust = if host_allowed(host, &policy.verified_hosts) {
+            Trust::Verified
+        } else {
+            Trust::Unverified
+        };
+        if let Some(hook) = &self.document_trust {
+            trust = hook
+                .assess(client_id, &mut metadata, trust)
+                .await
+                .map_err(|e| (e.code(), e.to_string()))?;
+            metadata = self
+                .validated_metadata(metadata, Vec::new())
+                .map_err(|e| (e.code(), e.to_string()))?;
+        }
+        let cache_for = fetched
+            .max_age
+            .unwrap_or(policy.min_cache)
+            .clamp(policy.min_cache, policy.max_cache.max(policy.min_cache));
+        Ok(Arc::new(ResolvedClient {
+            client_id: client_id.to_owned(),
+            metadata,
+            trust,
+            cache_for,
+        }))
+    }
+}
+
+/// Whether `client_id` looks like a URL client identifier (starts with `https://`), so an
+/// authorization endpoint knows to call [`Registrar::resolve_client_id`] instead of its store.
+pub fn is_url_client_id(client_id: &str) -> bool {
+    client_id.starts_with("https://")
+}
+
+impl ServerPolicy {
+    /// Whether URL client identifiers are enabled.
+    pub fn supports_metadata_documents(&self) -> bool {
+        self.metadata_documents.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_url_rules() {
+        let policy = DocumentPolicy::default();
+        for ok in [
+            "https://app.example/client.json",
+            "https://app.example:8443/oauth/client",
+            "https://app.example/c?v=1",
+        ] {
+            assert!(check_client_id(ok, &policy).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example/client.json",
+            "https://app.example",
+            "https://app.example/",
+            "https://app.example/client.json#x",
+            "https://user@app.example/client.json",
+            "https://app.example/a/../client.json",
+            "https://app.example/./client.json",
+            "https://app.example/%2e%2e/client.json",
+            "https://APP.example/client.json",
+            "not a url",
+        ] {
+            assert!(check_client_id(bad, &policy).is_err(), "{bad}");
+        }
+        let denied = DocumentPolicy {
+            denied_hosts: [".evil.example".to_owned()].into(),
+            ..DocumentPolicy::default()
+        };
+        assert!(check_client_id("https://x.evil.example/c", &denied).is_err());
+        let allowed = DocumentPolicy {
+            allowed_hosts: Some(["app.example".to_owned()].into()),
+            ..DocumentPolicy::default()
+        };
+        assert!(check_client_id("https://other.example/c", &allowed).is_err());
+        assert!(check_client_id("https://app.example/c", &allowed).is_ok());
+    }
+}

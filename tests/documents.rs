@@ -1,0 +1,509 @@
+//! Client ID Metadata Documents: URL client identifiers resolved through a `Fetcher`, validated
+//! with the registration rules, cached within bounds, one fetch per URL at a time.
+//!
+//! Documents are served by a local axum server on loopback. Client identifiers are
+//! `https://app.test/...` URLs; the test fetcher maps them onto the loopback server and fetches
+//! through the crate's `HttpFetcher` with loopback allowed — only here, in tests.
+
+#![cfg(feature = "fetch")]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpFetcher};
+use oauth_dcr::{
+    discovery_metadata, DocumentPolicy, DocumentTrust, MemoryStore, Registrar, RegistrationError,
+    ServerPolicy, Trust,
+};
+
+/// What the loopback server answers for one path.
+#[derive(Clone)]
+struct Doc {
+    status: StatusCode,
+    content_type: &'static str,
+    cache_control: Option<&'static str>,
+    location: Option<&'static str>,
+    body: String,
+    delay: Duration,
+}
+
+impl Doc {
+    fn json(body: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            cache_control: None,
+            location: None,
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Site {
+    docs: Arc<Mutex<HashMap<String, Doc>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Site {
+    fn serve(&self, path: &str, doc: Doc) {
+        self.docs.lock().unwrap().insert(path.to_owned(), doc);
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn document(State(site): State<Site>, Path(path): Path<String>) -> axum::response::Response {
+    *site.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let doc = site.docs.lock().unwrap().get(&path).cloned();
+    let Some(doc) = doc else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    tokio::time::sleep(doc.delay).await;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, doc.content_type.parse().unwrap());
+    if let Some(cc) = doc.cache_control {
+        headers.insert(header::CACHE_CONTROL, cc.parse().unwrap());
+    }
+    if let Some(location) = doc.location {
+        headers.insert(header::LOCATION, location.parse().unwrap());
+    }
+    (doc.status, headers, doc.body).into_response()
+}
+
+/// Maps `https://app.test/<path>` onto the loopback server.
+struct LoopbackFetcher {
+    base: String,
+    inner: HttpFetcher,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Fetcher for LoopbackFetcher {
+    async fn fetch(&self, url: &str, limits: FetchLimits) -> Result<Fetched, FetchError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let path = url
+            .strip_prefix("https://app.test/")
+            .ok_or_else(|| FetchError::Refused(format!("{url} is not on the test host")))?;
+        self.inner
+            .fetch(&format!("{}/{path}", self.base), limits)
+            .await
+    }
+}
+
+struct Fixture {
+    site: Site,
+    fetcher: Arc<LoopbackFetcher>,
+}
+
+async fn fixture() -> Fixture {
+    let site = Site::default();
+    let app = axum::Router::new()
+        .route("/{*path}", axum::routing::get(document))
+        .with_state(site.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let fetcher = Arc::new(LoopbackFetcher {
+        base: format!("http://{addr}"),
+        inner: HttpFetcher::dangerously_allow_loopback_for_tests().unwrap(),
+        calls: AtomicUsize::new(0),
+    });
+    Fixture { site, fetcher }
+}
+
+fn registrar(fetcher: Arc<dyn Fetcher>, documents: DocumentPolicy) -> Registrar {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.metadata_documents = Some(documents);
+    Registrar::new(policy, Arc::new(MemoryStore::new())).with_metadata_documents(fetcher)
+}
+
+fn with_policy(change: impl FnOnce(&mut DocumentPolicy)) -> DocumentPolicy {
+    let mut policy = DocumentPolicy::default();
+    change(&mut policy);
+    policy
+}
+
+fn doc_body(client_id: &str, extra: &str) -> String {
+    format!(
+        r#"{{"client_id":"{client_id}","client_name":"Agent","redirect_uris":["http://127.0.0.1/callback","https://app.test/cb"],"application_type":"native"{extra}}}"#
+    )
+}
+
+fn refused(err: RegistrationError, code: &str, needle: &str) {
+    assert_eq!(err.status(), 400, "{err:?}");
+    assert_eq!(err.code().as_str(), code, "{err:?}");
+    let description = err.response().error_description.unwrap_or_default();
+    assert!(
+        description.contains(needle),
+        "`{description}` should mention `{needle}`"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_document_resolves_to_what_a_registration_would_store() {
+    let f = fixture().await;
+    let id = "https://app.test/agent.json";
+    f.site.serve("agent.json", Doc::json(doc_body(id, "")));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+
+    let resolved = registrar.resolve_client_id(id).await.expect("resolves");
+    assert_eq!(resolved.client_id, id);
+    assert_eq!(resolved.trust, Trust::Unverified);
+    // The same document, minus its client_id and with `none` spelled out, as a registration body.
+    let body = doc_body(id, r#","token_endpoint_auth_method":"none""#);
+    let registered = registrar
+        .validate(body.as_bytes())
+        .expect("valid as a registration");
+    assert_eq!(resolved.metadata, registered);
+    assert_eq!(resolved.metadata.client_name.as_deref(), Some("Agent"));
+}
+
+#[tokio::test]
+async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
+    let f = fixture().await;
+    let base = "https://app.test/";
+    let big = format!(r#","client_uri":"https://app.test/{}""#, "a".repeat(6000));
+    let cases: Vec<(&str, Doc, &str, &str)> = vec![
+        (
+            "mismatch.json",
+            Doc::json(doc_body("https://app.test/other.json", "")),
+            "invalid_client",
+            "does not equal its URL",
+        ),
+        (
+            "secret-method.json",
+            Doc::json(doc_body(
+                &format!("{base}secret-method.json"),
+                r#","token_endpoint_auth_method":"client_secret_basic""#,
+            )),
+            "invalid_client",
+            "shared-secret",
+        ),
+        (
+            "secret-field.json",
+            Doc::json(doc_body(
+                &format!("{base}secret-field.json"),
+                r#","client_secret":"s3cret""#,
+            )),
+            "invalid_client",
+            "client_secret",
+        ),
+        (
+            "big.json",
+            Doc::json(doc_body(&format!("{base}big.json"), &big)),
+            "invalid_client",
+            "larger than",
+        ),
+        (
+            "html.json",
+            Doc {
+                content_type: "text/html",
+                ..Doc::json("<html></html>")
+            },
+            "invalid_client",
+            "not JSON",
+        ),
+        (
+            "not-json.json",
+            Doc::json("{not json"),
+            "invalid_client",
+            "not acceptable",
+        ),
+        (
+            "array.json",
+            Doc::json("[1,2]"),
+            "invalid_client",
+            "not acceptable",
+        ),
+        (
+            "redirect.json",
+            Doc {
+                status: StatusCode::FOUND,
+                location: Some("https://evil.example/doc.json"),
+                ..Doc::json("")
+            },
+            "invalid_client",
+            "redirect",
+        ),
+        (
+            "bad-redirect-uri.json",
+            Doc::json(format!(
+                r#"{{"client_id":"{base}bad-redirect-uri.json","redirect_uris":["javascript:alert(1)"]}}"#
+            )),
+            "invalid_redirect_uri",
+            "javascript",
+        ),
+        (
+            "gone.json",
+            Doc {
+                status: StatusCode::NOT_FOUND,
+                ..Doc::json("")
+            },
+            "invalid_client",
+            "404",
+        ),
+    ];
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    for (path, doc, code, needle) in cases {
+        f.site.serve(path, doc);
+        let id = format!("{base}{path}");
+        let err = registrar.resolve_client_id(&id).await.expect_err(path);
+        refused(err, code, needle);
+        // A failure is remembered briefly, but never as a valid client: asking again fails the
+        // same way without a new fetch.
+        let again = registrar.resolve_client_id(&id).await.expect_err(path);
+        refused(again, code, needle);
+        assert_eq!(f.site.hits(path), 1, "{path}: the failure was cached");
+    }
+}
+
+#[tokio::test]
+async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
+    // The real fetcher refuses loopback targets outright.
+    let strict: Arc<dyn Fetcher> = Arc::new(HttpFetcher::new().unwrap());
+    let registrar_strict = registrar(strict, DocumentPolicy::default());
+    for id in [
+        "https://127.0.0.1/client.json",
+        "https://[::1]/client.json",
+        "https://169.254.169.254/latest/meta-data",
+    ] {
+        let err = registrar_strict.resolve_client_id(id).await.expect_err(id);
+        refused(err, "invalid_client", "not a public address");
+    }
+
+    let f = fixture().await;
+    let id = "https://app.test/slow.json";
+    f.site.serve(
+        "slow.json",
+        Doc {
+            delay: Duration::from_secs(3),
+            ..Doc::json(doc_body(id, ""))
+        },
+    );
+    let quick = with_policy(|p| {
+        p.timeout = Duration::from_millis(200);
+    });
+    let err = registrar(f.fetcher.clone(), quick)
+        .resolve_client_id(id)
+        .await
+        .expect_err("slow");
+    refused(err, "invalid_client", "timed out");
+
+    let dead: Arc<dyn Fetcher> = Arc::new(LoopbackFetcher {
+        base: "http://127.0.0.1:9".to_owned(),
+        inner: HttpFetcher::dangerously_allow_loopback_for_tests().unwrap(),
+        calls: AtomicUsize::new(0),
+    });
+    let err = registrar(dead, DocumentPolicy::default())
+        .resolve_client_id("https://app.test/any.json")
+        .await
+        .expect_err("dead host");
+    refused(err, "invalid_client", "could not be fetched");
+}
+
+#[tokio::test]
+async fn url_rules_and_host_lists_apply_before_any_fetch() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.denied_hosts = ["app.test".to_owned()].into();
+    });
+    let registrar = registrar(f.fetcher.clone(), policy);
+    for id in [
+        "https://app.test/denied.json",
+        "http://app.test/plain.json",
+        "https://app.test/",
+        "https://app.test/a/../b.json",
+        "https://app.test/c.json#frag",
+        "https://user@app.test/c.json",
+    ] {
+        let err = registrar.resolve_client_id(id).await.expect_err(id);
+        assert_eq!(err.code().as_str(), "invalid_client", "{id}");
+    }
+    assert_eq!(
+        f.fetcher.calls.load(Ordering::SeqCst),
+        0,
+        "nothing was fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resolutions_share_one_fetch_and_hits_come_from_the_cache() {
+    let f = fixture().await;
+    let id = "https://app.test/popular.json";
+    f.site.serve(
+        "popular.json",
+        Doc {
+            delay: Duration::from_millis(300),
+            ..Doc::json(doc_body(id, ""))
+        },
+    );
+    let registrar = Arc::new(registrar(f.fetcher.clone(), DocumentPolicy::default()));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let registrar = registrar.clone();
+        tasks.push(tokio::spawn(async move {
+            registrar.resolve_client_id(id).await
+        }));
+    }
+    let mut resolved = Vec::new();
+    for task in tasks {
+        resolved.push(task.await.unwrap().expect("resolves"));
+    }
+    assert_eq!(
+        f.site.hits("popular.json"),
+        1,
+        "20 concurrent resolutions, one fetch"
+    );
+    assert!(
+        resolved.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])),
+        "all share one result"
+    );
+    let later = registrar.resolve_client_id(id).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&later, &resolved[0]),
+        "a later call is a cache hit"
+    );
+    assert_eq!(f.site.hits("popular.json"), 1);
+}
+
+#[tokio::test]
+async fn cache_lifetimes_follow_cache_control_within_the_policy_bounds() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.min_cache = Duration::from_secs(60);
+        p.max_cache = Duration::from_secs(3600);
+    });
+    let registrar = registrar(f.fetcher.clone(), policy);
+    for (path, cache_control, expected) in [
+        ("long.json", Some("public, max-age=999999"), 3600),
+        ("short.json", Some("max-age=5"), 60),
+        ("mid.json", Some("max-age=600"), 600),
+        ("none.json", None, 60),
+        ("nostore.json", Some("no-store"), 60),
+    ] {
+        let id = format!("https://app.test/{path}");
+        f.site.serve(
+            path,
+            Doc {
+                cache_control,
+                ..Doc::json(doc_body(&id, ""))
+            },
+        );
+        let resolved = registrar.resolve_client_id(&id).await.expect(path);
+        assert_eq!(resolved.cache_for, Duration::from_secs(expected), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.max_entries = 3;
+    });
+    let registrar = registrar(f.fetcher.clone(), policy);
+    for i in 0..10 {
+        let path = format!("client-{i}.json");
+        let id = format!("https://app.test/{path}");
+        f.site.serve(&path, Doc::json(doc_body(&id, "")));
+        registrar.resolve_client_id(&id).await.expect("resolves");
+        assert!(
+            registrar.cached_documents() <= 3,
+            "at most 3 entries, got {}",
+            registrar.cached_documents()
+        );
+    }
+    assert_eq!(registrar.cached_documents(), 3);
+}
+
+struct LabelDevelopment;
+
+#[async_trait]
+impl DocumentTrust for LabelDevelopment {
+    async fn assess(
+        &self,
+        client_id: &str,
+        metadata: &mut oauth_dcr::ClientMetadata,
+        trust: Trust,
+    ) -> Result<Trust, RegistrationError> {
+        if client_id.contains("blocked") {
+            return Err(RegistrationError::refused("this client is blocked"));
+        }
+        if client_id.contains("dev") {
+            metadata.client_name = Some(format!(
+                "{} (development)",
+                metadata.client_name.clone().unwrap_or_default()
+            ));
+            return Ok(Trust::Labelled("under development".to_owned()));
+        }
+        Ok(trust)
+    }
+}
+
+#[tokio::test]
+async fn the_trust_hook_and_verified_hosts_label_or_refuse_clients() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.verified_hosts = ["app.test".to_owned()].into();
+    });
+    let registrar =
+        registrar(f.fetcher.clone(), policy).with_document_trust(Arc::new(LabelDevelopment));
+    for path in ["ok.json", "dev.json", "blocked.json"] {
+        let id = format!("https://app.test/{path}");
+        f.site.serve(path, Doc::json(doc_body(&id, "")));
+    }
+    let ok = registrar
+        .resolve_client_id("https://app.test/ok.json")
+        .await
+        .unwrap();
+    assert_eq!(ok.trust, Trust::Verified);
+    let dev = registrar
+        .resolve_client_id("https://app.test/dev.json")
+        .await
+        .unwrap();
+    assert_eq!(dev.trust, Trust::Labelled("under development".to_owned()));
+    assert_eq!(
+        dev.metadata.client_name.as_deref(),
+        Some("Agent (development)")
+    );
+    let err = registrar
+        .resolve_client_id("https://app.test/blocked.json")
+        .await
+        .unwrap_err();
+    refused(err, "invalid_client_metadata", "blocked");
+}
+
+#[test]
+fn discovery_advertises_metadata_documents_from_the_same_policy() {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    assert!(discovery_metadata(&policy)
+        .get("client_id_metadata_document_supported")
+        .is_none());
+    policy.metadata_documents = Some(DocumentPolicy::default());
+    assert_eq!(
+        discovery_metadata(&policy)["client_id_metadata_document_supported"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn without_the_policy_url_client_ids_are_not_resolved() {
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    );
+    let err = registrar
+        .resolve_client_id("https://app.test/a.json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+}
