@@ -6,7 +6,7 @@ mod uri;
 
 use std::collections::BTreeSet;
 
-use crate::error::Violation;
+use crate::error::{ErrorCode, Violation};
 use crate::metadata::{
     ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
     ResponseType, Scope, SubjectType, LOCALIZABLE,
@@ -45,6 +45,9 @@ pub(crate) fn validate(
 
     let mut out = v.prior;
     out.extend(v.out);
+    // Redirect URI problems decide the response's code (RFC 7591 §3.2.2 `invalid_redirect_uri`),
+    // whatever else is wrong: the sort is stable, so the order within each kind is kept.
+    out.sort_by_key(|v| v.code != ErrorCode::InvalidRedirectUri);
     if !out.is_empty() {
         return Err(out);
     }
@@ -107,7 +110,13 @@ impl Check<'_> {
         self.prior.iter().chain(&self.out).any(|v| v.field == field)
     }
 
+    /// Records a violation; the message names the field.
     fn metadata(&mut self, field: &str, message: String) {
+        let message = if message.contains(field) {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
         self.out.push(Violation::metadata(field, message));
     }
 
