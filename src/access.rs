@@ -93,7 +93,7 @@ impl InitialAccessGrant {
             for uri in metadata.redirect_uris.iter().flatten() {
                 let host = url::Url::parse(uri.as_str())
                     .ok()
-                    .and_then(|u| u.domain().map(str::to_owned));
+                    .and_then(|u| crate::validate::remote_host(&u).map(str::to_owned));
                 if host.is_some_and(|h| !crate::validate::host_allowed(&h, hosts)) {
                     return Err(RegistrationError::rejected(
                         crate::ErrorCode::InvalidRedirectUri,

@@ -94,7 +94,8 @@ pub struct ClientRecord {
     /// The software statement the client registered with, returned unmodified (RFC 7591 §3.2.1).
     #[serde(default)]
     pub software_statement: Option<String>,
-    /// The issuer of that software statement.
+    /// The issuer of the software statement the client registered (or last updated) with: its
+    /// provenance, kept when a later update carries no statement.
     #[serde(default)]
     pub statement_issuer: Option<String>,
     /// Metadata members asserted by the software statement rather than self-asserted by the

@@ -64,10 +64,19 @@ impl Registrar {
         } else {
             RegistrationAccessToken::new(token.unwrap_or_default())
         };
-        if let Some(statement) = intake.statement {
-            next.software_statement = Some(statement.raw);
-            next.statement_issuer = Some(statement.info.issuer);
-            next.statement_asserted = statement.asserted;
+        // An update replaces the registration (RFC 7592 §2.2): without a statement, the client
+        // no longer has one, and nothing it sends is statement-asserted (RFC 7591 §5). The
+        // issuer stays as provenance: it is how the client came to be.
+        match intake.statement {
+            Some(statement) => {
+                next.software_statement = Some(statement.raw);
+                next.statement_issuer = Some(statement.info.issuer);
+                next.statement_asserted = statement.asserted;
+            }
+            None => {
+                next.software_statement = None;
+                next.statement_asserted.clear();
+            }
         }
         next.metadata = metadata;
         next.updated_at = now;

@@ -13,6 +13,8 @@ use crate::metadata::{
 };
 use crate::policy::{ScopePolicy, ServerPolicy};
 
+pub(crate) use uri::remote_host;
+
 /// Validates `metadata` against `policy` and applies the defaults.
 ///
 /// `prior` holds violations found while parsing (type errors); rules about a member already named
@@ -142,7 +144,7 @@ impl Check<'_> {
             let trusted = self.policy.trusted_redirect_hosts.as_ref();
             for uri in uris {
                 let checked = uri::check_redirect(uri.as_str(), app_type, rules).and_then(|url| {
-                    match (trusted, url.domain()) {
+                    match (trusted, uri::remote_host(&url)) {
                         (Some(hosts), Some(host)) if !host_allowed(host, hosts) => {
                             Err(format!("is not on a trusted host (`{host}`)"))
                         }

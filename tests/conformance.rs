@@ -28,7 +28,9 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn postgres_store_conforms() {
-        let Some(db) = pg::TestDb::new().await else { return };
+        let Some(db) = pg::TestDb::new().await else {
+            return;
+        };
         let store = Arc::new(db.store(8).await);
         testkit::check_client_store(store.clone()).await;
         testkit::check_initial_token_store(store.clone()).await;

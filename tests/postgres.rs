@@ -23,35 +23,62 @@ const BODY: &[u8] = br#"{"redirect_uris":["https://app.example/cb"],"client_name
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
-    let Some(db) = pg::TestDb::new().await else { return };
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
     let a = registrar(db.store(4).await);
     let b = registrar(db.store(4).await);
     let ctx = RequestContext::new();
 
     let client = a.register(BODY, &ctx).await.expect("register on A");
     let first = client.registration_access_token.secret().to_owned();
-    let read = b.read(&client.client_id, Some(&first)).await.expect("read on B");
+    let read = b
+        .read(&client.client_id, Some(&first))
+        .await
+        .expect("read on B");
     assert_eq!(read.metadata.client_name.as_deref(), Some("Replica"));
     let second = read.registration_access_token.secret().to_owned();
     assert_ne!(first, second, "B rotated the token");
 
     // The token B rotated away is dead on both replicas; the new one works on A.
     for replica in [&a, &b] {
-        let err = replica.read(&client.client_id, Some(&first)).await.unwrap_err();
+        let err = replica
+            .read(&client.client_id, Some(&first))
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 401);
     }
-    let again = a.read(&client.client_id, Some(&second)).await.expect("read on A with B's token");
+    let again = a
+        .read(&client.client_id, Some(&second))
+        .await
+        .expect("read on A with B's token");
     let third = again.registration_access_token.secret().to_owned();
 
-    a.delete(&client.client_id, Some(&third)).await.expect("delete on A");
-    assert!(db.store(1).await.get(&client.client_id).await.unwrap().is_none());
-    assert_eq!(b.read(&client.client_id, Some(&third)).await.unwrap_err().status(), 401);
+    a.delete(&client.client_id, Some(&third))
+        .await
+        .expect("delete on A");
+    assert!(db
+        .store(1)
+        .await
+        .get(&client.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        b.read(&client.client_id, Some(&third))
+            .await
+            .unwrap_err()
+            .status(),
+        401
+    );
     db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winner() {
-    let Some(db) = pg::TestDb::new().await else { return };
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
     let a = Arc::new(registrar(db.store(8).await));
     let b = Arc::new(registrar(db.store(8).await));
     let ctx = RequestContext::new();
@@ -78,28 +105,47 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
             match task.await.unwrap() {
                 Ok(response) => winners.push(response),
                 Err(RegistrationError::InvalidToken) => {}
-                Err(other) => panic!("round {round}: a loser must get invalid_token, not {other:?}"),
+                Err(other) => {
+                    panic!("round {round}: a loser must get invalid_token, not {other:?}")
+                }
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: exactly one update wins");
-        let stored = db.store(1).await.get(&client.client_id).await.unwrap().unwrap();
-        assert_eq!(stored.metadata.client_name, winners[0].metadata.client_name, "no lost update");
+        let stored = db
+            .store(1)
+            .await
+            .get(&client.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.metadata.client_name, winners[0].metadata.client_name,
+            "no lost update"
+        );
         let live = winners[0].registration_access_token.secret();
-        assert!(b.read(&client.client_id, Some(live)).await.is_ok(), "the winner's token is valid");
+        assert!(
+            b.read(&client.client_id, Some(live)).await.is_ok(),
+            "the winner's token is valid"
+        );
     }
     db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_registrations_across_replicas_adds_up() {
-    let Some(db) = pg::TestDb::new().await else { return };
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
     let a = Arc::new(registrar(db.store(8).await));
     let b = Arc::new(registrar(db.store(8).await));
     let mut tasks = Vec::new();
     for i in 0..60 {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            replica.register(BODY, &RequestContext::new()).await.map(|c| c.client_id)
+            replica
+                .register(BODY, &RequestContext::new())
+                .await
+                .map(|c| c.client_id)
         }));
     }
     let mut ids = std::collections::BTreeSet::new();
@@ -108,13 +154,19 @@ async fn a_burst_of_registrations_across_replicas_adds_up() {
     }
     assert_eq!(ids.len(), 60, "60 distinct clients");
     let store = db.store(1).await;
-    assert_eq!(store.count(None).await.unwrap(), 60, "the store holds exactly the registered clients");
+    assert_eq!(
+        store.count(None).await.unwrap(),
+        60,
+        "the store holds exactly the registered clients"
+    );
     db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn crate_issued_tokens_are_not_overspent_across_replicas() {
-    let Some(db) = pg::TestDb::new().await else { return };
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
     let tokens = IssuedInitialTokens::new(Arc::new(db.store(2).await));
     let (token, _) = tokens
         .issue(TokenSpec::with_scopes(["register"]).max_uses(7))
@@ -130,7 +182,9 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
     for i in 0..30 {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         let ctx = RequestContext::new().with_initial_access_token(token.secret());
-        tasks.push(tokio::spawn(async move { replica.register(BODY, &ctx).await }));
+        tasks.push(tokio::spawn(
+            async move { replica.register(BODY, &ctx).await },
+        ));
     }
     let mut ok = 0;
     for task in tasks {
@@ -139,7 +193,10 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
             Err(e) => assert_eq!(e.status(), 401, "{e:?}"),
         }
     }
-    assert_eq!(ok, 7, "30 concurrent registrations with a 7-use token succeed exactly 7 times");
+    assert_eq!(
+        ok, 7,
+        "30 concurrent registrations with a 7-use token succeed exactly 7 times"
+    );
     db.drop().await;
 }
 
@@ -150,7 +207,10 @@ async fn an_unreachable_database_is_a_500_without_detail_and_no_panic() {
         .await
         .unwrap()
         .with_timeout(std::time::Duration::from_secs(3));
-    let err = registrar(store).register(BODY, &RequestContext::new()).await.unwrap_err();
+    let err = registrar(store)
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), 500);
     let response = err.into_http();
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();

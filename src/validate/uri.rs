@@ -176,6 +176,16 @@ fn only_root_path_added(original: &str, serialized: &str) -> bool {
     repaired == serialized
 }
 
+/// The host a redirect URI sends the user agent to, for trusted-host rules: any domain or IP
+/// literal, except the loopback IP literals of native apps (the user's own device). `None` for
+/// private-use schemes without a host.
+pub(crate) fn remote_host(url: &Url) -> Option<&str> {
+    if is_loopback(url, false) {
+        return None;
+    }
+    url.host_str().filter(|h| !h.is_empty())
+}
+
 /// Whether the parsed host is a loopback IP literal, or (with `names`) `localhost` or a
 /// `.localhost` name. Decided on the parsed host, never on a string prefix.
 fn is_loopback(url: &Url, names: bool) -> bool {

@@ -18,7 +18,10 @@ impl TestDb {
     /// A fresh schema with the tables migrated, or `None` (skip) when no database is configured.
     pub(crate) async fn new() -> Option<Self> {
         let Ok(url) = std::env::var("DATABASE_URL") else {
-            assert!(!in_ci(), "CI=true but DATABASE_URL is not set: the PostgreSQL tests must run");
+            assert!(
+                !in_ci(),
+                "CI=true but DATABASE_URL is not set: the PostgreSQL tests must run"
+            );
             eprintln!("skipping PostgreSQL test: set DATABASE_URL=postgres://… to run it");
             return None;
         };
@@ -26,7 +29,10 @@ impl TestDb {
         let db = Self { url, schema };
         let store = db.store(2).await;
         if let Err(e) = store.migrate().await {
-            assert!(!in_ci(), "CI=true but the database at DATABASE_URL is unreachable: {e:?}");
+            assert!(
+                !in_ci(),
+                "CI=true but the database at DATABASE_URL is unreachable: {e:?}"
+            );
             eprintln!("skipping PostgreSQL test: the database is unreachable ({e:?})");
             return None;
         }
