@@ -358,7 +358,7 @@ fn statements(c: &mut Criterion) {
             })
         });
 
-        let set = format!(r#"{{"keys":[{}]}}"#, jwk);
+        let set = format!(r#"{{"keys":[{jwk}]}}"#);
         let keys = StaticKeySource::new().with_issuer(
             "https://directory.example",
             Jwks::from_json(set.as_bytes()).expect("jwks"),

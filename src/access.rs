@@ -2,6 +2,7 @@
 //! verified by the host, with a required scope and optional single use.
 
 mod issued;
+mod registration;
 
 use std::fmt;
 use std::sync::Arc;

@@ -19,7 +19,7 @@ impl Registrar {
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
         let outcome = async {
-            let record = self.authorize(client_id, token).await?;
+            let record = self.authorize(client_id, token).await?.record;
             self.store
                 .delete(client_id, record.version)
                 .await

@@ -22,6 +22,9 @@ pub enum Operation {
     Update,
     /// A delete (RFC 7592 §2.3).
     Delete,
+    /// A rotated-away registration access token was presented again; the client's current token
+    /// was revoked.
+    TokenReuse,
 }
 
 /// A verified software statement, as the hook and the events see it.

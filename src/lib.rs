@@ -95,6 +95,6 @@ pub use statements::{
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 pub use store::{
-    ClientRecord, ClientStore, MemoryStore, Origin, SecretValue, StoreError, StoredSecret,
-    StoredToken,
+    ClientRecord, ClientStore, MemoryStore, Origin, PreviousToken, SecretValue, StoreError,
+    StoredSecret, StoredToken,
 };

@@ -97,6 +97,17 @@ pub struct ServerPolicy {
     /// Browser origins (`https://app.example`) allowed to call the endpoints cross-origin; the
     /// [`http`](crate::http) adapter answers CORS preflights for them. Defaults to none.
     pub allowed_origins: Vec<String>,
+    /// Treat a rotated-away registration access token presented again as theft: revoke the
+    /// client's current token too (the owner recovers through the host) and emit an
+    /// [`Operation::TokenReuse`](crate::Operation::TokenReuse) event. A client that races itself
+    /// (two calls with one token) and retries with the loser's token trips it too, so clients
+    /// should serialise their management calls. Defaults to `false`.
+    pub detect_token_reuse: bool,
+    /// Lost-response grace window: a rotated-away token is accepted once more within this time
+    /// after its rotation (the new token is then replaced again), so a response lost to a network
+    /// blip does not lock the client out. Reuse after that, or a second use, is detected as
+    /// theft. Defaults to `None` (off); a few seconds when on.
+    pub token_rotation_grace: Option<Duration>,
     /// Issue a new registration access token on every update; the old one stops working at once.
     /// Defaults to `true`.
     pub rotate_on_update: bool,
@@ -143,6 +154,8 @@ impl ServerPolicy {
             max_clients: None,
             max_clients_per_software_id: None,
             rotate_on_update: true,
+            detect_token_reuse: false,
+            token_rotation_grace: None,
         }
     }
 

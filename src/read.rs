@@ -34,17 +34,20 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
-        let mut record = self.authorize(client_id, token).await?;
+        let mut authorized = self.authorize(client_id, token).await?;
         let now = self.now();
-        let token = if self.policy.rotate_on_read {
-            let (token, stored) = self.new_token(now)?;
-            record.registration_token = Some(stored);
-            record.updated_at = now;
-            self.store.update(&record).await.map_err(lost_race)?;
+        // A token admitted through the grace window is always replaced.
+        let token = if self.policy.rotate_on_read || authorized.via_grace {
+            let token = self.rotate(&mut authorized, now)?;
+            self.store
+                .update(&authorized.record)
+                .await
+                .map_err(lost_race)?;
             token
         } else {
             RegistrationAccessToken::new(token.unwrap_or_default())
         };
+        let record = authorized.record;
         let secret = record
             .secret
             .as_ref()

@@ -16,11 +16,9 @@ use crate::fetch::Fetcher;
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
 use crate::request;
-use crate::secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
+use crate::secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken};
 use crate::statements::{SignedRequests, SoftwareStatements};
-use crate::store::{
-    ClientRecord, ClientStore, Origin, SecretValue, StoreError, StoredSecret, StoredToken,
-};
+use crate::store::{ClientStore, SecretValue, StoreError, StoredSecret, StoredToken};
 use crate::validate;
 
 /// What the host knows about the HTTP request besides its body.
@@ -296,61 +294,6 @@ impl Registrar {
             expires_at: self.policy.registration_token_lifetime.map(|d| now + d),
         };
         Ok((token, stored))
-    }
-
-    /// RFC 7592 §2: authenticates a call to the client configuration endpoint.
-    ///
-    /// Any failure is the same 401 `invalid_token`, whether the token is missing, wrong, expired,
-    /// rotated away or another client's, or the client does not exist. A valid token presented
-    /// for another `client_id` is revoked (RFC 7592 §2.1: "the registration access token used to
-    /// make this request SHOULD be immediately revoked").
-    pub(crate) async fn authorize(
-        &self,
-        client_id: &str,
-        token: Option<&str>,
-    ) -> Result<ClientRecord, RegistrationError> {
-        if !self.policy.management_enabled {
-            return Err(RegistrationError::rejected(
-                crate::ErrorCode::AccessDenied,
-                "client management is disabled on this server",
-            ));
-        }
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(RegistrationError::InvalidToken)?;
-        let hash = SecretHash::of(token);
-        if let Some(record) = self.store.get(client_id).await? {
-            if let Some(stored) = &record.registration_token {
-                if stored.hash == hash {
-                    if stored.expires_at.is_some_and(|at| self.now() >= at) {
-                        return Err(RegistrationError::InvalidToken);
-                    }
-                    if record.origin != Origin::Dynamic {
-                        return Err(RegistrationError::Forbidden(
-                            "this client was not registered dynamically and cannot be managed here"
-                                .into(),
-                        ));
-                    }
-                    return Ok(record);
-                }
-            }
-        }
-        self.revoke_misused(&hash).await?;
-        Err(RegistrationError::InvalidToken)
-    }
-
-    async fn revoke_misused(&self, hash: &SecretHash) -> Result<(), RegistrationError> {
-        let Some(mut owner) = self.store.find_by_registration_token(hash).await? else {
-            return Ok(());
-        };
-        owner.registration_token = None;
-        owner.updated_at = self.now();
-        match self.store.update(&owner).await {
-            // Someone else changed the record meanwhile: the token is rotated or revoked already,
-            // or the client is gone.
-            Ok(()) | Err(StoreError::Conflict | StoreError::NotFound) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 }
 

@@ -79,6 +79,18 @@ pub struct StoredToken {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// The registration access token a rotation replaced, kept to detect its reuse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousToken {
+    /// SHA-256 of the replaced token.
+    pub hash: SecretHash,
+    /// When it was replaced.
+    #[serde(with = "time::serde::timestamp")]
+    pub rotated_at: OffsetDateTime,
+    /// Whether it was already accepted once through the grace window.
+    pub grace_used: bool,
+}
+
 /// A registered client, as a [`ClientStore`] keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -91,6 +103,10 @@ pub struct ClientRecord {
     pub secret: Option<StoredSecret>,
     /// The current registration access token, if any. Unique in the store.
     pub registration_token: Option<StoredToken>,
+    /// The token the last rotation replaced (never valid by itself; see
+    /// [`ServerPolicy::detect_token_reuse`](crate::ServerPolicy::detect_token_reuse)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_token: Option<PreviousToken>,
     /// The software statement the client registered with, returned unmodified (RFC 7591 §3.2.1).
     #[serde(default)]
     pub software_statement: Option<String>,
@@ -131,6 +147,7 @@ impl ClientRecord {
             metadata,
             secret: None,
             registration_token: None,
+            previous_token: None,
             software_statement: None,
             statement_issuer: None,
             statement_asserted: BTreeSet::new(),

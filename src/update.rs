@@ -45,7 +45,8 @@ impl Registrar {
         body: &[u8],
         context: &RequestContext,
     ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
-        let record = self.authorize(client_id, token).await?;
+        let mut authorized = self.authorize(client_id, token).await?;
+        let record = authorized.record.clone();
         let mut intake = self.intake(body, context).await?;
         check_members(&intake.parsed, &record)?;
         let metadata = self
@@ -54,16 +55,15 @@ impl Registrar {
 
         let now = self.now();
         let changed = changed_members(Some(&record.metadata), &metadata);
-        let mut next = record.clone();
-        let (secret, shown_secret) = self.next_secret(&record, &metadata, now)?;
-        next.secret = secret;
-        let token = if self.policy.rotate_on_update {
-            let (token, stored) = self.new_token(now)?;
-            next.registration_token = Some(stored);
-            token
+        // A token admitted through the grace window is always replaced.
+        let token = if self.policy.rotate_on_update || authorized.via_grace {
+            self.rotate(&mut authorized, now)?
         } else {
             RegistrationAccessToken::new(token.unwrap_or_default())
         };
+        let mut next = authorized.record;
+        let (secret, shown_secret) = self.next_secret(&record, &metadata, now)?;
+        next.secret = secret;
         // An update replaces the registration (RFC 7592 §2.2): without a statement, the client
         // no longer has one, and nothing it sends is statement-asserted (RFC 7591 §5). The
         // issuer stays as provenance: it is how the client came to be.

@@ -1,0 +1,276 @@
+//! The example server's router: discovery, the registration and client configuration endpoints
+//! through [`oauth_dcr::http::handle`], the optional token endpoint, and request logging.
+//!
+//! `tests/http/main.rs` includes this file to run the README walkthroughs against the same router.
+
+#[path = "flags.rs"]
+mod flags;
+#[path = "token.rs"]
+mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use oauth_dcr::{
+    discovery_metadata, ClientStore, InitialTokenVerifier, MemoryReplayGuard, MemoryStore,
+    Registrar, RegistrationError, RequestContext, ServerPolicy, SignedRequests, SoftwareStatements,
+    StaticKeySource,
+};
+use serde_json::{json, Value};
+
+pub(crate) use flags::{Config, StoreChoice, USAGE};
+
+/// How many bytes beyond the policy's body limit are read, so that the crate itself answers a
+/// slightly oversized body with its 413; anything longer is cut off here with the same error.
+const BODY_SLACK: usize = 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+struct App {
+    registrar: Arc<Registrar>,
+    tokens: Option<Arc<token::TokenIssuer>>,
+    discovery: Bytes,
+}
+
+/// The store `config` names: a fresh in-memory store, or PostgreSQL with its tables migrated.
+///
+/// # Errors
+/// A message for the operator when the database cannot be reached or migrated.
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ClientStore>, String> {
+    match &config.store {
+        StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "postgres")]
+        StoreChoice::Postgres(url) => {
+            let failed = |e: oauth_dcr::StoreError| format!("PostgreSQL store: {e:?}");
+            let store = oauth_dcr::PostgresStore::connect(url, 16)
+                .await
+                .map_err(failed)?;
+            store.migrate().await.map_err(failed)?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreChoice::Postgres(_) => Err("PostgreSQL needs the `postgres` feature".into()),
+    }
+}
+
+/// The router for `config`, over `store`.
+pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
+    let mut policy = ServerPolicy::new(config.registration_endpoint());
+    policy.rotate_on_read = config.rotate_on_read;
+    policy.allowed_origins.clone_from(&config.allowed_origins);
+    let required = config.require_initial_token.as_deref();
+    let tokens = config
+        .bootstrap
+        .clone()
+        .map(|client| Arc::new(token::TokenIssuer::new(client, required)));
+    let mut registrar = Registrar::new(policy, store);
+    if let (Some(scope), Some(tokens)) = (required, &tokens) {
+        let verifier: Arc<dyn InitialTokenVerifier> = tokens.clone();
+        registrar = registrar.require_initial_token(verifier, Some(scope));
+    }
+    let registrar = protection(config, registrar);
+    let discovery = discovery_document(config, &registrar);
+    let has_token_endpoint = tokens.is_some();
+    let app = App {
+        registrar: Arc::new(registrar),
+        tokens,
+        discovery: Bytes::from(discovery.to_string()),
+    };
+    let mut router = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery_handler).fallback(discovery_not_allowed),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery_handler).fallback(discovery_not_allowed),
+        )
+        .route("/register", any(registration))
+        .route("/register/{client_id}", any(registration));
+    if has_token_endpoint {
+        router = router.route("/token", any(token_handler));
+    }
+    router
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(middleware::from_fn(log))
+        .with_state(app)
+}
+
+/// Software statements from the trusted issuers, and signed request bodies.
+fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
+    if !config.trusted_issuers.is_empty() {
+        let keys = config
+            .trusted_issuers
+            .iter()
+            .fold(StaticKeySource::new(), |keys, (issuer, jwks)| {
+                keys.with_issuer(issuer.as_str(), jwks.clone())
+            });
+        let mut statements = SoftwareStatements::new(Arc::new(keys));
+        if config.require_software_statement {
+            statements = statements.required();
+        }
+        registrar = registrar.with_software_statements(statements);
+    }
+    if let Some(jwks) = &config.signed_request_keys {
+        let keys = StaticKeySource::new().with_any_issuer(jwks.clone());
+        // Each signed request is used once: it must carry a `jti`, which is remembered.
+        let mut signed =
+            SignedRequests::new(Arc::new(keys)).replay_guard(Arc::new(MemoryReplayGuard::new()));
+        if config.require_signed_request {
+            signed = signed.required();
+        }
+        registrar = registrar.with_signed_requests(signed);
+    }
+    registrar
+}
+
+/// RFC 8414 §2 / OpenID Connect Discovery §3: the issuer and its endpoints, and the registration
+/// members the crate derives from the policy the registrar enforces.
+fn discovery_document(config: &Config, registrar: &Registrar) -> Value {
+    let mut document = serde_json::Map::new();
+    document.insert("issuer".into(), config.issuer.clone().into());
+    if config.bootstrap.is_some() {
+        document.insert("token_endpoint".into(), config.token_endpoint().into());
+    }
+    document.extend(discovery_metadata(registrar.policy()));
+    Value::Object(document)
+}
+
+async fn discovery_handler(State(app): State<App>, headers: HeaderMap) -> Response {
+    let mut response = Response::new(Body::from(app.discovery.clone()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    allow_origin(&app, &headers, &mut response);
+    response
+}
+
+async fn discovery_not_allowed() -> Response {
+    method_not_allowed("GET, HEAD")
+}
+
+/// Lets an allowed browser origin read the discovery document.
+fn allow_origin(app: &App, request: &HeaderMap, response: &mut Response) {
+    let Some(origin) = request.get(header::ORIGIN) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    let allowed = origin.to_str().is_ok_and(|o| {
+        let policy = app.registrar.policy();
+        policy.allowed_origins.iter().any(|a| a == o)
+    });
+    if allowed {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+}
+
+/// `POST /register` and `GET`/`PUT`/`DELETE /register/{client_id}`: the crate answers everything,
+/// errors included, once the body is read.
+async fn registration(State(app): State<App>, request: Request) -> Response {
+    let mut context = RequestContext::new();
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        context = context.with_remote_addr(peer.ip());
+    }
+    let (parts, body) = request.into_parts();
+    let limit = app.registrar.policy().limits.max_body_bytes;
+    let body = match read_body(body, limit + BODY_SLACK).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return to_axum(RegistrationError::BodyTooLarge { limit }.into())
+        }
+        Err(BodyError::Unreadable) => {
+            let error = RegistrationError::InvalidRequest("could not read the request body".into());
+            return to_axum(error.into());
+        }
+    };
+    let request = http::Request::from_parts(parts, body);
+    to_axum(oauth_dcr::http::handle(&app.registrar, request, &context).await)
+}
+
+async fn token_handler(State(app): State<App>, request: Request) -> Response {
+    match &app.tokens {
+        Some(tokens) => tokens.endpoint(request).await,
+        None => json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    /// It is longer than the limit.
+    TooLarge,
+    /// The connection failed or the framing was invalid.
+    Unreadable,
+}
+
+/// Reads at most `limit` bytes of `body`.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Unreadable),
+    }
+}
+
+fn to_axum(response: http::Response<Vec<u8>>) -> Response {
+    response.map(Body::from)
+}
+
+/// An OAuth-style JSON error with `Cache-Control: no-store`.
+fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let body = json!({ "error": code, "error_description": description });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Logs each request's method, path (never the query), status and latency. Headers and bodies,
+/// which carry secrets and tokens, are never logged.
+async fn log(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "-".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        latency = ?started.elapsed(),
+        %peer,
+        "request"
+    );
+    response
+}

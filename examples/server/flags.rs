@@ -1,0 +1,356 @@
+//! The example server's command line: flags parsed by hand into a [`Config`], and the one-line
+//! banner that says what is enabled.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use oauth_dcr::Jwks;
+
+/// The usage text printed by `--help` and after a flag error.
+pub(crate) const USAGE: &str = "\
+usage: cargo run --example server -- [FLAGS]
+
+  --listen ADDR                  address to listen on (default 127.0.0.1:8080)
+  --issuer URL                   issuer identifier (default http:// + the listen address);
+                                 the registration endpoint is URL/register
+  --bootstrap-client ID:SECRET   enable POST /token (client_credentials) for this client,
+                                 which issues 300-second initial access tokens
+  --require-initial-token SCOPE  registration demands an initial access token carrying SCOPE
+                                 (needs --bootstrap-client)
+  --trust-issuer ISS=JWKS_FILE   verify software statements from ISS with the keys of that
+                                 public JWK Set file (repeatable)
+  --require-software-statement   refuse registrations without a verified software statement
+  --signed-request-jwks JWKS_FILE
+                                 accept application/jwt request bodies signed with these keys
+  --require-signed-request       refuse plain JSON request bodies
+  --store memory|postgres://...  the client store (default memory; PostgreSQL needs the
+                                 `postgres` feature: cargo run --example server --features postgres)
+  --no-rotate-on-read            keep registration access tokens stable on read
+  --allow-origin ORIGIN          allow this browser origin cross-origin (repeatable)
+  -h, --help                     print this help
+";
+
+/// What the example server runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The socket address to listen on.
+    pub(crate) listen: SocketAddr,
+    /// The issuer identifier, without a trailing slash.
+    pub(crate) issuer: String,
+    /// The client allowed to obtain initial access tokens at `POST /token`.
+    pub(crate) bootstrap: Option<BootstrapClient>,
+    /// The scope an initial access token must carry for registration, if one is demanded.
+    pub(crate) require_initial_token: Option<String>,
+    /// Whether registration access tokens rotate on read.
+    pub(crate) rotate_on_read: bool,
+    /// Browser origins allowed cross-origin.
+    pub(crate) allowed_origins: Vec<String>,
+    /// Software statement issuers and their verification keys.
+    pub(crate) trusted_issuers: Vec<(String, Jwks)>,
+    /// Whether registrations need a verified software statement.
+    pub(crate) require_software_statement: bool,
+    /// The keys that verify `application/jwt` request bodies, when they are accepted.
+    pub(crate) signed_request_keys: Option<Jwks>,
+    /// Whether plain JSON request bodies are refused.
+    pub(crate) require_signed_request: bool,
+    /// Where clients are stored.
+    pub(crate) store: StoreChoice,
+}
+
+/// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum StoreChoice {
+    /// The in-memory store.
+    Memory,
+    /// PostgreSQL at this URL.
+    Postgres(String),
+}
+
+impl fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Postgres(_) => f.write_str("Postgres([redacted])"),
+        }
+    }
+}
+
+/// The bootstrap client's credentials. `Debug` never shows the secret.
+#[derive(Clone)]
+pub(crate) struct BootstrapClient {
+    /// Its client identifier.
+    pub(crate) id: String,
+    /// Its client secret.
+    pub(crate) secret: String,
+}
+
+impl fmt::Debug for BootstrapClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootstrapClient")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses the flags (without the program name). `--flag VALUE` and `--flag=VALUE` both work.
+    ///
+    /// # Errors
+    /// A message naming the flag for an unknown or repeated flag, a missing or malformed value,
+    /// or a combination that cannot work.
+    pub(crate) fn parse<I, S>(args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut args = args.into_iter().map(Into::into);
+        let mut listen = None;
+        let mut issuer = None;
+        let mut bootstrap = None;
+        let mut require = None;
+        let mut rotate_on_read = true;
+        let mut allowed_origins = Vec::new();
+        let mut trusted_issuers: Vec<(String, Jwks)> = Vec::new();
+        let mut require_statement = false;
+        let mut signed_keys = None;
+        let mut require_signed = false;
+        let mut store = None;
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
+                _ => (arg.clone(), None),
+            };
+            let mut value = || {
+                inline
+                    .map(str::to_owned)
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--listen" => set(&mut listen, &flag, parse_listen(&value()?)?)?,
+                "--issuer" => set(&mut issuer, &flag, parse_issuer(&value()?)?)?,
+                "--bootstrap-client" => set(&mut bootstrap, &flag, parse_client(&value()?)?)?,
+                "--require-initial-token" => set(&mut require, &flag, parse_scope(&value()?)?)?,
+                "--store" => set(&mut store, &flag, parse_store(&value()?)?)?,
+                "--allow-origin" => allowed_origins.push(parse_origin(&value()?)?),
+                "--trust-issuer" => {
+                    let (issuer, keys) = parse_trusted_issuer(&value()?)?;
+                    if trusted_issuers.iter().any(|(i, _)| *i == issuer) {
+                        return Err(format!("--trust-issuer names `{issuer}` twice"));
+                    }
+                    trusted_issuers.push((issuer, keys));
+                }
+                "--signed-request-jwks" => {
+                    set(&mut signed_keys, &flag, load_jwks(&flag, &value()?)?)?;
+                }
+                "--no-rotate-on-read" if inline.is_none() => rotate_on_read = false,
+                "--require-software-statement" if inline.is_none() => require_statement = true,
+                "--require-signed-request" if inline.is_none() => require_signed = true,
+                _ => return Err(format!("unknown flag `{arg}`")),
+            }
+        }
+        let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let config = Self {
+            listen,
+            issuer: issuer.unwrap_or_else(|| format!("http://{listen}")),
+            bootstrap,
+            require_initial_token: require,
+            rotate_on_read,
+            allowed_origins,
+            trusted_issuers,
+            require_software_statement: require_statement,
+            signed_request_keys: signed_keys,
+            require_signed_request: require_signed,
+            store: store.unwrap_or(StoreChoice::Memory),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses flags that need another flag to mean anything.
+    fn check(&self) -> Result<(), String> {
+        let needs =
+            |flag: &str, other: &str, why: &str| Err(format!("{flag} needs {other}: {why}"));
+        if self.require_initial_token.is_some() && self.bootstrap.is_none() {
+            let why = "without it nobody can obtain an initial access token";
+            return needs("--require-initial-token", "--bootstrap-client", why);
+        }
+        if self.require_software_statement && self.trusted_issuers.is_empty() {
+            let why = "without a trusted issuer no statement can be verified";
+            return needs("--require-software-statement", "--trust-issuer", why);
+        }
+        if self.require_signed_request && self.signed_request_keys.is_none() {
+            let why = "without keys no signed request can be verified";
+            return needs("--require-signed-request", "--signed-request-jwks", why);
+        }
+        Ok(())
+    }
+
+    /// The registration endpoint URL: the issuer followed by `/register`.
+    pub(crate) fn registration_endpoint(&self) -> String {
+        format!("{}/register", self.issuer)
+    }
+
+    /// The token endpoint URL: the issuer followed by `/token`.
+    pub(crate) fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// One line saying where the server listens and what is enabled. Never shows a secret.
+    pub(crate) fn banner(&self) -> String {
+        let token = match (&self.bootstrap, &self.require_initial_token) {
+            (Some(c), Some(scope)) => format!(
+                "POST /token for client `{}`; registration requires an initial access token \
+                 with scope `{scope}`",
+                c.id
+            ),
+            (Some(c), None) => format!(
+                "POST /token for client `{}`; registration open (no initial access token)",
+                c.id
+            ),
+            _ => "no token endpoint; registration open (no initial access token)".to_owned(),
+        };
+        let origins = if self.allowed_origins.is_empty() {
+            "none".to_owned()
+        } else {
+            self.allowed_origins.join(" ")
+        };
+        let statements = match (self.trusted_issuers.len(), self.require_software_statement) {
+            (0, _) => "software statements: ignored".to_owned(),
+            (n, required) => format!(
+                "software statements: {} from {n} trusted issuer(s)",
+                if required { "required" } else { "verified" }
+            ),
+        };
+        let signed = match (&self.signed_request_keys, self.require_signed_request) {
+            (None, _) => "signed requests: off",
+            (Some(_), false) => "signed requests: accepted",
+            (Some(_), true) => "signed requests: required",
+        };
+        format!(
+            "oauth-dcr example server listening on http://{} | issuer {} | store {} | {token} \
+             | {statements} | {signed} | rotate on read: {} | CORS origins: {origins}",
+            self.listen,
+            self.issuer,
+            match self.store {
+                StoreChoice::Memory => "memory",
+                StoreChoice::Postgres(_) => "PostgreSQL",
+            },
+            if self.rotate_on_read { "on" } else { "off" },
+        )
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    if slot.replace(value).is_some() {
+        return Err(format!("{flag} is given twice"));
+    }
+    Ok(())
+}
+
+/// `ISS=JWKS_FILE`; the issuer is everything before the first `=`.
+fn parse_trusted_issuer(value: &str) -> Result<(String, Jwks), String> {
+    match value.split_once('=') {
+        Some((issuer, path)) if !issuer.is_empty() && !path.is_empty() => {
+            Ok((issuer.to_owned(), load_jwks("--trust-issuer", path)?))
+        }
+        _ => Err(format!(
+            "--trust-issuer expects ISS=JWKS_FILE, got `{value}`"
+        )),
+    }
+}
+
+/// A public JWK Set from a file; refused when it holds no key or any private key material.
+fn load_jwks(flag: &str, path: &str) -> Result<Jwks, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{flag}: cannot read `{path}`: {e}"))?;
+    let jwks = Jwks::from_json(&bytes)
+        .map_err(|e| format!("{flag}: `{path}` is not a public JWK Set: {e}"))?;
+    if jwks.is_empty() {
+        return Err(format!("{flag}: `{path}` holds no key"));
+    }
+    Ok(jwks)
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| {
+        format!("--listen expects IP:PORT (127.0.0.1:8080, [::1]:8080), got `{value}`")
+    })
+}
+
+/// An `http` or `https` URL without a path, query, fragment or userinfo; the trailing slash is
+/// dropped so that endpoint URLs are the issuer followed by their path.
+fn parse_issuer(value: &str) -> Result<String, String> {
+    let err = || {
+        format!(
+            "--issuer expects an http or https URL without path, query or fragment, got `{value}`"
+        )
+    };
+    let url = url::Url::parse(value).map_err(|_| err())?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.has_host()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    plain
+        .then(|| value.trim_end_matches('/').to_owned())
+        .ok_or_else(err)
+}
+
+fn parse_client(value: &str) -> Result<BootstrapClient, String> {
+    match value.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(BootstrapClient {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        }),
+        _ => Err("--bootstrap-client expects ID:SECRET, both non-empty".into()),
+    }
+}
+
+/// One RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
+pub(crate) fn is_scope_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+fn parse_scope(value: &str) -> Result<String, String> {
+    if is_scope_token(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "--require-initial-token expects one scope token (like `register`), got `{value}`"
+        ))
+    }
+}
+
+fn parse_store(value: &str) -> Result<StoreChoice, String> {
+    if value == "memory" {
+        return Ok(StoreChoice::Memory);
+    }
+    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+        return Err("--store expects `memory` or a postgres://… URL".into());
+    }
+    if cfg!(feature = "postgres") {
+        Ok(StoreChoice::Postgres(value.to_owned()))
+    } else {
+        Err("--store postgres://… needs the `postgres` feature: \
+             cargo run --example server --features postgres -- --store postgres://…"
+            .into())
+    }
+}
+
+/// A serialized origin (`https://app.example`, `http://localhost:3000`), exactly as browsers
+/// send it in `Origin`.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let same = url::Url::parse(value)
+        .is_ok_and(|url| url.origin().is_tuple() && url.origin().ascii_serialization() == value);
+    same.then(|| value.to_owned()).ok_or_else(|| {
+        format!(
+            "--allow-origin expects an origin like https://app.example (no path), got `{value}`"
+        )
+    })
+}

@@ -1,0 +1,142 @@
+//! The example server's command line: what it accepts, what it refuses and what it says.
+
+use crate::app::{Config, StoreChoice};
+
+fn error(args: &[&str]) -> String {
+    match Config::parse(args.iter().copied()) {
+        Ok(config) => panic!("{args:?} was accepted: {config:?}"),
+        Err(message) => message,
+    }
+}
+
+#[test]
+fn defaults() {
+    let config = Config::parse(Vec::<String>::new()).expect("no flags");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.issuer, "http://127.0.0.1:8080");
+    assert_eq!(
+        config.registration_endpoint(),
+        "http://127.0.0.1:8080/register"
+    );
+    assert!(config.rotate_on_read);
+    assert!(config.bootstrap.is_none() && config.require_initial_token.is_none());
+    assert!(config.allowed_origins.is_empty());
+}
+
+#[test]
+fn every_flag() {
+    let config = Config::parse([
+        "--listen=[::1]:9000",
+        "--bootstrap-client",
+        "registerClient:pass:word",
+        "--require-initial-token",
+        "register",
+        "--store",
+        "memory",
+        "--no-rotate-on-read",
+        "--allow-origin",
+        "https://a.example",
+        "--allow-origin=http://localhost:3000",
+    ])
+    .expect("valid flags");
+    assert_eq!(config.issuer, "http://[::1]:9000");
+    let client = config.bootstrap.as_ref().expect("bootstrap client");
+    assert_eq!(
+        (client.id.as_str(), client.secret.as_str()),
+        ("registerClient", "pass:word")
+    );
+    assert_eq!(config.require_initial_token.as_deref(), Some("register"));
+    assert!(!config.rotate_on_read);
+    assert_eq!(
+        config.allowed_origins,
+        ["https://a.example", "http://localhost:3000"]
+    );
+}
+
+#[test]
+fn banner_is_one_line_without_secrets() {
+    let config = Config::parse([
+        "--bootstrap-client",
+        "registerClient:s3cr3t",
+        "--require-initial-token",
+        "register",
+    ])
+    .expect("valid flags");
+    let banner = config.banner();
+    assert!(!banner.contains('\n'));
+    assert!(!banner.contains("s3cr3t"));
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+    for shown in [
+        "127.0.0.1:8080",
+        "registerClient",
+        "scope `register`",
+        "store memory",
+    ] {
+        assert!(banner.contains(shown), "{banner}");
+    }
+}
+
+#[test]
+fn protection_flags_need_their_keys() {
+    let missing = error(&[
+        "--trust-issuer",
+        "https://iss.example=/nonexistent/keys.json",
+    ]);
+    assert!(
+        missing.contains("cannot read `/nonexistent/keys.json`"),
+        "{missing}"
+    );
+    assert!(error(&["--trust-issuer", "https://iss.example"]).contains("ISS=JWKS_FILE"));
+    assert!(error(&["--signed-request-jwks", "/nonexistent"]).contains("cannot read"));
+    let statement = error(&["--require-software-statement"]);
+    assert!(statement.contains("--trust-issuer"), "{statement}");
+    let signed = error(&["--require-signed-request"]);
+    assert!(signed.contains("--signed-request-jwks"), "{signed}");
+}
+
+#[test]
+fn a_private_key_set_is_refused() {
+    let path = std::env::temp_dir().join(format!(
+        "oauth-dcr-http-{}-private.json",
+        std::process::id()
+    ));
+    let private = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ","kid":"h"}]}"#;
+    std::fs::write(&path, private).expect("write");
+    let path_text = path.to_string_lossy().into_owned();
+    let message = error(&["--signed-request-jwks", &path_text]);
+    let _ = std::fs::remove_file(&path);
+    assert!(message.contains("is not a public JWK Set"), "{message}");
+}
+
+#[test]
+fn postgres_store_needs_the_feature() {
+    let url = "postgres://dcr:hunter2@localhost/dcr";
+    let parsed = Config::parse(["--store", url]);
+    if cfg!(feature = "postgres") {
+        let config = parsed.expect("a PostgreSQL URL");
+        assert_eq!(config.store, StoreChoice::Postgres(url.into()));
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config.banner().contains("hunter2"));
+        assert!(config.banner().contains("store PostgreSQL"));
+    } else {
+        let message = parsed.expect_err("no postgres feature");
+        assert!(message.contains("--features postgres"), "{message}");
+    }
+}
+
+#[test]
+fn refused_values() {
+    assert!(error(&["--store", "sqlite"]).contains("`memory` or a postgres://… URL"));
+    assert!(error(&["--store", "memory", "--store", "memory"]).contains("twice"));
+    assert!(error(&["--require-initial-token", "register"]).contains("--bootstrap-client"));
+    assert!(error(&["--listen", "localhost"]).contains("--listen"));
+    assert!(error(&["--issuer", "https://as.example/tenant"]).contains("--issuer"));
+    assert!(error(&["--issuer", "ftp://as.example"]).contains("--issuer"));
+    assert!(error(&["--bootstrap-client", "nocolon"]).contains("ID:SECRET"));
+    assert!(error(&["--require-initial-token", "a b"]).contains("scope"));
+    assert!(error(&["--allow-origin", "https://a.example/"]).contains("origin"));
+    assert!(error(&["--listen"]).contains("needs a value"));
+    assert!(error(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]).contains("twice"));
+    assert!(error(&["--verbose"]).contains("unknown flag"));
+    assert!(error(&["--no-rotate-on-read=yes"]).contains("unknown flag"));
+}

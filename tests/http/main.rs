@@ -1,0 +1,24 @@
+//! The example server (`examples/server/`) over real HTTP on a loopback port: the README
+//! walkthroughs, the token endpoint, error handling, discovery and CORS, and the command line.
+//! Every response is checked against `examples/openapi.yaml`.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../examples/server/app.rs"]
+mod app;
+
+mod discovery;
+mod errors;
+mod flags;
+mod openapi;
+mod protection;
+mod server;
+mod token;
+mod walkthroughs;
+
+#[test]
+fn openapi_description_is_well_formed() {
+    let spec = openapi::spec();
+    assert_eq!(spec.document()["openapi"], "3.1.0");
+    let errors = spec.lint();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -1,0 +1,113 @@
+// Drives the oauth-dcr example server with openid-client (v5), an independent OpenID Connect
+// client library: discovery, an initial access token through client_credentials, registration,
+// read (with token rotation), update, delete, and the errors the library sees.
+//
+// Usage: node openid-client.js [ISSUER]   (default http://127.0.0.1:8080)
+// The server must run with --bootstrap-client registerClient:password --require-initial-token register.
+
+'use strict';
+
+const assert = require('node:assert/strict');
+const { Issuer, errors } = require('openid-client');
+
+const issuerUrl = process.argv[2] || 'http://127.0.0.1:8080';
+
+async function refused(promise, error, status) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof errors.OPError, `expected an OPError, got ${e}`);
+    assert.equal(e.error, error);
+    assert.equal(e.response.statusCode, status);
+    return true;
+  });
+}
+
+function step(message) {
+  console.log(`ok - ${message}`);
+}
+
+async function main() {
+  // Discovery (OpenID Connect Discovery 1.0: {issuer}/.well-known/openid-configuration).
+  const issuer = await Issuer.discover(issuerUrl);
+  assert.equal(issuer.metadata.issuer, issuerUrl);
+  assert.equal(issuer.metadata.registration_endpoint, `${issuerUrl}/register`);
+  assert.equal(issuer.metadata.token_endpoint, `${issuerUrl}/token`);
+  step(`discovered ${issuer.metadata.issuer}, registration_endpoint ${issuer.metadata.registration_endpoint}`);
+
+  // An initial access token from the token endpoint, with the library's client_credentials grant
+  // (client_secret_basic).
+  const bootstrap = new issuer.Client({ client_id: 'registerClient', client_secret: 'password' });
+  const tokenSet = await bootstrap.grant({ grant_type: 'client_credentials', scope: 'register' });
+  assert.equal(tokenSet.token_type, 'Bearer');
+  assert.equal(tokenSet.scope, 'register');
+  assert.ok(tokenSet.expires_in > 0 && tokenSet.expires_in <= 300);
+  step('client_credentials grant issued an initial access token with scope register');
+
+  const wrong = new issuer.Client({ client_id: 'registerClient', client_secret: 'wrong' });
+  await refused(wrong.grant({ grant_type: 'client_credentials', scope: 'register' }), 'invalid_client', 401);
+  step('wrong bootstrap secret: invalid_client (401)');
+
+  const metadata = {
+    redirect_uris: ['https://client.example/callback'],
+    client_name: 'Interop App',
+  };
+
+  // Registration without the initial access token is refused with RFC 6750 invalid_token.
+  await refused(issuer.Client.register(metadata), 'invalid_token', 401);
+  step('registration without the initial access token: invalid_token (401)');
+
+  // Client.register (RFC 7591).
+  const client = await issuer.Client.register(metadata, { initialAccessToken: tokenSet.access_token });
+  assert.ok(client.client_id);
+  assert.ok(client.client_secret);
+  assert.equal(client.client_name, 'Interop App');
+  assert.deepEqual(client.redirect_uris, metadata.redirect_uris);
+  assert.equal(client.registration_client_uri, `${issuerUrl}/register/${client.client_id}`);
+  step(`registered ${client.client_id}`);
+
+  // Client.fromUri (RFC 7592 read): a new registration access token each time.
+  const read = await issuer.Client.fromUri(client.registration_client_uri, client.registration_access_token);
+  assert.equal(read.client_id, client.client_id);
+  assert.equal(read.client_name, 'Interop App');
+  assert.notEqual(read.registration_access_token, client.registration_access_token);
+  step('read it with Client.fromUri; the registration access token rotated');
+
+  await refused(
+    issuer.Client.fromUri(client.registration_client_uri, client.registration_access_token),
+    'invalid_token',
+    401,
+  );
+  step('the old registration access token: invalid_token (401)');
+
+  // openid-client has no update or delete for RFC 7592; its bearer-token HTTP helper
+  // (requestResource) sends them.
+  const update = { client_id: client.client_id, redirect_uris: metadata.redirect_uris, client_name: 'Renamed Interop App' };
+  const put = await read.requestResource(read.registration_client_uri, read.registration_access_token, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(update),
+  });
+  assert.equal(put.statusCode, 200);
+  const updated = new issuer.Client(JSON.parse(put.body.toString()));
+  assert.equal(updated.client_name, 'Renamed Interop App');
+  assert.notEqual(updated.registration_access_token, read.registration_access_token);
+  step('updated it (PUT through requestResource); the token rotated again');
+
+  const del = await updated.requestResource(updated.registration_client_uri, updated.registration_access_token, {
+    method: 'DELETE',
+  });
+  assert.equal(del.statusCode, 204);
+  step('deleted it (DELETE through requestResource): 204');
+
+  await refused(
+    issuer.Client.fromUri(updated.registration_client_uri, updated.registration_access_token),
+    'invalid_token',
+    401,
+  );
+  step('reading the deleted client: invalid_token (401)');
+  console.log('all interop checks passed');
+}
+
+main().catch((e) => {
+  console.error('not ok -', e);
+  process.exit(1);
+});

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds and starts the example server on a loopback port, runs the openid-client script
+# against it, and stops the server.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=../..
+addr=${INTEROP_ADDR:-127.0.0.1:8089}
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+cargo build --quiet --manifest-path "$root/Cargo.toml" --example server
+"$root/target/debug/examples/server" --listen "$addr" \
+  --bootstrap-client registerClient:password --require-initial-token register &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+
+for _ in $(seq 50); do
+  curl -fs "http://$addr/.well-known/openid-configuration" >/dev/null && break
+  sleep 0.1
+done
+node openid-client.js "http://$addr"

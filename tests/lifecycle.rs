@@ -1,0 +1,252 @@
+//! Registration access token hardening: reuse detection and the lost-response grace window.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use oauth_dcr::{
+    Clock, Event, EventSink, MemoryStore, Operation, Registrar, RegistrationError,
+    RegistrationResponse, RequestContext, ServerPolicy,
+};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug)]
+struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Sink(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventSink for Sink {
+    async fn notify(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+struct Fixture {
+    registrar: Arc<Registrar>,
+    clock: Arc<ManualClock>,
+    events: Arc<Sink>,
+}
+
+fn fixture(detect: bool, grace: Option<Duration>) -> Fixture {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.detect_token_reuse = detect;
+    policy.token_rotation_grace = grace;
+    let clock = Arc::new(ManualClock(Mutex::new(
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+    )));
+    let events = Arc::new(Sink::default());
+    let registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_clock(clock.clone())
+        .with_event_sink(events.clone());
+    Fixture {
+        registrar: Arc::new(registrar),
+        clock,
+        events,
+    }
+}
+
+const BODY: &[u8] = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"App"}"#;
+
+fn token(r: &RegistrationResponse) -> String {
+    r.registration_access_token.secret().to_owned()
+}
+
+async fn register(f: &Fixture) -> RegistrationResponse {
+    f.registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap()
+}
+
+fn invalid_token(result: Result<RegistrationResponse, RegistrationError>) {
+    let err = result.expect_err("the token must be refused");
+    assert_eq!(err.status(), 401);
+    assert_eq!(err.code().as_str(), "invalid_token");
+}
+
+#[tokio::test]
+async fn a_reused_rotated_away_token_revokes_the_current_one_and_is_reported() {
+    let f = fixture(true, None);
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    let t2 = token(&f.registrar.read(id, Some(&t1)).await.unwrap());
+
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    invalid_token(f.registrar.read(id, Some(&t2)).await);
+
+    let reuse: Vec<Event> = f
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == Operation::TokenReuse)
+        .cloned()
+        .collect();
+    assert_eq!(reuse.len(), 1, "one reuse event");
+    assert_eq!(reuse[0].client_id.as_deref(), Some(id.as_str()));
+    let stored = f.registrar.store().get(id).await.unwrap().unwrap();
+    assert!(
+        stored.registration_token.is_none(),
+        "no token is valid any more"
+    );
+}
+
+#[tokio::test]
+async fn without_detection_a_rotated_away_token_is_only_refused() {
+    let f = fixture(false, None);
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    let t2 = token(&f.registrar.read(id, Some(&t1)).await.unwrap());
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    assert!(
+        f.registrar.read(id, Some(&t2)).await.is_ok(),
+        "the current token still works"
+    );
+    assert!(f
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|e| e.operation != Operation::TokenReuse));
+}
+
+#[tokio::test]
+async fn the_grace_window_admits_the_previous_token_once_and_drops_the_lost_one() {
+    let f = fixture(false, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    // The response carrying t2 is "lost".
+    let t2 = token(&f.registrar.read(id, Some(&t1)).await.unwrap());
+    f.clock.advance(Duration::seconds(3));
+
+    let t3 = token(
+        &f.registrar
+            .read(id, Some(&t1))
+            .await
+            .expect("t1 is admitted once"),
+    );
+    assert!(t3 != t1 && t3 != t2);
+    invalid_token(f.registrar.read(id, Some(&t2)).await);
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    assert!(
+        f.registrar.read(id, Some(&t3)).await.is_ok(),
+        "only the newest token works"
+    );
+}
+
+#[tokio::test]
+async fn the_grace_window_closes() {
+    let f = fixture(false, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    let t2 = token(&f.registrar.read(id, Some(&t1)).await.unwrap());
+    f.clock.advance(Duration::seconds(6));
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    assert!(f.registrar.read(id, Some(&t2)).await.is_ok());
+}
+
+#[tokio::test]
+async fn with_both_a_second_use_of_the_previous_token_is_theft() {
+    let f = fixture(true, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    f.registrar.read(id, Some(&t1)).await.unwrap();
+    let t3 = token(
+        &f.registrar
+            .read(id, Some(&t1))
+            .await
+            .expect("admitted once"),
+    );
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    invalid_token(f.registrar.read(id, Some(&t3)).await);
+    assert_eq!(
+        f.events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.operation == Operation::TokenReuse)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn after_the_window_reuse_is_detected() {
+    let f = fixture(true, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    let t2 = token(&f.registrar.read(id, Some(&t1)).await.unwrap());
+    f.clock.advance(Duration::seconds(10));
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    invalid_token(f.registrar.read(id, Some(&t2)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_grace_uses_leave_exactly_one_valid_token() {
+    for _ in 0..20 {
+        let f = fixture(false, Some(Duration::seconds(5)));
+        let client = register(&f).await;
+        let id = client.client_id.clone();
+        let t1 = token(&client);
+        let t2 = token(&f.registrar.read(&id, Some(&t1)).await.unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let registrar = f.registrar.clone();
+            let (id, t1) = (id.clone(), t1.clone());
+            tasks.push(tokio::spawn(
+                async move { registrar.read(&id, Some(&t1)).await },
+            ));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            if let Ok(read) = task.await.unwrap() {
+                winners.push(token(&read));
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "the previous token is admitted exactly once"
+        );
+        let mut valid = 0;
+        for candidate in [&t1, &t2, &winners[0]] {
+            // Without rotation on this probe, use the store: exactly one current token.
+            let record = f.registrar.store().get(&id).await.unwrap().unwrap();
+            let hash = oauth_dcr::RegistrationAccessToken::new(candidate.as_str()).hash();
+            if record
+                .registration_token
+                .as_ref()
+                .is_some_and(|t| t.hash == hash)
+            {
+                valid += 1;
+            }
+        }
+        assert_eq!(valid, 1, "exactly one token is valid afterwards");
+        f.clock.advance(Duration::seconds(6));
+        invalid_token(f.registrar.read(&id, Some(&t1)).await);
+        invalid_token(f.registrar.read(&id, Some(&t2)).await);
+        assert!(f.registrar.read(&id, Some(&winners[0])).await.is_ok());
+    }
+}
