@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -67,6 +67,9 @@ pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
     let mut policy = ServerPolicy::new(config.registration_endpoint());
     policy.rotate_on_read = config.rotate_on_read;
     policy.allowed_origins.clone_from(&config.allowed_origins);
+    if config.metadata_documents {
+        policy.metadata_documents = Some(oauth_dcr::DocumentPolicy::default());
+    }
     let required = config.require_initial_token.as_deref();
     let tokens = config
         .bootstrap
@@ -95,7 +98,11 @@ pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
             get(discovery_handler).fallback(discovery_not_allowed),
         )
         .route("/register", any(registration))
-        .route("/register/{client_id}", any(registration));
+        .route("/register/{client_id}", any(registration))
+        .route(
+            "/clients/resolve",
+            get(resolve).fallback(discovery_not_allowed),
+        );
     if has_token_endpoint {
         router = router.route("/token", any(token_handler));
     }
@@ -130,7 +137,60 @@ fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
         }
         registrar = registrar.with_signed_requests(signed);
     }
+    metadata_documents(config, registrar)
+}
+
+/// Client ID Metadata Documents through the crate's SSRF-safe fetcher.
+#[cfg(feature = "fetch")]
+fn metadata_documents(config: &Config, registrar: Registrar) -> Registrar {
+    match oauth_dcr::fetch::HttpFetcher::new() {
+        Ok(fetcher) if config.metadata_documents => {
+            registrar.with_metadata_documents(Arc::new(fetcher))
+        }
+        _ => registrar,
+    }
+}
+
+#[cfg(not(feature = "fetch"))]
+fn metadata_documents(_: &Config, registrar: Registrar) -> Registrar {
     registrar
+}
+
+/// `GET /clients/resolve?client_id=URL`: what the server would use for a URL client identifier
+/// (the validated metadata and its trust label), or the error it would give.
+async fn resolve(
+    State(app): State<App>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(client_id) = query.get("client_id") else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the client_id query parameter is required",
+        );
+    };
+    match app.registrar.resolve_client_id(client_id).await {
+        Ok(client) => {
+            let trust = match &client.trust {
+                oauth_dcr::Trust::Verified => "verified".to_owned(),
+                oauth_dcr::Trust::Labelled(label) => label.clone(),
+                _ => "unverified".to_owned(),
+            };
+            let mut body = serde_json::to_value(&client.metadata).unwrap_or_default();
+            if let Value::Object(map) = &mut body {
+                map.insert("client_id".into(), client.client_id.clone().into());
+                map.insert("trust".into(), trust.into());
+                map.insert("cache_for".into(), client.cache_for.as_secs().into());
+            }
+            let mut response = Response::new(Body::from(body.to_string()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(error) => to_axum(error.into_http()),
+    }
 }
 
 /// RFC 8414 §2 / OpenID Connect Discovery §3: the issuer and its endpoints, and the registration

@@ -27,6 +27,9 @@ usage: cargo run --example server -- [FLAGS]
                                  `postgres` feature: cargo run --example server --features postgres)
   --no-rotate-on-read            keep registration access tokens stable on read
   --allow-origin ORIGIN          allow this browser origin cross-origin (repeatable)
+  --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);
+                                 GET /clients/resolve?client_id=URL shows the result (needs the
+                                 `fetch` feature: cargo run --example server --features fetch)
   -h, --help                     print this help
 ";
 
@@ -55,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) require_signed_request: bool,
     /// Where clients are stored.
     pub(crate) store: StoreChoice,
+    /// Whether URL client identifiers are resolved from their metadata documents.
+    pub(crate) metadata_documents: bool,
 }
 
 /// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
@@ -116,6 +121,7 @@ impl Config {
         let mut signed_keys = None;
         let mut require_signed = false;
         let mut store = None;
+        let mut metadata_documents = false;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -147,6 +153,14 @@ impl Config {
                 "--no-rotate-on-read" if inline.is_none() => rotate_on_read = false,
                 "--require-software-statement" if inline.is_none() => require_statement = true,
                 "--require-signed-request" if inline.is_none() => require_signed = true,
+                "--metadata-documents" if inline.is_none() => {
+                    if cfg!(not(feature = "fetch")) {
+                        return Err("--metadata-documents needs the `fetch` feature: \
+                                    cargo run --example server --features fetch -- …"
+                            .into());
+                    }
+                    metadata_documents = true;
+                }
                 _ => return Err(format!("unknown flag `{arg}`")),
             }
         }
@@ -163,6 +177,7 @@ impl Config {
             signed_request_keys: signed_keys,
             require_signed_request: require_signed,
             store: store.unwrap_or(StoreChoice::Memory),
+            metadata_documents,
         };
         config.check()?;
         Ok(config)
@@ -228,9 +243,14 @@ impl Config {
             (Some(_), false) => "signed requests: accepted",
             (Some(_), true) => "signed requests: required",
         };
+        let documents = if self.metadata_documents {
+            "URL client_ids: resolved"
+        } else {
+            "URL client_ids: off"
+        };
         format!(
             "oauth-dcr example server listening on http://{} | issuer {} | store {} | {token} \
-             | {statements} | {signed} | rotate on read: {} | CORS origins: {origins}",
+             | {statements} | {signed} | {documents} | rotate on read: {} | CORS origins: {origins}",
             self.listen,
             self.issuer,
             match self.store {

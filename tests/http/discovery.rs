@@ -135,3 +135,53 @@ async fn cors_preflight_for_an_allowed_origin() {
         "https://app.example"
     );
 }
+
+#[tokio::test]
+async fn url_client_ids_are_not_resolved_without_the_flag() {
+    let server = Server::start(&[]).await;
+    let url = server.url("/clients/resolve?client_id=https://app.example/client.json");
+    let reply = server
+        .send("get /clients/resolve", server.http.get(url))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.json["error"], "access_denied");
+}
+
+#[cfg(feature = "fetch")]
+#[tokio::test]
+async fn url_client_ids_are_resolved_safely_with_the_flag() {
+    let server = Server::start(&["--metadata-documents"]).await;
+    let document = server
+        .send(
+            "get /.well-known/openid-configuration",
+            server.http.get(server.url(WELL_KNOWN[0])),
+        )
+        .await;
+    assert_eq!(document.json["client_id_metadata_document_supported"], true);
+
+    // A document on a private address is never fetched.
+    let url = server.url("/clients/resolve?client_id=https://127.0.0.1/client.json");
+    let reply = server
+        .send("get /clients/resolve", server.http.get(url))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json["error"], "invalid_client");
+    assert!(reply.json["error_description"]
+        .as_str()
+        .is_some_and(|d| d.contains("not a public address")));
+
+    let url = server.url("/clients/resolve?client_id=http://app.example/client.json");
+    let reply = server
+        .send("get /clients/resolve", server.http.get(url))
+        .await;
+    assert_eq!(reply.json["error"], "invalid_client");
+
+    let reply = server
+        .send(
+            "get /clients/resolve",
+            server.http.get(server.url("/clients/resolve")),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json["error"], "invalid_request");
+}
