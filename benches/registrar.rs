@@ -284,6 +284,7 @@ fn statement_keys() -> Vec<(
 )> {
     use josekit::jws::{EdDSA, ES256, PS256, RS256};
     let rsa = RS256.generate_key_pair(2048).expect("rsa");
+    let pss = PS256.generate_key_pair(2048).expect("rsa-pss");
     let ec = ES256.generate_key_pair().expect("ec");
     let ed = EdDSA
         .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
@@ -301,8 +302,12 @@ fn statement_keys() -> Vec<(
     ));
     out.push((
         "PS256",
-        Box::new(PS256.signer_from_pem(&rsa_pem).expect("signer")),
-        rsa.to_jwk_public_key(),
+        Box::new(
+            PS256
+                .signer_from_pem(pss.to_pem_private_key())
+                .expect("signer"),
+        ),
+        pss.to_jwk_public_key(),
     ));
     out.push((
         "ES256",

@@ -24,7 +24,7 @@ impl Registrar {
                 .delete(client_id, record.version)
                 .await
                 .map_err(lost_race)?;
-            Ok(((), record, Vec::new()))
+            Ok(((), self.subject(&record, None)))
         }
         .await;
         self.report(Operation::Delete, Some(client_id), outcome)

@@ -135,10 +135,7 @@ pub trait EventSink: Send + Sync {
 }
 
 /// Names of members whose values differ between two metadata sets.
-pub(crate) fn changed_members(
-    before: Option<&ClientMetadata>,
-    after: &ClientMetadata,
-) -> Vec<String> {
+fn changed_members(before: Option<&ClientMetadata>, after: &ClientMetadata) -> Vec<String> {
     let to_map = |m: &ClientMetadata| match serde_json::to_value(m) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
@@ -155,13 +152,41 @@ pub(crate) fn changed_members(
     names
 }
 
+/// What an event says about a client that an operation succeeded on.
+#[derive(Debug, Default)]
+pub(crate) struct Subject {
+    client_id: Option<String>,
+    provenance: Provenance,
+    changed: Vec<String>,
+}
+
 impl crate::Registrar {
+    /// The event subject for `record` after an operation that changed its metadata from
+    /// `before` (`None` on registration) to the record's; nothing is computed without sinks.
+    pub(crate) fn subject(
+        &self,
+        record: &crate::ClientRecord,
+        before: Option<Option<&ClientMetadata>>,
+    ) -> Subject {
+        if self.events.is_empty() {
+            return Subject::default();
+        }
+        Subject {
+            client_id: Some(record.client_id.clone()),
+            provenance: Provenance {
+                origin: Some(record.origin),
+                initial_token_subject: record.initial_token_subject.clone(),
+                statement_issuer: record.statement_issuer.clone(),
+            },
+            changed: before.map_or_else(Vec::new, |b| changed_members(b, &record.metadata)),
+        }
+    }
+
     /// Tells every sink. Sinks cannot fail the request.
     pub(crate) async fn emit(
         &self,
         operation: Operation,
-        client: Option<&crate::ClientRecord>,
-        changed: Vec<String>,
+        subject: Subject,
         refused: Option<ErrorCode>,
     ) {
         if self.events.is_empty() {
@@ -170,13 +195,9 @@ impl crate::Registrar {
         let event = Event {
             operation,
             at: self.now(),
-            client_id: client.map(|c| c.client_id.clone()),
-            changed,
-            provenance: Provenance {
-                origin: client.map(|c| c.origin),
-                initial_token_subject: client.and_then(|c| c.initial_token_subject.clone()),
-                statement_issuer: client.and_then(|c| c.statement_issuer.clone()),
-            },
+            client_id: subject.client_id,
+            changed: subject.changed,
+            provenance: subject.provenance,
             refused,
         };
         for sink in &self.events {
@@ -189,27 +210,19 @@ impl crate::Registrar {
         &self,
         operation: Operation,
         client_id: Option<&str>,
-        outcome: Result<(T, crate::ClientRecord, Vec<String>), RegistrationError>,
+        outcome: Result<(T, Subject), RegistrationError>,
     ) -> Result<T, RegistrationError> {
         match outcome {
-            Ok((value, record, changed)) => {
-                self.emit(operation, Some(&record), changed, None).await;
+            Ok((value, subject)) => {
+                self.emit(operation, subject, None).await;
                 Ok(value)
             }
             Err(e) => {
-                if !self.events.is_empty() {
-                    let event = Event {
-                        operation,
-                        at: self.now(),
-                        client_id: client_id.map(str::to_owned),
-                        changed: Vec::new(),
-                        provenance: Provenance::default(),
-                        refused: Some(e.code()),
-                    };
-                    for sink in &self.events {
-                        sink.notify(&event).await;
-                    }
-                }
+                let subject = Subject {
+                    client_id: client_id.map(str::to_owned),
+                    ..Subject::default()
+                };
+                self.emit(operation, subject, Some(e.code())).await;
                 Err(e)
             }
         }

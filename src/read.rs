@@ -3,11 +3,10 @@
 use http::StatusCode;
 
 use crate::error::RegistrationError;
-use crate::events::Operation;
+use crate::events::{Operation, Subject};
 use crate::registrar::{lost_race, Registrar};
 use crate::response::RegistrationResponse;
 use crate::secret::RegistrationAccessToken;
-use crate::store::ClientRecord;
 
 impl Registrar {
     /// Reads a client's current configuration with its registration access token (status 200).
@@ -33,7 +32,7 @@ impl Registrar {
         &self,
         client_id: &str,
         token: Option<&str>,
-    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
+    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
         let now = self.now();
         // A token admitted through the grace window is always replaced.
@@ -53,7 +52,8 @@ impl Registrar {
             .as_ref()
             .and_then(|s| s.retrievable())
             .cloned();
-        let response = self.response(&record, secret, token, StatusCode::OK, now);
-        Ok((response, record, Vec::new()))
+        let subject = self.subject(&record, None);
+        let response = self.response(record, secret, token, StatusCode::OK, now);
+        Ok((response, subject))
     }
 }

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use crate::error::{ErrorCode, RegistrationError};
-use crate::events::{changed_members, Operation};
+use crate::events::{Operation, Subject};
 use crate::registrar::{Registrar, RequestContext};
 use crate::response::RegistrationResponse;
 use crate::store::{ClientRecord, Origin, StoreError};
@@ -42,7 +42,7 @@ impl Registrar {
         &self,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
+    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
         if !self.policy.registration_enabled {
             return Err(RegistrationError::rejected(
                 ErrorCode::AccessDenied,
@@ -57,7 +57,6 @@ impl Registrar {
         let now = self.now();
         let secret = self.new_secret(&metadata, now)?;
         let (token, stored_token) = self.new_token(now)?;
-        let changed = changed_members(None, &metadata);
         let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, now);
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = Some(stored_token);
@@ -80,7 +79,8 @@ impl Registrar {
             }
         }
         let secret = secret.map(|(secret, _)| secret);
-        let response = self.response(&record, secret, token, StatusCode::CREATED, now);
-        Ok((response, record, changed))
+        let subject = self.subject(&record, Some(None));
+        let response = self.response(record, secret, token, StatusCode::CREATED, now);
+        Ok((response, subject))
     }
 }

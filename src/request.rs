@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -95,84 +95,161 @@ pub(crate) fn parse_object(
 }
 
 /// Turns a JSON object into metadata: type errors become violations naming the member.
-pub(crate) fn from_object(mut map: Map<String, Value>, policy: &ServerPolicy) -> ParsedRequest {
+pub(crate) fn from_object(map: Map<String, Value>, policy: &ServerPolicy) -> ParsedRequest {
     let mut parsed = ParsedRequest::default();
-    for name in SERVER_OWNED {
-        match map.remove(name) {
-            None | Some(Value::Null) => {}
-            Some(value) => {
-                parsed.server_owned.push(name);
-                match (name, value) {
-                    ("client_id", Value::String(s)) => parsed.client_id = Some(s),
-                    ("client_secret", Value::String(s)) => parsed.client_secret = Some(s),
-                    _ => {}
-                }
-            }
-        }
-    }
-    parsed.software_statement = map.remove("software_statement").filter(|v| !v.is_null());
-
-    let object = Value::Object(map);
-    parsed.metadata = match ClientMetadata::deserialize(&object) {
-        Ok(metadata) => metadata,
-        Err(_) => diagnose(&object, &mut parsed.violations),
-    };
-    keep_known_members(&mut parsed.metadata, policy, &mut parsed.violations);
+    read_members(map, policy, &mut parsed);
     parsed
 }
 
-/// Slow path after a type error: deserializes member by member to name every bad one, and keeps
-/// the good ones.
-fn diagnose(object: &Value, violations: &mut Vec<Violation>) -> ClientMetadata {
-    let Value::Object(map) = object else {
-        return ClientMetadata::default();
+/// Sets a server-owned member aside (RFC 7591 §3.2.1: never trusted on registration; RFC 7592
+/// §2.2 rules on update).
+fn server_owned(parsed: &mut ParsedRequest, key: &str, value: Value) {
+    let Some(name) = SERVER_OWNED.iter().find(|n| **n == key) else {
+        return;
     };
-    let mut good = Map::new();
-    for (key, value) in map {
-        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-        match ClientMetadata::deserialize(&single) {
-            Ok(_) => {
-                good.insert(key.clone(), value.clone());
-            }
-            Err(e) => violations.push(Violation::metadata(key, format!("`{key}`: {e}"))),
-        }
+    if value.is_null() {
+        return;
     }
-    ClientMetadata::deserialize(&Value::Object(good)).unwrap_or_default()
+    parsed.server_owned.push(name);
+    match (*name, value) {
+        ("client_id", Value::String(s)) => parsed.client_id = Some(s),
+        ("client_secret", Value::String(s)) => parsed.client_secret = Some(s),
+        _ => {}
+    }
 }
 
-/// Of the members serde did not recognise, keeps valid language-tagged variants and the
+/// Decodes one member's value, recording a violation naming it when its type is wrong. `null`
+/// is absent.
+fn decode<T: DeserializeOwned>(
+    key: &str,
+    value: Value,
+    violations: &mut Vec<Violation>,
+) -> Option<T> {
+    match Option::<T>::deserialize(value) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            violations.push(Violation::metadata(key, format!("`{key}`: {e}")));
+            None
+        }
+    }
+}
+
+/// Assigns each known member of the object to its typed field, moving the values (no copies, no
+/// intermediate buffering); unknown members go through [`keep_unknown`].
+macro_rules! assign_members {
+    ($map:ident, $policy:ident, $parsed:ident; $($field:ident),+ $(,)?) => {
+        for (key, value) in $map {
+            let metadata = &mut $parsed.metadata;
+            let violations = &mut $parsed.violations;
+            match key.as_str() {
+                $(stringify!($field) => metadata.$field = decode(&key, value, violations),)+
+                "software_statement" => {
+                    $parsed.software_statement = Some(value).filter(|v| !v.is_null());
+                }
+                "client_id" | "client_secret" | "registration_access_token"
+                | "registration_client_uri" | "client_id_issued_at"
+                | "client_secret_expires_at" | "registration_access_token_expires_in" => {
+                    server_owned($parsed, &key, value);
+                }
+                _ => keep_unknown(metadata, key, value, $policy, violations),
+            }
+        }
+    };
+}
+
+/// Turns the members of a request object into typed metadata, the software statement and the
+/// server-owned members set aside; a wrongly typed member is a violation naming it, and the
+/// others are still read, so every problem is reported at once.
+fn read_members(map: Map<String, Value>, policy: &ServerPolicy, parsed: &mut ParsedRequest) {
+    assign_members!(map, policy, parsed;
+        redirect_uris,
+        token_endpoint_auth_method,
+        grant_types,
+        response_types,
+        client_name,
+        client_uri,
+        logo_uri,
+        scope,
+        contacts,
+        tos_uri,
+        policy_uri,
+        jwks_uri,
+        jwks,
+        software_id,
+        software_version,
+        application_type,
+        sector_identifier_uri,
+        subject_type,
+        id_token_signed_response_alg,
+        id_token_encrypted_response_alg,
+        id_token_encrypted_response_enc,
+        userinfo_signed_response_alg,
+        userinfo_encrypted_response_alg,
+        userinfo_encrypted_response_enc,
+        request_object_signing_alg,
+        request_object_encryption_alg,
+        request_object_encryption_enc,
+        token_endpoint_auth_signing_alg,
+        default_max_age,
+        require_auth_time,
+        default_acr_values,
+        initiate_login_uri,
+        request_uris,
+        post_logout_redirect_uris,
+        frontchannel_logout_uri,
+        frontchannel_logout_session_required,
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
+        tls_client_auth_subject_dn,
+        tls_client_auth_san_dns,
+        tls_client_auth_san_uri,
+        tls_client_auth_san_ip,
+        tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens,
+        dpop_bound_access_tokens,
+        require_pushed_authorization_requests,
+        authorization_details_types,
+        authorization_signed_response_alg,
+        authorization_encrypted_response_alg,
+        authorization_encrypted_response_enc,
+        introspection_signed_response_alg,
+        introspection_encrypted_response_alg,
+        introspection_encrypted_response_enc
+    );
+}
+
+/// Of the members the crate does not define, keeps valid language-tagged variants and the
 /// extensions the policy accepts; drops the rest (RFC 7591 §2: ignore what is not understood).
-fn keep_known_members(
+fn keep_unknown(
     metadata: &mut ClientMetadata,
+    key: String,
+    value: Value,
     policy: &ServerPolicy,
     violations: &mut Vec<Violation>,
 ) {
-    metadata.other_mut().retain(|key, value| {
-        if value.is_null() {
-            return false;
+    if value.is_null() {
+        return;
+    }
+    if let Some((base, tag)) = key.split_once('#') {
+        if !LOCALIZABLE.contains(&base) {
+            return;
         }
-        if let Some((base, tag)) = key.split_once('#') {
-            if !LOCALIZABLE.contains(&base) {
-                return false;
-            }
-            if !is_language_tag(tag) {
-                violations.push(Violation::metadata(
-                    key.as_str(),
-                    format!("`{key}`: `{tag}` is not a BCP 47 language tag"),
-                ));
-                return false;
-            }
-            if !value.is_string() {
-                violations.push(Violation::metadata(
-                    key.as_str(),
-                    format!("`{key}` must be a string"),
-                ));
-                return false;
-            }
-            return true;
+        if !is_language_tag(tag) {
+            let message = format!("`{key}`: `{tag}` is not a BCP 47 language tag");
+            violations.push(Violation::metadata(key, message));
+            return;
         }
-        !RESERVED.contains(&key.as_str()) && policy.accepts_extension(key)
-    });
+        if !value.is_string() {
+            let message = format!("`{key}` must be a string");
+            violations.push(Violation::metadata(key, message));
+            return;
+        }
+        metadata.other_mut().insert(key, value);
+        return;
+    }
+    if !RESERVED.contains(&key.as_str()) && policy.accepts_extension(&key) {
+        metadata.other_mut().insert(key, value);
+    }
 }
 
 /// A well-formed BCP 47 tag: alphanumeric subtags of 1 to 8 characters, the first alphabetic.
@@ -328,6 +405,52 @@ mod tests {
         assert!(parse_object(long_array.as_bytes(), &limits()).is_err());
         let long_string = format!(r#"{{"a":"{}"}}"#, "x".repeat(20_000));
         assert!(parse_object(long_string.as_bytes(), &limits()).is_err());
+    }
+
+    /// Every field of `ClientMetadata` is read by `read_members` (none falls through to the
+    /// unknown members and is dropped).
+    #[test]
+    fn every_metadata_member_is_read() {
+        let all: Value = serde_json::from_str(
+            r#"{
+            "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
+            "grant_types": ["authorization_code"], "response_types": ["code"], "client_name": "n",
+            "client_uri": "https://a.example", "logo_uri": "https://a.example/l", "scope": "s",
+            "contacts": ["c"], "tos_uri": "https://a.example/t", "policy_uri": "https://a.example/p",
+            "jwks_uri": "https://a.example/j", "jwks": {"keys": []}, "software_id": "i",
+            "software_version": "v", "application_type": "web",
+            "sector_identifier_uri": "https://a.example/s", "subject_type": "public",
+            "id_token_signed_response_alg": "RS256", "id_token_encrypted_response_alg": "RSA-OAEP",
+            "id_token_encrypted_response_enc": "A128GCM", "userinfo_signed_response_alg": "RS256",
+            "userinfo_encrypted_response_alg": "RSA-OAEP", "userinfo_encrypted_response_enc": "A128GCM",
+            "request_object_signing_alg": "RS256", "request_object_encryption_alg": "RSA-OAEP",
+            "request_object_encryption_enc": "A128GCM", "token_endpoint_auth_signing_alg": "RS256",
+            "default_max_age": 60, "require_auth_time": true, "default_acr_values": ["a"],
+            "initiate_login_uri": "https://a.example/i", "request_uris": ["https://a.example/r"],
+            "post_logout_redirect_uris": ["https://a.example/o"],
+            "frontchannel_logout_uri": "https://a.example/f", "frontchannel_logout_session_required": true,
+            "backchannel_logout_uri": "https://a.example/b", "backchannel_logout_session_required": true,
+            "tls_client_auth_subject_dn": "CN=a", "tls_client_auth_san_dns": "a.example",
+            "tls_client_auth_san_uri": "https://a.example", "tls_client_auth_san_ip": "192.0.2.1",
+            "tls_client_auth_san_email": "a@a.example", "tls_client_certificate_bound_access_tokens": true,
+            "dpop_bound_access_tokens": true, "require_pushed_authorization_requests": true,
+            "authorization_details_types": ["t"], "authorization_signed_response_alg": "RS256",
+            "authorization_encrypted_response_alg": "RSA-OAEP", "authorization_encrypted_response_enc": "A128GCM",
+            "introspection_signed_response_alg": "RS256", "introspection_encrypted_response_alg": "RSA-OAEP",
+            "introspection_encrypted_response_enc": "A128GCM"
+        }"#,
+        )
+        .unwrap();
+        let Value::Object(map) = all.clone() else {
+            unreachable!()
+        };
+        let policy = ServerPolicy::new("https://as.example/register");
+        let parsed = from_object(map, &policy);
+        assert!(parsed.violations.is_empty(), "{:?}", parsed.violations);
+        assert_eq!(serde_json::to_value(&parsed.metadata).unwrap(), all);
+        // The derived `Deserialize` (used for storage) agrees.
+        let derived: ClientMetadata = serde_json::from_value(all).unwrap();
+        assert_eq!(derived, parsed.metadata);
     }
 
     #[test]

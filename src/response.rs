@@ -65,7 +65,7 @@ impl From<RegistrationResponse> for http::Response<Vec<u8>> {
 impl Registrar {
     pub(crate) fn response(
         &self,
-        record: &ClientRecord,
+        record: ClientRecord,
         secret: Option<ClientSecret>,
         token: RegistrationAccessToken,
         status: StatusCode,
@@ -77,7 +77,8 @@ impl Registrar {
             .and_then(|t| t.expires_at)
             .map(|at| (at - now).whole_seconds().max(0));
         RegistrationResponse {
-            client_id: record.client_id.clone(),
+            registration_client_uri: self.policy.registration_client_uri(&record.client_id),
+            client_id: record.client_id,
             client_secret: secret,
             client_id_issued_at: record.created_at.unix_timestamp(),
             client_secret_expires_at: record
@@ -85,10 +86,9 @@ impl Registrar {
                 .as_ref()
                 .map(|s| s.expires_at.map_or(0, OffsetDateTime::unix_timestamp)),
             registration_access_token: token,
-            registration_client_uri: self.policy.registration_client_uri(&record.client_id),
             registration_access_token_expires_in: expires_in,
-            software_statement: record.software_statement.clone(),
-            metadata: record.metadata.clone(),
+            software_statement: record.software_statement,
+            metadata: record.metadata,
             status,
         }
     }

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use crate::error::RegistrationError;
-use crate::events::{changed_members, Operation};
+use crate::events::{Operation, Subject};
 use crate::metadata::ClientMetadata;
 use crate::registrar::{lost_race, Registrar, RequestContext};
 use crate::request::ParsedRequest;
@@ -44,17 +44,16 @@ impl Registrar {
         token: Option<&str>,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<(RegistrationResponse, ClientRecord, Vec<String>), RegistrationError> {
+    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
-        let record = authorized.record.clone();
         let mut intake = self.intake(body, context).await?;
-        check_members(&intake.parsed, &record)?;
+        check_members(&intake.parsed, &authorized.record)?;
         let metadata = self
             .accept(&mut intake, context, None, Some(client_id))
             .await?;
 
         let now = self.now();
-        let changed = changed_members(Some(&record.metadata), &metadata);
+        let (secret, shown_secret) = self.next_secret(&authorized.record, &metadata, now)?;
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_update || authorized.via_grace {
             self.rotate(&mut authorized, now)?
@@ -62,7 +61,6 @@ impl Registrar {
             RegistrationAccessToken::new(token.unwrap_or_default())
         };
         let mut next = authorized.record;
-        let (secret, shown_secret) = self.next_secret(&record, &metadata, now)?;
         next.secret = secret;
         // An update replaces the registration (RFC 7592 §2.2): without a statement, the client
         // no longer has one, and nothing it sends is statement-asserted (RFC 7591 §5). The
@@ -78,13 +76,14 @@ impl Registrar {
                 next.statement_asserted.clear();
             }
         }
-        next.metadata = metadata;
+        let before = std::mem::replace(&mut next.metadata, metadata);
         next.updated_at = now;
         self.store.update(&next).await.map_err(lost_race)?;
         let secret =
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
-        let response = self.response(&next, secret, token, StatusCode::OK, now);
-        Ok((response, next, changed))
+        let subject = self.subject(&next, Some(Some(&before)));
+        let response = self.response(next, secret, token, StatusCode::OK, now);
+        Ok((response, subject))
     }
 
     /// The secret after an update, and the secret to show when a new one was issued.

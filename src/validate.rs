@@ -447,37 +447,41 @@ impl Check<'_> {
         }
         let encryption = [
             (
-                "id_token_encrypted_response",
+                "id_token_encrypted_response_alg",
+                "id_token_encrypted_response_enc",
                 &m.id_token_encrypted_response_alg,
                 &m.id_token_encrypted_response_enc,
             ),
             (
-                "userinfo_encrypted_response",
+                "userinfo_encrypted_response_alg",
+                "userinfo_encrypted_response_enc",
                 &m.userinfo_encrypted_response_alg,
                 &m.userinfo_encrypted_response_enc,
             ),
             (
-                "request_object_encryption",
+                "request_object_encryption_alg",
+                "request_object_encryption_enc",
                 &m.request_object_encryption_alg,
                 &m.request_object_encryption_enc,
             ),
             (
-                "authorization_encrypted_response",
+                "authorization_encrypted_response_alg",
+                "authorization_encrypted_response_enc",
                 &m.authorization_encrypted_response_alg,
                 &m.authorization_encrypted_response_enc,
             ),
             (
-                "introspection_encrypted_response",
+                "introspection_encrypted_response_alg",
+                "introspection_encrypted_response_enc",
                 &m.introspection_encrypted_response_alg,
                 &m.introspection_encrypted_response_enc,
             ),
         ];
-        for (prefix, alg, enc) in encryption {
-            let (alg_field, enc_field) = (format!("{prefix}_alg"), format!("{prefix}_enc"));
-            self.supported_alg(&alg_field, alg.as_ref(), &jose.encryption_alg);
-            self.supported_alg(&enc_field, enc.as_ref(), &jose.encryption_enc);
+        for (alg_field, enc_field, alg, enc) in encryption {
+            self.supported_alg(alg_field, alg.as_ref(), &jose.encryption_alg);
+            self.supported_alg(enc_field, enc.as_ref(), &jose.encryption_enc);
             if enc.is_some() && alg.is_none() {
-                self.metadata(&enc_field, format!("{enc_field} needs {alg_field}"));
+                self.metadata(enc_field, format!("{enc_field} needs {alg_field}"));
             }
         }
     }
@@ -522,40 +526,42 @@ impl Check<'_> {
 
     /// Free-text members: no control characters in what a consent screen shows, no empty values.
     fn strings(&mut self, m: &ClientMetadata) {
-        let mut texts: Vec<(String, &str)> = Vec::new();
-        for (field, value) in [
+        let single = [
             ("client_name", &m.client_name),
             ("software_id", &m.software_id),
             ("software_version", &m.software_version),
-        ] {
-            if let Some(v) = value {
-                texts.push((field.to_owned(), v));
+        ];
+        for (field, value) in single {
+            if let Some(value) = value {
+                self.text(field, value);
             }
         }
-        for (tag, value) in m.localized("client_name") {
-            texts.push((format!("client_name#{tag}"), value));
-        }
-        for (field, list) in [
+        let lists = [
             ("contacts", &m.contacts),
             ("default_acr_values", &m.default_acr_values),
             (
                 "authorization_details_types",
                 &m.authorization_details_types,
             ),
-        ] {
+        ];
+        for (field, list) in lists {
             for value in list.iter().flatten() {
-                texts.push((field.to_owned(), value));
+                self.text(field, value);
             }
         }
-        for (field, value) in texts {
-            if value.trim().is_empty() {
-                self.metadata(&field, format!("{field} must not be empty"));
-            } else if value.chars().any(char::is_control) {
-                self.metadata(
-                    &field,
-                    format!("{field} must not contain control characters"),
-                );
-            }
+        for (tag, value) in m.localized("client_name") {
+            self.text(&format!("client_name#{tag}"), value);
+        }
+    }
+
+    fn text(&mut self, field: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.metadata(field, format!("{field} must not be empty"));
+        } else if value.chars().any(char::is_control) {
+            self.metadata(
+                field,
+                format!("{field} must not contain control characters"),
+            );
         }
     }
 

@@ -91,10 +91,10 @@ impl Registrar {
         record.updated_at = self.now();
         match self.store.update(&record).await {
             Ok(()) => {
+                let subject = self.subject(&record, None);
                 self.emit(
                     Operation::TokenReuse,
-                    Some(&record),
-                    Vec::new(),
+                    subject,
                     Some(ErrorCode::InvalidToken),
                 )
                 .await;
