@@ -329,14 +329,15 @@ fn check_header(header: &Map<String, Value>, rules: &JwtRules) -> Result<String,
 
 /// Picks the one key that fits the token (`kid` and `alg`) and checks the signature.
 pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(), JwtError> {
-    let candidates: Vec<&Jwk> = jwks
+    let candidates: Vec<(usize, &Jwk)> = jwks
         .keys()
         .into_iter()
-        .filter(|k| decoded.kid.is_none() || k.key_id() == decoded.kid.as_deref())
-        .filter(|k| fits(k, &decoded.alg))
+        .enumerate()
+        .filter(|(_, k)| decoded.kid.is_none() || k.key_id() == decoded.kid.as_deref())
+        .filter(|(_, k)| fits(k, &decoded.alg))
         .collect();
-    let key = match candidates.as_slice() {
-        [key] => *key,
+    let (index, key) = match candidates.as_slice() {
+        [one] => *one,
         [] => {
             return Err(JwtError::Untrusted(match &decoded.kid {
                 Some(kid) => format!("no trusted `{}` key with kid `{kid}`", decoded.alg),
@@ -345,7 +346,10 @@ pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(),
         }
         _ => return Err(invalid("several keys fit and the token names no `kid`")),
     };
-    let verifier = verifier(&decoded.alg, key)
+    // Building a verifier converts the JWK into an OpenSSL key, several times the cost of the
+    // signature check itself: the key set keeps each one it built.
+    let verifier = jwks
+        .verifier(index, &decoded.alg, || verifier(&decoded.alg, key))
         .map_err(|e| JwtError::Untrusted(format!("unusable key: {e}")))?;
     verifier
         .verify(decoded.signing_input, &decoded.signature)
@@ -366,12 +370,12 @@ fn fits(key: &Jwk, alg: &str) -> bool {
     family && key.algorithm().is_none_or(|a| a == alg) && key.key_use().is_none_or(|u| u == "sig")
 }
 
-fn verifier(alg: &str, key: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
+fn verifier(alg: &str, key: &Jwk) -> Result<Arc<dyn JwsVerifier>, String> {
     use josekit::jws::{EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512};
     fn boxed<V: JwsVerifier + 'static>(
         made: Result<V, josekit::JoseError>,
-    ) -> Result<Box<dyn JwsVerifier>, String> {
-        made.map(|v| Box::new(v) as Box<dyn JwsVerifier>)
+    ) -> Result<Arc<dyn JwsVerifier>, String> {
+        made.map(|v| Arc::new(v) as Arc<dyn JwsVerifier>)
             .map_err(|e| e.to_string())
     }
     match alg {

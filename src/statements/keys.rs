@@ -7,10 +7,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use josekit::jwk::{Jwk, JwkSet};
+use josekit::jws::JwsVerifier;
 
 /// A JSON Web Key Set of public verification keys (RFC 7517 §5).
+///
+/// It keeps the verifiers built from its keys, so a key is converted for the JOSE library once.
 #[derive(Clone)]
-pub struct Jwks(JwkSet);
+pub struct Jwks {
+    set: JwkSet,
+    verifiers: Arc<Mutex<Verifiers>>,
+}
+
+/// Verifiers built so far, by key index and algorithm.
+type Verifiers = HashMap<(usize, String), Arc<dyn JwsVerifier>>;
 
 impl Jwks {
     /// Parses a JWK Set document.
@@ -29,12 +38,40 @@ impl Jwks {
                 ));
             }
         }
-        Ok(Self(set))
+        Ok(Self {
+            set,
+            verifiers: Arc::default(),
+        })
+    }
+
+    /// The verifier of key `index` for `alg`, built by `make` the first time.
+    pub(crate) fn verifier(
+        &self,
+        index: usize,
+        alg: &str,
+        make: impl FnOnce() -> Result<Arc<dyn JwsVerifier>, String>,
+    ) -> Result<Arc<dyn JwsVerifier>, String> {
+        let key = (index, alg.to_owned());
+        let cached = self
+            .verifiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(verifier) = cached {
+            return Ok(verifier);
+        }
+        let made = make()?;
+        self.verifiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, made.clone());
+        Ok(made)
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.0.keys().len()
+        self.set.keys().len()
     }
 
     /// Whether the set is empty.
@@ -43,17 +80,17 @@ impl Jwks {
     }
 
     pub(crate) fn keys(&self) -> Vec<&Jwk> {
-        self.0.keys()
+        self.set.keys()
     }
 
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
-        !self.0.get(kid).is_empty()
+        !self.set.get(kid).is_empty()
     }
 }
 
 impl fmt::Debug for Jwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<&str> = self.0.keys().iter().filter_map(|k| k.key_id()).collect();
+        let kids: Vec<&str> = self.set.keys().iter().filter_map(|k| k.key_id()).collect();
         f.debug_struct("Jwks").field("kids", &kids).finish()
     }
 }

@@ -181,6 +181,23 @@ impl PostgresStore {
         self.pool.get().await.map_err(StoreError::backend)
     }
 
+    /// One row or none, through the connection's statement cache (one round trip).
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(StoreError::backend)?;
+        client
+            .query_opt(&statement, params)
+            .await
+            .map_err(StoreError::backend)
+    }
+
     fn table(&self, name: &str) -> String {
         format!("{}.{name}", self.schema)
     }
@@ -227,9 +244,13 @@ impl ClientStore for PostgresStore {
         );
         self.timed(async {
             let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
             let inserted = client
                 .execute(
-                    &sql,
+                    &statement,
                     &[
                         &record.client_id,
                         &Json(record),
@@ -259,12 +280,7 @@ impl ClientStore for PostgresStore {
             self.table("dcr_clients")
         );
         self.timed(async {
-            let row = self
-                .client()
-                .await?
-                .query_opt(&sql, &[&client_id])
-                .await
-                .map_err(StoreError::backend)?;
+            let row = self.query_opt(&sql, &[&client_id]).await?;
             row.as_ref().map(record_from).transpose()
         })
         .await
@@ -280,12 +296,7 @@ impl ClientStore for PostgresStore {
         );
         let hash = hash.as_bytes().to_vec();
         self.timed(async {
-            let row = self
-                .client()
-                .await?
-                .query_opt(&sql, &[&hash])
-                .await
-                .map_err(StoreError::backend)?;
+            let row = self.query_opt(&sql, &[&hash]).await?;
             row.as_ref().map(record_from).transpose()
         })
         .await
@@ -304,9 +315,13 @@ impl ClientStore for PostgresStore {
         let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
         self.timed(async {
             let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
             let updated = client
                 .execute(
-                    &sql,
+                    &statement,
                     &[
                         &next.client_id,
                         &Json(&next),
@@ -444,12 +459,7 @@ impl InitialTokenStore for PostgresStore {
         );
         let hash = hash.as_bytes().to_vec();
         self.timed(async {
-            let row = self
-                .client()
-                .await?
-                .query_opt(&sql, &[&hash])
-                .await
-                .map_err(StoreError::backend)?;
+            let row = self.query_opt(&sql, &[&hash]).await?;
             row.as_ref().map(token_from).transpose()
         })
         .await
@@ -464,10 +474,13 @@ impl InitialTokenStore for PostgresStore {
         );
         let hash = hash.as_bytes().to_vec();
         self.timed(async {
-            let taken = self
-                .client()
-                .await?
-                .execute(&sql, &[&hash, &now])
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
+            let taken = client
+                .execute(&statement, &[&hash, &now])
                 .await
                 .map_err(StoreError::backend)?;
             Ok(taken == 1)
@@ -545,8 +558,12 @@ impl ReplayGuard for PostgresStore {
         let prune = format!("DELETE FROM {table} WHERE expires_at <= $1");
         self.timed(async {
             let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
             let n = client
-                .execute(&sql, &[&key, &expires_at, &now])
+                .execute(&statement, &[&key, &expires_at, &now])
                 .await
                 .map_err(StoreError::backend)?;
             // Keep the table small: prune expired entries once every 256 calls.
