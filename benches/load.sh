@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# HTTP load benchmark: the example server (release) against the trivial ceiling handler on the
+# same stack, then against node-oidc-provider through ../shared/bench/compare.sh.
+#
+#   benches/load.sh [SECONDS] [ROUNDS]
+#
+# Needs wrk (installed from the system packages if missing) and, for the peer comparison, Node.js
+# and npm. Every server listens on loopback only and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-8}"; ROUNDS="${2:-3}"; CONNS="${CONNS:-16}"
+HERE="$(pwd)"; SHARED="$HERE/../shared/bench"
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
+
+cargo build --release --example server --example ceiling ${FEATURES:+--features "$FEATURES"}
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+OURS_PORT=$(port); CEIL_PORT=$(port)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+target/release/examples/server --listen "127.0.0.1:$OURS_PORT" --no-rotate-on-read ${STORE:+--store "$STORE"} >/tmp/load-server.log 2>&1 &
+PIDS+=($!)
+target/release/examples/ceiling "127.0.0.1:$CEIL_PORT" >/tmp/load-ceiling.log 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$OURS_PORT/.well-known/openid-configuration" >/dev/null && break; sleep 0.1
+done
+
+run() {  # url script env...
+  local url=$1 script=$2; shift 2
+  env "$@" timeout $((SECS + 30)) wrk -t1 -c"$CONNS" -d"${SECS}s" --timeout 5s -s "$SHARED/wrk/$script" "$url" 2>&1 | sed -n 's/^WRKJSON //p'
+}
+OUT=$(mktemp)
+python3 "$SHARED/wrk/readset.py" "http://127.0.0.1:$OURS_PORT" 100 /tmp/load-readset.txt
+for r in $(seq 1 "$ROUNDS"); do
+  echo "ceiling register $(run "http://127.0.0.1:$CEIL_PORT" reg.lua REG_PATH=/register BODY=unique)" >>"$OUT"
+  echo "ours register $(run "http://127.0.0.1:$OURS_PORT" reg.lua REG_PATH=/register BODY=unique)" >>"$OUT"
+  echo "ours read $(run "http://127.0.0.1:$OURS_PORT" read.lua READ_FILE=/tmp/load-readset.txt)" >>"$OUT"
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    who, scen, j = line.rstrip("\n").split(" ", 2)
+    try: rows.setdefault((who, scen), []).append(json.loads(j))
+    except ValueError: pass
+med = lambda ds, k: statistics.median(d[k] for d in ds)
+print("| server | scenario | req/s (median) | p50 ms | p99 ms | non-2xx |")
+print("|---|---|---:|---:|---:|---:|")
+for (who, scen), ds in sorted(rows.items()):
+    print(f"| {who} | {scen} | {med(ds,'rps'):,.0f} | {med(ds,'p50_us')/1000:.2f} | {med(ds,'p99_us')/1000:.2f} | {sum(d['err_status'] for d in ds)} |")
+c, o = rows.get(("ceiling", "register")), rows.get(("ours", "register"))
+if c and o:
+    print(f"register throughput: {med(o,'rps')/med(c,'rps'):.0%} of the ceiling; p99 {med(o,'p99_us')/med(c,'p99_us'):.2f}x the ceiling's")
+PY
+rm -f "$OUT"
+
+if [ "${PEER:-1}" = 1 ] && command -v node >/dev/null; then
+  echo
+  echo "against node-oidc-provider (../shared/bench/compare.sh):"
+  CONNS="$CONNS" "$SHARED/compare.sh" "http://127.0.0.1:$OURS_PORT" "$ROUNDS" "$SECS"
+fi
