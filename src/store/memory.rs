@@ -1,18 +1,27 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::hash::{Hash, Hasher};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use super::{ClientRecord, ClientStore, StoreError};
 use crate::access::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
-use time::OffsetDateTime;
 
-/// An in-memory [`ClientStore`]: a map from `client_id` to record and an index from registration
-/// token hash to `client_id`, behind one lock so that every operation is atomic. It needs no
-/// async runtime; its contents live as long as the value.
+/// Shards of each map: concurrent requests rarely wait for one another, and a growing map
+/// resizes one small shard at a time instead of stalling every request.
+const SHARDS: usize = 64;
+
+/// An in-memory [`ClientStore`] (and [`InitialTokenStore`]): clients by `client_id` and an index
+/// from registration token hash to `client_id`, each in sharded maps. Every write holds its
+/// client's shard for its whole duration, so writes to one client are atomic and ordered; the
+/// token index is checked against the record on every lookup, so it can never authenticate a
+/// token the record no longer holds. It needs no async runtime; its contents live as long as the
+/// value.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -20,44 +29,38 @@ use time::OffsetDateTime;
 ///
 /// let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), Arc::new(MemoryStore::new()));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
-    inner: RwLock<Inner>,
+    clients: Vec<RwLock<HashMap<String, ClientRecord>>>,
+    tokens: Vec<RwLock<HashMap<[u8; 32], String>>>,
+    initial_tokens: RwLock<HashMap<[u8; 32], IssuedToken>>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    clients: HashMap<String, ClientRecord>,
-    by_token: HashMap<[u8; 32], String>,
-    initial_tokens: HashMap<[u8; 32], IssuedToken>,
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            clients: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            tokens: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            initial_tokens: RwLock::default(),
+        }
+    }
 }
 
-impl Inner {
-    fn index(&mut self, record: &ClientRecord) {
-        if let Some(token) = &record.registration_token {
-            self.by_token
-                .insert(*token.hash.as_bytes(), record.client_id.clone());
-        }
-    }
+// A panic while a lock is held cannot leave a half-written entry (every write below is a single
+// map operation after all checks), so a poisoned lock is safe to keep using.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
 
-    fn unindex(&mut self, client_id: &str) {
-        let token = self
-            .clients
-            .get(client_id)
-            .and_then(|r| r.registration_token.as_ref())
-            .map(|t| *t.hash.as_bytes());
-        if let Some(hash) = token {
-            self.by_token.remove(&hash);
-        }
-    }
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
 
-    fn token_taken(&self, record: &ClientRecord) -> bool {
-        record.registration_token.as_ref().is_some_and(|t| {
-            self.by_token
-                .get(t.hash.as_bytes())
-                .is_some_and(|owner| *owner != record.client_id)
-        })
-    }
+fn token_hash(record: &ClientRecord) -> Option<[u8; 32]> {
+    record
+        .registration_token
+        .as_ref()
+        .map(|t| *t.hash.as_bytes())
 }
 
 impl MemoryStore {
@@ -68,7 +71,7 @@ impl MemoryStore {
 
     /// The number of stored clients.
     pub fn len(&self) -> usize {
-        self.read().clients.len()
+        self.clients.iter().map(|shard| read(shard).len()).sum()
     }
 
     /// Whether the store holds no client.
@@ -76,88 +79,137 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    // A panic while the lock is held cannot leave a half-written entry (every write below is a
-    // single map operation after all checks), so a poisoned lock is safe to keep using.
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    fn client_shard(&self, client_id: &str) -> &RwLock<HashMap<String, ClientRecord>> {
+        let mut hasher = DefaultHasher::new();
+        client_id.hash(&mut hasher);
+        &self.clients[(hasher.finish() as usize) % SHARDS]
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], String>> {
+        // The hash is uniformly random already.
+        &self.tokens[usize::from(hash[0]) % SHARDS]
+    }
+
+    /// Whether another client's record holds this token (checked against the record, so a stale
+    /// index entry does not count). Called while holding `held`, the write lock of the calling
+    /// client's shard: that shard is read through the guard, and another shard only if its lock
+    /// is free (a busy one counts as held, never a wait, so two writers cannot deadlock).
+    fn token_held_by_other(
+        &self,
+        hash: &[u8; 32],
+        client_id: &str,
+        held_lock: &RwLock<HashMap<String, ClientRecord>>,
+        held: &HashMap<String, ClientRecord>,
+    ) -> bool {
+        let Some(owner) = read(self.token_shard(hash)).get(hash).cloned() else {
+            return false;
+        };
+        if owner == client_id {
+            return false;
+        }
+        let holds = |map: &HashMap<String, ClientRecord>| {
+            map.get(&owner)
+                .is_some_and(|r| token_hash(r).as_ref() == Some(hash))
+        };
+        let owner_lock = self.client_shard(&owner);
+        if std::ptr::eq(owner_lock, held_lock) {
+            return holds(held);
+        }
+        match owner_lock.try_read() {
+            Ok(guard) => holds(&guard),
+            Err(TryLockError::Poisoned(poisoned)) => holds(&poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => true,
+        }
     }
 }
 
 #[async_trait]
 impl ClientStore for MemoryStore {
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        if inner.clients.contains_key(&record.client_id) || inner.token_taken(record) {
+        let lock = self.client_shard(&record.client_id);
+        let mut shard = write(lock);
+        if shard.contains_key(&record.client_id) {
             return Err(StoreError::Conflict);
         }
-        inner.index(record);
-        inner
-            .clients
-            .insert(record.client_id.clone(), record.clone());
+        if let Some(hash) = token_hash(record) {
+            if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
+                return Err(StoreError::Conflict);
+            }
+            write(self.token_shard(&hash)).insert(hash, record.client_id.clone());
+        }
+        shard.insert(record.client_id.clone(), record.clone());
         Ok(())
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        Ok(self.read().clients.get(client_id).cloned())
+        Ok(read(self.client_shard(client_id)).get(client_id).cloned())
     }
 
     async fn find_by_registration_token(
         &self,
         hash: &SecretHash,
     ) -> Result<Option<ClientRecord>, StoreError> {
-        let inner = self.read();
-        Ok(inner
-            .by_token
-            .get(hash.as_bytes())
-            .and_then(|id| inner.clients.get(id))
+        let bytes = hash.as_bytes();
+        let Some(owner) = read(self.token_shard(bytes)).get(bytes).cloned() else {
+            return Ok(None);
+        };
+        Ok(read(self.client_shard(&owner))
+            .get(&owner)
+            .filter(|r| token_hash(r).as_ref() == Some(bytes))
             .cloned())
     }
 
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        let stored = inner
-            .clients
-            .get(&record.client_id)
-            .ok_or(StoreError::NotFound)?;
+        let lock = self.client_shard(&record.client_id);
+        let mut shard = write(lock);
+        let stored = shard.get(&record.client_id).ok_or(StoreError::NotFound)?;
         if stored.version != record.version {
             return Err(StoreError::Conflict);
         }
-        if inner.token_taken(record) {
-            return Err(StoreError::Conflict);
+        let old = token_hash(stored);
+        let new = token_hash(record);
+        if old != new {
+            if let Some(hash) = new {
+                if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
+                    return Err(StoreError::Conflict);
+                }
+                write(self.token_shard(&hash)).insert(hash, record.client_id.clone());
+            }
+            if let Some(hash) = old {
+                write(self.token_shard(&hash)).remove(&hash);
+            }
         }
-        inner.unindex(&record.client_id);
-        let mut record = record.clone();
-        record.version += 1;
-        inner.index(&record);
-        inner.clients.insert(record.client_id.clone(), record);
+        let mut next = record.clone();
+        next.version += 1;
+        shard.insert(next.client_id.clone(), next);
         Ok(())
     }
 
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
-        let inner = self.read();
-        let n = match software_id {
-            None => inner.clients.len(),
-            Some(id) => inner
-                .clients
-                .values()
-                .filter(|c| c.metadata.software_id.as_deref() == Some(id))
-                .count(),
-        };
+        let n: usize = self
+            .clients
+            .iter()
+            .map(|shard| match software_id {
+                None => read(shard).len(),
+                Some(id) => read(shard)
+                    .values()
+                    .filter(|c| c.metadata.software_id.as_deref() == Some(id))
+                    .count(),
+            })
+            .sum();
         Ok(n as u64)
     }
 
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        let stored = inner.clients.get(client_id).ok_or(StoreError::NotFound)?;
+        let mut shard = write(self.client_shard(client_id));
+        let stored = shard.get(client_id).ok_or(StoreError::NotFound)?;
         if stored.version != version {
             return Err(StoreError::Conflict);
         }
-        inner.unindex(client_id);
-        inner.clients.remove(client_id);
+        if let Some(hash) = token_hash(stored) {
+            write(self.token_shard(&hash)).remove(&hash);
+        }
+        shard.remove(client_id);
         Ok(())
     }
 }
@@ -165,25 +217,22 @@ impl ClientStore for MemoryStore {
 #[async_trait]
 impl InitialTokenStore for MemoryStore {
     async fn insert_token(&self, token: &IssuedToken) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        let taken = inner.initial_tokens.contains_key(token.hash.as_bytes())
-            || inner.initial_tokens.values().any(|t| t.id == token.id);
+        let mut tokens = write(&self.initial_tokens);
+        let taken =
+            tokens.contains_key(token.hash.as_bytes()) || tokens.values().any(|t| t.id == token.id);
         if taken {
             return Err(StoreError::Conflict);
         }
-        inner
-            .initial_tokens
-            .insert(*token.hash.as_bytes(), token.clone());
+        tokens.insert(*token.hash.as_bytes(), token.clone());
         Ok(())
     }
 
     async fn find_token(&self, hash: &SecretHash) -> Result<Option<IssuedToken>, StoreError> {
-        Ok(self.read().initial_tokens.get(hash.as_bytes()).cloned())
+        Ok(read(&self.initial_tokens).get(hash.as_bytes()).cloned())
     }
 
     async fn take_use(&self, hash: &SecretHash, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut inner = self.write();
-        match inner.initial_tokens.get_mut(hash.as_bytes()) {
+        match write(&self.initial_tokens).get_mut(hash.as_bytes()) {
             Some(token) if token.usable(now) => {
                 token.uses += 1;
                 Ok(true)
@@ -193,20 +242,20 @@ impl InitialTokenStore for MemoryStore {
     }
 
     async fn give_back_use(&self, hash: &SecretHash) -> Result<(), StoreError> {
-        if let Some(token) = self.write().initial_tokens.get_mut(hash.as_bytes()) {
+        if let Some(token) = write(&self.initial_tokens).get_mut(hash.as_bytes()) {
             token.uses = token.uses.saturating_sub(1);
         }
         Ok(())
     }
 
     async fn list_tokens(&self) -> Result<Vec<IssuedToken>, StoreError> {
-        Ok(self.read().initial_tokens.values().cloned().collect())
+        Ok(read(&self.initial_tokens).values().cloned().collect())
     }
 
     async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
-        let mut inner = self.write();
-        let before = inner.initial_tokens.len();
-        inner.initial_tokens.retain(|_, t| t.id != id);
-        Ok(inner.initial_tokens.len() < before)
+        let mut tokens = write(&self.initial_tokens);
+        let before = tokens.len();
+        tokens.retain(|_, t| t.id != id);
+        Ok(tokens.len() < before)
     }
 }
