@@ -1,6 +1,11 @@
 //! The host's hooks: a [`RegistrationHook`] that can accept, adjust or refuse a registration or
 //! update, and an [`EventSink`] told about every operation for audit logs and admin views.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -126,8 +131,9 @@ pub struct Event {
 
 /// Told after every registration, read, update, delete and refusal. Never told secrets or tokens.
 ///
-/// A sink cannot fail the request: it returns nothing, and whatever it does is its own business
-/// (log, queue, ignore errors).
+/// A sink cannot fail the request: it returns nothing, whatever it does is its own business
+/// (log, queue, ignore errors), and a sink that panics is cut off without affecting the
+/// response.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Receives one event.
@@ -201,7 +207,7 @@ impl crate::Registrar {
             refused,
         };
         for sink in &self.events {
-            sink.notify(&event).await;
+            Guarded(sink.notify(&event)).await;
         }
     }
 
@@ -226,5 +232,18 @@ impl crate::Registrar {
                 Err(e)
             }
         }
+    }
+}
+
+/// Runs a sink's future, stopping it if it panics: a failing sink never fails the request.
+struct Guarded<'a>(Pin<Box<dyn Future<Output = ()> + Send + 'a>>);
+
+impl Future for Guarded<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let future = &mut self.0;
+        std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+            .unwrap_or(Poll::Ready(()))
     }
 }

@@ -250,3 +250,29 @@ async fn concurrent_grace_uses_leave_exactly_one_valid_token() {
         assert!(f.registrar.read(&id, Some(&winners[0])).await.is_ok());
     }
 }
+
+struct Panicking;
+
+#[async_trait]
+impl EventSink for Panicking {
+    async fn notify(&self, _event: &Event) {
+        panic!("this sink is broken");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_event_sink_does_not_fail_the_request() {
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_event_sink(Arc::new(Panicking));
+    let client = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .expect("the registration succeeds whatever the sink does");
+    let read = registrar
+        .read(&client.client_id, Some(&token(&client)))
+        .await;
+    assert!(read.is_ok());
+}

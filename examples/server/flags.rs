@@ -30,6 +30,7 @@ usage: cargo run --example server -- [FLAGS]
   --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);
                                  GET /clients/resolve?client_id=URL shows the result (needs the
                                  `fetch` feature: cargo run --example server --features fetch)
+  --quiet                        log only warnings and errors, not every request (for load tests)
   -h, --help                     print this help
 ";
 
@@ -60,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) store: StoreChoice,
     /// Whether URL client identifiers are resolved from their metadata documents.
     pub(crate) metadata_documents: bool,
+    /// Whether per-request logs are off.
+    pub(crate) quiet: bool,
 }
 
 /// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
@@ -122,6 +125,7 @@ impl Config {
         let mut require_signed = false;
         let mut store = None;
         let mut metadata_documents = false;
+        let mut quiet = false;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -153,6 +157,7 @@ impl Config {
                 "--no-rotate-on-read" if inline.is_none() => rotate_on_read = false,
                 "--require-software-statement" if inline.is_none() => require_statement = true,
                 "--require-signed-request" if inline.is_none() => require_signed = true,
+                "--quiet" if inline.is_none() => quiet = true,
                 "--metadata-documents" if inline.is_none() => {
                     if cfg!(not(feature = "fetch")) {
                         return Err("--metadata-documents needs the `fetch` feature: \
@@ -178,6 +183,7 @@ impl Config {
             require_signed_request: require_signed,
             store: store.unwrap_or(StoreChoice::Memory),
             metadata_documents,
+            quiet,
         };
         config.check()?;
         Ok(config)

@@ -32,7 +32,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let level = if config.quiet {
+        tracing::Level::WARN
+    } else {
+        tracing::Level::INFO
+    };
     tracing_subscriber::fmt()
+        .with_max_level(level)
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal())
         .init();
