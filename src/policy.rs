@@ -64,6 +64,10 @@ pub struct ServerPolicy {
     /// Lifetime of issued client secrets; `None` means they never expire
     /// (`client_secret_expires_at` = 0). Defaults to `None`.
     pub client_secret_lifetime: Option<Duration>,
+    /// How long the previous client secret stays valid after an update asked for a new one
+    /// (`"rotate_client_secret": true`), so running instances of the client can roll over.
+    /// Defaults to 1 hour.
+    pub secret_rotation_overlap: Duration,
     /// Lifetime of registration access tokens; `None` means they never expire. Defaults to 30
     /// days.
     ///
@@ -144,6 +148,7 @@ impl ServerPolicy {
             limits: RequestLimits::default(),
             accepted_extensions: BTreeSet::new(),
             client_secret_lifetime: None,
+            secret_rotation_overlap: Duration::hours(1),
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
             allowed_origins: Vec::new(),

@@ -53,6 +53,8 @@ pub(crate) struct ParsedRequest {
     pub(crate) server_owned: Vec<&'static str>,
     /// The `software_statement` member, when present.
     pub(crate) software_statement: Option<Value>,
+    /// `"rotate_client_secret": true` in an update: issue a new client secret.
+    pub(crate) rotate_secret: bool,
 }
 
 /// Parses a request body into metadata.
@@ -145,6 +147,9 @@ macro_rules! assign_members {
                 $(stringify!($field) => metadata.$field = decode(&key, value, violations),)+
                 "software_statement" => {
                     $parsed.software_statement = Some(value).filter(|v| !v.is_null());
+                }
+                "rotate_client_secret" => {
+                    $parsed.rotate_secret = decode::<bool>(&key, value, violations) == Some(true);
                 }
                 "client_id" | "client_secret" | "registration_access_token"
                 | "registration_client_uri" | "client_id_issued_at"

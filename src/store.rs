@@ -101,6 +101,10 @@ pub struct ClientRecord {
     pub metadata: ClientMetadata,
     /// The client secret, if the authentication method uses one.
     pub secret: Option<StoredSecret>,
+    /// The secret a rotation replaced, still accepted until its `expires_at` (the overlap that
+    /// lets running instances of the client roll over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<StoredSecret>,
     /// The current registration access token, if any. Unique in the store.
     pub registration_token: Option<StoredToken>,
     /// The token the last rotation replaced (never valid by itself; see
@@ -146,6 +150,7 @@ impl ClientRecord {
             client_id: client_id.into(),
             metadata,
             secret: None,
+            previous_secret: None,
             registration_token: None,
             previous_token: None,
             software_statement: None,
@@ -170,12 +175,17 @@ impl ClientRecord {
     ///     .is_some_and(|client| client.verify_secret(presented, now));
     /// # Ok(()) }
     /// ```
+    ///
+    /// During a secret rotation's overlap the previous secret is accepted too.
     pub fn verify_secret(&self, presented: &str, now: OffsetDateTime) -> bool {
-        self.secret.as_ref().is_some_and(|s| {
+        let check = |s: &StoredSecret| {
             let live = s.expires_at.is_none_or(|at| now < at);
             // Evaluate the comparison regardless of expiry so timing does not reveal it.
             s.matches(presented) & live
-        })
+        };
+        let current = self.secret.as_ref().is_some_and(check);
+        let previous = self.previous_secret.as_ref().is_some_and(check);
+        current | previous
     }
 }
 

@@ -18,7 +18,10 @@ impl Registrar {
     /// carry `client_id` equal to the path's, may carry `client_secret` only if it equals the
     /// current one, and must not carry `registration_access_token`, `registration_client_uri`,
     /// `client_id_issued_at` or `client_secret_expires_at`. It is validated exactly as a
-    /// registration (software statement, hook and all). The secret is kept when the new
+    /// registration (software statement, hook and all). `"rotate_client_secret": true` asks for a
+    /// new client secret, returned in the response; the old one keeps working for the policy's
+    /// [`secret_rotation_overlap`](crate::ServerPolicy::secret_rotation_overlap). Otherwise the
+    /// secret is kept when the new
     /// authentication method still uses one (a new secret is issued when the old one cannot
     /// serve it); with [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the
     /// registration access token rotates.
@@ -53,7 +56,11 @@ impl Registrar {
             .await?;
 
         let now = self.now();
-        let (secret, shown_secret) = self.next_secret(&authorized.record, &metadata, now)?;
+        let (secret, shown_secret) = if intake.parsed.rotate_secret {
+            self.rotate_secret(&mut authorized.record, &metadata, now)?
+        } else {
+            self.next_secret(&authorized.record, &metadata, now)?
+        };
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_update || authorized.via_grace {
             self.rotate(&mut authorized, now)?
@@ -62,6 +69,9 @@ impl Registrar {
         };
         let mut next = authorized.record;
         next.secret = secret;
+        if next.secret.is_none() {
+            next.previous_secret = None;
+        }
         // An update replaces the registration (RFC 7592 §2.2): without a statement, the client
         // no longer has one, and nothing it sends is statement-asserted (RFC 7591 §5). The
         // issuer stays as provenance: it is how the client came to be.
@@ -113,6 +123,25 @@ impl Registrar {
             },
             None => self.fresh_secret(metadata, now),
         }
+    }
+
+    /// A new secret on request; the current one becomes the previous one, valid for the
+    /// policy's overlap (or less, if it expires sooner).
+    fn rotate_secret(
+        &self,
+        record: &mut ClientRecord,
+        metadata: &ClientMetadata,
+        now: time::OffsetDateTime,
+    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
+        let fresh = self.fresh_secret(metadata, now)?;
+        if fresh.0.is_some() {
+            record.previous_secret = record.secret.take().map(|mut old| {
+                let overlap_end = now + self.policy.secret_rotation_overlap;
+                old.expires_at = Some(old.expires_at.map_or(overlap_end, |at| at.min(overlap_end)));
+                old
+            });
+        }
+        Ok(fresh)
     }
 
     fn fresh_secret(

@@ -276,3 +276,99 @@ async fn a_panicking_event_sink_does_not_fail_the_request() {
         .await;
     assert!(read.is_ok());
 }
+
+#[tokio::test]
+async fn an_update_can_rotate_the_secret_with_an_overlap_then_the_old_one_expires() {
+    let f = fixture(false, None);
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let old = client
+        .client_secret
+        .clone()
+        .expect("a secret")
+        .secret()
+        .to_owned();
+    let body = format!(
+        r#"{{"client_id":"{id}","redirect_uris":["https://app.example/cb"],"client_name":"App","rotate_client_secret":true}}"#
+    );
+    let updated = f
+        .registrar
+        .update(
+            id,
+            Some(&token(&client)),
+            body.as_bytes(),
+            &RequestContext::new(),
+        )
+        .await
+        .expect("update");
+    let new = updated
+        .client_secret
+        .clone()
+        .expect("the new secret is returned")
+        .secret()
+        .to_owned();
+    assert_ne!(new, old);
+
+    let record = f.registrar.store().get(id).await.unwrap().unwrap();
+    assert!(
+        record.metadata.extension("rotate_client_secret").is_none(),
+        "the request member is not stored"
+    );
+    let now = f.clock.now();
+    assert!(record.verify_secret(&new, now));
+    assert!(
+        record.verify_secret(&old, now),
+        "the old secret works during the overlap"
+    );
+    assert!(!record.verify_secret("guess", now));
+
+    let later = now + Duration::hours(1) + Duration::seconds(1);
+    assert!(record.verify_secret(&new, later));
+    assert!(
+        !record.verify_secret(&old, later),
+        "after the overlap the old secret fails"
+    );
+
+    // Without the member the secret is kept and not shown.
+    let body = format!(r#"{{"client_id":"{id}","redirect_uris":["https://app.example/cb"]}}"#);
+    let again = f
+        .registrar
+        .update(
+            id,
+            Some(&token(&updated)),
+            body.as_bytes(),
+            &RequestContext::new(),
+        )
+        .await
+        .unwrap();
+    assert!(again.client_secret.is_none());
+    let record = f.registrar.store().get(id).await.unwrap().unwrap();
+    assert!(record.verify_secret(&new, now));
+}
+
+#[tokio::test]
+async fn an_expired_secret_fails_verification() {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.client_secret_lifetime = Some(Duration::days(1));
+    let clock = Arc::new(ManualClock(Mutex::new(
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+    )));
+    let registrar = Registrar::new(policy, Arc::new(MemoryStore::new())).with_clock(clock.clone());
+    let client = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        client.client_secret_expires_at,
+        Some(1_800_000_000 + 86_400)
+    );
+    let secret = client.client_secret.unwrap().secret().to_owned();
+    let record = registrar
+        .store()
+        .get(&client.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.verify_secret(&secret, clock.now()));
+    assert!(!record.verify_secret(&secret, clock.now() + Duration::days(1)));
+}
