@@ -30,6 +30,8 @@ pub enum Operation {
     /// A rotated-away registration access token was presented again; the client's current token
     /// was revoked.
     TokenReuse,
+    /// The reaper removed an expired or never-used client.
+    Reap,
 }
 
 /// A verified software statement, as the hook and the events see it.

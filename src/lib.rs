@@ -47,6 +47,7 @@ mod error;
 mod events;
 pub mod fetch;
 pub mod http;
+mod hygiene;
 mod metadata;
 mod policy;
 mod read;

@@ -64,6 +64,11 @@ pub struct ServerPolicy {
     /// Lifetime of issued client secrets; `None` means they never expire
     /// (`client_secret_expires_at` = 0). Defaults to `None`.
     pub client_secret_lifetime: Option<Duration>,
+    /// Dynamically registered clients never reported as used
+    /// ([`Registrar::record_use`](crate::Registrar::record_use)) within this time after their
+    /// registration are removed by [`Registrar::reap`](crate::Registrar::reap). Defaults to
+    /// `None` (only dead clients are reaped).
+    pub unused_client_ttl: Option<Duration>,
     /// How long the previous client secret stays valid after an update asked for a new one
     /// (`"rotate_client_secret": true`), so running instances of the client can roll over.
     /// Defaults to 1 hour.
@@ -149,6 +154,7 @@ impl ServerPolicy {
             accepted_extensions: BTreeSet::new(),
             client_secret_lifetime: None,
             secret_rotation_overlap: Duration::hours(1),
+            unused_client_ttl: None,
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
             allowed_origins: Vec::new(),

@@ -133,6 +133,14 @@ pub struct ClientRecord {
     /// When the record last changed.
     #[serde(with = "time::serde::timestamp")]
     pub updated_at: OffsetDateTime,
+    /// When the host last reported the client as used (a completed flow), if ever; see
+    /// [`Registrar::record_use`](crate::Registrar::record_use).
+    #[serde(
+        default,
+        with = "time::serde::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_used: Option<OffsetDateTime>,
     /// Optimistic-concurrency version: [`ClientStore::update`] succeeds only if the stored
     /// version equals this one, and stores the record with the version incremented.
     pub version: u64,
@@ -160,8 +168,29 @@ impl ClientRecord {
             origin,
             created_at: now,
             updated_at: now,
+            last_used: None,
             version: 0,
         }
+    }
+
+    /// Whether the reaper may remove this client at `now`: registered dynamically, and either
+    /// never used and created before `unused_before`, or dead — it has a secret, every secret it
+    /// has has expired, and its registration access token is gone or expired, so it can neither
+    /// authenticate nor manage itself. Clients created by administrators are never reapable.
+    pub fn is_reapable(&self, unused_before: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+        if self.origin != Origin::Dynamic {
+            return false;
+        }
+        let never_used = self.last_used.is_none()
+            && unused_before.is_some_and(|before| self.created_at < before);
+        let expired = |s: &StoredSecret| s.expires_at.is_some_and(|at| at <= now);
+        let dead = self.secret.as_ref().is_some_and(expired)
+            && self.previous_secret.as_ref().is_none_or(expired)
+            && self
+                .registration_token
+                .as_ref()
+                .is_none_or(|t| t.expires_at.is_some_and(|at| at <= now));
+        never_used || dead
     }
 
     /// Verifies a client secret presented at the host's token endpoint: constant-time, and
@@ -258,6 +287,42 @@ pub trait ClientStore: Send + Sync {
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
     /// stored version differs.
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError>;
+
+    /// Records that the client was used at `at`, cheaply: implementations may write it without
+    /// a version change (a concurrent update may then lose it, which is harmless). The default
+    /// reads and writes the record.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Backend`].
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let mut record = self.get(client_id).await?.ok_or(StoreError::NotFound)?;
+            record.last_used = Some(at);
+            match self.update(&record).await {
+                Err(StoreError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Up to `limit` clients for which [`ClientRecord::is_reapable`] may hold (a superset is
+    /// fine: the reaper checks each one). The default reports a backend error, so a store that
+    /// cannot list candidates reaps nothing, loudly.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn reap_candidates(
+        &self,
+        unused_before: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let _ = (unused_before, now, limit);
+        Err(StoreError::backend(std::io::Error::other(
+            "this store cannot list clients to reap",
+        )))
+    }
 
     /// The number of stored clients, or of those with this `software_id`. Needed only when the
     /// policy limits the number of clients; the default implementation reports a backend error,

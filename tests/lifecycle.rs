@@ -372,3 +372,91 @@ async fn an_expired_secret_fails_verification() {
     assert!(record.verify_secret(&secret, clock.now()));
     assert!(!record.verify_secret(&secret, clock.now() + Duration::days(1)));
 }
+
+fn hygiene_fixture(change: impl FnOnce(&mut ServerPolicy)) -> Fixture {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    change(&mut policy);
+    let clock = Arc::new(ManualClock(Mutex::new(
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+    )));
+    let events = Arc::new(Sink::default());
+    let registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_clock(clock.clone())
+        .with_event_sink(events.clone());
+    Fixture {
+        registrar: Arc::new(registrar),
+        clock,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn the_reaper_removes_never_used_clients_in_bounded_batches_and_spares_the_rest() {
+    let f = hygiene_fixture(|p| p.unused_client_ttl = Some(Duration::days(1)));
+    let mut unused = Vec::new();
+    for _ in 0..5 {
+        unused.push(register(&f).await.client_id);
+    }
+    let used = register(&f).await.client_id;
+    f.registrar.record_use(&used).await.unwrap();
+    let mut admin = oauth_dcr::ClientRecord::new(
+        "admin-client",
+        oauth_dcr::ClientMetadata::default(),
+        oauth_dcr::Origin::Administrator,
+        f.clock.now(),
+    );
+    admin.last_used = None;
+    f.registrar.store().create(&admin).await.unwrap();
+
+    assert!(
+        f.registrar.reap(10).await.unwrap().is_empty(),
+        "nothing is old enough yet"
+    );
+    f.clock.advance(Duration::days(2));
+    let mut removed = Vec::new();
+    for expected in [2, 2, 1, 0] {
+        let batch = f.registrar.reap(2).await.unwrap();
+        assert_eq!(batch.len(), expected, "bounded batches of at most 2");
+        removed.extend(batch);
+    }
+    removed.sort();
+    unused.sort();
+    assert_eq!(removed, unused, "exactly the never-used dynamic clients");
+    let store = f.registrar.store();
+    assert!(
+        store.get(&used).await.unwrap().is_some(),
+        "a used client stays"
+    );
+    assert!(
+        store.get("admin-client").await.unwrap().is_some(),
+        "administrators' clients stay"
+    );
+    let reaped: Vec<String> = f
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == Operation::Reap)
+        .filter_map(|e| e.client_id.clone())
+        .collect();
+    assert_eq!(reaped.len(), 5, "each removal is reported");
+}
+
+#[tokio::test]
+async fn the_reaper_removes_clients_that_can_no_longer_authenticate_or_manage_themselves() {
+    let f = hygiene_fixture(|p| {
+        p.client_secret_lifetime = Some(Duration::days(1));
+        p.registration_token_lifetime = Some(Duration::days(1));
+    });
+    let dead = register(&f).await.client_id;
+    f.registrar.record_use(&dead).await.unwrap();
+    f.clock.advance(Duration::hours(12));
+    assert!(
+        f.registrar.reap(10).await.unwrap().is_empty(),
+        "still alive"
+    );
+    f.clock.advance(Duration::days(1));
+    assert_eq!(f.registrar.reap(10).await.unwrap(), [dead.clone()]);
+    assert!(f.registrar.store().get(&dead).await.unwrap().is_none());
+}

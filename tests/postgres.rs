@@ -216,3 +216,37 @@ async fn an_unreachable_database_is_a_500_without_detail_and_no_panic() {
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(body, serde_json::json!({"error": "server_error"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_works_on_postgres() {
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.unused_client_ttl = Some(time::Duration::seconds(-1));
+    let registrar = Registrar::new(policy, Arc::new(db.store(2).await));
+    let unused = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    let used = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    registrar.record_use(&used.client_id).await.unwrap();
+    let store = db.store(1).await;
+    assert!(store
+        .get(&used.client_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used
+        .is_some());
+    assert_eq!(
+        registrar.reap(10).await.unwrap(),
+        [unused.client_id.clone()]
+    );
+    assert!(store.get(&unused.client_id).await.unwrap().is_none());
+    assert!(store.get(&used.client_id).await.unwrap().is_some());
+    db.drop().await;
+}

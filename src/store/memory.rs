@@ -200,6 +200,35 @@ impl ClientStore for MemoryStore {
         Ok(n as u64)
     }
 
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut shard = write(self.client_shard(client_id));
+        let record = shard.get_mut(client_id).ok_or(StoreError::NotFound)?;
+        record.last_used = Some(at);
+        Ok(())
+    }
+
+    async fn reap_candidates(
+        &self,
+        unused_before: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut found = Vec::new();
+        for shard in &self.clients {
+            let shard = read(shard);
+            let reapable = shard
+                .values()
+                .filter(|r| r.is_reapable(unused_before, now))
+                .take(limit - found.len())
+                .cloned();
+            found.extend(reapable);
+            if found.len() >= limit {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
         let stored = shard.get(client_id).ok_or(StoreError::NotFound)?;

@@ -380,6 +380,63 @@ impl ClientStore for PostgresStore {
         .await
     }
 
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        // One statement, no version change: a use is a hint, not a state transition.
+        let sql = format!(
+            "UPDATE {} SET record = jsonb_set(record, '{{last_used}}', to_jsonb($2::bigint)) \
+             WHERE client_id = $1",
+            self.table("dcr_clients")
+        );
+        let at = at.unix_timestamp();
+        self.timed(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
+            match client.execute(&statement, &[&client_id, &at]).await {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(StoreError::NotFound),
+                Err(e) => Err(StoreError::backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn reap_candidates(
+        &self,
+        unused_before: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        // A superset: never used and old enough, or with an expired secret; the reaper checks
+        // the rest of the rule on each record.
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE origin = 'dynamic' AND ( \
+               (record->>'last_used' IS NULL AND created_at < $1) \
+               OR (record->'secret'->>'expires_at')::bigint <= $2 \
+             ) LIMIT $3",
+            self.table("dcr_clients")
+        );
+        // Without a TTL no client is old enough to count as never used.
+        let before = unused_before.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let now = now.unix_timestamp();
+        let limit = i64::try_from(limit).map_err(StoreError::backend)?;
+        self.timed(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(StoreError::backend)?;
+            let rows = client
+                .query(&statement, &[&before, &now, &limit])
+                .await
+                .map_err(StoreError::backend)?;
+            rows.iter().map(record_from).collect()
+        })
+        .await
+    }
+
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
         let table = self.table("dcr_clients");
         self.timed(async {

@@ -1,0 +1,54 @@
+//! Client hygiene: use tracking and the reaper of expired and never-used clients.
+
+use crate::error::RegistrationError;
+use crate::events::Operation;
+use crate::registrar::Registrar;
+use crate::store::StoreError;
+
+impl Registrar {
+    /// Records that a client was used (call it when a flow completes at your token endpoint).
+    /// Cheap: the store writes one timestamp.
+    ///
+    /// # Errors
+    /// [`RegistrationError::Store`] when the store fails or the client does not exist.
+    pub async fn record_use(&self, client_id: &str) -> Result<(), RegistrationError> {
+        Ok(self.store.touch(client_id, self.now()).await?)
+    }
+
+    /// Removes up to `batch` reapable clients ([`ClientRecord::is_reapable`]: never used within
+    /// [`unused_client_ttl`](crate::ServerPolicy::unused_client_ttl), or unable to authenticate
+    /// and to manage themselves) and returns their identifiers; each removal is reported to the
+    /// event sinks as [`Operation::Reap`]. Clients created by administrators are never removed.
+    /// Call it periodically, again while it returns a full batch.
+    ///
+    /// [`ClientRecord::is_reapable`]: crate::ClientRecord::is_reapable
+    ///
+    /// # Errors
+    /// [`RegistrationError::Store`] when the store fails (clients removed before that stay
+    /// removed).
+    pub async fn reap(&self, batch: usize) -> Result<Vec<String>, RegistrationError> {
+        let now = self.now();
+        let unused_before = self.policy.unused_client_ttl.map(|ttl| now - ttl);
+        let candidates = self
+            .store
+            .reap_candidates(unused_before, now, batch)
+            .await?;
+        let mut removed = Vec::new();
+        for record in candidates.into_iter().take(batch) {
+            if !record.is_reapable(unused_before, now) {
+                continue;
+            }
+            match self.store.delete(&record.client_id, record.version).await {
+                Ok(()) => {
+                    let subject = self.subject(&record, None);
+                    self.emit(Operation::Reap, subject, None).await;
+                    removed.push(record.client_id);
+                }
+                // Changed or removed meanwhile: leave it for the next round.
+                Err(StoreError::Conflict | StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
+    }
+}
