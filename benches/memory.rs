@@ -23,7 +23,10 @@ fn main() {
         .next()
         .unwrap_or(1_000_000);
     let store = Arc::new(MemoryStore::new());
-    let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), store.clone());
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        store.clone(),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

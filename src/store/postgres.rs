@@ -181,17 +181,27 @@ impl PostgresStore {
         self.pool.get().await.map_err(StoreError::backend)
     }
 
-    /// One row or none, through the connection's statement cache (one round trip).
-    async fn query_opt(
+    /// A pooled connection and `sql` prepared on it, from the connection's statement cache: after
+    /// the first use, a statement costs one round trip.
+    async fn prepared(
         &self,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+    ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(sql)
             .await
             .map_err(StoreError::backend)?;
+        Ok((client, statement))
+    }
+
+    /// One row or none.
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        let (client, statement) = self.prepared(sql).await?;
         client
             .query_opt(&statement, params)
             .await
@@ -243,11 +253,7 @@ impl ClientStore for PostgresStore {
             self.table("dcr_clients")
         );
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             let inserted = client
                 .execute(
                     &statement,
@@ -314,11 +320,7 @@ impl ClientStore for PostgresStore {
         );
         let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             let updated = client
                 .execute(
                     &statement,
@@ -389,11 +391,7 @@ impl ClientStore for PostgresStore {
         );
         let at = at.unix_timestamp();
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             match client.execute(&statement, &[&client_id, &at]).await {
                 Ok(1) => Ok(()),
                 Ok(_) => Err(StoreError::NotFound),
@@ -423,11 +421,7 @@ impl ClientStore for PostgresStore {
         let now = now.unix_timestamp();
         let limit = i64::try_from(limit).map_err(StoreError::backend)?;
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             let rows = client
                 .query(&statement, &[&before, &now, &limit])
                 .await
@@ -531,11 +525,7 @@ impl InitialTokenStore for PostgresStore {
         );
         let hash = hash.as_bytes().to_vec();
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             let taken = client
                 .execute(&statement, &[&hash, &now])
                 .await
@@ -614,11 +604,7 @@ impl ReplayGuard for PostgresStore {
         );
         let prune = format!("DELETE FROM {table} WHERE expires_at <= $1");
         self.timed(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(StoreError::backend)?;
+            let (client, statement) = self.prepared(&sql).await?;
             let n = client
                 .execute(&statement, &[&key, &expires_at, &now])
                 .await
