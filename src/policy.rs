@@ -64,6 +64,13 @@ pub struct ServerPolicy {
     /// Lifetime of issued client secrets; `None` means they never expire
     /// (`client_secret_expires_at` = 0). Defaults to `None`.
     pub client_secret_lifetime: Option<Duration>,
+    /// Idempotent re-registration: a registration carrying `software_id` and `instance_key` (a
+    /// random value the client instance generated once and keeps, as secret as a password)
+    /// returns the client registered earlier with the same pair instead of a new one, with its
+    /// metadata replaced, a fresh registration access token and, if it uses one, a fresh client
+    /// secret: the pile-up of identical clients from agents that register on every start ends.
+    /// Only the hash of the pair is stored. Defaults to `false`.
+    pub idempotent_registration: bool,
     /// Dynamically registered clients never reported as used
     /// ([`Registrar::record_use`](crate::Registrar::record_use)) within this time after their
     /// registration are removed by [`Registrar::reap`](crate::Registrar::reap). Defaults to
@@ -155,6 +162,7 @@ impl ServerPolicy {
             client_secret_lifetime: None,
             secret_rotation_overlap: Duration::hours(1),
             unused_client_ttl: None,
+            idempotent_registration: false,
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
             allowed_origins: Vec::new(),

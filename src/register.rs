@@ -2,11 +2,14 @@
 
 use http::StatusCode;
 
+use crate::access::Admission;
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::{Operation, Subject};
 use crate::registrar::{Registrar, RequestContext};
 use crate::response::RegistrationResponse;
-use crate::store::{ClientRecord, Origin, StoreError};
+use crate::secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+use crate::store::{ClientRecord, Origin, StoreError, StoredSecret};
+use time::OffsetDateTime;
 
 /// How often a registration retries when the generated `client_id` is taken.
 const ID_ATTEMPTS: usize = 3;
@@ -66,6 +69,15 @@ impl Registrar {
             record.statement_issuer = Some(statement.info.issuer);
             record.statement_asserted = statement.asserted;
         }
+        let instance = self.instance_of(&record, intake.parsed.instance_key.as_deref());
+        if let Some(instance) = instance {
+            record.instance = Some(instance);
+            if let Some(existing) = self.store.find_by_instance(&instance).await? {
+                return self
+                    .reregister(record, existing, secret, token, &admission, now)
+                    .await;
+            }
+        }
         self.claim(&admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
             record.client_id = self.generator.client_id();
@@ -80,6 +92,55 @@ impl Registrar {
         }
         let secret = secret.map(|(secret, _)| secret);
         let subject = self.subject(&record, Some(None));
+        let response = self.response(record, secret, token, StatusCode::CREATED, now);
+        Ok((response, subject))
+    }
+
+    /// The instance hash of an idempotent registration, when the policy enables them and the
+    /// request carries both a `software_id` and an `instance_key`.
+    fn instance_of(&self, record: &ClientRecord, key: Option<&str>) -> Option<SecretHash> {
+        let software_id = record.metadata.software_id.as_deref()?;
+        let key = key.filter(|_| self.policy.idempotent_registration)?;
+        Some(SecretHash::of(&format!("{software_id}\0{key}")))
+    }
+
+    /// Idempotent re-registration: the existing client keeps its identifier and creation time
+    /// and takes the new metadata and credentials.
+    async fn reregister(
+        &self,
+        mut record: ClientRecord,
+        existing: ClientRecord,
+        secret: Option<(ClientSecret, StoredSecret)>,
+        token: RegistrationAccessToken,
+        admission: &Admission<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
+        if existing.origin != Origin::Dynamic {
+            return Err(RegistrationError::refused(
+                "this instance belongs to a client the server's administrators manage",
+            ));
+        }
+        record.client_id = existing.client_id;
+        record.created_at = existing.created_at;
+        record.last_used = existing.last_used;
+        record.version = existing.version;
+        self.claim(admission).await?;
+        match self.store.update(&record).await {
+            Ok(()) => {}
+            Err(e) => {
+                self.release(admission).await;
+                return Err(match e {
+                    StoreError::Conflict | StoreError::NotFound => {
+                        RegistrationError::invalid_request(
+                            "this instance is being registered concurrently; retry",
+                        )
+                    }
+                    other => other.into(),
+                });
+            }
+        }
+        let subject = self.subject(&record, Some(None));
+        let secret = secret.map(|(secret, _)| secret);
         let response = self.response(record, secret, token, StatusCode::CREATED, now);
         Ok((response, subject))
     }

@@ -55,6 +55,8 @@ pub(crate) struct ParsedRequest {
     pub(crate) software_statement: Option<Value>,
     /// `"rotate_client_secret": true` in an update: issue a new client secret.
     pub(crate) rotate_secret: bool,
+    /// `instance_key`: the secret a client instance keeps to re-register idempotently.
+    pub(crate) instance_key: Option<String>,
 }
 
 /// Parses a request body into metadata.
@@ -150,6 +152,10 @@ macro_rules! assign_members {
                 }
                 "rotate_client_secret" => {
                     $parsed.rotate_secret = decode::<bool>(&key, value, violations) == Some(true);
+                }
+                "instance_key" => {
+                    $parsed.instance_key = decode::<String>(&key, value, violations)
+                        .filter(|k| !k.is_empty());
                 }
                 "client_id" | "client_secret" | "registration_access_token"
                 | "registration_client_uri" | "client_id_issued_at"

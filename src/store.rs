@@ -122,6 +122,12 @@ pub struct ClientRecord {
     /// client (RFC 7591 §5: everything else MUST be treated as self-asserted).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub statement_asserted: BTreeSet<String>,
+    /// SHA-256 of the `software_id` and the instance key the client registered with, for
+    /// idempotent re-registration (see
+    /// [`ServerPolicy::idempotent_registration`](crate::ServerPolicy::idempotent_registration)).
+    /// Unique in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<SecretHash>,
     /// The subject of the initial access token the client registered with, if any.
     #[serde(default)]
     pub initial_token_subject: Option<String>,
@@ -164,6 +170,7 @@ impl ClientRecord {
             software_statement: None,
             statement_issuer: None,
             statement_asserted: BTreeSet::new(),
+            instance: None,
             initial_token_subject: None,
             origin,
             created_at: now,
@@ -287,6 +294,22 @@ pub trait ClientStore: Send + Sync {
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
     /// stored version differs.
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError>;
+
+    /// The dynamically registered client with this instance hash
+    /// ([`ClientRecord::instance`]), if any. Needed only with idempotent registration; the
+    /// default reports a backend error.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn find_by_instance(
+        &self,
+        instance: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let _ = instance;
+        Err(StoreError::backend(std::io::Error::other(
+            "this store cannot find clients by instance",
+        )))
+    }
 
     /// Records that the client was used at `at`, cheaply: implementations may write it without
     /// a version change (a concurrent update may then lose it, which is harmless). The default

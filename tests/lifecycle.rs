@@ -460,3 +460,67 @@ async fn the_reaper_removes_clients_that_can_no_longer_authenticate_or_manage_th
     assert_eq!(f.registrar.reap(10).await.unwrap(), [dead.clone()]);
     assert!(f.registrar.store().get(&dead).await.unwrap().is_none());
 }
+
+async fn register_instance(registrar: &Registrar, key: &str, name: &str) -> RegistrationResponse {
+    let body = format!(
+        r#"{{"redirect_uris":["http://127.0.0.1/cb"],"application_type":"native","token_endpoint_auth_method":"none","software_id":"agent","client_name":"{name}","instance_key":"{key}"}}"#
+    );
+    registrar
+        .register(body.as_bytes(), &RequestContext::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idempotent_registration_returns_the_instance_s_client_with_fresh_credentials() {
+    let f = hygiene_fixture(|p| p.idempotent_registration = true);
+    let first = register_instance(&f.registrar, "k-1", "Agent").await;
+    let again = register_instance(&f.registrar, "k-1", "Agent v2").await;
+    assert_eq!(again.client_id, first.client_id, "the same client");
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        again.metadata.client_name.as_deref(),
+        Some("Agent v2"),
+        "metadata replaced"
+    );
+    assert_ne!(
+        token(&again),
+        token(&first),
+        "a fresh registration access token"
+    );
+    invalid_token(
+        f.registrar
+            .read(&first.client_id, Some(&token(&first)))
+            .await,
+    );
+    assert!(f
+        .registrar
+        .read(&again.client_id, Some(&token(&again)))
+        .await
+        .is_ok());
+    let other = register_instance(&f.registrar, "k-2", "Agent").await;
+    assert_ne!(
+        other.client_id, first.client_id,
+        "another instance key, another client"
+    );
+    let stored = f
+        .registrar
+        .store()
+        .get(&first.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.metadata.extension("instance_key").is_none(),
+        "the key itself is not stored"
+    );
+    assert_eq!(f.registrar.store().count(None).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn without_the_policy_every_registration_is_a_new_client() {
+    let f = hygiene_fixture(|_| {});
+    let first = register_instance(&f.registrar, "k-1", "Agent").await;
+    let again = register_instance(&f.registrar, "k-1", "Agent").await;
+    assert_ne!(again.client_id, first.client_id);
+}

@@ -250,3 +250,25 @@ async fn the_reaper_works_on_postgres() {
     assert!(store.get(&used.client_id).await.unwrap().is_some());
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_registration_works_on_postgres() {
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.idempotent_registration = true;
+    let registrar = Registrar::new(policy, Arc::new(db.store(2).await));
+    let body = br#"{"redirect_uris":["http://127.0.0.1/cb"],"application_type":"native","token_endpoint_auth_method":"none","software_id":"agent","instance_key":"k-1"}"#;
+    let first = registrar
+        .register(body, &RequestContext::new())
+        .await
+        .unwrap();
+    let again = registrar
+        .register(body, &RequestContext::new())
+        .await
+        .unwrap();
+    assert_eq!(first.client_id, again.client_id);
+    assert_eq!(db.store(1).await.count(None).await.unwrap(), 1);
+    db.drop().await;
+}

@@ -33,6 +33,7 @@ const SHARDS: usize = 64;
 pub struct MemoryStore {
     clients: Vec<RwLock<HashMap<String, ClientRecord>>>,
     tokens: Vec<RwLock<HashMap<[u8; 32], String>>>,
+    instances: RwLock<HashMap<[u8; 32], String>>,
     initial_tokens: RwLock<HashMap<[u8; 32], IssuedToken>>,
 }
 
@@ -41,6 +42,7 @@ impl Default for MemoryStore {
         Self {
             clients: (0..SHARDS).map(|_| RwLock::default()).collect(),
             tokens: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            instances: RwLock::default(),
             initial_tokens: RwLock::default(),
         }
     }
@@ -54,6 +56,10 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn instance_hash(record: &ClientRecord) -> Option<[u8; 32]> {
+    record.instance.as_ref().map(|h| *h.as_bytes())
 }
 
 fn token_hash(record: &ClientRecord) -> Option<[u8; 32]> {
@@ -131,11 +137,19 @@ impl ClientStore for MemoryStore {
         if shard.contains_key(&record.client_id) {
             return Err(StoreError::Conflict);
         }
+        let instance = instance_hash(record);
+        let mut instances = write(&self.instances);
+        if instance.is_some_and(|i| instances.get(&i).is_some_and(|o| *o != record.client_id)) {
+            return Err(StoreError::Conflict);
+        }
         if let Some(hash) = token_hash(record) {
             if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                 return Err(StoreError::Conflict);
             }
             write(self.token_shard(&hash)).insert(hash, record.client_id.clone());
+        }
+        if let Some(i) = instance {
+            instances.insert(i, record.client_id.clone());
         }
         shard.insert(record.client_id.clone(), record.clone());
         Ok(())
@@ -179,6 +193,16 @@ impl ClientStore for MemoryStore {
                 write(self.token_shard(&hash)).remove(&hash);
             }
         }
+        let (old_instance, new_instance) = (instance_hash(stored), instance_hash(record));
+        if old_instance != new_instance {
+            let mut instances = write(&self.instances);
+            if let Some(i) = old_instance {
+                instances.remove(&i);
+            }
+            if let Some(i) = new_instance {
+                instances.insert(i, record.client_id.clone());
+            }
+        }
         let mut next = record.clone();
         next.version += 1;
         shard.insert(next.client_id.clone(), next);
@@ -198,6 +222,20 @@ impl ClientStore for MemoryStore {
             })
             .sum();
         Ok(n as u64)
+    }
+
+    async fn find_by_instance(
+        &self,
+        instance: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let bytes = instance.as_bytes();
+        let Some(owner) = read(&self.instances).get(bytes).cloned() else {
+            return Ok(None);
+        };
+        Ok(read(self.client_shard(&owner))
+            .get(&owner)
+            .filter(|r| instance_hash(r).as_ref() == Some(bytes))
+            .cloned())
     }
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -237,6 +275,9 @@ impl ClientStore for MemoryStore {
         }
         if let Some(hash) = token_hash(stored) {
             write(self.token_shard(&hash)).remove(&hash);
+        }
+        if let Some(i) = instance_hash(stored) {
+            write(&self.instances).remove(&i);
         }
         shard.remove(client_id);
         Ok(())

@@ -24,7 +24,10 @@ use crate::access::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 use crate::statements::ReplayGuard;
 
-const MIGRATIONS: [(i32, &str); 1] = [(1, include_str!("postgres/0001_init.sql"))];
+const MIGRATIONS: [(i32, &str); 2] = [
+    (1, include_str!("postgres/0001_init.sql")),
+    (2, include_str!("postgres/0002_instances.sql")),
+];
 
 /// A [`ClientStore`], [`InitialTokenStore`] and [`ReplayGuard`] over PostgreSQL.
 ///
@@ -220,6 +223,10 @@ fn token_columns(record: &ClientRecord) -> (Option<Vec<u8>>, Option<OffsetDateTi
     }
 }
 
+fn instance_column(record: &ClientRecord) -> Option<Vec<u8>> {
+    record.instance.as_ref().map(|h| h.as_bytes().to_vec())
+}
+
 fn origin(record: &ClientRecord) -> &'static str {
     match record.origin {
         super::Origin::Dynamic => "dynamic",
@@ -248,8 +255,9 @@ impl ClientStore for PostgresStore {
         let (hash, expires) = token_columns(record);
         let sql = format!(
             "INSERT INTO {} (client_id, record, software_id, registration_token_hash, \
-             registration_token_expires_at, origin, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (client_id) DO NOTHING",
+             registration_token_expires_at, origin, version, created_at, updated_at, \
+             instance_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (client_id) DO NOTHING",
             self.table("dcr_clients")
         );
         self.timed(async {
@@ -267,6 +275,7 @@ impl ClientStore for PostgresStore {
                         &version_param(record.version)?,
                         &record.created_at,
                         &record.updated_at,
+                        &instance_column(record),
                     ],
                 )
                 .await;
@@ -316,7 +325,7 @@ impl ClientStore for PostgresStore {
         let sql = format!(
             "UPDATE {table} SET record = $2, software_id = $3, registration_token_hash = $4, \
              registration_token_expires_at = $5, origin = $6, version = version + 1, \
-             updated_at = $7 WHERE client_id = $1 AND version = $8"
+             updated_at = $7, instance_hash = $9 WHERE client_id = $1 AND version = $8"
         );
         let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
         self.timed(async {
@@ -333,6 +342,7 @@ impl ClientStore for PostgresStore {
                         &origin(&next),
                         &next.updated_at,
                         &version_param(record.version)?,
+                        &instance_column(&next),
                     ],
                 )
                 .await;
@@ -378,6 +388,22 @@ impl ClientStore for PostgresStore {
             } else {
                 StoreError::NotFound
             })
+        })
+        .await
+    }
+
+    async fn find_by_instance(
+        &self,
+        instance: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE instance_hash = $1",
+            self.table("dcr_clients")
+        );
+        let hash = instance.as_bytes().to_vec();
+        self.timed(async {
+            let row = self.query_opt(&sql, &[&hash]).await?;
+            row.as_ref().map(record_from).transpose()
         })
         .await
     }
