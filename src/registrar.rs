@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::access::InitialTokenRequirement;
+use crate::access::{InitialTokenRequirement, InitialTokenVerifier};
 use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
 use crate::documents::{DocumentTrust, Documents};
 use crate::error::{RegistrationError, Violations};
@@ -113,6 +113,7 @@ pub struct Registrar {
     pub(crate) sector_fetcher: Option<Arc<dyn Fetcher>>,
     pub(crate) documents: Option<Arc<Documents>>,
     pub(crate) document_trust: Option<Arc<dyn DocumentTrust>>,
+    pub(crate) management_tokens: Option<Arc<dyn InitialTokenVerifier>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -146,6 +147,7 @@ impl Registrar {
             sector_fetcher: None,
             documents: None,
             document_trust: None,
+            management_tokens: None,
         }
     }
 

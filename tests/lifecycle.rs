@@ -524,3 +524,51 @@ async fn without_the_policy_every_registration_is_a_new_client() {
     let again = register_instance(&f.registrar, "k-1", "Agent").await;
     assert_ne!(again.client_id, first.client_id);
 }
+
+/// Host access tokens of the form `access-for:<client_id>`, as a client_credentials grant of that
+/// client would issue them.
+struct HostTokens;
+
+#[async_trait]
+impl oauth_dcr::InitialTokenVerifier for HostTokens {
+    async fn verify(
+        &self,
+        token: &str,
+    ) -> Result<Option<oauth_dcr::InitialAccessGrant>, oauth_dcr::StoreError> {
+        Ok(token
+            .strip_prefix("access-for:")
+            .map(|client| oauth_dcr::InitialAccessGrant::with_scopes(["manage"]).subject(client)))
+    }
+}
+
+#[tokio::test]
+async fn a_client_can_manage_itself_with_its_own_host_access_token() {
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .manage_with_host_tokens(Arc::new(HostTokens));
+    let a = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    let b = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    let own = format!("access-for:{}", a.client_id);
+    assert!(registrar.read(&a.client_id, Some(&own)).await.is_ok());
+    invalid_token(registrar.read(&b.client_id, Some(&own)).await);
+    invalid_token(
+        registrar
+            .read(&a.client_id, Some("access-for:someone-else"))
+            .await,
+    );
+    invalid_token(registrar.read(&a.client_id, Some("garbage")).await);
+    registrar
+        .delete(&a.client_id, Some(&own))
+        .await
+        .expect("delete with the host token");
+    // The registration access token still works for the other client.
+    assert!(registrar.read(&b.client_id, Some(&token(&b))).await.is_ok());
+}

@@ -1,7 +1,11 @@
 //! Registration access tokens (RFC 7592 §2): authentication at the client configuration
 //! endpoint, rotation, reuse detection and the lost-response grace window.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
+
+use super::InitialTokenVerifier;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
@@ -75,9 +79,48 @@ impl Registrar {
                 }
                 return Err(RegistrationError::InvalidToken);
             }
+            if let Some(authorized) = self.host_token(token, record).await? {
+                return Ok(authorized);
+            }
         }
         self.revoke_misused(&hash).await?;
         Err(RegistrationError::InvalidToken)
+    }
+
+    /// With [`manage_with_host_tokens`](Registrar::manage_with_host_tokens): an access token the
+    /// host issued to this very client (its subject is the `client_id`, as with the
+    /// `client_credentials` grant) authenticates it too.
+    async fn host_token(
+        &self,
+        token: &str,
+        record: ClientRecord,
+    ) -> Result<Option<Authorized>, RegistrationError> {
+        let Some(verifier) = &self.management_tokens else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let grant = verifier.verify(token).await?.filter(|g| {
+            g.subject.as_deref() == Some(record.client_id.as_str())
+                && g.expires_at.is_none_or(|at| now < at)
+        });
+        if grant.is_none() {
+            return Ok(None);
+        }
+        check_origin(&record)?;
+        Ok(Some(Authorized {
+            record,
+            via_grace: false,
+        }))
+    }
+
+    /// Accepts, at the client configuration endpoint, access tokens the host issued to the client
+    /// itself (verified by `verifier`; the grant's subject must be the `client_id`), besides the
+    /// registration access token: the UK Open Banking style, where a client manages its
+    /// registration with its own `client_credentials` token.
+    #[must_use]
+    pub fn manage_with_host_tokens(mut self, verifier: Arc<dyn InitialTokenVerifier>) -> Self {
+        self.management_tokens = Some(verifier);
+        self
     }
 
     /// A rotated-away token came back: someone else holds a copy. Revoke the current token
