@@ -1,0 +1,334 @@
+//! Property tests (proptest) of parsing and validation:
+//!
+//! - whatever metadata the crate accepts serializes, parses back and validates to the same
+//!   result, and validating the validated output changes nothing (defaults are idempotent);
+//!   the registered, stored and read-back metadata are that same result;
+//! - validation never panics on any JSON value, and every refusal carries an RFC error code and
+//!   names at least one field (structural refusals are `invalid_request`);
+//! - language-tagged members and accepted extension members survive the round trip unchanged.
+
+mod arbitrary;
+
+use std::sync::Arc;
+
+use oauth_dcr::{
+    ClientMetadata, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse,
+    RequestContext, ServerPolicy,
+};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+const EXTENSION: &str = "example_extension_parameter";
+
+fn registrar() -> Registrar {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.accepted_extensions.insert(EXTENSION.to_owned());
+    Registrar::new(policy, Arc::new(MemoryStore::new()))
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Every refusal names an RFC code and, for metadata, at least one field.
+fn check_refusal(error: &RegistrationError) -> Result<(), TestCaseError> {
+    match error {
+        RegistrationError::InvalidMetadata(violations) => {
+            let list: Vec<_> = violations.iter().collect();
+            prop_assert!(!list.is_empty(), "no violation in {error:?}");
+            for v in list {
+                prop_assert!(!v.field.is_empty(), "a violation names no field: {v:?}");
+                prop_assert!(
+                    matches!(
+                        v.code,
+                        ErrorCode::InvalidClientMetadata | ErrorCode::InvalidRedirectUri
+                    ),
+                    "a violation with a non-RFC 7591 code: {v:?}"
+                );
+                prop_assert!(!v.message.is_empty());
+            }
+            prop_assert_eq!(error.code(), violations.code().clone());
+            prop_assert_eq!(error.status().as_u16(), 400);
+        }
+        RegistrationError::InvalidRequest(_) => {
+            prop_assert_eq!(error.code(), ErrorCode::InvalidRequest);
+            prop_assert_eq!(error.status().as_u16(), 400);
+        }
+        RegistrationError::BodyTooLarge { .. } => {
+            prop_assert_eq!(error.code(), ErrorCode::InvalidRequest);
+            prop_assert_eq!(error.status().as_u16(), 413);
+        }
+        other => prop_assert!(false, "validation refused with {other:?}"),
+    }
+    let body = serde_json::to_value(error.response()).unwrap();
+    prop_assert!(body["error"].is_string());
+    Ok(())
+}
+
+/// The round trip of accepted metadata: JSON and back, validated again, registered, stored and
+/// read back; all the same.
+fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<(), TestCaseError> {
+    let json = serde_json::to_vec(accepted).unwrap();
+    let parsed: ClientMetadata = serde_json::from_slice(&json).unwrap();
+    prop_assert_eq!(&parsed, accepted);
+    let again = registrar.validate(&json);
+    prop_assert!(again.is_ok(), "the validated output is refused: {again:?}");
+    let again = again.unwrap();
+    prop_assert_eq!(&again, accepted, "validation is not idempotent");
+    prop_assert_eq!(serde_json::to_vec(&again).unwrap(), json);
+
+    let (registered, read) = block_on(async {
+        let client = registrar
+            .register(
+                &serde_json::to_vec(accepted).unwrap(),
+                &RequestContext::new(),
+            )
+            .await
+            .unwrap();
+        let token = client.registration_access_token.secret().to_owned();
+        let read = registrar
+            .read(&client.client_id, Some(&token))
+            .await
+            .unwrap();
+        (client, read)
+    });
+    prop_assert_eq!(&registered.metadata, accepted);
+    prop_assert_eq!(&read.metadata, accepted);
+    let wire: RegistrationResponse = serde_json::from_slice(&read.to_json()).unwrap();
+    prop_assert_eq!(&wire.metadata, accepted);
+    Ok(())
+}
+
+/// Metadata that is mostly valid: members from pools of good and bad values.
+fn plausible_metadata() -> impl Strategy<Value = Map<String, Value>> {
+    use arbitrary::{display_text, json, language_tag};
+    let uris = prop::sample::subsequence(
+        vec![
+            "https://app.example/cb",
+            "https://app.example/cb2?x=1",
+            "https://tmp.com",
+            "http://127.0.0.1:8080/cb",
+            "com.example.app:/oauth2redirect",
+            "https://app.example/cb#frag",
+        ],
+        0..4,
+    );
+    let grants = prop::sample::subsequence(
+        vec![
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "implicit",
+        ],
+        0..3,
+    );
+    let methods = prop::sample::select(vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "none",
+        "private_key_jwt",
+    ]);
+    let scopes =
+        prop::sample::subsequence(vec!["openid", "profile", "email", "read", "write"], 1..4);
+    let web_uri = prop::sample::select(vec![
+        "https://app.example/",
+        "https://app.example/logo.png",
+        "https://tmp.com/tos",
+    ]);
+    let ec_jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    (
+        (
+            prop::option::of(uris),
+            prop::option::of(prop::sample::select(vec!["web", "native"])),
+            prop::option::of(grants),
+            prop::option::of(prop::sample::select(vec![
+                vec!["code"],
+                vec![],
+                vec!["token"],
+            ])),
+            prop::option::of(methods),
+            prop::option::of(display_text()),
+            prop::collection::vec((language_tag(), display_text()), 0..3),
+            prop::collection::vec((language_tag(), web_uri.clone()), 0..2),
+        ),
+        (
+            prop::option::of(scopes),
+            prop::option::of(prop::collection::vec("[a-z]{1,8}@example\\.com", 0..3)),
+            prop::option::of(web_uri),
+            any::<bool>(),
+            prop::option::of(any::<u32>()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(json(3)),
+            prop::option::of(json(1)),
+        ),
+    )
+        .prop_map(move |(a, b)| {
+            let (uris, app, grants, responses, method, name, names, logos) = a;
+            let (scopes, contacts, logo, with_jwks, max_age, auth_time, ext, unknown) = b;
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    m.insert(k.to_owned(), v);
+                }
+            };
+            put("redirect_uris", uris.map(|u| json!(u)));
+            put("application_type", app.map(Value::from));
+            put("grant_types", grants.map(|g| json!(g)));
+            put("response_types", responses.map(|r| json!(r)));
+            put("token_endpoint_auth_method", method.map(Value::from));
+            put("client_name", name.map(Value::from));
+            put("scope", scopes.map(|s| s.join(" ").into()));
+            put("contacts", contacts.map(|c| json!(c)));
+            put("logo_uri", logo.map(Value::from));
+            put("jwks", with_jwks.then(|| ec_jwks.clone()));
+            put("default_max_age", max_age.map(Value::from));
+            put("require_auth_time", auth_time.map(Value::from));
+            put(EXTENSION, ext);
+            put("x_unknown_member", unknown);
+            for (tag, text) in names {
+                m.insert(format!("client_name#{tag}"), text.into());
+            }
+            for (tag, uri) in logos {
+                m.insert(format!("logo_uri#{tag}"), uri.into());
+            }
+            m
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Accepted metadata round-trips and validates to itself; refusals are well-formed.
+    #[test]
+    fn accepted_metadata_round_trips(body in plausible_metadata()) {
+        let registrar = registrar();
+        let bytes = serde_json::to_vec(&body).unwrap();
+        match registrar.validate(&bytes) {
+            Ok(accepted) => {
+                check_round_trip(&registrar, &accepted)?;
+                // What the client sent and the crate kept is unchanged: tagged members and the
+                // accepted extension survive; unknown members are dropped.
+                for (key, value) in &body {
+                    if let Some((field, tag)) = key.split_once('#') {
+                        let kept: Vec<_> = accepted.localized(field).collect();
+                        prop_assert!(
+                            kept.contains(&(tag, value.as_str().unwrap())),
+                            "{key} lost: {kept:?}"
+                        );
+                    }
+                }
+                match body.get(EXTENSION) {
+                    Some(Value::Null) | None => prop_assert_eq!(accepted.extension(EXTENSION), None),
+                    Some(value) => prop_assert_eq!(accepted.extension(EXTENSION), Some(value)),
+                }
+                prop_assert_eq!(accepted.extension("x_unknown_member"), None);
+                let sent_name = body.get("client_name").and_then(Value::as_str);
+                prop_assert_eq!(accepted.client_name.as_deref(), sent_name);
+            }
+            Err(e) => check_refusal(&e)?,
+        }
+    }
+
+    /// A valid base with any language-tagged names and any extension value is accepted, and
+    /// every one of them comes back from registration, storage and a read exactly as sent.
+    #[test]
+    fn language_tags_and_extensions_survive(
+        names in prop::collection::btree_map(arbitrary::language_tag(), arbitrary::display_text(), 1..4),
+        extension in arbitrary::json(4).prop_filter("null means absent", |v| !v.is_null()),
+    ) {
+        let mut body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: extension});
+        for (tag, name) in &names {
+            body[format!("client_name#{tag}")] = name.clone().into();
+        }
+        let registrar = registrar();
+        let accepted = registrar.validate(body.to_string().as_bytes());
+        prop_assert!(accepted.is_ok(), "{body} refused: {accepted:?}");
+        let accepted = accepted.unwrap();
+        check_round_trip(&registrar, &accepted)?;
+        let kept: Vec<(String, String)> = accepted
+            .localized("client_name")
+            .map(|(t, v)| (t.to_owned(), v.to_owned()))
+            .collect();
+        let sent: Vec<(String, String)> = names.into_iter().collect();
+        prop_assert_eq!(kept, sent);
+        prop_assert_eq!(accepted.extension(EXTENSION), Some(&body[EXTENSION]));
+    }
+
+    /// Validation never panics on any JSON value as the whole body.
+    #[test]
+    fn any_json_body_is_validated_or_refused(body in arbitrary::json(5)) {
+        let registrar = registrar();
+        match registrar.validate(body.to_string().as_bytes()) {
+            Ok(accepted) => check_round_trip(&registrar, &accepted)?,
+            Err(e) => check_refusal(&e)?,
+        }
+    }
+
+    /// Validation never panics on any JSON value in any member.
+    #[test]
+    fn any_member_value_is_validated_or_refused(members in arbitrary::metadata_object()) {
+        let registrar = registrar();
+        match registrar.validate(&serde_json::to_vec(&members).unwrap()) {
+            Ok(accepted) => check_round_trip(&registrar, &accepted)?,
+            Err(e) => check_refusal(&e)?,
+        }
+    }
+
+    /// One member with a wrong JSON type is refused naming that member.
+    #[test]
+    fn a_wrong_type_names_its_member(
+        member in prop::sample::select(vec![
+            "redirect_uris", "grant_types", "response_types", "contacts", "request_uris",
+            "default_acr_values", "post_logout_redirect_uris",
+        ]),
+        value in prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            ".{0,10}".prop_map(Value::from),
+            Just(json!({"a": 1})),
+            Just(json!([1, 2])),
+        ],
+    ) {
+        let body = json!({"redirect_uris": ["https://app.example/cb"], member: value});
+        let refused = registrar().validate(body.to_string().as_bytes());
+        prop_assert!(refused.is_err(), "{body} accepted");
+        let refused = refused.unwrap_err();
+        check_refusal(&refused)?;
+        match &refused {
+            RegistrationError::InvalidMetadata(v) => prop_assert!(v.names(member), "{refused:?}"),
+            other => prop_assert!(false, "{other:?}"),
+        }
+    }
+}
+
+/// Extension values survive "byte-for-byte in meaning" (issue 6), numbers included: a float
+/// that needs all 17 significant digits comes back as the same `f64`.
+#[test]
+fn extension_numbers_survive_exactly() {
+    let registrar = registrar();
+    for number in [
+        1.2702254712336031e63,
+        -1.2938534875202387e-15,
+        0.1 + 0.2,
+        f64::MAX,
+    ] {
+        let sent = json!([number]);
+        let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: sent});
+        let accepted = registrar.validate(body.to_string().as_bytes()).unwrap();
+        assert_eq!(accepted.extension(EXTENSION), Some(&sent), "{number:e}");
+    }
+}
