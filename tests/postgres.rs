@@ -244,7 +244,7 @@ async fn the_reaper_works_on_postgres() {
         .is_some());
     assert_eq!(
         registrar.reap(10).await.unwrap(),
-        [unused.client_id.clone()]
+        std::slice::from_ref(&unused.client_id)
     );
     assert!(store.get(&unused.client_id).await.unwrap().is_none());
     assert!(store.get(&used.client_id).await.unwrap().is_some());
