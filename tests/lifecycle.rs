@@ -457,7 +457,10 @@ async fn the_reaper_removes_clients_that_can_no_longer_authenticate_or_manage_th
         "still alive"
     );
     f.clock.advance(Duration::days(1));
-    assert_eq!(f.registrar.reap(10).await.unwrap(), std::slice::from_ref(&dead));
+    assert_eq!(
+        f.registrar.reap(10).await.unwrap(),
+        std::slice::from_ref(&dead)
+    );
     assert!(f.registrar.store().get(&dead).await.unwrap().is_none());
 }
 
