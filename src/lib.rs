@@ -50,6 +50,7 @@ pub mod http;
 mod hygiene;
 mod metadata;
 mod policy;
+mod profiles;
 mod read;
 mod register;
 mod registrar;
@@ -84,6 +85,7 @@ pub use metadata::{
     ResponseType, Scope, SubjectType, LOCALIZABLE,
 };
 pub use policy::{Defaults, JoseSupport, RedirectPolicy, RequestLimits, ScopePolicy, ServerPolicy};
+pub use profiles::{OpenBanking, Profile};
 pub use registrar::{BodyFormat, Registrar, RequestContext};
 pub use response::RegistrationResponse;
 pub use secret::{

@@ -117,7 +117,7 @@ pub struct ServerPolicy {
     /// client's current token too (the owner recovers through the host) and emit an
     /// [`Operation::TokenReuse`](crate::Operation::TokenReuse) event. A client that races itself
     /// (two calls with one token) and retries with the loser's token trips it too, so clients
-    /// should serialise their management calls. Defaults to `false`.
+    /// should serialise their management calls. Defaults to `true`.
     pub detect_token_reuse: bool,
     /// Lost-response grace window: a rotated-away token is accepted once more within this time
     /// after its rotation (the new token is then replaced again), so a response lost to a network
@@ -173,7 +173,7 @@ impl ServerPolicy {
             max_clients: None,
             max_clients_per_software_id: None,
             rotate_on_update: true,
-            detect_token_reuse: false,
+            detect_token_reuse: true,
             token_rotation_grace: None,
         }
     }

@@ -173,6 +173,9 @@ impl Fixture {
     async fn new() -> Self {
         let mut policy = ServerPolicy::new(ENDPOINT);
         policy.scope = ScopePolicy::reject_outside(["openid", "profile", "email", "read", "write"]);
+        // A rotated-away token is refused without side effects here; reuse detection, which
+        // revokes the current token on purpose, has its own tests in tests/lifecycle.rs.
+        policy.detect_token_reuse = false;
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock(Mutex::new(t0() - Duration::days(31))));
         let statements = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwk.json"));

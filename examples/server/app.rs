@@ -66,6 +66,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ClientStore>, 
 pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
     let mut policy = ServerPolicy::new(config.registration_endpoint());
     policy.rotate_on_read = config.rotate_on_read;
+    policy.detect_token_reuse = config.detect_token_reuse;
     policy.allowed_origins.clone_from(&config.allowed_origins);
     if config.metadata_documents {
         policy.metadata_documents = Some(oauth_dcr::DocumentPolicy::default());

@@ -30,6 +30,9 @@ usage: cargo run --example server -- [FLAGS]
   --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);
                                  GET /clients/resolve?client_id=URL shows the result (needs the
                                  `fetch` feature: cargo run --example server --features fetch)
+  --detect-token-reuse           treat a rotated-away registration access token as theft and
+                                 revoke the client's current token (the crate's default; off
+                                 here so the README walkthrough can show the old token refused)
   --quiet                        log only warnings and errors, not every request (for load tests)
   -h, --help                     print this help
 ";
@@ -63,6 +66,8 @@ pub(crate) struct Config {
     pub(crate) metadata_documents: bool,
     /// Whether per-request logs are off.
     pub(crate) quiet: bool,
+    /// Whether a rotated-away registration access token revokes the current one.
+    pub(crate) detect_token_reuse: bool,
 }
 
 /// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
@@ -126,6 +131,7 @@ impl Config {
         let mut store = None;
         let mut metadata_documents = false;
         let mut quiet = false;
+        let mut detect_token_reuse = false;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -158,6 +164,7 @@ impl Config {
                 "--require-software-statement" if inline.is_none() => require_statement = true,
                 "--require-signed-request" if inline.is_none() => require_signed = true,
                 "--quiet" if inline.is_none() => quiet = true,
+                "--detect-token-reuse" if inline.is_none() => detect_token_reuse = true,
                 "--metadata-documents" if inline.is_none() => {
                     if cfg!(not(feature = "fetch")) {
                         return Err("--metadata-documents needs the `fetch` feature: \
@@ -184,6 +191,7 @@ impl Config {
             store: store.unwrap_or(StoreChoice::Memory),
             metadata_documents,
             quiet,
+            detect_token_reuse,
         };
         config.check()?;
         Ok(config)

@@ -337,3 +337,30 @@ async fn no_rotate_on_read() {
     assert_eq!(updated.status, StatusCode::OK);
     assert_ne!(updated.str("registration_access_token"), token);
 }
+
+#[tokio::test]
+async fn with_detect_token_reuse_a_rotated_away_token_revokes_the_current_one() {
+    let server = Server::start(&["--detect-token-reuse"]).await;
+    let client = server
+        .register(
+            r#"{"redirect_uris":["https://client.example/callback"]}"#,
+            None,
+        )
+        .await;
+    let uri = client.str("registration_client_uri").to_owned();
+    let first = client.str("registration_access_token").to_owned();
+    let read = |token: String| {
+        let request = server.http.get(&uri).bearer_auth(token);
+        server.send("get /register/{client_id}", request)
+    };
+    let second = read(first.clone())
+        .await
+        .str("registration_access_token")
+        .to_owned();
+    assert_eq!(read(first).await.status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        read(second).await.status,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "revoked as stolen"
+    );
+}

@@ -1,0 +1,514 @@
+//! Deployment profiles: one-line presets of the [`ServerPolicy`] and of the registration rules a
+//! policy cannot express, for OpenID Connect Dynamic Registration, FAPI 2.0, UK Open Banking and
+//! Model Context Protocol clients.
+//!
+//! A profile is data (a policy) plus, where needed, a [`RegistrationHook`]: the hook runs after
+//! validation like any host hook, and whatever it adjusts is validated again.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::Duration;
+
+use crate::error::{ErrorCode, RegistrationError};
+use crate::events::{HookContext, RegistrationHook, StatementInfo};
+use crate::metadata::{
+    ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, ResponseType,
+    SubjectType,
+};
+use crate::policy::{JoseSupport, ServerPolicy};
+use crate::registrar::{BodyFormat, Registrar};
+use crate::statements::{
+    JwtRules, KeySource, MemoryReplayGuard, ReplayGuard, SignedRequests, SoftwareStatements,
+};
+use crate::store::ClientStore;
+
+/// The signing algorithms FAPI 2.0 allows (FAPI 2.0 Security Profile: PS256, ES256, EdDSA with
+/// Ed25519; never RS256, `none` or HMAC).
+const FAPI_ALGORITHMS: [&str; 3] = ["PS256", "ES256", "EdDSA"];
+
+/// The one signing algorithm UK Open Banking allows.
+const OPEN_BANKING_ALGORITHMS: [&str; 1] = ["PS256"];
+
+/// The statement claims naming the software's key set: UK Open Banking and Brazil spellings.
+const STATEMENT_JWKS_CLAIMS: [&str; 2] = ["software_jwks_endpoint", "software_jwks_uri"];
+
+/// A deployment profile: a [`ServerPolicy`] preset and the rules a policy cannot express.
+///
+/// | | `OidcDynamic` | `Fapi2` | `UkOpenBanking` | `Mcp` |
+/// |---|---|---|---|---|
+/// | clients | any | confidential | confidential | public |
+/// | authentication | all methods | `private_key_jwt`, mTLS | `private_key_jwt`, `tls_client_auth` | `none` |
+/// | response types | `code`, `id_token`, hybrids | `code` | `code`, `code id_token` | `code` |
+/// | redirect URIs | OIDC rules | https only | https, ⊆ statement | loopback on any port, `localhost` |
+/// | signing algorithms | RS256, PS256, ES256, EdDSA | PS256, ES256, EdDSA | PS256 | defaults |
+/// | also | pairwise subjects | sender-constrained tokens, PAR forced | signed body, statement | never-used clients reaped after 24 h |
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::{MemoryStore, Profile, RequestContext};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let registrar = Profile::Mcp.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
+/// let body = br#"{"client_name":"Agent","redirect_uris":["http://127.0.0.1:53682/callback"]}"#;
+/// let client = registrar.register(body, &RequestContext::new()).await?;
+/// assert!(client.client_secret.is_none()); // a public client
+/// # Ok::<(), oauth_dcr::RegistrationError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Profile {
+    /// OpenID Connect Dynamic Client Registration 1.0 as the OpenID certification tests exercise
+    /// it: response types `code`, `id_token`, `id_token token`, `code id_token`, `code token` and
+    /// `code id_token token`, with the `implicit` grant allowed where a response type needs it;
+    /// `public` and `pairwise` subjects; every authentication method; `none` as the ID token
+    /// algorithm only when no ID token comes from the authorization endpoint; the OIDC defaults
+    /// (`web`, `client_secret_basic`, RS256 ID tokens) written into the registration.
+    ///
+    /// Add [`Registrar::with_sector_identifier_check`] so that `sector_identifier_uri` documents
+    /// are fetched and checked (OIDC Registration §5, the certification's
+    /// `oidcc-registration-sector-bad`).
+    OidcDynamic,
+    /// FAPI 2.0 Security Profile: confidential clients only, authenticating with
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth` (no `none`, no
+    /// `client_secret_*`); sender-constrained access tokens required
+    /// (`dpop_bound_access_tokens` or `tls_client_certificate_bound_access_tokens` true);
+    /// `require_pushed_authorization_requests` forced to true; https redirect URIs only; PS256,
+    /// ES256 or EdDSA for every signing algorithm; the `code` response type, no implicit.
+    ///
+    /// PKCE with S256 and the use of PAR are enforced at the authorization and PAR endpoints,
+    /// not at registration.
+    Fapi2,
+    /// UK Open Banking: a signed request body (`application/jwt`, PS256) with `iss`, `iat`,
+    /// `exp`, `aud` (the authorization server's issuer) and a `jti` accepted once; a software
+    /// statement (PS256, from the directory) required; redirect URIs a subset of the statement's
+    /// `software_redirect_uris`; no `jwks` by value and no `jwks_uri` other than the statement's
+    /// `software_jwks_endpoint`; keys never from JWS headers; web clients with https redirects,
+    /// authenticating with `private_key_jwt` or `tls_client_auth`; PS256 for every signing
+    /// algorithm.
+    ///
+    /// It needs keys and the issuer: build its registrar with [`OpenBanking::registrar`].
+    /// `Profile::UkOpenBanking.registrar` alone refuses every registration.
+    ///
+    /// Management with the client's own `client_credentials` access token: chain
+    /// [`Registrar::manage_with_host_tokens`]. Not yet available: management *instead of* a
+    /// registration access token (one is still issued and still accepted), and binding the
+    /// request's `iss` to the statement's `software_id` (the hook does not see the request's own
+    /// claims).
+    UkOpenBanking,
+    /// Model Context Protocol clients: public clients (`none`, no secret issued); loopback
+    /// redirect URIs `http://127.0.0.1`, `http://[::1]` and `http://localhost` on any port;
+    /// `application_type` `native` when omitted; grant types `authorization_code` and
+    /// `refresh_token`, response type `code`; clients never reported as used reaped 24 hours
+    /// after registration ([`ServerPolicy::unused_client_ttl`]).
+    ///
+    /// Report uses with [`Registrar::record_use`] from your token endpoint before running
+    /// [`Registrar::reap`], or clients in use are reaped too; agents that register on every
+    /// start can also turn on [`ServerPolicy::idempotent_registration`]. PKCE is expected of
+    /// these clients and enforced at the authorization endpoint, not at registration. A redirect
+    /// URI matches on any port ([`RedirectUri::matches`](crate::RedirectUri::matches)) for the
+    /// loopback IP literals only; a `localhost` one matches with its registered port.
+    Mcp,
+}
+
+impl Profile {
+    /// The profile's policy for the given registration endpoint URL; adjust its fields further
+    /// if you need to.
+    ///
+    /// ```
+    /// use oauth_dcr::{AuthMethod, Profile};
+    ///
+    /// let mut policy = Profile::Fapi2.policy("https://as.example/register");
+    /// assert!(!policy.token_endpoint_auth_methods_supported.contains(&AuthMethod::None));
+    /// policy.max_clients_per_software_id = Some(1);
+    /// ```
+    pub fn policy(self, registration_endpoint: impl Into<String>) -> ServerPolicy {
+        let mut policy = ServerPolicy::new(registration_endpoint);
+        match self {
+            Self::OidcDynamic => oidc_dynamic(&mut policy),
+            Self::Fapi2 => fapi2(&mut policy),
+            Self::UkOpenBanking => uk_open_banking(&mut policy),
+            Self::Mcp => mcp(&mut policy),
+        }
+        policy
+    }
+
+    /// JWT rules for software statements and signed request bodies under this profile: the
+    /// profile's signing algorithms, the crate's defaults otherwise.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{Profile, SoftwareStatements, StaticKeySource};
+    ///
+    /// let statements = SoftwareStatements::new(Arc::new(StaticKeySource::new()))
+    ///     .rules(Profile::Fapi2.jwt_rules());
+    /// assert_eq!(Profile::Fapi2.jwt_rules().algorithms, ["PS256", "ES256", "EdDSA"]);
+    /// ```
+    pub fn jwt_rules(self) -> JwtRules {
+        let mut rules = JwtRules::default();
+        let algorithms: &[&str] = match self {
+            Self::Fapi2 => &FAPI_ALGORITHMS,
+            Self::UkOpenBanking => &OPEN_BANKING_ALGORITHMS,
+            Self::OidcDynamic | Self::Mcp => return rules,
+        };
+        rules.algorithms = algorithms.iter().map(|a| (*a).to_owned()).collect();
+        rules
+    }
+
+    /// The profile's own rules as a hook (for `OidcDynamic` and `Mcp`, which need none, a hook
+    /// that accepts everything).
+    ///
+    /// [`Registrar::with_hook`] replaces the hook [`registrar`](Self::registrar) installed: to
+    /// add rules of your own, call this hook from yours first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{ClientMetadata, HookContext, Profile, RegistrationError, RegistrationHook};
+    ///
+    /// struct PartnersOnly(Arc<dyn RegistrationHook>);
+    ///
+    /// #[async_trait::async_trait]
+    /// impl RegistrationHook for PartnersOnly {
+    ///     async fn check(&self, metadata: &mut ClientMetadata, context: &HookContext<'_>) -> Result<(), RegistrationError> {
+    ///         self.0.check(metadata, context).await?; // the profile's rules first
+    ///         if metadata.software_id.is_none() {
+    ///             return Err(RegistrationError::refused("software_id is required"));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let hook = Arc::new(PartnersOnly(Profile::Fapi2.hook()));
+    /// ```
+    pub fn hook(self) -> Arc<dyn RegistrationHook> {
+        Arc::new(ProfileRules(self))
+    }
+
+    /// A registrar over `store` with the profile's policy and, where it has rules of its own, its
+    /// hook. The other builder methods ([`Registrar::with_clock`], event sinks, initial access
+    /// tokens, …) still apply.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{MemoryStore, Profile};
+    ///
+    /// let registrar = Profile::OidcDynamic.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
+    /// assert_eq!(registrar.policy().response_types_supported.len(), 6);
+    /// ```
+    pub fn registrar(
+        self,
+        registration_endpoint: impl Into<String>,
+        store: Arc<dyn ClientStore>,
+    ) -> Registrar {
+        let registrar = Registrar::new(self.policy(registration_endpoint), store);
+        match self {
+            Self::Fapi2 | Self::UkOpenBanking => registrar.with_hook(self.hook()),
+            Self::OidcDynamic | Self::Mcp => registrar,
+        }
+    }
+}
+
+fn oidc_dynamic(policy: &mut ServerPolicy) {
+    policy.grant_types_supported = vec![
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+    policy.response_types_supported = [
+        "code",
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ]
+    .map(ResponseType::new)
+    .to_vec();
+    policy.subject_types_supported = vec![SubjectType::Public, SubjectType::Pairwise];
+    // OIDC Registration §2: `none` is allowed when no ID token comes from the authorization
+    // endpoint; validation refuses it with response types that return one.
+    policy
+        .jose
+        .id_token_signing
+        .push(JoseAlgorithm::from("none"));
+    // OIDC Registration §2: "The default, if omitted, is RS256."
+    policy.defaults.id_token_signed_response_alg = Some(JoseAlgorithm::from("RS256"));
+}
+
+fn fapi2(policy: &mut ServerPolicy) {
+    policy.grant_types_supported = vec![
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+    policy.response_types_supported = vec![ResponseType::code()];
+    policy.token_endpoint_auth_methods_supported = vec![
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
+    ];
+    policy.defaults.token_endpoint_auth_method = AuthMethod::PrivateKeyJwt;
+    only_signing(&mut policy.jose, &FAPI_ALGORITHMS);
+    policy.defaults.id_token_signed_response_alg = Some(JoseAlgorithm::from("PS256"));
+}
+
+fn uk_open_banking(policy: &mut ServerPolicy) {
+    // `code id_token` is a hybrid response type: OIDC Registration §2 pairs it with `implicit`.
+    policy.grant_types_supported = vec![
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+    policy.response_types_supported =
+        vec![ResponseType::code(), ResponseType::new("code id_token")];
+    policy.token_endpoint_auth_methods_supported =
+        vec![AuthMethod::PrivateKeyJwt, AuthMethod::TlsClientAuth];
+    policy.defaults.token_endpoint_auth_method = AuthMethod::PrivateKeyJwt;
+    // Web clients only: their redirect URIs must use https.
+    policy.application_types_supported = vec![ApplicationType::Web];
+    only_signing(&mut policy.jose, &OPEN_BANKING_ALGORITHMS);
+    policy.defaults.id_token_signed_response_alg = Some(JoseAlgorithm::from("PS256"));
+}
+
+fn mcp(policy: &mut ServerPolicy) {
+    policy.grant_types_supported = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    policy.response_types_supported = vec![ResponseType::code()];
+    policy.token_endpoint_auth_methods_supported = vec![AuthMethod::None];
+    policy.defaults.token_endpoint_auth_method = AuthMethod::None;
+    // MCP clients are mostly desktop and command-line apps that register loopback redirect URIs
+    // without naming their application type (RFC 8252 §8.4: record them as native).
+    policy.defaults.application_type = ApplicationType::Native;
+    policy.redirect.allow_localhost = true;
+    policy.unused_client_ttl = Some(Duration::hours(24));
+}
+
+/// Restricts every signing algorithm list to `algorithms`; encryption keeps its defaults.
+fn only_signing(jose: &mut JoseSupport, algorithms: &[&str]) {
+    let list: Vec<JoseAlgorithm> = algorithms.iter().map(|a| JoseAlgorithm::from(*a)).collect();
+    for supported in [
+        &mut jose.id_token_signing,
+        &mut jose.userinfo_signing,
+        &mut jose.request_object_signing,
+        &mut jose.token_endpoint_auth_signing,
+        &mut jose.authorization_signing,
+        &mut jose.introspection_signing,
+    ] {
+        supported.clone_from(&list);
+    }
+}
+
+/// The rules of a profile that its policy cannot express.
+#[derive(Debug)]
+struct ProfileRules(Profile);
+
+#[async_trait]
+impl RegistrationHook for ProfileRules {
+    async fn check(
+        &self,
+        metadata: &mut ClientMetadata,
+        context: &HookContext<'_>,
+    ) -> Result<(), RegistrationError> {
+        match self.0 {
+            Profile::Fapi2 => fapi2_rules(metadata),
+            Profile::UkOpenBanking => open_banking_rules(metadata, context),
+            Profile::OidcDynamic | Profile::Mcp => Ok(()),
+        }
+    }
+}
+
+fn fapi2_rules(metadata: &mut ClientMetadata) -> Result<(), RegistrationError> {
+    for uri in metadata.redirect_uris.iter().flatten() {
+        // Validation admits loopback http and private-use schemes for native clients; FAPI 2.0
+        // admits https only.
+        if !uri.as_str().starts_with("https://") {
+            return Err(RegistrationError::rejected(
+                ErrorCode::InvalidRedirectUri,
+                format!("redirect_uris: `{uri}` must use https under FAPI 2.0"),
+            ));
+        }
+    }
+    let bound = metadata.dpop_bound_access_tokens == Some(true)
+        || metadata.tls_client_certificate_bound_access_tokens == Some(true);
+    if !bound {
+        return Err(RegistrationError::refused(
+            "FAPI 2.0 needs sender-constrained access tokens: set dpop_bound_access_tokens or \
+             tls_client_certificate_bound_access_tokens to true",
+        ));
+    }
+    // FAPI 2.0 requires pushed authorization requests of every client; RFC 7591 §3.2.1 lets the
+    // server replace a requested value, and the response shows the one registered.
+    metadata.require_pushed_authorization_requests = Some(true);
+    Ok(())
+}
+
+fn open_banking_rules(
+    metadata: &ClientMetadata,
+    context: &HookContext<'_>,
+) -> Result<(), RegistrationError> {
+    // The registrar refuses plain JSON itself when built by `OpenBanking`; this also holds a
+    // registrar assembled by hand to the profile.
+    if context.request.body_format != BodyFormat::Jwt {
+        return Err(RegistrationError::invalid_request(
+            "UK Open Banking requires a signed request body (application/jwt)",
+        ));
+    }
+    let Some(statement) = context.statement else {
+        return Err(RegistrationError::rejected(
+            ErrorCode::InvalidSoftwareStatement,
+            "a software statement is required",
+        ));
+    };
+    let allowed = strings(statement, "software_redirect_uris").ok_or_else(|| {
+        RegistrationError::rejected(
+            ErrorCode::InvalidSoftwareStatement,
+            "the software statement's software_redirect_uris must be an array of URIs",
+        )
+    })?;
+    for uri in metadata.redirect_uris.iter().flatten() {
+        // Exact string comparison (RFC 9700 §2.1), not the case-insensitive one some ecosystems
+        // use.
+        if !allowed.contains(&uri.as_str()) {
+            return Err(RegistrationError::rejected(
+                ErrorCode::InvalidRedirectUri,
+                format!(
+                    "redirect_uris: `{uri}` is not among the software statement's \
+                     software_redirect_uris"
+                ),
+            ));
+        }
+    }
+    statement_keys(metadata, statement)
+}
+
+/// The client's keys are the ones the directory published for the software: no `jwks` by value,
+/// and no `jwks_uri` other than the statement's.
+fn statement_keys(
+    metadata: &ClientMetadata,
+    statement: &StatementInfo,
+) -> Result<(), RegistrationError> {
+    let Some((claim, endpoint)) = STATEMENT_JWKS_CLAIMS
+        .iter()
+        .find_map(|c| Some((*c, statement.claims.get(*c)?.as_str()?)))
+    else {
+        return Ok(());
+    };
+    if metadata.jwks.is_some() {
+        return Err(RegistrationError::refused(format!(
+            "jwks: keys by value are not accepted; the client's keys are the software \
+             statement's {claim}"
+        )));
+    }
+    match &metadata.jwks_uri {
+        Some(uri) if uri != endpoint => Err(RegistrationError::refused(format!(
+            "jwks_uri `{uri}` must be the software statement's {claim} `{endpoint}`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A statement claim that is an array of strings.
+fn strings<'a>(statement: &'a StatementInfo, claim: &str) -> Option<Vec<&'a str>> {
+    match statement.claims.get(claim)? {
+        Value::Array(items) => items.iter().map(Value::as_str).collect(),
+        _ => None,
+    }
+}
+
+/// What [`Profile::UkOpenBanking`] needs besides its policy: the authorization server's issuer
+/// (the `aud` of signed requests), the directory's keys for software statements, the software's
+/// keys for signed request bodies, and a `jti` replay guard.
+///
+/// The software's keys are looked up by the request's `iss` (UK Open Banking: the `software_id`;
+/// a [`KeySource`] over the directory's `software_jwks_endpoint`s is the usual choice), or are the
+/// `jwks` claim of the statement the body carries. Statement `jti`s are not guarded: one statement
+/// serves several registrations.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::{MemoryStore, OpenBanking, StaticKeySource};
+///
+/// let directory = Arc::new(StaticKeySource::new()); // .with_issuer("OpenBanking Ltd", keys)
+/// let software = Arc::new(StaticKeySource::new()); // keys per software_id
+/// let registrar = OpenBanking::new("https://as.bank.example", directory, software)
+///     .registrar("https://as.bank.example/register", Arc::new(MemoryStore::new()));
+/// assert!(registrar.accepts_signed_requests());
+/// ```
+#[derive(Clone)]
+pub struct OpenBanking {
+    issuer: String,
+    directory: Arc<dyn KeySource>,
+    software: Arc<dyn KeySource>,
+    replay: Arc<dyn ReplayGuard>,
+}
+
+impl fmt::Debug for OpenBanking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenBanking")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenBanking {
+    /// Trusts `directory` for software statements and `software` for signed request bodies
+    /// addressed to `issuer`, with an in-memory replay guard.
+    pub fn new(
+        issuer: impl Into<String>,
+        directory: Arc<dyn KeySource>,
+        software: Arc<dyn KeySource>,
+    ) -> Self {
+        Self {
+            issuer: issuer.into(),
+            directory,
+            software,
+            replay: Arc::new(MemoryReplayGuard::new()),
+        }
+    }
+
+    /// Replaces the replay guard (replicas share one through their database).
+    #[must_use]
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = guard;
+        self
+    }
+
+    /// A registrar over `store` with the profile's policy and hook, statements required and
+    /// signed request bodies required.
+    ///
+    /// Statements must carry `iat`, `software_id` and `software_redirect_uris`; request bodies
+    /// `iss`, `iat`, `exp`, `aud` (including the issuer) and a `jti` not seen before its `exp`.
+    /// Chain [`Registrar::manage_with_host_tokens`] so that clients manage their registration
+    /// with the access token your token endpoint issued them (`client_credentials`).
+    pub fn registrar(
+        self,
+        registration_endpoint: impl Into<String>,
+        store: Arc<dyn ClientStore>,
+    ) -> Registrar {
+        let profile = Profile::UkOpenBanking;
+        let mut statement_rules = profile.jwt_rules();
+        statement_rules.required_claims = claims(&["iat", "software_id", "software_redirect_uris"]);
+        let statements = SoftwareStatements::new(self.directory)
+            .rules(statement_rules)
+            .required();
+        let mut request_rules = profile.jwt_rules();
+        request_rules.required_claims = claims(&["iat", "exp", "aud", "jti"]);
+        request_rules.audience = Some(self.issuer);
+        let requests = SignedRequests::new(self.software)
+            .rules(request_rules)
+            .replay_guard(self.replay)
+            .required();
+        profile
+            .registrar(registration_endpoint, store)
+            .with_software_statements(statements)
+            .with_signed_requests(requests)
+    }
+}
+
+fn claims(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}

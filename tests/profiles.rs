@@ -1,0 +1,1457 @@
+//! Deployment profiles: for each preset, a table of the registrations it accepts (201, stored)
+//! and of those it refuses (status, exact error code, the rule's message, nothing stored), plus
+//! the behaviour around them: forced values, updates, replay, the reaper, discovery.
+
+mod signing;
+
+use std::sync::Arc;
+
+use oauth_dcr::{
+    discovery_metadata, BodyFormat, ClientStore, InitialAccessGrant, InitialTokenVerifier, Jwks,
+    MemoryStore, OpenBanking, Profile, RedirectUri, Registrar, RegistrationError,
+    RegistrationResponse, RequestContext, StaticKeySource, StoreError,
+};
+use serde_json::{json, Value};
+use signing::*;
+use time::Duration;
+
+// ---- fixtures ----
+
+/// A profile's registrar over a `MemoryStore` the test keeps, with a manual clock.
+struct Server {
+    registrar: Registrar,
+    store: Arc<MemoryStore>,
+    clock: Arc<ManualClock>,
+}
+
+impl Server {
+    fn new(build: impl FnOnce(Arc<dyn ClientStore>) -> Registrar) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let registrar = build(store.clone()).with_clock(clock.clone());
+        Self {
+            registrar,
+            store,
+            clock,
+        }
+    }
+
+    fn profile(profile: Profile) -> Self {
+        Self::new(|store| profile.registrar(ENDPOINT, store))
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+}
+
+/// What a row expects.
+#[derive(Debug)]
+enum Expect {
+    Accept,
+    /// Status, error code, and a fragment of the description naming the rule.
+    Refuse(u16, &'static str, &'static str),
+}
+
+use Expect::{Accept, Refuse};
+
+/// One request of a table: a name, the body, how it is encoded, and the expected outcome.
+struct Row {
+    name: &'static str,
+    body: Vec<u8>,
+    format: BodyFormat,
+    expect: Expect,
+}
+
+fn json_row(name: &'static str, body: Value, expect: Expect) -> Row {
+    Row {
+        name,
+        body: serde_json::to_vec(&body).unwrap(),
+        format: BodyFormat::Json,
+        expect,
+    }
+}
+
+/// Runs every row; returns the accepted responses by row name.
+async fn run(server: &Server, rows: Vec<Row>) -> Vec<(&'static str, RegistrationResponse)> {
+    let mut accepted = Vec::new();
+    for row in rows {
+        let before = server.store.len();
+        let context = RequestContext::new().with_body_format(row.format);
+        let outcome = server.registrar.register(&row.body, &context).await;
+        match (row.expect, outcome) {
+            (Accept, Ok(response)) => {
+                assert_eq!(response.status, 201, "{}", row.name);
+                assert_eq!(server.store.len(), before + 1, "{}: stored", row.name);
+                accepted.push((row.name, response));
+            }
+            (Accept, Err(e)) => panic!("{}: refused: {e}", row.name),
+            (Refuse(status, code, fragment), Err(e)) => {
+                assert_refusal(row.name, e, status, code, fragment);
+                assert_eq!(server.store.len(), before, "{}: nothing stored", row.name);
+            }
+            (Refuse(..), Ok(r)) => panic!(
+                "{}: accepted: {}",
+                row.name,
+                String::from_utf8_lossy(&r.to_json())
+            ),
+        }
+    }
+    accepted
+}
+
+fn assert_refusal(name: &str, err: RegistrationError, status: u16, code: &str, fragment: &str) {
+    let reply = Reply::of(err);
+    assert_eq!(reply.status.as_u16(), status, "{name}: {reply:?}");
+    assert_eq!(reply.error(), code, "{name}: {reply:?}");
+    assert!(
+        reply.description().contains(fragment),
+        "{name}: `{}` does not say `{fragment}`",
+        reply.description()
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "{name}");
+}
+
+fn response<'a>(
+    accepted: &'a [(&str, RegistrationResponse)],
+    name: &str,
+) -> &'a RegistrationResponse {
+    &accepted.iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+/// `base` with members replaced (a `null` removes the member).
+fn edit(base: &Value, changes: Value) -> Value {
+    with(base.clone(), changes)
+}
+
+// ---- OpenID Connect Dynamic Registration ----
+
+#[tokio::test]
+async fn oidc_dynamic_accepts_every_certified_response_type() {
+    let server = Server::profile(Profile::OidcDynamic);
+    let web = json!({ "redirect_uris": [REDIRECT] });
+    let rows = vec![
+        json_row("code, all defaults", web.clone(), Accept),
+        json_row(
+            "id_token",
+            edit(
+                &web,
+                json!({ "response_types": ["id_token"], "grant_types": ["implicit"] }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "id_token token",
+            edit(
+                &web,
+                json!({ "response_types": ["id_token token"], "grant_types": ["implicit"] }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "code id_token",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["code id_token"],
+                    "grant_types": ["authorization_code", "implicit"],
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "code token",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["code token"],
+                    "grant_types": ["authorization_code", "implicit"],
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "code id_token token",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["code id_token token"],
+                    "grant_types": ["authorization_code", "implicit"],
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "hybrid, grant types implied",
+            edit(&web, json!({ "response_types": ["code id_token"] })),
+            Accept,
+        ),
+        json_row(
+            "pairwise subject",
+            edit(&web, json!({ "subject_type": "pairwise" })),
+            Accept,
+        ),
+        json_row(
+            "public subject",
+            edit(&web, json!({ "subject_type": "public" })),
+            Accept,
+        ),
+        json_row(
+            "unsigned ID token with code",
+            edit(&web, json!({ "id_token_signed_response_alg": "none" })),
+            Accept,
+        ),
+        json_row(
+            "private_key_jwt",
+            edit(
+                &web,
+                json!({
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": jwks_json("client.jwks.json"),
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "client_secret_jwt",
+            edit(
+                &web,
+                json!({ "token_endpoint_auth_method": "client_secret_jwt" }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "public native client on loopback",
+            json!({
+                "application_type": "native",
+                "redirect_uris": ["http://127.0.0.1:8080/cb"],
+                "token_endpoint_auth_method": "none",
+            }),
+            Accept,
+        ),
+        json_row(
+            "refresh tokens",
+            edit(
+                &web,
+                json!({ "grant_types": ["authorization_code", "refresh_token"] }),
+            ),
+            Accept,
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+
+    // OIDC Registration §2 defaults, written into the registration.
+    let client = response(&accepted, "code, all defaults");
+    let m = serde_json::to_value(&client.metadata).unwrap();
+    assert_eq!(m["response_types"], json!(["code"]));
+    assert_eq!(m["grant_types"], json!(["authorization_code"]));
+    assert_eq!(m["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(m["application_type"], "web");
+    assert_eq!(m["id_token_signed_response_alg"], "RS256");
+    assert!(client.client_secret.is_some());
+    let hybrid = response(&accepted, "hybrid, grant types implied");
+    assert_eq!(
+        serde_json::to_value(&hybrid.metadata).unwrap()["grant_types"],
+        json!(["authorization_code", "implicit"])
+    );
+}
+
+#[tokio::test]
+async fn oidc_dynamic_refuses_what_oidc_forbids() {
+    let server = Server::profile(Profile::OidcDynamic);
+    let web = json!({ "redirect_uris": [REDIRECT] });
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    let rows = vec![
+        json_row(
+            "unsigned ID token with code id_token",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["code id_token"],
+                    "id_token_signed_response_alg": "none",
+                }),
+            ),
+            Refuse(
+                400,
+                meta,
+                "id_token_signed_response_alg `none` is not allowed",
+            ),
+        ),
+        json_row(
+            "unsigned ID token with id_token",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["id_token"],
+                    "id_token_signed_response_alg": "none",
+                }),
+            ),
+            Refuse(
+                400,
+                meta,
+                "id_token_signed_response_alg `none` is not allowed",
+            ),
+        ),
+        json_row(
+            "bare token response type",
+            edit(
+                &web,
+                json!({ "response_types": ["token"], "grant_types": ["implicit"] }),
+            ),
+            Refuse(400, meta, "response type `token` is not supported"),
+        ),
+        json_row(
+            "id_token without the implicit grant",
+            edit(
+                &web,
+                json!({
+                    "response_types": ["id_token"],
+                    "grant_types": ["authorization_code"],
+                }),
+            ),
+            Refuse(400, meta, "needs the grant type `implicit`"),
+        ),
+        json_row(
+            "implicit web client on http loopback",
+            json!({ "redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["id_token"] }),
+            Refuse(400, redirect, "must use https for a web client"),
+        ),
+        json_row(
+            "implicit web client on https localhost",
+            json!({ "redirect_uris": ["https://localhost/cb"], "response_types": ["id_token"] }),
+            Refuse(400, redirect, "must not use a loopback host"),
+        ),
+        json_row(
+            "pairwise on two hosts without a sector",
+            json!({
+                "redirect_uris": [REDIRECT, "https://other.example/cb"],
+                "subject_type": "pairwise",
+            }),
+            Refuse(400, meta, "sector_identifier_uri is required"),
+        ),
+        json_row(
+            "unknown subject type",
+            edit(&web, json!({ "subject_type": "anonymous" })),
+            Refuse(400, meta, "subject_type `anonymous` is not supported"),
+        ),
+        json_row(
+            "redirect URI with a fragment",
+            json!({ "redirect_uris": ["https://app.example/cb#x"] }),
+            Refuse(400, redirect, "must not contain a fragment"),
+        ),
+        json_row(
+            "no redirect URIs",
+            json!({ "client_name": "App" }),
+            Refuse(400, redirect, "redirect_uris is required"),
+        ),
+        json_row(
+            "password grant",
+            edit(
+                &web,
+                json!({ "grant_types": ["authorization_code", "password"] }),
+            ),
+            Refuse(400, meta, "grant type `password` is not supported"),
+        ),
+        json_row(
+            "HMAC ID tokens",
+            edit(&web, json!({ "id_token_signed_response_alg": "HS256" })),
+            Refuse(
+                400,
+                meta,
+                "id_token_signed_response_alg `HS256` is not supported",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+#[test]
+fn oidc_dynamic_advertises_what_it_accepts() {
+    let metadata = discovery_metadata(&Profile::OidcDynamic.policy(ENDPOINT));
+    assert_eq!(
+        metadata["response_types_supported"],
+        json!([
+            "code",
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+            "code id_token token"
+        ])
+    );
+    assert_eq!(
+        metadata["subject_types_supported"],
+        json!(["public", "pairwise"])
+    );
+    assert_eq!(
+        metadata["id_token_signing_alg_values_supported"],
+        json!(["RS256", "PS256", "ES256", "EdDSA", "none"])
+    );
+}
+
+// ---- FAPI 2.0 ----
+
+fn fapi_client() -> Value {
+    json!({
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": jwks_json("client.jwks.json"),
+        "dpop_bound_access_tokens": true,
+    })
+}
+
+#[tokio::test]
+async fn fapi2_accepts_confidential_sender_constrained_clients() {
+    let server = Server::profile(Profile::Fapi2);
+    let base = fapi_client();
+    let rows = vec![
+        json_row("private_key_jwt with DPoP", base.clone(), Accept),
+        json_row(
+            "tls_client_auth with certificate-bound tokens",
+            json!({
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=app,O=Example",
+                "tls_client_certificate_bound_access_tokens": true,
+            }),
+            Accept,
+        ),
+        json_row(
+            "self_signed_tls_client_auth",
+            edit(
+                &base,
+                json!({
+                    "token_endpoint_auth_method": "self_signed_tls_client_auth",
+                    "dpop_bound_access_tokens": null,
+                    "tls_client_certificate_bound_access_tokens": true,
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "authentication method omitted",
+            edit(&base, json!({ "token_endpoint_auth_method": null })),
+            Accept,
+        ),
+        json_row(
+            "PAR declined by the client",
+            edit(
+                &base,
+                json!({ "require_pushed_authorization_requests": false }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "native app with a claimed https redirect",
+            edit(&base, json!({ "application_type": "native" })),
+            Accept,
+        ),
+        json_row(
+            "client_credentials only",
+            edit(
+                &base,
+                json!({ "redirect_uris": null, "grant_types": ["client_credentials"] }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "FAPI algorithms",
+            edit(
+                &base,
+                json!({
+                    "token_endpoint_auth_signing_alg": "ES256",
+                    "id_token_signed_response_alg": "PS256",
+                    "request_object_signing_alg": "EdDSA",
+                    "authorization_signed_response_alg": "PS256",
+                }),
+            ),
+            Accept,
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    for (name, client) in &accepted {
+        assert_eq!(
+            client.metadata.require_pushed_authorization_requests,
+            Some(true),
+            "{name}: PAR forced"
+        );
+        assert!(client.client_secret.is_none(), "{name}: no secret");
+    }
+    let defaulted = response(&accepted, "authentication method omitted");
+    let m = serde_json::to_value(&defaulted.metadata).unwrap();
+    assert_eq!(m["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(m["id_token_signed_response_alg"], "PS256");
+}
+
+#[tokio::test]
+async fn fapi2_refuses_public_secret_and_unbound_clients() {
+    let server = Server::profile(Profile::Fapi2);
+    let base = fapi_client();
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    let method = |m: &str| edit(&base, json!({ "token_endpoint_auth_method": m }));
+    let rows = vec![
+        json_row(
+            "public client",
+            method("none"),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_method `none` is not supported",
+            ),
+        ),
+        json_row(
+            "client_secret_basic",
+            method("client_secret_basic"),
+            Refuse(400, meta, "`client_secret_basic` is not supported"),
+        ),
+        json_row(
+            "client_secret_post",
+            method("client_secret_post"),
+            Refuse(400, meta, "`client_secret_post` is not supported"),
+        ),
+        json_row(
+            "client_secret_jwt",
+            method("client_secret_jwt"),
+            Refuse(400, meta, "`client_secret_jwt` is not supported"),
+        ),
+        json_row(
+            "private_key_jwt without keys",
+            edit(&base, json!({ "jwks": null })),
+            Refuse(400, meta, "needs jwks or jwks_uri"),
+        ),
+        json_row(
+            "no sender-constrained tokens",
+            edit(&base, json!({ "dpop_bound_access_tokens": null })),
+            Refuse(400, meta, "sender-constrained access tokens"),
+        ),
+        json_row(
+            "DPoP and certificate binding both declined",
+            edit(
+                &base,
+                json!({
+                    "dpop_bound_access_tokens": false,
+                    "tls_client_certificate_bound_access_tokens": false,
+                }),
+            ),
+            Refuse(400, meta, "sender-constrained access tokens"),
+        ),
+        json_row(
+            "implicit grant",
+            edit(
+                &base,
+                json!({ "response_types": ["id_token"], "grant_types": ["implicit"] }),
+            ),
+            Refuse(400, meta, "grant type `implicit` is not supported"),
+        ),
+        json_row(
+            "hybrid response type",
+            edit(&base, json!({ "response_types": ["code id_token"] })),
+            Refuse(400, meta, "response type `code id_token` is not supported"),
+        ),
+        json_row(
+            "password grant",
+            edit(&base, json!({ "grant_types": ["password"] })),
+            Refuse(400, meta, "grant type `password` is not supported"),
+        ),
+        json_row(
+            "native app on http loopback",
+            edit(
+                &base,
+                json!({
+                    "application_type": "native",
+                    "redirect_uris": ["http://127.0.0.1:8080/cb"],
+                }),
+            ),
+            Refuse(400, redirect, "must use https under FAPI 2.0"),
+        ),
+        json_row(
+            "native app on a private-use scheme",
+            edit(
+                &base,
+                json!({
+                    "application_type": "native",
+                    "redirect_uris": ["com.example.app:/cb"],
+                }),
+            ),
+            Refuse(400, redirect, "must use https under FAPI 2.0"),
+        ),
+        json_row(
+            "plain http redirect",
+            edit(&base, json!({ "redirect_uris": ["http://app.example/cb"] })),
+            Refuse(400, redirect, "must use https"),
+        ),
+        json_row(
+            "RS256 client assertions",
+            edit(&base, json!({ "token_endpoint_auth_signing_alg": "RS256" })),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_signing_alg `RS256` is not supported",
+            ),
+        ),
+        json_row(
+            "HMAC client assertions",
+            edit(&base, json!({ "token_endpoint_auth_signing_alg": "HS256" })),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_signing_alg `HS256` is not supported",
+            ),
+        ),
+        json_row(
+            "RS256 ID tokens",
+            edit(&base, json!({ "id_token_signed_response_alg": "RS256" })),
+            Refuse(
+                400,
+                meta,
+                "id_token_signed_response_alg `RS256` is not supported",
+            ),
+        ),
+        json_row(
+            "unsigned request objects",
+            edit(&base, json!({ "request_object_signing_alg": "none" })),
+            Refuse(
+                400,
+                meta,
+                "request_object_signing_alg `none` is not supported",
+            ),
+        ),
+        json_row(
+            "RS256 JARM responses",
+            edit(
+                &base,
+                json!({ "authorization_signed_response_alg": "RS256" }),
+            ),
+            Refuse(
+                400,
+                meta,
+                "authorization_signed_response_alg `RS256` is not supported",
+            ),
+        ),
+        json_row(
+            "RS256 UserInfo responses",
+            edit(&base, json!({ "userinfo_signed_response_alg": "RS256" })),
+            Refuse(
+                400,
+                meta,
+                "userinfo_signed_response_alg `RS256` is not supported",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+#[tokio::test]
+async fn fapi2_rules_hold_on_update() {
+    let server = Server::profile(Profile::Fapi2);
+    let client = run(&server, vec![json_row("client", fapi_client(), Accept)])
+        .await
+        .remove(0)
+        .1;
+    let token = client.registration_access_token.secret().to_owned();
+    let update = |changes: Value| {
+        let body = edit(&fapi_client(), changes);
+        serde_json::to_vec(&edit(&body, json!({ "client_id": client.client_id }))).unwrap()
+    };
+    let err = server
+        .registrar
+        .update(
+            &client.client_id,
+            Some(&token),
+            &update(json!({ "dpop_bound_access_tokens": false })),
+            &RequestContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_refusal(
+        "unbound update",
+        err,
+        400,
+        "invalid_client_metadata",
+        "sender-constrained",
+    );
+    let updated = server
+        .registrar
+        .update(
+            &client.client_id,
+            Some(&token),
+            &update(json!({ "require_pushed_authorization_requests": false })),
+            &RequestContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.metadata.require_pushed_authorization_requests,
+        Some(true)
+    );
+}
+
+#[test]
+fn fapi2_advertises_its_algorithms_only() {
+    let metadata = discovery_metadata(&Profile::Fapi2.policy(ENDPOINT));
+    for list in [
+        "id_token_signing_alg_values_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+        "request_object_signing_alg_values_supported",
+        "authorization_signing_alg_values_supported",
+    ] {
+        assert_eq!(metadata[list], json!(["PS256", "ES256", "EdDSA"]), "{list}");
+    }
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!([
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth"
+        ])
+    );
+}
+
+// ---- UK Open Banking ----
+
+/// The authorization server's issuer: the `aud` of signed requests.
+const AS_ISSUER: &str = "https://as.example";
+/// The software the directory's statements describe; the `iss` of its signed requests.
+const SOFTWARE_ID: &str = "ob-software-1";
+/// Where the directory publishes the software's keys.
+const SOFTWARE_JWKS: &str = "https://keystore.directory.example/org-1/ob-software-1.jwks";
+const TPP_CB: &str = "https://tpp.example/cb";
+const TPP_CB2: &str = "https://tpp.example/cb2";
+
+/// The software's PS256 key set: the `issuer-ps256` key of `tests/data/keys/` (the key files hold
+/// no client PS256 key; the software key source maps `SOFTWARE_ID` to it, so which file the key
+/// pair comes from does not matter).
+fn software_keys() -> Jwks {
+    let mut set = jwks_json("issuer.jwks.json");
+    set["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] == "issuer-ps256");
+    Jwks::from_json(set.to_string().as_bytes()).unwrap()
+}
+
+fn open_banking() -> Server {
+    Server::new(|store| {
+        let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
+        let software = StaticKeySource::new().with_issuer(SOFTWARE_ID, software_keys());
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), Arc::new(software))
+            .registrar(ENDPOINT, store)
+    })
+}
+
+/// The claims of the directory's statement for the software.
+fn ssa_claims(now: i64) -> Value {
+    json!({
+        "iss": ISSUER,
+        "iat": now,
+        "jti": "ssa-1",
+        "software_id": SOFTWARE_ID,
+        "software_client_name": "TPP",
+        "software_redirect_uris": [TPP_CB, TPP_CB2],
+        "software_jwks_endpoint": SOFTWARE_JWKS,
+        "org_id": "org-1",
+    })
+}
+
+/// The claims of a valid signed registration request with the `jti` given.
+fn ob_request(now: i64, jti: &str, ssa: &str) -> Value {
+    json!({
+        "iss": SOFTWARE_ID,
+        "aud": AS_ISSUER,
+        "iat": now,
+        "exp": now + 300,
+        "jti": jti,
+        "software_statement": ssa,
+        "redirect_uris": [TPP_CB],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "PS256",
+        "id_token_signed_response_alg": "PS256",
+        "jwks_uri": SOFTWARE_JWKS,
+        "grant_types": ["authorization_code", "client_credentials", "refresh_token"],
+        "response_types": ["code"],
+        "application_type": "web",
+    })
+}
+
+/// A request signed with the software's PS256 key.
+fn software_signed(claims: &Value) -> Vec<u8> {
+    let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-ps256" });
+    jws(
+        &header,
+        claims,
+        signer("PS256", "issuer-ps256.pem").as_ref(),
+    )
+    .into_bytes()
+}
+
+fn jwt_row(name: &'static str, body: Vec<u8>, expect: Expect) -> Row {
+    Row {
+        name,
+        body,
+        format: BodyFormat::Jwt,
+        expect,
+    }
+}
+
+/// A row whose request is `changes` applied to a valid request with the row's name as `jti`.
+fn ob_row(name: &'static str, now: i64, ssa: &str, changes: Value, expect: Expect) -> Row {
+    jwt_row(
+        name,
+        software_signed(&with(ob_request(now, name, ssa), changes)),
+        expect,
+    )
+}
+
+#[tokio::test]
+async fn uk_open_banking_accepts_signed_requests_within_the_statement() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![
+        ob_row(
+            "signed request with a statement",
+            now,
+            &ssa,
+            json!({}),
+            Accept,
+        ),
+        ob_row(
+            "a subset of the statement's redirect URIs",
+            now,
+            &ssa,
+            json!({ "redirect_uris": [TPP_CB2] }),
+            Accept,
+        ),
+        ob_row(
+            "hybrid code id_token with implicit",
+            now,
+            &ssa,
+            json!({
+                "response_types": ["code id_token"],
+                "grant_types": ["authorization_code", "implicit", "client_credentials"],
+            }),
+            Accept,
+        ),
+        ob_row(
+            "tls_client_auth",
+            now,
+            &ssa,
+            json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=ob-software-1,O=TPP",
+                "token_endpoint_auth_signing_alg": null,
+            }),
+            Accept,
+        ),
+        ob_row(
+            "client_credentials only",
+            now,
+            &ssa,
+            json!({
+                "redirect_uris": null,
+                "response_types": null,
+                "grant_types": ["client_credentials"],
+            }),
+            Accept,
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let client = response(&accepted, "signed request with a statement");
+    assert_eq!(client.metadata.software_id.as_deref(), Some(SOFTWARE_ID));
+    assert_eq!(client.software_statement.as_deref(), Some(ssa.as_str()));
+    let record = server.store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
+}
+
+#[tokio::test]
+async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let ssa_with = |changes: Value| issuer_jws("PS256", &with(ssa_claims(now), changes));
+    let bad = "invalid_request";
+    let statement = "invalid_software_statement";
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    let es256 = {
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
+        let claims = ob_request(now, "es256", &ssa);
+        jws(
+            &header,
+            &claims,
+            signer("ES256", "client-es256.pem").as_ref(),
+        )
+        .into_bytes()
+    };
+    let foreign_key = {
+        let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-rs256" });
+        let claims = ob_request(now, "foreign", &ssa);
+        jws(
+            &header,
+            &claims,
+            signer("PS256", "issuer-rs256.pem").as_ref(),
+        )
+        .into_bytes()
+    };
+    let header_key = {
+        let mut key = jwks_json("client.jwks.json")["keys"][0].clone();
+        key["alg"] = json!("PS256");
+        let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-ps256", "jwk": key });
+        let claims = ob_request(now, "header-key", &ssa);
+        jws(
+            &header,
+            &claims,
+            signer("PS256", "issuer-ps256.pem").as_ref(),
+        )
+        .into_bytes()
+    };
+    let rows = vec![
+        json_row(
+            "plain JSON body",
+            ob_request(now, "json", &ssa),
+            Refuse(400, bad, "requires a signed request body"),
+        ),
+        jwt_row(
+            "request signed ES256",
+            es256,
+            Refuse(400, bad, "the algorithm `ES256` is not accepted"),
+        ),
+        jwt_row(
+            "request signed with a key the software does not have",
+            foreign_key,
+            Refuse(400, bad, "no trusted `PS256` key with kid `issuer-rs256`"),
+        ),
+        jwt_row(
+            "request naming its key in a jwk header",
+            header_key,
+            Refuse(400, bad, "keys in the `jwk` header are refused"),
+        ),
+        ob_row(
+            "request without jti",
+            now,
+            &ssa,
+            json!({ "jti": null }),
+            Refuse(400, bad, "the claim `jti` is required"),
+        ),
+        ob_row(
+            "request without aud",
+            now,
+            &ssa,
+            json!({ "aud": null }),
+            Refuse(400, bad, "the claim `aud` is required"),
+        ),
+        ob_row(
+            "request for another server",
+            now,
+            &ssa,
+            json!({ "aud": "https://other-bank.example" }),
+            Refuse(400, bad, "the audience must include `https://as.example`"),
+        ),
+        ob_row(
+            "request without exp",
+            now,
+            &ssa,
+            json!({ "exp": null }),
+            Refuse(400, bad, "the claim `exp` is required"),
+        ),
+        ob_row(
+            "request without iat",
+            now,
+            &ssa,
+            json!({ "iat": null }),
+            Refuse(400, bad, "the claim `iat` is required"),
+        ),
+        ob_row(
+            "expired request",
+            now,
+            &ssa,
+            json!({ "iat": now - 600, "exp": now - 300 }),
+            Refuse(400, bad, "expired"),
+        ),
+        ob_row(
+            "no software statement",
+            now,
+            &ssa,
+            json!({ "software_statement": null }),
+            Refuse(400, statement, "a software statement is required"),
+        ),
+        ob_row(
+            "statement signed RS256",
+            now,
+            &issuer_jws("RS256", &ssa_claims(now)),
+            json!({}),
+            Refuse(400, statement, "the algorithm `RS256` is not accepted"),
+        ),
+        ob_row(
+            "statement from an untrusted directory",
+            now,
+            &ssa_with(json!({ "iss": "https://rogue-directory.example" })),
+            json!({}),
+            Refuse(
+                400,
+                "unapproved_software_statement",
+                "the issuer `https://rogue-directory.example` is not trusted",
+            ),
+        ),
+        ob_row(
+            "statement naming its key in a jwk header",
+            now,
+            &jws(
+                &issuer_header(
+                    "PS256",
+                    json!({ "jwk": jwks_json("issuer.jwks.json")["keys"][1] }),
+                ),
+                &ssa_claims(now),
+                signer("PS256", "issuer-ps256.pem").as_ref(),
+            ),
+            json!({}),
+            Refuse(400, statement, "keys in the `jwk` header are refused"),
+        ),
+        ob_row(
+            "statement without software_redirect_uris",
+            now,
+            &ssa_with(json!({ "software_redirect_uris": null })),
+            json!({}),
+            Refuse(
+                400,
+                statement,
+                "the claim `software_redirect_uris` is required",
+            ),
+        ),
+        ob_row(
+            "statement with a single software_redirect_uris string",
+            now,
+            &ssa_with(json!({ "software_redirect_uris": TPP_CB })),
+            json!({}),
+            Refuse(400, statement, "software_redirect_uris must be an array"),
+        ),
+        ob_row(
+            "redirect URI outside the statement's",
+            now,
+            &ssa,
+            json!({ "redirect_uris": [TPP_CB, "https://evil.example/cb"] }),
+            Refuse(
+                400,
+                redirect,
+                "`https://evil.example/cb` is not among the software statement's",
+            ),
+        ),
+        ob_row(
+            "redirect URI differing in case",
+            now,
+            &ssa,
+            json!({ "redirect_uris": ["https://tpp.example/CB"] }),
+            Refuse(400, redirect, "is not among the software statement's"),
+        ),
+        ob_row(
+            "http redirect the statement lists",
+            now,
+            &ssa_with(json!({ "software_redirect_uris": ["http://tpp.example/cb"] })),
+            json!({ "redirect_uris": ["http://tpp.example/cb"] }),
+            Refuse(400, redirect, "must use https"),
+        ),
+        ob_row(
+            "keys by value",
+            now,
+            &ssa,
+            json!({ "jwks_uri": null, "jwks": jwks_json("client.jwks.json") }),
+            Refuse(400, meta, "keys by value are not accepted"),
+        ),
+        ob_row(
+            "jwks_uri other than the statement's",
+            now,
+            &ssa,
+            json!({ "jwks_uri": "https://evil.example/jwks" }),
+            Refuse(
+                400,
+                meta,
+                "must be the software statement's software_jwks_endpoint",
+            ),
+        ),
+        ob_row(
+            "client_secret_basic",
+            now,
+            &ssa,
+            json!({
+                "token_endpoint_auth_method": "client_secret_basic",
+                "token_endpoint_auth_signing_alg": null,
+            }),
+            Refuse(400, meta, "`client_secret_basic` is not supported"),
+        ),
+        ob_row(
+            "public client",
+            now,
+            &ssa,
+            json!({
+                "token_endpoint_auth_method": "none",
+                "token_endpoint_auth_signing_alg": null,
+                "grant_types": ["authorization_code"],
+            }),
+            Refuse(400, meta, "`none` is not supported"),
+        ),
+        ob_row(
+            "RS256 ID tokens",
+            now,
+            &ssa,
+            json!({ "id_token_signed_response_alg": "RS256" }),
+            Refuse(
+                400,
+                meta,
+                "id_token_signed_response_alg `RS256` is not supported",
+            ),
+        ),
+        ob_row(
+            "ES256 client assertions",
+            now,
+            &ssa,
+            json!({ "token_endpoint_auth_signing_alg": "ES256" }),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_signing_alg `ES256` is not supported",
+            ),
+        ),
+        ob_row(
+            "native application",
+            now,
+            &ssa,
+            json!({ "application_type": "native" }),
+            Refuse(400, meta, "application_type `native` is not supported"),
+        ),
+        ob_row(
+            "hybrid without the implicit grant",
+            now,
+            &ssa,
+            json!({ "response_types": ["code id_token"] }),
+            Refuse(400, meta, "needs the grant type `implicit`"),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+#[tokio::test]
+async fn uk_open_banking_accepts_a_request_once() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let body = software_signed(&ob_request(now, "once", &ssa));
+    let rows = vec![
+        jwt_row("first use", body.clone(), Accept),
+        jwt_row(
+            "replay",
+            body,
+            Refuse(400, "invalid_request", "the `jti` was used before"),
+        ),
+    ];
+    run(&server, rows).await;
+    assert_eq!(server.store.len(), 1);
+}
+
+#[tokio::test]
+async fn uk_open_banking_updates_are_signed_too() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let body = software_signed(&ob_request(now, "register", &ssa));
+    let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
+    let client = server.registrar.register(&body, &jwt).await.unwrap();
+    let token = client.registration_access_token.secret().to_owned();
+    let changes = json!({ "client_id": client.client_id, "redirect_uris": [TPP_CB2] });
+
+    let plain = serde_json::to_vec(&with(ob_request(now, "plain", &ssa), changes.clone())).unwrap();
+    let err = server
+        .registrar
+        .update(
+            &client.client_id,
+            Some(&token),
+            &plain,
+            &RequestContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_refusal(
+        "plain update",
+        err,
+        400,
+        "invalid_request",
+        "requires a signed request body",
+    );
+
+    let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
+    let updated = server
+        .registrar
+        .update(&client.client_id, Some(&token), &signed, &jwt)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.metadata.redirect_uris,
+        Some(vec![RedirectUri::new(TPP_CB2)])
+    );
+}
+
+/// The host's access tokens `cc:<client_id>`, as its token endpoint issues them to a client
+/// through `client_credentials`.
+struct ClientCredentials;
+
+#[async_trait::async_trait]
+impl InitialTokenVerifier for ClientCredentials {
+    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
+        Ok(token
+            .strip_prefix("cc:")
+            .map(|client| InitialAccessGrant::with_scopes(["accounts"]).subject(client)))
+    }
+}
+
+#[tokio::test]
+async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
+    let server = Server::new(|store| {
+        let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
+        let software = StaticKeySource::new().with_issuer(SOFTWARE_ID, software_keys());
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), Arc::new(software))
+            .registrar(ENDPOINT, store)
+            .manage_with_host_tokens(Arc::new(ClientCredentials))
+    });
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
+    let body = software_signed(&ob_request(now, "register", &ssa));
+    let client = server.registrar.register(&body, &jwt).await.unwrap();
+    let own = format!("cc:{}", client.client_id);
+
+    let read = server.registrar.read(&client.client_id, Some(&own)).await;
+    assert_eq!(read.unwrap().client_id, client.client_id);
+    let err = server
+        .registrar
+        .read(&client.client_id, Some("cc:another-client"))
+        .await
+        .unwrap_err();
+    assert_refusal("another client's token", err, 401, "invalid_token", "");
+    let changes = json!({ "client_id": client.client_id, "redirect_uris": [TPP_CB2] });
+    let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
+    let updated = server
+        .registrar
+        .update(&client.client_id, Some(&own), &signed, &jwt)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.metadata.redirect_uris,
+        Some(vec![RedirectUri::new(TPP_CB2)])
+    );
+}
+
+#[tokio::test]
+async fn uk_open_banking_without_its_trust_refuses_everything() {
+    let server = Server::profile(Profile::UkOpenBanking);
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![
+        json_row(
+            "plain JSON body",
+            ob_request(now, "json", &ssa),
+            Refuse(400, "invalid_request", "requires a signed request body"),
+        ),
+        jwt_row(
+            "signed body",
+            software_signed(&ob_request(now, "jwt", &ssa)),
+            Refuse(
+                400,
+                "invalid_request",
+                "does not accept signed request bodies",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+// ---- Model Context Protocol ----
+
+#[tokio::test]
+async fn mcp_accepts_public_clients_on_loopback() {
+    let server = Server::profile(Profile::Mcp);
+    let rows = vec![
+        json_row(
+            "localhost with a port, as agents send it",
+            json!({
+                "client_name": "Agent CLI",
+                "redirect_uris": ["http://localhost:53682/callback"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            }),
+            Accept,
+        ),
+        json_row(
+            "127.0.0.1 and a claimed https redirect",
+            json!({ "redirect_uris": ["http://127.0.0.1:33418/", "https://editor.example/redirect"] }),
+            Accept,
+        ),
+        json_row(
+            "IPv6 loopback",
+            json!({ "redirect_uris": ["http://[::1]:8080/cb"] }),
+            Accept,
+        ),
+        json_row(
+            "loopback without a port",
+            json!({ "redirect_uris": ["http://127.0.0.1/callback"] }),
+            Accept,
+        ),
+        json_row(
+            "web client with an https redirect",
+            json!({ "application_type": "web", "redirect_uris": [REDIRECT] }),
+            Accept,
+        ),
+        json_row(
+            "reverse-domain private-use scheme",
+            json!({ "redirect_uris": ["com.example.agent:/oauth/callback"] }),
+            Accept,
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    for (name, client) in &accepted {
+        assert!(client.client_secret.is_none(), "{name}: public");
+        assert!(client.client_secret_expires_at.is_none(), "{name}");
+        let m = serde_json::to_value(&client.metadata).unwrap();
+        assert_eq!(m["token_endpoint_auth_method"], "none", "{name}");
+    }
+    let agent = response(&accepted, "localhost with a port, as agents send it");
+    let m = serde_json::to_value(&agent.metadata).unwrap();
+    assert_eq!(m["application_type"], "native");
+}
+
+#[tokio::test]
+async fn mcp_refuses_confidential_and_remote_http_clients() {
+    let server = Server::profile(Profile::Mcp);
+    let loopback = json!({ "redirect_uris": ["http://127.0.0.1:8080/cb"] });
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    let uri = |u: &str| json!({ "redirect_uris": [u] });
+    let rows = vec![
+        json_row(
+            "client_secret_basic",
+            edit(
+                &loopback,
+                json!({ "token_endpoint_auth_method": "client_secret_basic" }),
+            ),
+            Refuse(400, meta, "`client_secret_basic` is not supported"),
+        ),
+        json_row(
+            "client_secret_post",
+            edit(
+                &loopback,
+                json!({ "token_endpoint_auth_method": "client_secret_post" }),
+            ),
+            Refuse(400, meta, "`client_secret_post` is not supported"),
+        ),
+        json_row(
+            "private_key_jwt",
+            edit(
+                &loopback,
+                json!({
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": jwks_json("client.jwks.json"),
+                }),
+            ),
+            Refuse(400, meta, "`private_key_jwt` is not supported"),
+        ),
+        json_row(
+            "client_credentials",
+            edit(
+                &loopback,
+                json!({ "grant_types": ["authorization_code", "client_credentials"] }),
+            ),
+            Refuse(
+                400,
+                meta,
+                "grant type `client_credentials` is not supported",
+            ),
+        ),
+        json_row(
+            "implicit",
+            edit(&loopback, json!({ "response_types": ["token"] })),
+            Refuse(400, meta, "grant type `implicit` is not supported"),
+        ),
+        json_row(
+            "device code",
+            edit(
+                &loopback,
+                json!({
+                    "grant_types": ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
+                }),
+            ),
+            Refuse(400, meta, "device_code` is not supported"),
+        ),
+        json_row(
+            "http on a remote host",
+            uri("http://agent.example/cb"),
+            Refuse(400, redirect, "plain http is allowed only on loopback"),
+        ),
+        json_row(
+            "a localhost look-alike",
+            uri("http://localhost.evil.example/cb"),
+            Refuse(400, redirect, "plain http is allowed only on loopback"),
+        ),
+        json_row(
+            "userinfo before localhost",
+            uri("http://localhost@evil.example/cb"),
+            Refuse(400, redirect, "must not contain userinfo"),
+        ),
+        json_row(
+            "https on localhost",
+            uri("https://localhost:8443/cb"),
+            Refuse(400, redirect, "must not use a loopback host with https"),
+        ),
+        json_row(
+            "web client on loopback",
+            edit(&loopback, json!({ "application_type": "web" })),
+            Refuse(400, redirect, "must use https for a web client"),
+        ),
+        json_row(
+            "private-use scheme without a domain",
+            uri("agent:/cb"),
+            Refuse(400, redirect, "not in reverse domain form"),
+        ),
+        json_row(
+            "wildcard port",
+            uri("http://127.0.0.1:*/cb"),
+            Refuse(400, redirect, "must not contain wildcards"),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+#[test]
+fn mcp_loopback_redirects_match_on_any_port() {
+    let registered = RedirectUri::new("http://127.0.0.1:33418/callback");
+    assert!(registered.matches("http://127.0.0.1:51004/callback"));
+    assert!(RedirectUri::new("http://[::1]/cb").matches("http://[::1]:8080/cb"));
+    assert!(!registered.matches("http://127.0.0.1:51004/other"));
+    // `localhost` matches with its registered port only (RFC 8252 §7.3 names the IP literals).
+    let localhost = RedirectUri::new("http://localhost:53682/callback");
+    assert!(localhost.matches("http://localhost:53682/callback"));
+    assert!(!localhost.matches("http://localhost:53683/callback"));
+}
+
+#[tokio::test]
+async fn mcp_reaps_clients_never_used_within_a_day() {
+    let server = Server::profile(Profile::Mcp);
+    let body = br#"{"redirect_uris":["http://127.0.0.1/callback"]}"#;
+    let context = RequestContext::new();
+    let used = server.registrar.register(body, &context).await.unwrap();
+    let idle = server.registrar.register(body, &context).await.unwrap();
+    server.registrar.record_use(&used.client_id).await.unwrap();
+
+    server.clock.advance(Duration::hours(23));
+    assert!(server.registrar.reap(10).await.unwrap().is_empty());
+    server
+        .clock
+        .advance(Duration::hours(1) + Duration::seconds(1));
+    assert_eq!(server.registrar.reap(10).await.unwrap(), [idle.client_id]);
+    assert!(server.store.get(&used.client_id).await.unwrap().is_some());
+}
