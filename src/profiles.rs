@@ -109,8 +109,8 @@ pub enum Profile {
     /// [`Registrar::reap`], or clients in use are reaped too; agents that register on every
     /// start can also turn on [`ServerPolicy::idempotent_registration`]. PKCE is expected of
     /// these clients and enforced at the authorization endpoint, not at registration. A redirect
-    /// URI matches on any port ([`RedirectUri::matches`](crate::RedirectUri::matches)) for the
-    /// loopback IP literals only; a `localhost` one matches with its registered port.
+    /// URI on loopback, `localhost` included, matches on any port
+    /// ([`RedirectUri::matches`](crate::RedirectUri::matches)).
     Mcp,
 }
 

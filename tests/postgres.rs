@@ -12,11 +12,12 @@ use oauth_dcr::{
     ServerPolicy, TokenSpec,
 };
 
+/// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
+/// late arrival would count as theft (tests/lifecycle.rs covers detection).
 fn registrar(store: PostgresStore) -> Registrar {
-    Registrar::new(
-        ServerPolicy::new("https://as.example/register"),
-        Arc::new(store),
-    )
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.detect_token_reuse = false;
+    Registrar::new(policy, Arc::new(store))
 }
 
 const BODY: &[u8] = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"Replica"}"#;

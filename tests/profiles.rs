@@ -1432,10 +1432,13 @@ fn mcp_loopback_redirects_match_on_any_port() {
     assert!(registered.matches("http://127.0.0.1:51004/callback"));
     assert!(RedirectUri::new("http://[::1]/cb").matches("http://[::1]:8080/cb"));
     assert!(!registered.matches("http://127.0.0.1:51004/other"));
-    // `localhost` matches with its registered port only (RFC 8252 §7.3 names the IP literals).
+    // `localhost`, which the MCP profile registers, also matches on any port; the path still
+    // has to match, and an IP literal is not `localhost`.
     let localhost = RedirectUri::new("http://localhost:53682/callback");
     assert!(localhost.matches("http://localhost:53682/callback"));
-    assert!(!localhost.matches("http://localhost:53683/callback"));
+    assert!(localhost.matches("http://localhost:53683/callback"));
+    assert!(!localhost.matches("http://localhost:53683/other"));
+    assert!(!localhost.matches("http://127.0.0.1:53683/callback"));
 }
 
 #[tokio::test]

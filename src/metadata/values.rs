@@ -253,7 +253,9 @@ impl RedirectUri {
     }
 
     /// Whether `candidate` (from an authorization request) matches this registered URI: byte for
-    /// byte, except that the port of a loopback IP literal may differ (RFC 8252 §7.3).
+    /// byte, except that the port of a loopback redirect may differ (RFC 8252 §7.3): an IP
+    /// literal, or `localhost`, which only a policy with
+    /// [`allow_localhost`](crate::RedirectPolicy::allow_localhost) registers.
     pub fn matches(&self, candidate: &str) -> bool {
         if self.0 == candidate {
             return true;
@@ -266,7 +268,8 @@ impl RedirectUri {
         let loopback = matches!(
             registered.host(),
             Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-        ) || matches!(registered.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+        ) || matches!(registered.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            || matches!(registered.host(), Some(url::Host::Domain("localhost")));
         if !loopback || registered.scheme() != "http" || requested.as_str() != candidate {
             return false;
         }
