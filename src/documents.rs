@@ -250,7 +250,7 @@ fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (Err
 
 impl Registrar {
     /// Resolves URL client identifiers with `fetcher` (which must refuse non-public addresses,
-    /// as [`HttpFetcher`](crate::fetch::HttpFetcher) does). Needs
+    /// as `HttpFetcher` (feature `fetch`) does). Needs
     /// [`ServerPolicy::metadata_documents`].
     #[must_use]
     pub fn with_metadata_documents(mut self, fetcher: Arc<dyn Fetcher>) -> Self {

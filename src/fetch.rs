@@ -2,7 +2,7 @@
 //! policy asks for (issuer key sets, `sector_identifier_uri` documents); a client's `jwks_uri` or
 //! `logo_uri` is never fetched during registration.
 //!
-//! The reference implementation, [`HttpFetcher`] (feature `fetch`), refuses anything but https,
+//! The reference implementation, `HttpFetcher` (feature `fetch`), refuses anything but https,
 //! resolves names itself and refuses loopback, private, link-local, shared, multicast, reserved
 //! and cloud-metadata addresses, follows no redirects, and caps time and size.
 

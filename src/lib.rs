@@ -37,6 +37,18 @@
 //! clients never choose their `client_id` or secret, redirect URIs must be canonical absolute
 //! URIs without fragments, userinfo or wildcards, registration access tokens expire after 30 days
 //! and rotate on every read and update.
+//!
+//! Beyond the core: initial access tokens ([`Registrar::require_initial_token`],
+//! [`IssuedInitialTokens`]), software statements and signed request bodies
+//! ([`SoftwareStatements`], [`SignedRequests`]), a [`RegistrationHook`] and [`EventSink`]s,
+//! Client ID Metadata Documents ([`Registrar::resolve_client_id`]), client hygiene
+//! ([`Registrar::reap`]) and deployment presets ([`Profile`]).
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | `fetch` | `fetch::HttpFetcher`: the SSRF-safe HTTPS fetcher for issuer keys, sector identifiers and metadata documents |
+//! | `postgres` | `PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
+//! | `test-kit` | `testkit`: conformance checks for any store implementation |
 
 mod access;
 mod credentials;
