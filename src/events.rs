@@ -58,6 +58,9 @@ pub struct HookContext<'a> {
     pub initial_token: Option<&'a InitialAccessGrant>,
     /// The verified software statement, when there was one.
     pub statement: Option<&'a StatementInfo>,
+    /// The JWT claims (`iss`, `aud`, `iat`, `exp`, `jti`, …) of a verified signed request body,
+    /// when the body was one.
+    pub signed_request: Option<&'a Map<String, Value>>,
 }
 
 /// A host's own registration rules, run after the crate's validation. It may adjust the metadata

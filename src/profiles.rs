@@ -94,10 +94,9 @@ pub enum Profile {
     /// `Profile::UkOpenBanking.registrar` alone refuses every registration.
     ///
     /// Management with the client's own `client_credentials` access token: chain
-    /// [`Registrar::manage_with_host_tokens`]. Not yet available: management *instead of* a
-    /// registration access token (one is still issued and still accepted), and binding the
-    /// request's `iss` to the statement's `software_id` (the hook does not see the request's own
-    /// claims).
+    /// [`Registrar::manage_with_host_tokens`]. The request's `iss` must be the statement's
+    /// `software_id`. Not yet available: management *instead of* a registration access token
+    /// (one is still issued and still accepted).
     UkOpenBanking,
     /// Model Context Protocol clients: public clients (`none`, no secret issued); loopback
     /// redirect URIs `http://127.0.0.1`, `http://[::1]` and `http://localhost` on any port;
@@ -363,6 +362,17 @@ fn open_banking_rules(
             "a software statement is required",
         ));
     };
+    // The request is the software's own: its issuer is the statement's software_id.
+    let software_id = statement.claims.get("software_id").and_then(Value::as_str);
+    let request_issuer = context
+        .signed_request
+        .and_then(|claims| claims.get("iss"))
+        .and_then(Value::as_str);
+    if software_id.is_none() || request_issuer != software_id {
+        return Err(RegistrationError::invalid_request(
+            "the signed request's iss must be the software statement's software_id",
+        ));
+    }
     let allowed = strings(statement, "software_redirect_uris").ok_or_else(|| {
         RegistrationError::rejected(
             ErrorCode::InvalidSoftwareStatement,

@@ -19,6 +19,8 @@ use crate::statements::{self, Jwks};
 pub(crate) struct Intake {
     pub(crate) parsed: ParsedRequest,
     pub(crate) statement: Option<VerifiedStatement>,
+    /// The JWT claims (`iss`, `aud`, `jti`, …) of a verified signed request body.
+    pub(crate) request_claims: Option<Map<String, Value>>,
 }
 
 /// A software statement that verified.
@@ -38,8 +40,13 @@ impl Registrar {
         body: &[u8],
         context: &RequestContext,
     ) -> Result<Intake, RegistrationError> {
+        let mut request_claims = None;
         let mut map = match context.body_format {
-            BodyFormat::Jwt => self.signed_body(body).await?,
+            BodyFormat::Jwt => {
+                let (metadata, claims) = self.signed_body(body).await?;
+                request_claims = Some(claims);
+                metadata
+            }
             BodyFormat::Json => {
                 if self.signed_requests.as_ref().is_some_and(|s| s.required) {
                     return Err(RegistrationError::invalid_request(
@@ -51,11 +58,18 @@ impl Registrar {
         };
         let statement = self.statement(&mut map).await?;
         let parsed = request::from_object(map, &self.policy);
-        Ok(Intake { parsed, statement })
+        Ok(Intake {
+            parsed,
+            statement,
+            request_claims,
+        })
     }
 
-    /// Verifies an `application/jwt` body and returns its metadata claims.
-    async fn signed_body(&self, body: &[u8]) -> Result<Map<String, Value>, RegistrationError> {
+    /// Verifies an `application/jwt` body and returns its metadata claims and its JWT claims.
+    async fn signed_body(
+        &self,
+        body: &[u8],
+    ) -> Result<(Map<String, Value>, Map<String, Value>), RegistrationError> {
         let Some(config) = &self.signed_requests else {
             return Err(RegistrationError::invalid_request(
                 "this server does not accept signed request bodies",
@@ -92,10 +106,11 @@ impl Registrar {
             }
         };
         let decoded = named.map_err(fail)?;
-        Ok(decoded
-            .metadata_claims()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let (registered, metadata) = decoded
+            .claims
+            .into_iter()
+            .partition(|(k, _)| statements::is_registered_claim(k));
+        Ok((metadata, registered))
     }
 
     /// The `jwks` of a software statement carried inside a signed body, once that statement
@@ -221,6 +236,7 @@ impl Registrar {
                 request: context,
                 initial_token: grant,
                 statement: intake.statement.as_ref().map(|s| &s.info),
+                signed_request: intake.request_claims.as_ref(),
             };
             hook.check(&mut metadata, &hook_context).await?;
             // Whatever the hook changed must still meet every rule.

@@ -227,6 +227,11 @@ impl Decoded<'_> {
     }
 }
 
+/// Whether `name` is a JWT registered claim rather than client metadata.
+pub(crate) fn is_registered_claim(name: &str) -> bool {
+    REGISTERED_CLAIMS.contains(&name)
+}
+
 fn invalid(message: impl Into<String>) -> JwtError {
     JwtError::Invalid(message.into())
 }

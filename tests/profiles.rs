@@ -980,6 +980,17 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             Refuse(400, statement, "a software statement is required"),
         ),
         ob_row(
+            "a request whose iss is not the statement's software_id",
+            now,
+            &ssa_with(json!({ "software_id": "another-software" })),
+            json!({}),
+            Refuse(
+                400,
+                bad,
+                "the signed request's iss must be the software statement's software_id",
+            ),
+        ),
+        ob_row(
             "statement signed RS256",
             now,
             &issuer_jws("RS256", &ssa_claims(now)),
