@@ -89,6 +89,12 @@ pub struct ServerPolicy {
     /// out of its registration (not deleted) until the host re-issues a token. Set `None` for the
     /// RFC's behaviour.
     pub registration_token_lifetime: Option<Duration>,
+    /// Issue registration access tokens at all (RFC 7592). With `false` the client configuration
+    /// endpoint accepts only the client's own host-issued access tokens
+    /// ([`Registrar::manage_with_host_tokens`](crate::Registrar::manage_with_host_tokens)), as UK
+    /// Open Banking style deployments do, and responses carry no `registration_access_token`.
+    /// Defaults to `true`.
+    pub registration_access_tokens: bool,
     /// Issue a new registration access token on every read; the old one stops working at once.
     /// Defaults to `true`.
     pub rotate_on_read: bool,
@@ -165,6 +171,7 @@ impl ServerPolicy {
             idempotent_registration: false,
             registration_token_lifetime: Some(Duration::days(30)),
             rotate_on_read: true,
+            registration_access_tokens: true,
             allowed_origins: Vec::new(),
             metadata_documents: None,
             registration_enabled: true,

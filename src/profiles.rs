@@ -94,9 +94,9 @@ pub enum Profile {
     /// `Profile::UkOpenBanking.registrar` alone refuses every registration.
     ///
     /// Management with the client's own `client_credentials` access token: chain
-    /// [`Registrar::manage_with_host_tokens`]. The request's `iss` must be the statement's
-    /// `software_id`. Not yet available: management *instead of* a registration access token
-    /// (one is still issued and still accepted).
+    /// [`Registrar::manage_with_host_tokens`]: the profile issues no registration access token
+    /// ([`ServerPolicy::registration_access_tokens`] is `false`), so without that clients cannot
+    /// manage their registration. The request's `iss` must be the statement's `software_id`.
     UkOpenBanking,
     /// Model Context Protocol clients: public clients (`none`, no secret issued); loopback
     /// redirect URIs `http://127.0.0.1`, `http://[::1]` and `http://localhost` on any port;
@@ -256,6 +256,9 @@ fn fapi2(policy: &mut ServerPolicy) {
 }
 
 fn uk_open_banking(policy: &mut ServerPolicy) {
+    // Clients manage their registration with their own access token
+    // (`Registrar::manage_with_host_tokens`), not a registration access token.
+    policy.registration_access_tokens = false;
     // `code id_token` is a hybrid response type: OIDC Registration §2 pairs it with `implicit`.
     policy.grant_types_supported = vec![
         GrantType::AuthorizationCode,

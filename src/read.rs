@@ -6,7 +6,6 @@ use crate::error::RegistrationError;
 use crate::events::{Operation, Subject};
 use crate::registrar::{lost_race, Registrar};
 use crate::response::RegistrationResponse;
-use crate::secret::RegistrationAccessToken;
 
 impl Registrar {
     /// Reads a client's current configuration with its registration access token (status 200).
@@ -44,7 +43,7 @@ impl Registrar {
                 .map_err(lost_race)?;
             token
         } else {
-            RegistrationAccessToken::new(token.unwrap_or_default())
+            self.unchanged_token(&authorized, token)
         };
         let record = authorized.record;
         let secret = record

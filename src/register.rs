@@ -59,10 +59,10 @@ impl Registrar {
             .await?;
         let now = self.now();
         let secret = self.new_secret(&metadata, now)?;
-        let (token, stored_token) = self.new_token(now)?;
+        let (token, stored_token) = self.issue_token(now)?;
         let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, now);
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
-        record.registration_token = Some(stored_token);
+        record.registration_token = stored_token;
         record.initial_token_subject = admission.grant.as_ref().and_then(|g| g.subject.clone());
         if let Some(statement) = intake.statement {
             record.software_statement = Some(statement.raw);

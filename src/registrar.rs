@@ -285,6 +285,19 @@ impl Registrar {
         }
     }
 
+    /// A new registration access token and its stored form; an empty token and nothing stored
+    /// when the policy issues none.
+    pub(crate) fn issue_token(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(RegistrationAccessToken, Option<StoredToken>), RegistrationError> {
+        if !self.policy.registration_access_tokens {
+            return Ok((RegistrationAccessToken::default(), None));
+        }
+        let (token, stored) = self.new_token(now)?;
+        Ok((token, Some(stored)))
+    }
+
     /// A new registration access token and its stored form.
     pub(crate) fn new_token(
         &self,

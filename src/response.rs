@@ -26,7 +26,11 @@ pub struct RegistrationResponse {
     /// client has a secret (RFC 7591 §3.2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
-    /// The registration access token to use for the next read, update or delete.
+    /// The registration access token to use for the next read, update or delete; empty (and
+    /// left out of the JSON) when the server issues none
+    /// ([`ServerPolicy::registration_access_tokens`](crate::ServerPolicy::registration_access_tokens))
+    /// or the client authenticated with its own access token and no new one was issued.
+    #[serde(default, skip_serializing_if = "RegistrationAccessToken::is_empty")]
     pub registration_access_token: RegistrationAccessToken,
     /// The client configuration endpoint of this client.
     pub registration_client_uri: String,

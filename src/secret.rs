@@ -12,11 +12,16 @@ use subtle::ConstantTimeEq;
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Serialize, Deserialize)]
+        #[derive(Clone, Default, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
+            /// Whether the value is empty (none was issued).
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
             /// Wraps a secret value (for example one a client presented).
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())

@@ -8,7 +8,7 @@ use crate::metadata::ClientMetadata;
 use crate::registrar::{lost_race, Registrar, RequestContext};
 use crate::request::ParsedRequest;
 use crate::response::RegistrationResponse;
-use crate::secret::{constant_time_eq, RegistrationAccessToken};
+use crate::secret::constant_time_eq;
 use crate::store::{ClientRecord, SecretValue, StoredSecret};
 
 impl Registrar {
@@ -65,7 +65,7 @@ impl Registrar {
         let token = if self.policy.rotate_on_update || authorized.via_grace {
             self.rotate(&mut authorized, now)?
         } else {
-            RegistrationAccessToken::new(token.unwrap_or_default())
+            self.unchanged_token(&authorized, token)
         };
         let mut next = authorized.record;
         next.secret = secret;

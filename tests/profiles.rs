@@ -1165,13 +1165,13 @@ async fn uk_open_banking_accepts_a_request_once() {
 
 #[tokio::test]
 async fn uk_open_banking_updates_are_signed_too() {
-    let server = open_banking();
+    let server = open_banking_managed();
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
     let body = software_signed(&ob_request(now, "register", &ssa));
     let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
     let client = server.registrar.register(&body, &jwt).await.unwrap();
-    let token = client.registration_access_token.secret().to_owned();
+    let token = format!("cc:{}", client.client_id);
     let changes = json!({ "client_id": client.client_id, "redirect_uris": [TPP_CB2] });
 
     let plain = serde_json::to_vec(&with(ob_request(now, "plain", &ssa), changes.clone())).unwrap();
@@ -1218,24 +1218,43 @@ impl InitialTokenVerifier for ClientCredentials {
     }
 }
 
-#[tokio::test]
-async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
-    let server = Server::new(|store| {
+/// The Open Banking registrar with management by the client's own access token.
+fn open_banking_managed() -> Server {
+    Server::new(|store| {
         let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
         let software = StaticKeySource::new().with_issuer(SOFTWARE_ID, software_keys());
         OpenBanking::new(AS_ISSUER, Arc::new(directory), Arc::new(software))
             .registrar(ENDPOINT, store)
             .manage_with_host_tokens(Arc::new(ClientCredentials))
-    });
+    })
+}
+
+#[tokio::test]
+async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
+    let server = open_banking_managed();
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
     let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
     let body = software_signed(&ob_request(now, "register", &ssa));
     let client = server.registrar.register(&body, &jwt).await.unwrap();
+    // No registration access token: management is by the client's own access token.
+    assert!(client.registration_access_token.is_empty());
+    let json: serde_json::Value = serde_json::from_slice(&client.to_json()).unwrap();
+    assert!(json.get("registration_access_token").is_none(), "{json}");
+    let stored = server.store.get(&client.client_id).await.unwrap().unwrap();
+    assert!(stored.registration_token.is_none());
     let own = format!("cc:{}", client.client_id);
 
-    let read = server.registrar.read(&client.client_id, Some(&own)).await;
-    assert_eq!(read.unwrap().client_id, client.client_id);
+    let read = server
+        .registrar
+        .read(&client.client_id, Some(&own))
+        .await
+        .unwrap();
+    assert_eq!(read.client_id, client.client_id);
+    assert!(
+        read.registration_access_token.is_empty(),
+        "the access token is never echoed"
+    );
     let err = server
         .registrar
         .read(&client.client_id, Some("cc:another-client"))

@@ -19,6 +19,8 @@ pub(crate) struct Authorized {
     pub(crate) record: ClientRecord,
     /// The token was the previous one, accepted once within the grace window.
     pub(crate) via_grace: bool,
+    /// The token was the client's own host-issued access token, not a registration token.
+    pub(crate) via_host: bool,
 }
 
 impl Registrar {
@@ -59,6 +61,7 @@ impl Registrar {
                 return Ok(Authorized {
                     record,
                     via_grace: false,
+                    via_host: false,
                 });
             }
             if let Some(previous) = record.previous_token.as_ref().filter(|p| p.hash == hash) {
@@ -72,6 +75,7 @@ impl Registrar {
                     return Ok(Authorized {
                         record,
                         via_grace: true,
+                        via_host: false,
                     });
                 }
                 if self.policy.detect_token_reuse {
@@ -110,6 +114,7 @@ impl Registrar {
         Ok(Some(Authorized {
             record,
             via_grace: false,
+            via_host: true,
         }))
     }
 
@@ -162,6 +167,19 @@ impl Registrar {
         }
     }
 
+    /// The token a response carries when none is issued: the presented registration access token
+    /// (still valid), never a host access token the client authenticated with.
+    pub(crate) fn unchanged_token(
+        &self,
+        authorized: &Authorized,
+        presented: Option<&str>,
+    ) -> RegistrationAccessToken {
+        if authorized.via_host {
+            return RegistrationAccessToken::default();
+        }
+        RegistrationAccessToken::new(presented.unwrap_or_default())
+    }
+
     /// Gives `record` a new token and remembers the one it replaces, for reuse detection and the
     /// grace window. A token accepted through the grace window stays the remembered one, marked
     /// used, so it can never be accepted again and the token whose response was lost is dropped.
@@ -170,6 +188,9 @@ impl Registrar {
         authorized: &mut Authorized,
         now: OffsetDateTime,
     ) -> Result<RegistrationAccessToken, RegistrationError> {
+        if !self.policy.registration_access_tokens {
+            return Ok(RegistrationAccessToken::default());
+        }
         let (token, stored) = self.new_token(now)?;
         let record = &mut authorized.record;
         let replaced = record.registration_token.replace(stored);
