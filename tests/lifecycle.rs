@@ -41,9 +41,17 @@ struct Fixture {
 }
 
 fn fixture(detect: bool, grace: Option<Duration>) -> Fixture {
+    hygiene_fixture(|policy| {
+        policy.detect_token_reuse = detect;
+        policy.token_rotation_grace = grace;
+    })
+}
+
+/// A registrar over a `MemoryStore` with a manual clock and an event sink, its policy changed by
+/// `change`.
+fn hygiene_fixture(change: impl FnOnce(&mut ServerPolicy)) -> Fixture {
     let mut policy = ServerPolicy::new("https://as.example/register");
-    policy.detect_token_reuse = detect;
-    policy.token_rotation_grace = grace;
+    change(&mut policy);
     let clock = Arc::new(ManualClock(Mutex::new(
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     )));
@@ -371,23 +379,6 @@ async fn an_expired_secret_fails_verification() {
         .unwrap();
     assert!(record.verify_secret(&secret, clock.now()));
     assert!(!record.verify_secret(&secret, clock.now() + Duration::days(1)));
-}
-
-fn hygiene_fixture(change: impl FnOnce(&mut ServerPolicy)) -> Fixture {
-    let mut policy = ServerPolicy::new("https://as.example/register");
-    change(&mut policy);
-    let clock = Arc::new(ManualClock(Mutex::new(
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
-    )));
-    let events = Arc::new(Sink::default());
-    let registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
-        .with_clock(clock.clone())
-        .with_event_sink(events.clone());
-    Fixture {
-        registrar: Arc::new(registrar),
-        clock,
-        events,
-    }
 }
 
 #[tokio::test]
