@@ -198,6 +198,42 @@ impl PostgresStore {
         Ok((client, statement))
     }
 
+    /// The client whose `column` equals `value` (a unique column), if any.
+    async fn record_where(
+        &self,
+        column: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE {column} = $1",
+            self.table("dcr_clients")
+        );
+        self.timed(async {
+            let row = self.query_opt(&sql, &[value]).await?;
+            row.as_ref().map(record_from).transpose()
+        })
+        .await
+    }
+
+    /// Why a compare-and-set write touched no row: the client is gone, or its version moved.
+    /// Asked on the connection that made the write, so a one-connection pool cannot wait on
+    /// itself.
+    async fn why_unchanged(
+        &self,
+        client: &deadpool_postgres::Object,
+        client_id: &str,
+    ) -> StoreError {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE client_id = $1",
+            self.table("dcr_clients")
+        );
+        match client.query_opt(&sql, &[&client_id]).await {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => StoreError::backend(e),
+        }
+    }
+
     /// One row or none.
     async fn query_opt(
         &self,
@@ -290,31 +326,15 @@ impl ClientStore for PostgresStore {
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = format!(
-            "SELECT record, version FROM {} WHERE client_id = $1",
-            self.table("dcr_clients")
-        );
-        self.timed(async {
-            let row = self.query_opt(&sql, &[&client_id]).await?;
-            row.as_ref().map(record_from).transpose()
-        })
-        .await
+        self.record_where("client_id", &client_id).await
     }
 
     async fn find_by_registration_token(
         &self,
         hash: &SecretHash,
     ) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = format!(
-            "SELECT record, version FROM {} WHERE registration_token_hash = $1",
-            self.table("dcr_clients")
-        );
-        let hash = hash.as_bytes().to_vec();
-        self.timed(async {
-            let row = self.query_opt(&sql, &[&hash]).await?;
-            row.as_ref().map(record_from).transpose()
-        })
-        .await
+        self.record_where("registration_token_hash", &hash.as_bytes().to_vec())
+            .await
     }
 
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
@@ -327,7 +347,6 @@ impl ClientStore for PostgresStore {
              registration_token_expires_at = $5, origin = $6, version = version + 1, \
              updated_at = $7, instance_hash = $9 WHERE client_id = $1 AND version = $8"
         );
-        let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
         self.timed(async {
             let (client, statement) = self.prepared(&sql).await?;
             let updated = client
@@ -348,17 +367,7 @@ impl ClientStore for PostgresStore {
                 .await;
             match updated {
                 Ok(1) => Ok(()),
-                Ok(_) => {
-                    let found = client
-                        .query_opt(&exists, &[&record.client_id])
-                        .await
-                        .map_err(StoreError::backend)?;
-                    Err(if found.is_some() {
-                        StoreError::Conflict
-                    } else {
-                        StoreError::NotFound
-                    })
-                }
+                Ok(_) => Err(self.why_unchanged(&client, &record.client_id).await),
                 Err(e) if unique_violation(&e) => Err(StoreError::Conflict),
                 Err(e) => Err(StoreError::backend(e)),
             }
@@ -369,25 +378,16 @@ impl ClientStore for PostgresStore {
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         let table = self.table("dcr_clients");
         let sql = format!("DELETE FROM {table} WHERE client_id = $1 AND version = $2");
-        let exists = format!("SELECT 1 FROM {table} WHERE client_id = $1");
         self.timed(async {
-            let client = self.client().await?;
+            let (client, statement) = self.prepared(&sql).await?;
             let deleted = client
-                .execute(&sql, &[&client_id, &version_param(version)?])
+                .execute(&statement, &[&client_id, &version_param(version)?])
                 .await
                 .map_err(StoreError::backend)?;
             if deleted == 1 {
                 return Ok(());
             }
-            let found = client
-                .query_opt(&exists, &[&client_id])
-                .await
-                .map_err(StoreError::backend)?;
-            Err(if found.is_some() {
-                StoreError::Conflict
-            } else {
-                StoreError::NotFound
-            })
+            Err(self.why_unchanged(&client, client_id).await)
         })
         .await
     }
@@ -396,16 +396,8 @@ impl ClientStore for PostgresStore {
         &self,
         instance: &SecretHash,
     ) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = format!(
-            "SELECT record, version FROM {} WHERE instance_hash = $1",
-            self.table("dcr_clients")
-        );
-        let hash = instance.as_bytes().to_vec();
-        self.timed(async {
-            let row = self.query_opt(&sql, &[&hash]).await?;
-            row.as_ref().map(record_from).transpose()
-        })
-        .await
+        self.record_where("instance_hash", &instance.as_bytes().to_vec())
+            .await
     }
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
