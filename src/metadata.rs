@@ -24,6 +24,70 @@ pub const LOCALIZABLE: [&str; 5] = [
     "policy_uri",
 ];
 
+/// Calls `$callback!` with every typed member of [`ClientMetadata`], in declaration order, after
+/// the caller's own arguments: the one list that request parsing, the derived-free
+/// `Deserialize` and the store codec share, so none of them can miss a member.
+macro_rules! with_members {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback! { $($args)*;
+            redirect_uris,
+            token_endpoint_auth_method,
+            grant_types,
+            response_types,
+            client_name,
+            client_uri,
+            logo_uri,
+            scope,
+            contacts,
+            tos_uri,
+            policy_uri,
+            jwks_uri,
+            jwks,
+            software_id,
+            software_version,
+            application_type,
+            sector_identifier_uri,
+            subject_type,
+            id_token_signed_response_alg,
+            id_token_encrypted_response_alg,
+            id_token_encrypted_response_enc,
+            userinfo_signed_response_alg,
+            userinfo_encrypted_response_alg,
+            userinfo_encrypted_response_enc,
+            request_object_signing_alg,
+            request_object_encryption_alg,
+            request_object_encryption_enc,
+            token_endpoint_auth_signing_alg,
+            default_max_age,
+            require_auth_time,
+            default_acr_values,
+            initiate_login_uri,
+            request_uris,
+            post_logout_redirect_uris,
+            frontchannel_logout_uri,
+            frontchannel_logout_session_required,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
+            tls_client_auth_subject_dn,
+            tls_client_auth_san_dns,
+            tls_client_auth_san_uri,
+            tls_client_auth_san_ip,
+            tls_client_auth_san_email,
+            tls_client_certificate_bound_access_tokens,
+            dpop_bound_access_tokens,
+            require_pushed_authorization_requests,
+            authorization_details_types,
+            authorization_signed_response_alg,
+            authorization_encrypted_response_alg,
+            authorization_encrypted_response_enc,
+            introspection_signed_response_alg,
+            introspection_encrypted_response_alg,
+            introspection_encrypted_response_enc,
+        }
+    };
+}
+pub(crate) use with_members;
+
 /// Client metadata, typed.
 ///
 /// Every member is optional on the wire; absent and `null` are the same. What validation accepts

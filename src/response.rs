@@ -51,7 +51,12 @@ pub struct RegistrationResponse {
 impl RegistrationResponse {
     /// The JSON body.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        // Sized for a typical response, so that serializing rarely reallocates.
+        let mut out = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The complete HTTP response with `Cache-Control: no-store` and `Pragma: no-cache`.

@@ -1,5 +1,6 @@
 //! The [`ClientStore`] trait and the record it stores.
 
+mod compact;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

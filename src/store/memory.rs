@@ -3,11 +3,12 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::compact::Packed;
 use super::{ClientRecord, ClientStore, StoreError};
 use crate::access::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
@@ -16,12 +17,18 @@ use crate::secret::SecretHash;
 /// resizes one small shard at a time instead of stalling every request.
 const SHARDS: usize = 64;
 
+type Clients = HashMap<Arc<str>, Packed>;
+
 /// An in-memory [`ClientStore`] (and [`InitialTokenStore`]): clients by `client_id` and an index
 /// from registration token hash to `client_id`, each in sharded maps. Every write holds its
 /// client's shard for its whole duration, so writes to one client are atomic and ordered; the
 /// token index is checked against the record on every lookup, so it can never authenticate a
 /// token the record no longer holds. It needs no async runtime; its contents live as long as the
 /// value.
+///
+/// Records are kept packed, in one allocation of a few hundred bytes each (about 400 bytes of
+/// resident memory per typical client, indexes included; see `benches/README.md`), and unpacked
+/// into a fresh [`ClientRecord`] on every read.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -31,9 +38,9 @@ const SHARDS: usize = 64;
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
-    clients: Vec<RwLock<HashMap<String, ClientRecord>>>,
-    tokens: Vec<RwLock<HashMap<[u8; 32], String>>>,
-    instances: RwLock<HashMap<[u8; 32], String>>,
+    clients: Vec<RwLock<Clients>>,
+    tokens: Vec<RwLock<HashMap<[u8; 32], Arc<str>>>>,
+    instances: RwLock<HashMap<[u8; 32], Arc<str>>>,
     initial_tokens: RwLock<HashMap<[u8; 32], IssuedToken>>,
 }
 
@@ -69,6 +76,16 @@ fn token_hash(record: &ClientRecord) -> Option<[u8; 32]> {
         .map(|t| *t.hash.as_bytes())
 }
 
+/// A packed record this store wrote itself always decodes; anything else is a backend failure,
+/// never a panic.
+fn corrupt() -> StoreError {
+    StoreError::backend(std::io::Error::other("a stored record does not decode"))
+}
+
+fn unpack(client_id: &str, packed: &Packed) -> Result<ClientRecord, StoreError> {
+    packed.unpack(client_id).ok_or_else(corrupt)
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -85,13 +102,13 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn client_shard(&self, client_id: &str) -> &RwLock<HashMap<String, ClientRecord>> {
+    fn client_shard(&self, client_id: &str) -> &RwLock<Clients> {
         let mut hasher = DefaultHasher::new();
         client_id.hash(&mut hasher);
         &self.clients[(hasher.finish() as usize) % SHARDS]
     }
 
-    fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], String>> {
+    fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], Arc<str>>> {
         // The hash is uniformly random already.
         &self.tokens[usize::from(hash[0]) % SHARDS]
     }
@@ -104,18 +121,18 @@ impl MemoryStore {
         &self,
         hash: &[u8; 32],
         client_id: &str,
-        held_lock: &RwLock<HashMap<String, ClientRecord>>,
-        held: &HashMap<String, ClientRecord>,
+        held_lock: &RwLock<Clients>,
+        held: &Clients,
     ) -> bool {
         let Some(owner) = read(self.token_shard(hash)).get(hash).cloned() else {
             return false;
         };
-        if owner == client_id {
+        if &*owner == client_id {
             return false;
         }
-        let holds = |map: &HashMap<String, ClientRecord>| {
+        let holds = |map: &Clients| {
             map.get(&owner)
-                .is_some_and(|r| token_hash(r).as_ref() == Some(hash))
+                .is_some_and(|p| p.token_hash().as_ref() == Some(hash))
         };
         let owner_lock = self.client_shard(&owner);
         if std::ptr::eq(owner_lock, held_lock) {
@@ -127,6 +144,23 @@ impl MemoryStore {
             Err(TryLockError::WouldBlock) => true,
         }
     }
+
+    /// The record `index` names under `hash`, if it still holds that hash.
+    fn indexed(
+        &self,
+        owner: Option<Arc<str>>,
+        hash: &[u8; 32],
+        holds: impl Fn(&Packed) -> Option<[u8; 32]>,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        read(self.client_shard(&owner))
+            .get(&owner)
+            .filter(|p| holds(p).as_ref() == Some(hash))
+            .map(|p| unpack(&owner, p))
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -134,29 +168,33 @@ impl ClientStore for MemoryStore {
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        if shard.contains_key(&record.client_id) {
+        if shard.contains_key(record.client_id.as_str()) {
             return Err(StoreError::Conflict);
         }
         let instance = instance_hash(record);
         let mut instances = write(&self.instances);
-        if instance.is_some_and(|i| instances.get(&i).is_some_and(|o| *o != record.client_id)) {
+        if instance.is_some_and(|i| instances.get(&i).is_some_and(|o| **o != *record.client_id)) {
             return Err(StoreError::Conflict);
         }
+        let key: Arc<str> = Arc::from(record.client_id.as_str());
         if let Some(hash) = token_hash(record) {
             if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                 return Err(StoreError::Conflict);
             }
-            write(self.token_shard(&hash)).insert(hash, record.client_id.clone());
+            write(self.token_shard(&hash)).insert(hash, key.clone());
         }
         if let Some(i) = instance {
-            instances.insert(i, record.client_id.clone());
+            instances.insert(i, key.clone());
         }
-        shard.insert(record.client_id.clone(), record.clone());
+        shard.insert(key, Packed::new(record, record.version));
         Ok(())
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        Ok(read(self.client_shard(client_id)).get(client_id).cloned())
+        read(self.client_shard(client_id))
+            .get(client_id)
+            .map(|p| unpack(client_id, p))
+            .transpose()
     }
 
     async fn find_by_registration_token(
@@ -164,48 +202,44 @@ impl ClientStore for MemoryStore {
         hash: &SecretHash,
     ) -> Result<Option<ClientRecord>, StoreError> {
         let bytes = hash.as_bytes();
-        let Some(owner) = read(self.token_shard(bytes)).get(bytes).cloned() else {
-            return Ok(None);
-        };
-        Ok(read(self.client_shard(&owner))
-            .get(&owner)
-            .filter(|r| token_hash(r).as_ref() == Some(bytes))
-            .cloned())
+        let owner = read(self.token_shard(bytes)).get(bytes).cloned();
+        self.indexed(owner, bytes, Packed::token_hash)
     }
 
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        let stored = shard.get(&record.client_id).ok_or(StoreError::NotFound)?;
-        if stored.version != record.version {
+        let (key, stored) = shard
+            .get_key_value(record.client_id.as_str())
+            .ok_or(StoreError::NotFound)?;
+        if stored.version().ok_or_else(corrupt)? != record.version {
             return Err(StoreError::Conflict);
         }
-        let old = token_hash(stored);
+        let key = key.clone();
+        let old = stored.token_hash();
         let new = token_hash(record);
+        let (old_instance, new_instance) = (stored.instance_hash(), instance_hash(record));
         if old != new {
             if let Some(hash) = new {
                 if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                     return Err(StoreError::Conflict);
                 }
-                write(self.token_shard(&hash)).insert(hash, record.client_id.clone());
+                write(self.token_shard(&hash)).insert(hash, key.clone());
             }
             if let Some(hash) = old {
                 write(self.token_shard(&hash)).remove(&hash);
             }
         }
-        let (old_instance, new_instance) = (instance_hash(stored), instance_hash(record));
         if old_instance != new_instance {
             let mut instances = write(&self.instances);
             if let Some(i) = old_instance {
                 instances.remove(&i);
             }
             if let Some(i) = new_instance {
-                instances.insert(i, record.client_id.clone());
+                instances.insert(i, key.clone());
             }
         }
-        let mut next = record.clone();
-        next.version += 1;
-        shard.insert(next.client_id.clone(), next);
+        shard.insert(key, Packed::new(record, record.version + 1));
         Ok(())
     }
 
@@ -217,7 +251,7 @@ impl ClientStore for MemoryStore {
                 None => read(shard).len(),
                 Some(id) => read(shard)
                     .values()
-                    .filter(|c| c.metadata.software_id.as_deref() == Some(id))
+                    .filter(|p| p.software_id() == Some(id))
                     .count(),
             })
             .sum();
@@ -229,19 +263,16 @@ impl ClientStore for MemoryStore {
         instance: &SecretHash,
     ) -> Result<Option<ClientRecord>, StoreError> {
         let bytes = instance.as_bytes();
-        let Some(owner) = read(&self.instances).get(bytes).cloned() else {
-            return Ok(None);
-        };
-        Ok(read(self.client_shard(&owner))
-            .get(&owner)
-            .filter(|r| instance_hash(r).as_ref() == Some(bytes))
-            .cloned())
+        let owner = read(&self.instances).get(bytes).cloned();
+        self.indexed(owner, bytes, Packed::instance_hash)
     }
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
-        let record = shard.get_mut(client_id).ok_or(StoreError::NotFound)?;
+        let packed = shard.get_mut(client_id).ok_or(StoreError::NotFound)?;
+        let mut record = unpack(client_id, packed)?;
         record.last_used = Some(at);
+        *packed = Packed::new(&record, record.version);
         Ok(())
     }
 
@@ -254,14 +285,15 @@ impl ClientStore for MemoryStore {
         let mut found = Vec::new();
         for shard in &self.clients {
             let shard = read(shard);
-            let reapable = shard
-                .values()
-                .filter(|r| r.is_reapable(unused_before, now))
-                .take(limit - found.len())
-                .cloned();
-            found.extend(reapable);
-            if found.len() >= limit {
-                break;
+            for (id, packed) in shard.iter() {
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                // Only the lifecycle members are decoded to decide; the rest for the chosen few.
+                let lifecycle = packed.lifecycle(id).ok_or_else(corrupt)?;
+                if lifecycle.is_reapable(unused_before, now) {
+                    found.push(unpack(id, packed)?);
+                }
             }
         }
         Ok(found)
@@ -270,13 +302,13 @@ impl ClientStore for MemoryStore {
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
         let stored = shard.get(client_id).ok_or(StoreError::NotFound)?;
-        if stored.version != version {
+        if stored.version().ok_or_else(corrupt)? != version {
             return Err(StoreError::Conflict);
         }
-        if let Some(hash) = token_hash(stored) {
+        if let Some(hash) = stored.token_hash() {
             write(self.token_shard(&hash)).remove(&hash);
         }
-        if let Some(i) = instance_hash(stored) {
+        if let Some(i) = stored.instance_hash() {
             write(&self.instances).remove(&i);
         }
         shard.remove(client_id);
