@@ -40,9 +40,9 @@ pub struct RegistrationResponse {
     /// The software statement the client registered with, unmodified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_statement: Option<String>,
-    /// The registered metadata.
+    /// The registered metadata (boxed, as in [`ClientRecord`]).
     #[serde(flatten)]
-    pub metadata: ClientMetadata,
+    pub metadata: Box<ClientMetadata>,
     /// 201 for a registration, 200 for a read or an update.
     #[serde(skip)]
     pub status: StatusCode,

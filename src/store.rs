@@ -98,8 +98,9 @@ pub struct PreviousToken {
 pub struct ClientRecord {
     /// The client identifier (RFC 7591 §3.2.1). Unique in the store.
     pub client_id: String,
-    /// The validated metadata, defaults applied.
-    pub metadata: ClientMetadata,
+    /// The validated metadata, defaults applied. Boxed: the metadata is most of a record's size,
+    /// and records move through every operation.
+    pub metadata: Box<ClientMetadata>,
     /// The client secret, if the authentication method uses one.
     pub secret: Option<StoredSecret>,
     /// The secret a rotation replaced, still accepted until its `expires_at` (the overlap that
@@ -163,7 +164,7 @@ impl ClientRecord {
     ) -> Self {
         Self {
             client_id: client_id.into(),
-            metadata,
+            metadata: Box::new(metadata),
             secret: None,
             previous_secret: None,
             registration_token: None,

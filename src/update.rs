@@ -86,7 +86,7 @@ impl Registrar {
                 next.statement_asserted.clear();
             }
         }
-        let before = std::mem::replace(&mut next.metadata, metadata);
+        let before = std::mem::replace(&mut *next.metadata, metadata);
         next.updated_at = now;
         self.store.update(&next).await.map_err(lost_race)?;
         let secret =

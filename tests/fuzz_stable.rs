@@ -178,7 +178,7 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
             }
         };
         prop_assert_eq!(client.status.as_u16(), 201);
-        prop_assert_eq!(validated.as_ref().ok(), Some(&client.metadata));
+        prop_assert_eq!(validated.as_ref().ok(), Some(&*client.metadata));
         let token = client.registration_access_token.secret().to_owned();
         let read = registrar.read(&client.client_id, Some(&token)).await;
         prop_assert!(read.is_ok(), "read after register: {read:?}");

@@ -103,10 +103,10 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
             .unwrap();
         (client, read)
     });
-    prop_assert_eq!(&registered.metadata, accepted);
-    prop_assert_eq!(&read.metadata, accepted);
+    prop_assert_eq!(&*registered.metadata, accepted);
+    prop_assert_eq!(&*read.metadata, accepted);
     let wire: RegistrationResponse = serde_json::from_slice(&read.to_json()).unwrap();
-    prop_assert_eq!(&wire.metadata, accepted);
+    prop_assert_eq!(&*wire.metadata, accepted);
     Ok(())
 }
 

@@ -557,8 +557,8 @@ async fn validate_has_no_side_effects_and_returns_the_defaulted_metadata() {
 
     // A registration of the same body stores exactly what validate() predicted.
     let response = server.register_bytes(&body).await.unwrap();
-    assert_eq!(response.metadata, metadata);
-    assert_eq!(server.record(&response.client_id).await.metadata, metadata);
+    assert_eq!(*response.metadata, metadata);
+    assert_eq!(*server.record(&response.client_id).await.metadata, metadata);
 }
 
 #[tokio::test]
@@ -736,7 +736,7 @@ async fn register_round_trip(server: &Server, file: &str) -> RegistrationRespons
     assert_eq!(read.metadata, response.metadata);
     assert_eq!(
         server.registrar.validate(&data(file)).unwrap(),
-        response.metadata
+        *response.metadata
     );
     response
 }

@@ -108,7 +108,7 @@ impl Packed {
             .map(|_| String::take(&mut r))
             .collect::<Option<BTreeSet<_>>>()?;
         record.initial_token_subject = Field::take(&mut r)?;
-        record.metadata = take_metadata(&mut r)?;
+        take_metadata(&mut r, &mut record.metadata)?;
         r.is_empty().then_some(record)
     }
 
@@ -213,9 +213,9 @@ macro_rules! metadata_codec {
             other.put(w);
         }
 
+        /// Fills the members of a default `metadata` in place.
         #[allow(unused_assignments)]
-        fn take_metadata(r: &mut Reader<'_>) -> Option<ClientMetadata> {
-            let mut metadata = ClientMetadata::default();
+        fn take_metadata(r: &mut Reader<'_>, metadata: &mut ClientMetadata) -> Option<()> {
             'members: loop {
                 let tag = r.byte()?;
                 if tag == END {
@@ -232,7 +232,7 @@ macro_rules! metadata_codec {
                 return None;
             }
             metadata.other = Field::take(r)?;
-            Some(metadata)
+            Some(())
         }
     };
 }
