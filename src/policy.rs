@@ -198,6 +198,10 @@ impl ServerPolicy {
     }
 
     pub(crate) fn supports_response_type(&self, response_type: &ResponseType) -> bool {
+        // The same string is the same response type; only other spellings need normalizing.
+        if self.response_types_supported.contains(response_type) {
+            return true;
+        }
         let wanted = response_type.normalized();
         self.response_types_supported
             .iter()

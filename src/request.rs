@@ -1,6 +1,8 @@
 //! Parsing request bytes into client metadata: size, depth, length and duplicate-key limits, type
 //! checks per member, server-owned members set aside, unknown members dropped.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -8,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{RegistrationError, Violation};
-use crate::metadata::{ClientMetadata, LOCALIZABLE};
+use crate::metadata::{with_members, ClientMetadata, LOCALIZABLE};
 use crate::policy::{RequestLimits, ServerPolicy};
 
 /// Members only the server sets (RFC 7591 §3.2.1, RFC 7592 §3). A registration never trusts them.
@@ -59,7 +61,8 @@ pub(crate) struct ParsedRequest {
     pub(crate) instance_key: Option<String>,
 }
 
-/// Parses a request body into metadata.
+/// Parses a request body into metadata, member by member as the bytes are read: no intermediate
+/// object is built.
 ///
 /// # Errors
 /// [`RegistrationError::BodyTooLarge`] over the size limit; [`RegistrationError::InvalidRequest`]
@@ -68,8 +71,11 @@ pub(crate) fn parse(
     body: &[u8],
     policy: &ServerPolicy,
 ) -> Result<ParsedRequest, RegistrationError> {
-    let map = parse_object(body, &policy.limits)?;
-    Ok(from_object(map, policy))
+    let mut parsed = ParsedRequest::default();
+    parse_members(body, &policy.limits, |key, value| {
+        read_member(&mut parsed, key, value, policy);
+    })?;
+    Ok(parsed)
 }
 
 /// Parses bytes into a JSON object within `limits`, refusing duplicate members.
@@ -80,29 +86,44 @@ pub(crate) fn parse_object(
     body: &[u8],
     limits: &RequestLimits,
 ) -> Result<Map<String, Value>, RegistrationError> {
+    let mut map = Map::new();
+    parse_members(body, limits, |key, value| {
+        map.insert(key.into_owned(), value);
+    })?;
+    Ok(map)
+}
+
+/// Turns a JSON object into metadata: type errors become violations naming the member.
+pub(crate) fn from_object(map: Map<String, Value>, policy: &ServerPolicy) -> ParsedRequest {
+    let mut parsed = ParsedRequest::default();
+    for (key, value) in map {
+        read_member(&mut parsed, Cow::Owned(key), value, policy);
+    }
+    parsed
+}
+
+/// Reads one JSON object within `limits`, handing each member to `member` in order.
+fn parse_members<'de>(
+    body: &'de [u8],
+    limits: &RequestLimits,
+    member: impl FnMut(Cow<'de, str>, Value),
+) -> Result<(), RegistrationError> {
     if body.len() > limits.max_body_bytes {
         return Err(RegistrationError::BodyTooLarge {
             limit: limits.max_body_bytes,
         });
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = StrictValue { limits, depth: 0 }
+    let was_object = TopLevel { limits, member }
         .deserialize(&mut deserializer)
         .and_then(|v| deserializer.end().map(|()| v))
         .map_err(|e| RegistrationError::invalid_request(format!("malformed JSON body: {e}")))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(RegistrationError::invalid_request(
+    if !was_object {
+        return Err(RegistrationError::invalid_request(
             "the request body must be a JSON object",
-        )),
+        ));
     }
-}
-
-/// Turns a JSON object into metadata: type errors become violations naming the member.
-pub(crate) fn from_object(map: Map<String, Value>, policy: &ServerPolicy) -> ParsedRequest {
-    let mut parsed = ParsedRequest::default();
-    read_members(map, policy, &mut parsed);
-    parsed
+    Ok(())
 }
 
 /// Sets a server-owned member aside (RFC 7591 §3.2.1: never trusted on registration; RFC 7592
@@ -138,96 +159,43 @@ fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Assigns each known member of the object to its typed field, moving the values (no copies, no
-/// intermediate buffering); unknown members go through [`keep_unknown`].
-macro_rules! assign_members {
-    ($map:ident, $policy:ident, $parsed:ident; $($field:ident),+ $(,)?) => {
-        for (key, value) in $map {
-            let metadata = &mut $parsed.metadata;
-            let violations = &mut $parsed.violations;
-            match key.as_str() {
+/// Assigns a member to its typed field, moving the value (no copies, no intermediate
+/// buffering); unknown members go through [`keep_unknown`]. A wrongly typed member is a
+/// violation naming it, and the others are still read, so every problem is reported at once.
+macro_rules! member_reader {
+    (; $($field:ident),+ $(,)?) => {
+        fn read_member(
+            parsed: &mut ParsedRequest,
+            key: Cow<'_, str>,
+            value: Value,
+            policy: &ServerPolicy,
+        ) {
+            let metadata = &mut parsed.metadata;
+            let violations = &mut parsed.violations;
+            match &*key {
                 $(stringify!($field) => metadata.$field = decode(&key, value, violations),)+
                 "software_statement" => {
-                    $parsed.software_statement = Some(value).filter(|v| !v.is_null());
+                    parsed.software_statement = Some(value).filter(|v| !v.is_null());
                 }
                 "rotate_client_secret" => {
-                    $parsed.rotate_secret = decode::<bool>(&key, value, violations) == Some(true);
+                    parsed.rotate_secret = decode::<bool>(&key, value, violations) == Some(true);
                 }
                 "instance_key" => {
-                    $parsed.instance_key = decode::<String>(&key, value, violations)
+                    parsed.instance_key = decode::<String>(&key, value, violations)
                         .filter(|k| !k.is_empty());
                 }
                 "client_id" | "client_secret" | "registration_access_token"
                 | "registration_client_uri" | "client_id_issued_at"
                 | "client_secret_expires_at" | "registration_access_token_expires_in" => {
-                    server_owned($parsed, &key, value);
+                    server_owned(parsed, &key, value);
                 }
-                _ => keep_unknown(metadata, key, value, $policy, violations),
+                _ => keep_unknown(metadata, key.into_owned(), value, policy, violations),
             }
         }
     };
 }
 
-/// Turns the members of a request object into typed metadata, the software statement and the
-/// server-owned members set aside; a wrongly typed member is a violation naming it, and the
-/// others are still read, so every problem is reported at once.
-fn read_members(map: Map<String, Value>, policy: &ServerPolicy, parsed: &mut ParsedRequest) {
-    assign_members!(map, policy, parsed;
-        redirect_uris,
-        token_endpoint_auth_method,
-        grant_types,
-        response_types,
-        client_name,
-        client_uri,
-        logo_uri,
-        scope,
-        contacts,
-        tos_uri,
-        policy_uri,
-        jwks_uri,
-        jwks,
-        software_id,
-        software_version,
-        application_type,
-        sector_identifier_uri,
-        subject_type,
-        id_token_signed_response_alg,
-        id_token_encrypted_response_alg,
-        id_token_encrypted_response_enc,
-        userinfo_signed_response_alg,
-        userinfo_encrypted_response_alg,
-        userinfo_encrypted_response_enc,
-        request_object_signing_alg,
-        request_object_encryption_alg,
-        request_object_encryption_enc,
-        token_endpoint_auth_signing_alg,
-        default_max_age,
-        require_auth_time,
-        default_acr_values,
-        initiate_login_uri,
-        request_uris,
-        post_logout_redirect_uris,
-        frontchannel_logout_uri,
-        frontchannel_logout_session_required,
-        backchannel_logout_uri,
-        backchannel_logout_session_required,
-        tls_client_auth_subject_dn,
-        tls_client_auth_san_dns,
-        tls_client_auth_san_uri,
-        tls_client_auth_san_ip,
-        tls_client_auth_san_email,
-        tls_client_certificate_bound_access_tokens,
-        dpop_bound_access_tokens,
-        require_pushed_authorization_requests,
-        authorization_details_types,
-        authorization_signed_response_alg,
-        authorization_encrypted_response_alg,
-        authorization_encrypted_response_enc,
-        introspection_signed_response_alg,
-        introspection_encrypted_response_alg,
-        introspection_encrypted_response_enc
-    );
-}
+with_members!(member_reader!());
 
 /// Of the members the crate does not define, keeps valid language-tagged variants and the
 /// extensions the policy accepts; drops the rest (RFC 7591 §2: ignore what is not understood).
@@ -272,6 +240,154 @@ pub(crate) fn is_language_tag(tag: &str) -> bool {
     first_ok
         && subtags
             .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The top level of a request body: an object read member by member (each value a
+/// [`StrictValue`]), or any other value, read within the same limits and reported as not an
+/// object (`false`).
+struct TopLevel<'a, F> {
+    limits: &'a RequestLimits,
+    member: F,
+}
+
+impl<'de, F: FnMut(Cow<'de, str>, Value)> DeserializeSeed<'de> for TopLevel<'_, F> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Cow<'de, str>, Value)> Visitor<'de> for TopLevel<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        self.strict().string(v).map(|_| false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        self.strict().visit_seq(seq).map(|_| false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<bool, A::Error> {
+        let limits = self.limits;
+        self.strict().check_depth()?;
+        let mut seen = SeenKeys::default();
+        while let Some(key) = access.next_key_seed(KeySeed)? {
+            if key.len() > limits.max_string_bytes {
+                return Err(de::Error::custom("a member name is too long"));
+            }
+            if seen.len() >= limits.max_members {
+                return Err(de::Error::custom(format_args!(
+                    "an object has more than {} members",
+                    limits.max_members
+                )));
+            }
+            let value = access.next_value_seed(self.strict().nested())?;
+            if !seen.insert(&key) {
+                return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
+            }
+            (self.member)(key, value);
+        }
+        Ok(true)
+    }
+}
+
+impl<F> TopLevel<'_, F> {
+    fn strict(&self) -> StrictValue<'_> {
+        StrictValue {
+            limits: self.limits,
+            depth: 0,
+        }
+    }
+}
+
+/// A member name, borrowed from the body when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The member names of one object so far: a short list searched in order, and a hash set once
+/// the object is long enough for that to pay (so a body of many members costs linear time).
+#[derive(Default)]
+struct SeenKeys<'de> {
+    list: Vec<Cow<'de, str>>,
+    set: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    const LINEAR: usize = 16;
+
+    fn len(&self) -> usize {
+        self.list.len() + self.set.len()
+    }
+
+    /// Records `key`; `false` if it was seen before. (A `Cow`, so that a name borrowed from the
+    /// body is kept without a copy.)
+    #[allow(clippy::ptr_arg)]
+    fn insert(&mut self, key: &Cow<'de, str>) -> bool {
+        if self.list.len() < Self::LINEAR {
+            if self.list.contains(key) {
+                return false;
+            }
+            self.list.push(key.clone());
+            return true;
+        }
+        !self.list.contains(key) && self.set.insert(key.clone())
+    }
 }
 
 /// Deserializes a `serde_json::Value` while enforcing depth, length and member limits and
@@ -352,7 +468,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         self.check_depth()?;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(16));
         while let Some(item) = seq.next_element_seed(self.nested())? {
             if items.len() >= self.limits.max_array_len {
                 return Err(de::Error::custom(format_args!(

@@ -53,6 +53,15 @@ impl Registrar {
                         "this server requires a signed request body (application/jwt)",
                     ));
                 }
+                if self.statements.is_none() {
+                    // Nothing to merge into the members: read them straight into metadata
+                    // (a `software_statement` is then ignored, RFC 7591 §3.1.1).
+                    return Ok(Intake {
+                        parsed: request::parse(body, &self.policy)?,
+                        statement: None,
+                        request_claims,
+                    });
+                }
                 request::parse_object(body, &self.policy.limits)?
             }
         };

@@ -143,9 +143,9 @@ impl Check<'_> {
             }
             let trusted = self.policy.trusted_redirect_hosts.as_ref();
             for uri in uris {
-                let checked = uri::check_redirect(uri.as_str(), app_type, rules).and_then(|url| {
-                    match (trusted, uri::remote_host(&url)) {
-                        (Some(hosts), Some(host)) if !host_allowed(host, hosts) => {
+                let checked = uri::check_redirect(uri.as_str(), app_type, rules).and_then(|host| {
+                    match (trusted, host) {
+                        (Some(hosts), Some(host)) if !host_allowed(&host, hosts) => {
                             Err(format!("is not on a trusted host (`{host}`)"))
                         }
                         _ => Ok(()),
