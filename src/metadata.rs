@@ -2,11 +2,12 @@
 //! Registration 1.0 §2, the OIDC logout specs, RFC 8705, RFC 9449, RFC 9126, RFC 9396, JARM and
 //! JWT introspection responses.
 
+mod de;
 mod values;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 pub use values::{
@@ -107,7 +108,7 @@ pub(crate) use with_members;
 /// assert_eq!(metadata.localized("client_name").collect::<Vec<_>>(), [("fr", "Appli")]);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ClientMetadata {
     // ---- RFC 7591 §2 ----

@@ -26,7 +26,7 @@ type Clients = HashMap<Arc<str>, Packed>;
 /// token the record no longer holds. It needs no async runtime; its contents live as long as the
 /// value.
 ///
-/// Records are kept packed, in one allocation of a few hundred bytes each (about 400 bytes of
+/// Records are kept packed, in one allocation of a few hundred bytes each (about 500 bytes of
 /// resident memory per typical client, indexes included; see `benches/README.md`), and unpacked
 /// into a fresh [`ClientRecord`] on every read.
 ///
