@@ -172,9 +172,12 @@ impl ClientStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         let instance = instance_hash(record);
-        let mut instances = write(&self.instances);
-        if instance.is_some_and(|i| instances.get(&i).is_some_and(|o| **o != *record.client_id)) {
-            return Err(StoreError::Conflict);
+        // The instance index is one lock for the whole store: taken only by records that have one.
+        let mut instances = instance.map(|i| (i, write(&self.instances)));
+        if let Some((i, index)) = &instances {
+            if index.get(i).is_some_and(|o| **o != *record.client_id) {
+                return Err(StoreError::Conflict);
+            }
         }
         let key: Arc<str> = Arc::from(record.client_id.as_str());
         if let Some(hash) = token_hash(record) {
@@ -183,8 +186,8 @@ impl ClientStore for MemoryStore {
             }
             write(self.token_shard(&hash)).insert(hash, key.clone());
         }
-        if let Some(i) = instance {
-            instances.insert(i, key.clone());
+        if let Some((i, index)) = &mut instances {
+            index.insert(*i, key.clone());
         }
         shard.insert(key, Packed::new(record, record.version));
         Ok(())
