@@ -53,8 +53,6 @@ pub(crate) struct ParsedRequest {
     pub(crate) client_secret: Option<String>,
     /// Server-owned members that were present with a non-null value.
     pub(crate) server_owned: Vec<&'static str>,
-    /// The `software_statement` member, when present.
-    pub(crate) software_statement: Option<Value>,
     /// `"rotate_client_secret": true` in an update: issue a new client secret.
     pub(crate) rotate_secret: bool,
     /// `instance_key`: the secret a client instance keeps to re-register idempotently.
@@ -174,9 +172,9 @@ macro_rules! member_reader {
             let violations = &mut parsed.violations;
             match &*key {
                 $(stringify!($field) => metadata.$field = decode(&key, value, violations),)+
-                "software_statement" => {
-                    parsed.software_statement = Some(value).filter(|v| !v.is_null());
-                }
+                // Verified and merged before this, when the registrar takes statements; ignored
+                // otherwise (RFC 7591 §3.1.1). Never metadata of its own.
+                "software_statement" => {}
                 "rotate_client_secret" => {
                     parsed.rotate_secret = decode::<bool>(&key, value, violations) == Some(true);
                 }

@@ -59,7 +59,7 @@ impl Registrar {
                     return Ok(Intake {
                         parsed: request::parse(body, &self.policy)?,
                         statement: None,
-                        request_claims,
+                        request_claims: None,
                     });
                 }
                 request::parse_object(body, &self.policy.limits)?

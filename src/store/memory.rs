@@ -145,7 +145,8 @@ impl MemoryStore {
         }
     }
 
-    /// The record `index` names under `hash`, if it still holds that hash.
+    /// The record of `owner` (what an index names under `hash`), if it still holds that hash:
+    /// `holds` reads the hash from the packed record.
     fn indexed(
         &self,
         owner: Option<Arc<str>>,
