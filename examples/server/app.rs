@@ -107,10 +107,15 @@ pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
     if has_token_endpoint {
         router = router.route("/token", any(token_handler));
     }
-    router
-        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
-        .layer(middleware::from_fn(log))
-        .with_state(app)
+    let router = router
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") });
+    // With `--quiet` no request is logged: the layer would only format lines nobody sees.
+    let router = if config.quiet {
+        router
+    } else {
+        router.layer(middleware::from_fn(log))
+    };
+    router.with_state(app)
 }
 
 /// Software statements from the trusted issuers, and signed request bodies.
