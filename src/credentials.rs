@@ -33,6 +33,50 @@ pub trait CredentialGenerator: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the random source fails.
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError>;
+
+    /// What a registration needs, at once: the default calls the three methods above for what
+    /// `needed` asks. [`RandomGenerator`] draws all of it with one call to the OS (each call
+    /// costs about as much as the rest of the credential work together). The registrar uses
+    /// only what `needed` asks for, and anything asked for but missing it takes from the
+    /// methods above.
+    ///
+    /// # Errors
+    /// When the random source fails.
+    fn draw(&self, needed: Needed) -> Result<Drawn, RandomError> {
+        Ok(Drawn {
+            client_secret: needed
+                .client_secret
+                .then(|| self.client_secret())
+                .transpose()?,
+            registration_token: needed
+                .registration_token
+                .then(|| self.registration_token())
+                .transpose()?,
+            client_id: needed.client_id.then(|| self.client_id()),
+        })
+    }
+}
+
+/// What [`CredentialGenerator::draw`] is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needed {
+    /// A client identifier.
+    pub client_id: bool,
+    /// A client secret.
+    pub client_secret: bool,
+    /// A registration access token.
+    pub registration_token: bool,
+}
+
+/// What [`CredentialGenerator::draw`] made.
+#[derive(Debug, Default)]
+pub struct Drawn {
+    /// The client identifier, if asked for.
+    pub client_id: Option<String>,
+    /// The client secret, if asked for.
+    pub client_secret: Option<ClientSecret>,
+    /// The registration access token, if asked for.
+    pub registration_token: Option<RegistrationAccessToken>,
 }
 
 /// The operating system's random source failed.
@@ -67,6 +111,24 @@ impl CredentialGenerator for RandomGenerator {
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError> {
         random_token().map(RegistrationAccessToken::new)
     }
+
+    /// One `getrandom` for the identifier's 122 random bits and both 256-bit credentials.
+    fn draw(&self, needed: Needed) -> Result<Drawn, RandomError> {
+        let mut bytes = [0u8; 16 + 2 * SECRET_BYTES];
+        getrandom::fill(&mut bytes).map_err(|_| RandomError(()))?;
+        let (id, rest) = bytes.split_at(16);
+        let (secret, token) = rest.split_at(SECRET_BYTES);
+        let id = uuid::Builder::from_random_bytes(id.try_into().map_err(|_| RandomError(()))?);
+        Ok(Drawn {
+            client_id: needed.client_id.then(|| id.into_uuid().to_string()),
+            client_secret: needed
+                .client_secret
+                .then(|| ClientSecret::new(URL_SAFE_NO_PAD.encode(secret))),
+            registration_token: needed
+                .registration_token
+                .then(|| RegistrationAccessToken::new(URL_SAFE_NO_PAD.encode(token))),
+        })
+    }
 }
 
 /// The source of the current time.
@@ -99,6 +161,35 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), SECRET_BYTES);
+    }
+
+    #[test]
+    fn one_draw_makes_what_is_needed_and_nothing_else() {
+        let all = Needed {
+            client_id: true,
+            client_secret: true,
+            registration_token: true,
+        };
+        let a = RandomGenerator.draw(all).unwrap();
+        let b = RandomGenerator.draw(all).unwrap();
+        let id = a.client_id.clone().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+        let secret = a.client_secret.as_ref().unwrap().secret().to_owned();
+        let token = a.registration_token.as_ref().unwrap().secret().to_owned();
+        for value in [&secret, &token] {
+            assert_eq!(URL_SAFE_NO_PAD.decode(value).unwrap().len(), SECRET_BYTES);
+        }
+        assert_ne!(secret, token);
+        assert_ne!(a.client_id, b.client_id);
+        assert_ne!(a.client_secret, b.client_secret);
+        let only_token = RandomGenerator
+            .draw(Needed {
+                registration_token: true,
+                ..Needed::default()
+            })
+            .unwrap();
+        assert!(only_token.client_id.is_none() && only_token.client_secret.is_none());
+        assert!(only_token.registration_token.is_some());
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub use access::{
     TokenSpec,
 };
 pub use credentials::{
-    random_token, Clock, CredentialGenerator, RandomError, RandomGenerator, SystemClock,
-    SECRET_BYTES,
+    random_token, Clock, CredentialGenerator, Drawn, Needed, RandomError, RandomGenerator,
+    SystemClock, SECRET_BYTES,
 };
 pub use discovery::discovery_metadata;
 pub use documents::{is_url_client_id, DocumentPolicy, DocumentTrust, ResolvedClient, Trust};

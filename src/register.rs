@@ -3,12 +3,14 @@
 use http::StatusCode;
 
 use crate::access::Admission;
+use crate::credentials::Needed;
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::{Operation, Subject};
-use crate::registrar::{Registrar, RequestContext};
+use crate::metadata::ClientMetadata;
+use crate::registrar::{internal, Registrar, RequestContext};
 use crate::response::RegistrationResponse;
 use crate::secret::{ClientSecret, RegistrationAccessToken, SecretHash};
-use crate::store::{ClientRecord, Origin, StoreError, StoredSecret};
+use crate::store::{ClientRecord, Origin, StoreError, StoredSecret, StoredToken};
 use time::OffsetDateTime;
 
 /// How often a registration retries when the generated `client_id` is taken.
@@ -58,8 +60,13 @@ impl Registrar {
             .accept(&mut intake, context, Some(&admission), None)
             .await?;
         let now = self.now();
-        let secret = self.new_secret(&metadata, now)?;
-        let (token, stored_token) = self.issue_token(now)?;
+        let instance = self.instance_of(&metadata, intake.parsed.instance_key.as_deref());
+        let NewCredentials {
+            secret,
+            token,
+            stored_token,
+            mut client_id,
+        } = self.credentials(&metadata, instance.is_none(), now)?;
         let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, now);
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = stored_token;
@@ -69,7 +76,6 @@ impl Registrar {
             record.statement_issuer = Some(statement.info.issuer);
             record.statement_asserted = statement.asserted;
         }
-        let instance = self.instance_of(&record, intake.parsed.instance_key.as_deref());
         if let Some(instance) = instance {
             record.instance = Some(instance);
             if let Some(existing) = self.store.find_by_instance(&instance).await? {
@@ -80,7 +86,9 @@ impl Registrar {
         }
         self.claim(&admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
-            record.client_id = self.generator.client_id();
+            record.client_id = client_id
+                .take()
+                .unwrap_or_else(|| self.generator.client_id());
             match self.store.create(&record).await {
                 Ok(()) => break,
                 Err(StoreError::Conflict) if attempt < ID_ATTEMPTS => {}
@@ -96,10 +104,45 @@ impl Registrar {
         Ok((response, subject))
     }
 
+    /// The credentials of a new client, drawn together: a secret when the authentication method
+    /// uses one, a registration access token when the policy issues them, and a client
+    /// identifier when `with_id`. What the generator's
+    /// [`draw`](crate::CredentialGenerator::draw) leaves out comes from its single methods, so a
+    /// needed credential is never missing.
+    fn credentials(
+        &self,
+        metadata: &ClientMetadata,
+        with_id: bool,
+        now: OffsetDateTime,
+    ) -> Result<NewCredentials, RegistrationError> {
+        let needed = Needed {
+            client_id: with_id,
+            client_secret: metadata.effective_auth_method().uses_secret(),
+            registration_token: self.policy.registration_access_tokens,
+        };
+        let drawn = self.generator.draw(needed).map_err(internal)?;
+        let secret = match (needed.client_secret, drawn.client_secret) {
+            (false, _) => None,
+            (true, Some(secret)) => Some(secret),
+            (true, None) => Some(self.generator.client_secret().map_err(internal)?),
+        };
+        let token = match (needed.registration_token, drawn.registration_token) {
+            (false, _) => None,
+            (true, Some(token)) => Some(token),
+            (true, None) => Some(self.generator.registration_token().map_err(internal)?),
+        };
+        Ok(NewCredentials {
+            secret: secret.map(|s| (s.clone(), self.stored_secret(s, metadata, now))),
+            stored_token: token.as_ref().map(|t| self.stored_token(t, now)),
+            token: token.unwrap_or_default(),
+            client_id: drawn.client_id.filter(|_| with_id),
+        })
+    }
+
     /// The instance hash of an idempotent registration, when the policy enables them and the
     /// request carries both a `software_id` and an `instance_key`.
-    fn instance_of(&self, record: &ClientRecord, key: Option<&str>) -> Option<SecretHash> {
-        let software_id = record.metadata.software_id.as_deref()?;
+    fn instance_of(&self, metadata: &ClientMetadata, key: Option<&str>) -> Option<SecretHash> {
+        let software_id = metadata.software_id.as_deref()?;
         let key = key.filter(|_| self.policy.idempotent_registration)?;
         Some(SecretHash::of(&format!("{software_id}\0{key}")))
     }
@@ -144,4 +187,16 @@ impl Registrar {
         let response = self.response(record, secret, token, StatusCode::CREATED, now);
         Ok((response, subject))
     }
+}
+
+/// What [`Registrar::credentials`] makes for a new client.
+struct NewCredentials {
+    /// The client secret and how it is stored.
+    secret: Option<(ClientSecret, StoredSecret)>,
+    /// The registration access token (empty when none is issued).
+    token: RegistrationAccessToken,
+    /// How the token is stored.
+    stored_token: Option<StoredToken>,
+    /// The client identifier, when one was asked for.
+    client_id: Option<String>,
 }

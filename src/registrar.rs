@@ -285,30 +285,26 @@ impl Registrar {
         }
     }
 
-    /// A new registration access token and its stored form; an empty token and nothing stored
-    /// when the policy issues none.
-    pub(crate) fn issue_token(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<(RegistrationAccessToken, Option<StoredToken>), RegistrationError> {
-        if !self.policy.registration_access_tokens {
-            return Ok((RegistrationAccessToken::default(), None));
-        }
-        let (token, stored) = self.new_token(now)?;
-        Ok((token, Some(stored)))
-    }
-
     /// A new registration access token and its stored form.
     pub(crate) fn new_token(
         &self,
         now: OffsetDateTime,
     ) -> Result<(RegistrationAccessToken, StoredToken), RegistrationError> {
         let token = self.generator.registration_token().map_err(internal)?;
-        let stored = StoredToken {
+        let stored = self.stored_token(&token, now);
+        Ok((token, stored))
+    }
+
+    /// How `token`, issued at `now`, is stored: its hash and the policy's expiry.
+    pub(crate) fn stored_token(
+        &self,
+        token: &RegistrationAccessToken,
+        now: OffsetDateTime,
+    ) -> StoredToken {
+        StoredToken {
             hash: token.hash(),
             expires_at: self.policy.registration_token_lifetime.map(|d| now + d),
-        };
-        Ok((token, stored))
+        }
     }
 }
 
@@ -321,6 +317,6 @@ pub(crate) fn lost_race(e: StoreError) -> RegistrationError {
     }
 }
 
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> RegistrationError {
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> RegistrationError {
     RegistrationError::Store(StoreError::backend(e))
 }

@@ -12,7 +12,7 @@ use common::{
 };
 use oauth_dcr::{
     random_token, ApplicationType, AuthMethod, ClientSecret, ClientStore, CredentialGenerator,
-    ErrorResponse, GrantType, JoseAlgorithm, RandomError, RegistrationAccessToken,
+    Drawn, ErrorResponse, GrantType, JoseAlgorithm, Needed, RandomError, RegistrationAccessToken,
     RegistrationResponse, RequestContext, ResponseType, SecretHash, SecretValue, ServerPolicy,
     SubjectType,
 };
@@ -190,6 +190,53 @@ async fn the_client_id_generator_is_pluggable_and_a_taken_id_is_never_reused() {
     let stored = server.record("client-a").await;
     assert!(stored.verify_secret(&secret(&first), server.now()));
     assert_eq!(server.store.len(), 2);
+}
+
+/// A generator whose `draw` makes nothing and whose single methods hand out numbered values.
+#[derive(Debug, Default)]
+struct DrawsNothing(Mutex<u32>);
+
+impl DrawsNothing {
+    fn next(&self, kind: &str) -> String {
+        let mut n = self.0.lock().unwrap();
+        *n += 1;
+        format!("{kind}-{n}")
+    }
+}
+
+impl CredentialGenerator for DrawsNothing {
+    fn client_id(&self) -> String {
+        self.next("client")
+    }
+
+    fn client_secret(&self) -> Result<ClientSecret, RandomError> {
+        Ok(ClientSecret::new(self.next("secret")))
+    }
+
+    fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError> {
+        Ok(RegistrationAccessToken::new(self.next("token")))
+    }
+
+    fn draw(&self, _: Needed) -> Result<Drawn, RandomError> {
+        Ok(Drawn::default())
+    }
+}
+
+#[tokio::test]
+async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
+    let mut server = Server::new();
+    server.registrar = server
+        .registrar
+        .clone()
+        .with_generator(Arc::new(DrawsNothing::default()));
+    let client = server.register(&web_client()).await;
+    assert_eq!(client.client_secret.as_ref().unwrap().secret(), "secret-1");
+    assert_eq!(client.registration_access_token.secret(), "token-2");
+    assert_eq!(client.client_id, "client-3");
+    let stored = server.record("client-3").await;
+    assert!(stored.verify_secret("secret-1", server.now()));
+    let token_hash = stored.registration_token.unwrap().hash;
+    assert_eq!(token_hash, SecretHash::of("token-2"));
 }
 
 #[tokio::test]
