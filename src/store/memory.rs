@@ -2,7 +2,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use async_trait::async_trait;
@@ -18,6 +18,33 @@ use crate::secret::SecretHash;
 const SHARDS: usize = 64;
 
 type Clients = HashMap<Arc<str>, Packed>;
+
+/// An index by SHA-256 digest (of a registration token or an instance key).
+type ByHash = HashMap<[u8; 32], Arc<str>, BuildHasherDefault<DigestPrefix>>;
+
+/// Hashes a SHA-256 digest by eight of its bytes (the second eight: the first byte picks the
+/// token shard, so within a shard it is the same for every key): they are uniformly distributed
+/// already, so hashing them again buys nothing. Every key inserted is the digest of a server-generated
+/// secret; a client can only look up digests of what it sends, which probes but never fills the
+/// table, so chosen keys cannot degrade it.
+#[derive(Default)]
+struct DigestPrefix(u64);
+
+impl Hasher for DigestPrefix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // A `[u8; 32]` key arrives as its length, then its 32 bytes; anything shorter is folded
+        // in whole.
+        let chunk = bytes.get(8..16).unwrap_or(bytes);
+        let mut word = [0u8; 8];
+        let n = chunk.len().min(8);
+        word[..n].copy_from_slice(&chunk[..n]);
+        self.0 = self.0.rotate_left(8) ^ u64::from_le_bytes(word);
+    }
+}
 
 /// An in-memory [`ClientStore`] (and [`InitialTokenStore`]): clients by `client_id` and an index
 /// from registration token hash to `client_id`, each in sharded maps. Every write holds its
@@ -39,8 +66,8 @@ type Clients = HashMap<Arc<str>, Packed>;
 #[derive(Debug)]
 pub struct MemoryStore {
     clients: Vec<RwLock<Clients>>,
-    tokens: Vec<RwLock<HashMap<[u8; 32], Arc<str>>>>,
-    instances: RwLock<HashMap<[u8; 32], Arc<str>>>,
+    tokens: Vec<RwLock<ByHash>>,
+    instances: RwLock<ByHash>,
     initial_tokens: RwLock<HashMap<[u8; 32], IssuedToken>>,
 }
 
@@ -108,7 +135,7 @@ impl MemoryStore {
         &self.clients[(hasher.finish() as usize) % SHARDS]
     }
 
-    fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], Arc<str>>> {
+    fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<ByHash> {
         // The hash is uniformly random already.
         &self.tokens[usize::from(hash[0]) % SHARDS]
     }
@@ -363,5 +390,28 @@ impl InitialTokenStore for MemoryStore {
         let before = tokens.len();
         tokens.retain(|_, t| t.id != id);
         Ok(tokens.len() < before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher as _;
+
+    use super::*;
+
+    #[test]
+    fn digests_of_one_shard_spread_over_the_buckets() {
+        let build = BuildHasherDefault::<DigestPrefix>::default();
+        // Keys of one token shard share their first byte; their hashes must still differ in the
+        // low bits a table indexes by.
+        let low_bits: std::collections::HashSet<u64> = (0u32..256)
+            .map(|i| {
+                let digest = *SecretHash::of(&format!("token-{i}")).as_bytes();
+                let mut key = digest;
+                key[0] = 7;
+                build.hash_one(key) & 0xFF
+            })
+            .collect();
+        assert!(low_bits.len() > 128, "{} distinct", low_bits.len());
     }
 }
