@@ -2,14 +2,16 @@
 //! record — one allocation of a few hundred bytes instead of a `ClientRecord` with fifty-three
 //! inline members and a dozen heap strings.
 //!
-//! Layout: a header the store reads without decoding (version, the registration token hash, the
-//! instance hash, the `software_id`), then the lifecycle members the reaper needs, then the rest
-//! of the record. Metadata members are written as `tag, value` pairs, only when present. Nothing
+//! Layout: a header the store reads without decoding (the `client_id`, by which the store finds
+//! the record, then the version, the registration token hash, the instance hash, the
+//! `software_id`), then the lifecycle members the reaper needs, then the rest of the record. Metadata members are written as `tag, value` pairs, only when present. Nothing
 //! here is a wire format: it lives only in the memory of one process, so it may change with any
 //! release.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -27,8 +29,30 @@ const HAS_SOFTWARE_ID: u8 = 4;
 /// Ends the metadata members.
 const END: u8 = 0xFF;
 
-/// One record, packed. Its `Debug` shows only its size: it may hold a retrievable secret.
+/// One record, packed. Its `Debug` shows only its size: it may hold a retrievable secret. It is
+/// hashed, compared and borrowed as its `client_id`, so a set of them is a map by `client_id`
+/// whose key lives in the same allocation as the record.
 pub(super) struct Packed(Box<[u8]>);
+
+impl Borrow<str> for Packed {
+    fn borrow(&self) -> &str {
+        self.client_id()
+    }
+}
+
+impl Hash for Packed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.client_id().hash(state);
+    }
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, other: &Self) -> bool {
+        self.client_id() == other.client_id()
+    }
+}
+
+impl Eq for Packed {}
 
 impl fmt::Debug for Packed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,9 +61,10 @@ impl fmt::Debug for Packed {
 }
 
 impl Packed {
-    /// Packs `record` (all but its `client_id`, which is the store's key) at `version`.
+    /// Packs `record` at `version`.
     pub(super) fn new(record: &ClientRecord, version: u64) -> Self {
         let mut w = Vec::with_capacity(384);
+        put_str(&mut w, &record.client_id);
         w.extend_from_slice(&version.to_le_bytes());
         let token = record.registration_token.as_ref();
         let software_id = record.metadata.software_id.as_deref();
@@ -68,6 +93,11 @@ impl Packed {
         Self(w.into_boxed_slice())
     }
 
+    /// The client identifier (empty only for bytes that are not a packed record).
+    pub(super) fn client_id(&self) -> &str {
+        Reader(&self.0).str().unwrap_or_default()
+    }
+
     /// The stored version (`None` is never stored: see [`unpack`](Self::unpack)).
     pub(super) fn version(&self) -> Option<u64> {
         self.header().map(|h| h.version)
@@ -89,18 +119,18 @@ impl Packed {
     }
 
     /// The record with only what [`ClientRecord::is_reapable`] reads filled in.
-    pub(super) fn lifecycle(&self, client_id: &str) -> Option<ClientRecord> {
+    pub(super) fn lifecycle(&self) -> Option<ClientRecord> {
         let header = self.header()?;
         let mut r = header.rest;
-        take_lifecycle(client_id, &header, &mut r)
+        take_lifecycle(&header, &mut r)
     }
 
     /// The whole record. `None` only if the bytes are not a packed record, which a store that
     /// packs them itself never sees.
-    pub(super) fn unpack(&self, client_id: &str) -> Option<ClientRecord> {
+    pub(super) fn unpack(&self) -> Option<ClientRecord> {
         let header = self.header()?;
         let mut r = header.rest;
-        let mut record = take_lifecycle(client_id, &header, &mut r)?;
+        let mut record = take_lifecycle(&header, &mut r)?;
         record.software_statement = Field::take(&mut r)?;
         record.statement_issuer = Field::take(&mut r)?;
         let asserted = r.len()?;
@@ -116,6 +146,7 @@ impl Packed {
     /// packed record.
     fn header(&self) -> Option<Header<'_>> {
         let mut r = Reader(&self.0);
+        let client_id = r.str()?;
         let version = u64::from_le_bytes(r.bytes(8)?.try_into().ok()?);
         let flags = r.byte()?;
         let token = (flags & HAS_TOKEN != 0).then(|| r.hash()).flatten();
@@ -125,6 +156,7 @@ impl Packed {
             && instance.is_some() == (flags & HAS_INSTANCE != 0)
             && software_id.is_some() == (flags & HAS_SOFTWARE_ID != 0);
         complete.then_some(Header {
+            client_id,
             version,
             token,
             instance,
@@ -135,6 +167,7 @@ impl Packed {
 }
 
 struct Header<'a> {
+    client_id: &'a str,
     version: u64,
     token: Option<[u8; 32]>,
     instance: Option<[u8; 32]>,
@@ -166,18 +199,19 @@ fn put_lifecycle(record: &ClientRecord, w: &mut Vec<u8>) {
     record.previous_token.put(w);
 }
 
-fn take_lifecycle(
-    client_id: &str,
-    header: &Header<'_>,
-    r: &mut Reader<'_>,
-) -> Option<ClientRecord> {
+fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<ClientRecord> {
     let origin = match r.byte()? {
         0 => Origin::Dynamic,
         1 => Origin::Administrator,
         _ => return None,
     };
     let created_at = OffsetDateTime::take(r)?;
-    let mut record = ClientRecord::new(client_id, ClientMetadata::default(), origin, created_at);
+    let mut record = ClientRecord::new(
+        header.client_id,
+        ClientMetadata::default(),
+        origin,
+        created_at,
+    );
     record.version = header.version;
     record.instance = header.instance.map(SecretHash::from_bytes);
     record.updated_at = Field::take(r)?;
@@ -578,8 +612,11 @@ mod tests {
     fn a_record_round_trips_exactly() {
         let record = full_record();
         let packed = Packed::new(&record, 7);
-        let back = packed.unpack("client-1").unwrap();
+        let back = packed.unpack().unwrap();
         assert_eq!(back, record);
+        assert_eq!(packed.client_id(), "client-1");
+        let by_id: &str = packed.borrow();
+        assert_eq!(by_id, "client-1");
         assert_eq!(back.created_at.offset(), record.created_at.offset());
         assert_eq!(packed.version(), Some(7));
         assert_eq!(
@@ -602,7 +639,7 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH,
         );
         let packed = Packed::new(&record, 0);
-        assert_eq!(packed.unpack("c").unwrap(), record);
+        assert_eq!(packed.unpack().unwrap(), record);
         assert_eq!(packed.token_hash(), None);
         assert_eq!(packed.software_id(), None);
     }
@@ -610,7 +647,7 @@ mod tests {
     #[test]
     fn the_lifecycle_prefix_decides_like_the_record() {
         let record = full_record();
-        let lifecycle = Packed::new(&record, 7).lifecycle("client-1").unwrap();
+        let lifecycle = Packed::new(&record, 7).lifecycle().unwrap();
         for now in [
             at(1_767_225_600_000_000_000, 0),
             at(1_830_297_600_000_000_000, 0),
@@ -628,7 +665,7 @@ mod tests {
         for cut in 0..packed.0.len() {
             let truncated = Packed(packed.0[..cut].into());
             // The header may still read; the whole record never does.
-            assert!(truncated.unpack("client-1").is_none(), "cut at {cut}");
+            assert!(truncated.unpack().is_none(), "cut at {cut}");
         }
     }
 }

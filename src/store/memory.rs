@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
@@ -17,7 +17,9 @@ use crate::secret::SecretHash;
 /// resizes one small shard at a time instead of stalling every request.
 const SHARDS: usize = 64;
 
-type Clients = HashMap<Arc<str>, Packed>;
+/// Packed records, found by `client_id` (a [`Packed`] hashes and borrows as its `client_id`, so
+/// the key is read from the record itself: one allocation to reach, not two).
+type Clients = HashSet<Packed>;
 
 /// An index by SHA-256 digest (of a registration token or an instance key).
 type ByHash = HashMap<[u8; 32], Arc<str>, BuildHasherDefault<DigestPrefix>>;
@@ -109,8 +111,8 @@ fn corrupt() -> StoreError {
     StoreError::backend(std::io::Error::other("a stored record does not decode"))
 }
 
-fn unpack(client_id: &str, packed: &Packed) -> Result<ClientRecord, StoreError> {
-    packed.unpack(client_id).ok_or_else(corrupt)
+fn unpack(packed: &Packed) -> Result<ClientRecord, StoreError> {
+    packed.unpack().ok_or_else(corrupt)
 }
 
 impl MemoryStore {
@@ -158,7 +160,7 @@ impl MemoryStore {
             return false;
         }
         let holds = |map: &Clients| {
-            map.get(&owner)
+            map.get(&*owner)
                 .is_some_and(|p| p.token_hash().as_ref() == Some(hash))
         };
         let owner_lock = self.client_shard(&owner);
@@ -184,9 +186,9 @@ impl MemoryStore {
             return Ok(None);
         };
         read(self.client_shard(&owner))
-            .get(&owner)
+            .get(&*owner)
             .filter(|p| holds(p).as_ref() == Some(hash))
-            .map(|p| unpack(&owner, p))
+            .map(unpack)
             .transpose()
     }
 }
@@ -196,7 +198,7 @@ impl ClientStore for MemoryStore {
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        if shard.contains_key(record.client_id.as_str()) {
+        if shard.contains(record.client_id.as_str()) {
             return Err(StoreError::Conflict);
         }
         let instance = instance_hash(record);
@@ -207,24 +209,25 @@ impl ClientStore for MemoryStore {
                 return Err(StoreError::Conflict);
             }
         }
-        let key: Arc<str> = Arc::from(record.client_id.as_str());
+        // The indexes' copy of the identifier.
+        let key = || Arc::<str>::from(record.client_id.as_str());
         if let Some(hash) = token_hash(record) {
             if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                 return Err(StoreError::Conflict);
             }
-            write(self.token_shard(&hash)).insert(hash, key.clone());
+            write(self.token_shard(&hash)).insert(hash, key());
         }
         if let Some((i, index)) = &mut instances {
-            index.insert(*i, key.clone());
+            index.insert(*i, key());
         }
-        shard.insert(key, Packed::new(record, record.version));
+        shard.insert(Packed::new(record, record.version));
         Ok(())
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         read(self.client_shard(client_id))
             .get(client_id)
-            .map(|p| unpack(client_id, p))
+            .map(unpack)
             .transpose()
     }
 
@@ -240,13 +243,14 @@ impl ClientStore for MemoryStore {
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        let (key, stored) = shard
-            .get_key_value(record.client_id.as_str())
+        let stored = shard
+            .get(record.client_id.as_str())
             .ok_or(StoreError::NotFound)?;
         if stored.version().ok_or_else(corrupt)? != record.version {
             return Err(StoreError::Conflict);
         }
-        let key = key.clone();
+        // The indexes' copy of the identifier, made only for an index that changes.
+        let key = || Arc::<str>::from(record.client_id.as_str());
         let old = stored.token_hash();
         let new = token_hash(record);
         let (old_instance, new_instance) = (stored.instance_hash(), instance_hash(record));
@@ -255,7 +259,7 @@ impl ClientStore for MemoryStore {
                 if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                     return Err(StoreError::Conflict);
                 }
-                write(self.token_shard(&hash)).insert(hash, key.clone());
+                write(self.token_shard(&hash)).insert(hash, key());
             }
             if let Some(hash) = old {
                 write(self.token_shard(&hash)).remove(&hash);
@@ -267,10 +271,10 @@ impl ClientStore for MemoryStore {
                 instances.remove(&i);
             }
             if let Some(i) = new_instance {
-                instances.insert(i, key.clone());
+                instances.insert(i, key());
             }
         }
-        shard.insert(key, Packed::new(record, record.version + 1));
+        shard.replace(Packed::new(record, record.version + 1));
         Ok(())
     }
 
@@ -281,7 +285,7 @@ impl ClientStore for MemoryStore {
             .map(|shard| match software_id {
                 None => read(shard).len(),
                 Some(id) => read(shard)
-                    .values()
+                    .iter()
                     .filter(|p| p.software_id() == Some(id))
                     .count(),
             })
@@ -300,10 +304,10 @@ impl ClientStore for MemoryStore {
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
-        let packed = shard.get_mut(client_id).ok_or(StoreError::NotFound)?;
-        let mut record = unpack(client_id, packed)?;
+        let packed = shard.get(client_id).ok_or(StoreError::NotFound)?;
+        let mut record = unpack(packed)?;
         record.last_used = Some(at);
-        *packed = Packed::new(&record, record.version);
+        shard.replace(Packed::new(&record, record.version));
         Ok(())
     }
 
@@ -316,14 +320,14 @@ impl ClientStore for MemoryStore {
         let mut found = Vec::new();
         for shard in &self.clients {
             let shard = read(shard);
-            for (id, packed) in shard.iter() {
+            for packed in shard.iter() {
                 if found.len() >= limit {
                     return Ok(found);
                 }
                 // Only the lifecycle members are decoded to decide; the rest for the chosen few.
-                let lifecycle = packed.lifecycle(id).ok_or_else(corrupt)?;
+                let lifecycle = packed.lifecycle().ok_or_else(corrupt)?;
                 if lifecycle.is_reapable(unused_before, now) {
-                    found.push(unpack(id, packed)?);
+                    found.push(unpack(packed)?);
                 }
             }
         }
