@@ -345,13 +345,19 @@ impl Check<'_> {
         let Some(scope) = scope else {
             return self.policy.defaults.scope.as_deref().map(Scope::new);
         };
+        if self.scope_as_sent(scope) {
+            return Some(scope.clone());
+        }
+        self.scope_rebuilt(scope)
+    }
+
+    /// The general scope rules: every token checked, duplicates dropped, the policy's narrowing
+    /// or refusal, the tokens joined by single spaces.
+    fn scope_rebuilt(&mut self, scope: &Scope) -> Option<Scope> {
         let mut tokens = BTreeSet::new();
         let mut ordered = Vec::new();
         for token in scope.tokens() {
-            if !token
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-            {
+            if !scope_token(token) {
                 self.metadata(
                     "scope",
                     format!(
@@ -383,6 +389,25 @@ impl Check<'_> {
             }
         }
         (!ordered.is_empty()).then(|| Scope::from_tokens(ordered))
+    }
+
+    /// Whether `scope` is kept exactly as sent, decided without sets or joins: the policy takes
+    /// any scope, and the value is at most 16 valid, distinct tokens separated by single spaces
+    /// (what the general rules would rebuild unchanged).
+    fn scope_as_sent(&self, scope: &Scope) -> bool {
+        let value = scope.as_str();
+        let spaced = !value.is_empty()
+            && !value.starts_with(' ')
+            && !value.ends_with(' ')
+            && !value.contains("  ");
+        if !matches!(self.policy.scope, ScopePolicy::Any) || !spaced {
+            return false;
+        }
+        let tokens = || value.split(' ');
+        tokens().count() <= 16
+            && tokens().enumerate().all(|(i, token)| {
+                scope_token(token) && !tokens().take(i).any(|earlier| earlier == token)
+            })
     }
 
     fn algorithms(&mut self, m: &ClientMetadata, responses: &[ResponseType], method: &AuthMethod) {
@@ -592,6 +617,13 @@ impl Check<'_> {
     }
 }
 
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn scope_token(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 /// Whether `host` is in `allowed`, where an entry `.example.com` also admits its subdomains.
 pub(crate) fn host_allowed<'a>(host: &str, allowed: impl IntoIterator<Item = &'a String>) -> bool {
     allowed
@@ -663,4 +695,65 @@ fn printable(value: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(policy: &ServerPolicy) -> Check<'_> {
+        Check {
+            policy,
+            out: Vec::new(),
+            prior: Vec::new(),
+        }
+    }
+
+    /// What the scope shortcut keeps as sent, the general rules rebuild unchanged.
+    fn shortcut_agrees(policy: &ServerPolicy, value: &str) -> bool {
+        let scope = Scope::new(value);
+        let kept = check(policy).scope_as_sent(&scope);
+        if kept {
+            let mut general = check(policy);
+            assert_eq!(general.scope_rebuilt(&scope), Some(scope), "{value:?}");
+            assert!(general.out.is_empty(), "{value:?}");
+        }
+        kept
+    }
+
+    #[test]
+    fn the_scope_shortcut_keeps_only_what_the_rules_keep() {
+        let any = ServerPolicy::new("https://as.example/register");
+        for kept in ["openid", "openid profile email", "a!b c~d"] {
+            assert!(shortcut_agrees(&any, kept), "{kept:?}");
+        }
+        let many = vec!["t"; 17]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{t}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for rebuilt in [
+            "",
+            " openid",
+            "openid ",
+            "openid  profile",
+            "openid openid",
+            "open\"id",
+            "read\\write",
+            many.as_str(),
+        ] {
+            assert!(!shortcut_agrees(&any, rebuilt), "{rebuilt:?}");
+        }
+        let mut narrow = any.clone();
+        narrow.scope = ScopePolicy::Narrow(["openid".to_owned()].into());
+        assert!(!shortcut_agrees(&narrow, "openid"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_scope_shortcut_agrees_with_the_rules(value in "[a-c \"\\\\]{0,12}") {
+            shortcut_agrees(&ServerPolicy::new("https://as.example/register"), &value);
+        }
+    }
 }
