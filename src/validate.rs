@@ -745,7 +745,7 @@ mod tests {
         ] {
             assert!(!shortcut_agrees(&any, rebuilt), "{rebuilt:?}");
         }
-        let mut narrow = any.clone();
+        let mut narrow = any;
         narrow.scope = ScopePolicy::Narrow(["openid".to_owned()].into());
         assert!(!shortcut_agrees(&narrow, "openid"));
     }
