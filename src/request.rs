@@ -9,6 +9,8 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, V
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod typed;
+
 use crate::error::{RegistrationError, Violation};
 use crate::metadata::{with_members, ClientMetadata, LOCALIZABLE};
 use crate::policy::{RequestLimits, ServerPolicy};
@@ -70,9 +72,14 @@ pub(crate) fn parse(
     policy: &ServerPolicy,
 ) -> Result<ParsedRequest, RegistrationError> {
     let mut parsed = ParsedRequest::default();
-    parse_members(body, &policy.limits, |key, value| {
-        read_member(&mut parsed, key, value, policy);
-    })?;
+    parse_members(
+        body,
+        &policy.limits,
+        typed::Fields {
+            parsed: &mut parsed,
+            policy,
+        },
+    )?;
     Ok(parsed)
 }
 
@@ -85,9 +92,7 @@ pub(crate) fn parse_object(
     limits: &RequestLimits,
 ) -> Result<Map<String, Value>, RegistrationError> {
     let mut map = Map::new();
-    parse_members(body, limits, |key, value| {
-        map.insert(key.into_owned(), value);
-    })?;
+    parse_members(body, limits, &mut map)?;
     Ok(map)
 }
 
@@ -100,11 +105,37 @@ pub(crate) fn from_object(map: Map<String, Value>, policy: &ServerPolicy) -> Par
     parsed
 }
 
-/// Reads one JSON object within `limits`, handing each member to `member` in order.
+/// Where the members of a request object go, one at a time.
+trait Sink<'de> {
+    /// Reads the value of the member `key` from `access` (a member value, within `limits`) and
+    /// keeps it.
+    fn member<A: MapAccess<'de>>(
+        &mut self,
+        key: Cow<'de, str>,
+        access: &mut A,
+        limits: &RequestLimits,
+    ) -> Result<(), A::Error>;
+}
+
+/// The members as a JSON object.
+impl<'de> Sink<'de> for &mut Map<String, Value> {
+    fn member<A: MapAccess<'de>>(
+        &mut self,
+        key: Cow<'de, str>,
+        access: &mut A,
+        limits: &RequestLimits,
+    ) -> Result<(), A::Error> {
+        let value = access.next_value_seed(StrictValue::member(limits))?;
+        self.insert(key.into_owned(), value);
+        Ok(())
+    }
+}
+
+/// Reads one JSON object within `limits`, handing each member to `sink` in order.
 fn parse_members<'de>(
     body: &'de [u8],
     limits: &RequestLimits,
-    member: impl FnMut(Cow<'de, str>, Value),
+    sink: impl Sink<'de>,
 ) -> Result<(), RegistrationError> {
     if body.len() > limits.max_body_bytes {
         return Err(RegistrationError::BodyTooLarge {
@@ -112,7 +143,7 @@ fn parse_members<'de>(
         });
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let was_object = TopLevel { limits, member }
+    let was_object = TopLevel { limits, sink }
         .deserialize(&mut deserializer)
         .and_then(|v| deserializer.end().map(|()| v))
         .map_err(|e| RegistrationError::invalid_request(format!("malformed JSON body: {e}")))?;
@@ -240,15 +271,14 @@ pub(crate) fn is_language_tag(tag: &str) -> bool {
             .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The top level of a request body: an object read member by member (each value a
-/// [`StrictValue`]), or any other value, read within the same limits and reported as not an
-/// object (`false`).
-struct TopLevel<'a, F> {
+/// The top level of a request body: an object read member by member into a [`Sink`], or any
+/// other value, read within the same limits and reported as not an object (`false`).
+struct TopLevel<'a, S> {
     limits: &'a RequestLimits,
-    member: F,
+    sink: S,
 }
 
-impl<'de, F: FnMut(Cow<'de, str>, Value)> DeserializeSeed<'de> for TopLevel<'_, F> {
+impl<'de, S: Sink<'de>> DeserializeSeed<'de> for TopLevel<'_, S> {
     type Value = bool;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -256,7 +286,7 @@ impl<'de, F: FnMut(Cow<'de, str>, Value)> DeserializeSeed<'de> for TopLevel<'_, 
     }
 }
 
-impl<'de, F: FnMut(Cow<'de, str>, Value)> Visitor<'de> for TopLevel<'_, F> {
+impl<'de, S: Sink<'de>> Visitor<'de> for TopLevel<'_, S> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -305,17 +335,16 @@ impl<'de, F: FnMut(Cow<'de, str>, Value)> Visitor<'de> for TopLevel<'_, F> {
                     limits.max_members
                 )));
             }
-            let value = access.next_value_seed(self.strict().nested())?;
+            self.sink.member(key.clone(), &mut access, limits)?;
             if !seen.insert(&key) {
                 return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
             }
-            (self.member)(key, value);
         }
         Ok(true)
     }
 }
 
-impl<F> TopLevel<'_, F> {
+impl<S> TopLevel<'_, S> {
     fn strict(&self) -> StrictValue<'_> {
         StrictValue {
             limits: self.limits,
@@ -391,12 +420,18 @@ impl<'de> SeenKeys<'de> {
 /// Deserializes a `serde_json::Value` while enforcing depth, length and member limits and
 /// refusing duplicate member names (a parser differential is an attack: RFC 8259 §4 leaves
 /// duplicates undefined, and `serde_json::Map` would silently keep the last).
+#[derive(Clone, Copy)]
 struct StrictValue<'a> {
     limits: &'a RequestLimits,
     depth: usize,
 }
 
-impl StrictValue<'_> {
+impl<'a> StrictValue<'a> {
+    /// For the value of a member of the request object.
+    fn member(limits: &'a RequestLimits) -> Self {
+        StrictValue { limits, depth: 1 }
+    }
+
     fn nested(&self) -> Self {
         StrictValue {
             limits: self.limits,
@@ -414,14 +449,29 @@ impl StrictValue<'_> {
         Ok(())
     }
 
-    fn string<E: de::Error>(&self, s: &str) -> Result<Value, E> {
+    fn check_length<E: de::Error>(&self, s: &str) -> Result<(), E> {
         if s.len() > self.limits.max_string_bytes {
             return Err(E::custom(format_args!(
                 "a string is longer than {} bytes",
                 self.limits.max_string_bytes
             )));
         }
+        Ok(())
+    }
+
+    fn string<E: de::Error>(&self, s: &str) -> Result<Value, E> {
+        self.check_length(s)?;
         Ok(Value::String(s.to_owned()))
+    }
+
+    fn too_many<E: de::Error>(&self, count: usize) -> Result<(), E> {
+        if count >= self.limits.max_array_len {
+            return Err(de::Error::custom(format_args!(
+                "an array has more than {} elements",
+                self.limits.max_array_len
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -468,12 +518,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         self.check_depth()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(16));
         while let Some(item) = seq.next_element_seed(self.nested())? {
-            if items.len() >= self.limits.max_array_len {
-                return Err(de::Error::custom(format_args!(
-                    "an array has more than {} elements",
-                    self.limits.max_array_len
-                )));
-            }
+            self.too_many(items.len())?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -508,6 +553,87 @@ mod tests {
 
     fn limits() -> RequestLimits {
         RequestLimits::default()
+    }
+
+    /// Reading straight into fields gives exactly what reading the object first gives: the same
+    /// metadata, the same violations in the same order, the same set-aside members, or the same
+    /// error.
+    fn typed_agrees_with_the_object(body: &[u8]) {
+        let policy = ServerPolicy::new("https://as.example/register");
+        let direct = parse(body, &policy);
+        let via_object = parse_object(body, &policy.limits).map(|map| from_object(map, &policy));
+        match (direct, via_object) {
+            (Ok(direct), Ok(via_object)) => {
+                assert_eq!(format!("{direct:?}"), format!("{via_object:?}"), "{body:?}");
+            }
+            (Err(direct), Err(via_object)) => {
+                assert_eq!(direct.to_string(), via_object.to_string());
+            }
+            (direct, via_object) => panic!("{direct:?} but {via_object:?}"),
+        }
+    }
+
+    #[test]
+    fn typed_members_agree_with_the_object_at_the_limits() {
+        let long = "x".repeat(20_000);
+        let many = vec!["\"g\""; 300].join(",");
+        let deep = format!("{}{}", "[".repeat(20), "]".repeat(20));
+        for body in [
+            r#"{"redirect_uris":["https://a.example/cb",5,null,"https://b.example/cb"]}"#
+                .to_owned(),
+            r#"{"grant_types":"authorization_code","client_name":["x"],"scope":7}"#.to_owned(),
+            r#"{"contacts":[["nested"]],"response_types":[{"a":1}],"client_name":null}"#.to_owned(),
+            r#"{"redirect_uris":null,"grant_types":[],"contacts":["a\"b","\u00e9"]}"#.to_owned(),
+            r#"{"client_name":"a","client_name":"b"}"#.to_owned(),
+            r#"{"default_max_age":"1","require_auth_time":1,"jwks":"k"}"#.to_owned(),
+            format!(r#"{{"client_name":"{long}"}}"#),
+            format!(r#"{{"contacts":["{long}"]}}"#),
+            format!(r#"{{"grant_types":[{many}]}}"#),
+            format!(r#"{{"grant_types":[1,{many}]}}"#),
+            format!(r#"{{"contacts":{deep}}}"#),
+            format!(r#"{{"contacts":["a",{deep}]}}"#),
+        ] {
+            typed_agrees_with_the_object(body.as_bytes());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[a-z:/.]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn typed_members_agree_with_the_object(
+            members in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "redirect_uris", "grant_types", "response_types", "client_name", "scope",
+                    "contacts", "token_endpoint_auth_method", "jwks", "default_max_age",
+                    "require_auth_time", "client_id", "software_statement", "x_other",
+                    "client_name#fr",
+                ]),
+                json_value(),
+            ), 0..6)
+        ) {
+            let body: String = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+                .collect::<Vec<_>>()
+                .join(",");
+            typed_agrees_with_the_object(format!("{{{body}}}").as_bytes());
+        }
     }
 
     #[test]
