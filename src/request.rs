@@ -389,10 +389,18 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// The member names of one object so far: a short list searched in order, and a hash set once
 /// the object is long enough for that to pay (so a body of many members costs linear time).
-#[derive(Default)]
 struct SeenKeys<'de> {
     list: Vec<Cow<'de, str>>,
     set: HashSet<Cow<'de, str>>,
+}
+
+impl Default for SeenKeys<'_> {
+    fn default() -> Self {
+        Self {
+            list: Vec::with_capacity(Self::LINEAR),
+            set: HashSet::new(),
+        }
+    }
 }
 
 impl<'de> SeenKeys<'de> {

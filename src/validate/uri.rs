@@ -116,7 +116,7 @@ fn check_parsed_redirect(
 /// A registration usually sends such URIs, and this check costs a fraction of a parse.
 fn canonical_https(uri: &str) -> Option<&str> {
     let rest = uri.strip_prefix("https://")?;
-    let authority_end = rest.find(['/', '?'])?;
+    let authority_end = rest.bytes().position(|b| b == b'/' || b == b'?')?;
     let (authority, path_and_query) = rest.split_at(authority_end);
     let (host, port) = match authority.split_once(':') {
         Some((host, port)) => (host, Some(port)),
@@ -130,18 +130,34 @@ fn canonical_https(uri: &str) -> Option<&str> {
         None => (path_and_query, None),
     };
     let path_ok = path.starts_with('/')
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b))
-        && path
+        && path.bytes().all(|b| KEPT_IN_PATH[usize::from(b)])
+        && !path
             .split('/')
-            .all(|segment| segment != "." && segment != "..");
-    let query_ok = query.is_none_or(|q| {
-        q.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&()+,;=:@/?".contains(&b))
-    });
+            .any(|segment| segment == "." || segment == "..");
+    let query_ok = query.is_none_or(|q| q.bytes().all(|b| KEPT_IN_QUERY[usize::from(b)]));
     (path_ok && query_ok).then_some(host)
 }
+
+/// A 256-entry membership table: ASCII letters and digits, and `extra`.
+const fn byte_set(extra: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        set[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        set[extra[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+/// Path characters the WHATWG parser keeps as they are (a conservative subset).
+const KEPT_IN_PATH: [bool; 256] = byte_set(b"-._~!$&'()+,;=:@/");
+/// Query characters it keeps as they are in a special URL (no `'`, which it encodes there).
+const KEPT_IN_QUERY: [bool; 256] = byte_set(b"-._~!$&()+,;=:@/?");
 
 /// Digits without a leading zero, at most 65535, not https' default 443 (which the parser drops).
 fn canonical_port(port: &str) -> bool {
