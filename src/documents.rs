@@ -395,8 +395,8 @@ impl Registrar {
                 "a client metadata document cannot use the shared-secret method `{method}`"
             )));
         }
-        let mut metadata = self
-            .validated_metadata(parsed.metadata, parsed.violations)
+        let mut metadata = parsed.metadata;
+        self.validated_metadata(&mut metadata, parsed.violations)
             .map_err(|e| (e.code(), e.to_string()))?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
@@ -409,8 +409,7 @@ impl Registrar {
                 .assess(client_id, &mut metadata, trust)
                 .await
                 .map_err(|e| (e.code(), e.to_string()))?;
-            metadata = self
-                .validated_metadata(metadata, Vec::new())
+            self.validated_metadata(&mut metadata, Vec::new())
                 .map_err(|e| (e.code(), e.to_string()))?;
         }
         let cache_for = fetched

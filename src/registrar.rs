@@ -228,15 +228,18 @@ impl Registrar {
     /// # Errors
     /// The parsing and validation errors [`register`](Self::register) would give for this body.
     pub fn validate(&self, body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
-        let parsed = request::parse(body, &self.policy)?;
-        self.validated_metadata(parsed.metadata, parsed.violations)
+        let mut parsed = request::parse(body, &self.policy)?;
+        let violations = std::mem::take(&mut parsed.violations);
+        self.validated_metadata(&mut parsed.metadata, violations)?;
+        Ok(parsed.metadata)
     }
 
+    /// Validates `metadata` in place (see [`validate::validate`]).
     pub(crate) fn validated_metadata(
         &self,
-        metadata: ClientMetadata,
+        metadata: &mut ClientMetadata,
         violations: Vec<crate::error::Violation>,
-    ) -> Result<ClientMetadata, RegistrationError> {
+    ) -> Result<(), RegistrationError> {
         validate::validate(metadata, &self.policy, violations).map_err(|list| {
             Violations::new(list).map_or_else(
                 || RegistrationError::invalid_request("invalid metadata"),

@@ -227,9 +227,9 @@ impl Registrar {
         admission: Option<&Admission<'_>>,
         client_id: Option<&str>,
     ) -> Result<ClientMetadata, RegistrationError> {
-        let parsed = std::mem::take(&mut intake.parsed.metadata);
+        let mut metadata = std::mem::take(&mut intake.parsed.metadata);
         let violations = std::mem::take(&mut intake.parsed.violations);
-        let mut metadata = self.validated_metadata(parsed, violations)?;
+        self.validated_metadata(&mut metadata, violations)?;
         let grant = admission.and_then(|a| a.grant.as_ref());
         if let Some(grant) = grant {
             grant.restrict(&metadata)?;
@@ -249,7 +249,7 @@ impl Registrar {
             };
             hook.check(&mut metadata, &hook_context).await?;
             // Whatever the hook changed must still meet every rule.
-            metadata = self.validated_metadata(metadata, Vec::new())?;
+            self.validated_metadata(&mut metadata, Vec::new())?;
         }
         self.check_sector_identifier(&metadata).await?;
         if client_id.is_none() {

@@ -15,15 +15,16 @@ use crate::policy::{ScopePolicy, ServerPolicy};
 
 pub(crate) use uri::remote_host;
 
-/// Validates `metadata` against `policy` and applies the defaults.
+/// Validates `metadata` against `policy` and applies the defaults, in place; a refused
+/// `metadata` is left as it was.
 ///
 /// `prior` holds violations found while parsing (type errors); rules about a member already named
 /// there are skipped so each member is reported once.
 pub(crate) fn validate(
-    mut metadata: ClientMetadata,
+    metadata: &mut ClientMetadata,
     policy: &ServerPolicy,
     prior: Vec<Violation>,
-) -> Result<ClientMetadata, Vec<Violation>> {
+) -> Result<(), Vec<Violation>> {
     let mut v = Check {
         policy,
         out: Vec::new(),
@@ -33,17 +34,17 @@ pub(crate) fn validate(
         .application_type
         .clone()
         .unwrap_or_else(|| policy.defaults.application_type.clone());
-    v.redirect_uris(&metadata, &app_type);
+    v.redirect_uris(metadata, &app_type);
     v.application_type(&app_type);
-    let (grants, responses) = v.grants_and_responses(&metadata);
-    let method = v.auth_method(&metadata, &grants);
-    v.jwks(&metadata);
-    v.uris(&metadata);
+    let (grants, responses) = v.grants_and_responses(metadata);
+    let method = v.auth_method(metadata, &grants);
+    v.jwks(metadata);
+    v.uris(metadata);
     let scope = v.scope(metadata.scope.as_ref());
-    v.algorithms(&metadata, &responses, &method);
-    v.subject_type(&metadata);
-    v.strings(&metadata);
-    v.same_host(&metadata);
+    v.algorithms(metadata, &responses, &method);
+    v.subject_type(metadata);
+    v.strings(metadata);
+    v.same_host(metadata);
 
     let mut out = v.prior;
     out.extend(v.out);
@@ -58,8 +59,8 @@ pub(crate) fn validate(
     metadata.response_types = Some(responses);
     metadata.token_endpoint_auth_method = Some(method);
     metadata.scope = scope;
-    apply_defaults(&mut metadata, policy);
-    Ok(metadata)
+    apply_defaults(metadata, policy);
+    Ok(())
 }
 
 fn apply_defaults(metadata: &mut ClientMetadata, policy: &ServerPolicy) {
@@ -403,10 +404,10 @@ impl Check<'_> {
         if !matches!(self.policy.scope, ScopePolicy::Any) || !spaced {
             return false;
         }
-        let tokens = || value.split(' ');
+        let tokens = || value.as_bytes().split(|&b| b == b' ');
         tokens().count() <= 16
             && tokens().enumerate().all(|(i, token)| {
-                scope_token(token) && !tokens().take(i).any(|earlier| earlier == token)
+                scope_token_bytes(token) && !tokens().take(i).any(|earlier| earlier == token)
             })
     }
 
@@ -619,9 +620,13 @@ impl Check<'_> {
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn scope_token(token: &str) -> bool {
+    scope_token_bytes(token.as_bytes())
+}
+
+fn scope_token_bytes(token: &[u8]) -> bool {
     token
-        .bytes()
-        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        .iter()
+        .all(|&b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Whether `host` is in `allowed`, where an entry `.example.com` also admits its subdomains.

@@ -185,6 +185,10 @@ impl ResponseType {
 
     /// Whether one of the parts equals `part`.
     pub fn contains(&self, part: &str) -> bool {
+        if !self.0.as_bytes().contains(&b' ') {
+            // One part, the usual case.
+            return self.0 == part;
+        }
         self.parts().any(|p| p == part)
     }
 

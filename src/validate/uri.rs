@@ -118,22 +118,23 @@ fn canonical_https(uri: &str) -> Option<&str> {
     let rest = uri.strip_prefix("https://")?;
     let authority_end = rest.bytes().position(|b| b == b'/' || b == b'?')?;
     let (authority, path_and_query) = rest.split_at(authority_end);
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    let (host, port) = match authority.bytes().position(|b| b == b':') {
+        Some(colon) => (&authority[..colon], Some(&authority[colon + 1..])),
         None => (authority, None),
     };
     if !port.is_none_or(canonical_port) || !canonical_domain(host) {
         return None;
     }
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
+    let (path, query) = match path_and_query.bytes().position(|b| b == b'?') {
+        Some(mark) => (&path_and_query[..mark], Some(&path_and_query[mark + 1..])),
         None => (path_and_query, None),
     };
     let path_ok = path.starts_with('/')
         && path.bytes().all(|b| KEPT_IN_PATH[usize::from(b)])
         && !path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..");
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .any(|segment| segment == b"." || segment == b"..");
     let query_ok = query.is_none_or(|q| q.bytes().all(|b| KEPT_IN_QUERY[usize::from(b)]));
     (path_ok && query_ok).then_some(host)
 }
@@ -170,19 +171,23 @@ fn canonical_port(port: &str) -> bool {
 /// Dot-separated labels of `[a-z0-9-]`, none empty, none an IDNA `xn--` label, the last one
 /// starting with a letter.
 fn canonical_domain(host: &str) -> bool {
-    let labels_ok = host.split('.').all(|label| {
+    let mut labels = host.as_bytes().split(|&b| b == b'.');
+    let label_ok = |label: &[u8]| {
         !label.is_empty()
-            && !label.starts_with("xn--")
+            && !label.starts_with(b"xn--")
             && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    };
+    let mut last = None;
+    let all_ok = labels.all(|label| {
+        last = Some(label);
+        label_ok(label)
     });
-    let last_is_name = host
-        .rsplit('.')
-        .next()
-        .and_then(|label| label.bytes().next())
-        .is_some_and(|b| b.is_ascii_lowercase());
-    labels_ok && last_is_name
+    all_ok
+        && last
+            .and_then(|l| l.first())
+            .is_some_and(u8::is_ascii_lowercase)
 }
 
 /// Checks a URL metadata value (`client_uri`, `jwks_uri`, …): absolute, canonical, https (or
