@@ -30,25 +30,26 @@ const HAS_SOFTWARE_ID: u8 = 4;
 const END: u8 = 0xFF;
 
 /// One record, packed. Its `Debug` shows only its size: it may hold a retrievable secret. It is
-/// hashed, compared and borrowed as its `client_id`, so a set of them is a map by `client_id`
-/// whose key lives in the same allocation as the record.
+/// hashed, compared and borrowed as the bytes of its `client_id`, so a set of them is a map by
+/// `client_id` (looked up with `client_id.as_bytes()`) whose key lives in the same allocation as
+/// the record.
 pub(super) struct Packed(Box<[u8]>);
 
-impl Borrow<str> for Packed {
-    fn borrow(&self) -> &str {
-        self.client_id()
+impl Borrow<[u8]> for Packed {
+    fn borrow(&self) -> &[u8] {
+        self.id_bytes()
     }
 }
 
 impl Hash for Packed {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.client_id().hash(state);
+        self.id_bytes().hash(state);
     }
 }
 
 impl PartialEq for Packed {
     fn eq(&self, other: &Self) -> bool {
-        self.client_id() == other.client_id()
+        self.id_bytes() == other.id_bytes()
     }
 }
 
@@ -93,9 +94,10 @@ impl Packed {
         Self(w.into_boxed_slice())
     }
 
-    /// The client identifier (empty only for bytes that are not a packed record).
-    pub(super) fn client_id(&self) -> &str {
-        Reader(&self.0).str().unwrap_or_default()
+    /// The bytes of the client identifier (empty only for bytes that are not a packed record).
+    fn id_bytes(&self) -> &[u8] {
+        let mut r = Reader(&self.0);
+        r.len().and_then(|n| r.bytes(n)).unwrap_or_default()
     }
 
     /// The stored version (`None` is never stored: see [`unpack`](Self::unpack)).
@@ -146,7 +148,9 @@ impl Packed {
     /// packed record.
     fn header(&self) -> Option<Header<'_>> {
         let mut r = Reader(&self.0);
-        let client_id = r.str()?;
+        // Only a decoded record needs the identifier as text: the header just steps over it.
+        let id_len = r.len()?;
+        let client_id = r.bytes(id_len)?;
         let version = u64::from_le_bytes(r.bytes(8)?.try_into().ok()?);
         let flags = r.byte()?;
         let token = (flags & HAS_TOKEN != 0).then(|| r.hash()).flatten();
@@ -167,7 +171,7 @@ impl Packed {
 }
 
 struct Header<'a> {
-    client_id: &'a str,
+    client_id: &'a [u8],
     version: u64,
     token: Option<[u8; 32]>,
     instance: Option<[u8; 32]>,
@@ -207,7 +211,7 @@ fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<ClientRecor
     };
     let created_at = OffsetDateTime::take(r)?;
     let mut record = ClientRecord::new(
-        header.client_id,
+        std::str::from_utf8(header.client_id).ok()?,
         ClientMetadata::default(),
         origin,
         created_at,
@@ -614,9 +618,8 @@ mod tests {
         let packed = Packed::new(&record, 7);
         let back = packed.unpack().unwrap();
         assert_eq!(back, record);
-        assert_eq!(packed.client_id(), "client-1");
-        let by_id: &str = packed.borrow();
-        assert_eq!(by_id, "client-1");
+        let by_id: &[u8] = packed.borrow();
+        assert_eq!(by_id, b"client-1");
         assert_eq!(back.created_at.offset(), record.created_at.offset());
         assert_eq!(packed.version(), Some(7));
         assert_eq!(

@@ -17,8 +17,8 @@ use crate::secret::SecretHash;
 /// resizes one small shard at a time instead of stalling every request.
 const SHARDS: usize = 64;
 
-/// Packed records, found by `client_id` (a [`Packed`] hashes and borrows as its `client_id`, so
-/// the key is read from the record itself: one allocation to reach, not two).
+/// Packed records, found by `client_id` (a [`Packed`] hashes and borrows as its `client_id`'s
+/// bytes, so the key is read from the record itself: one allocation to reach, not two).
 type Clients = HashSet<Packed>;
 
 /// An index by SHA-256 digest (of a registration token or an instance key).
@@ -160,7 +160,7 @@ impl MemoryStore {
             return false;
         }
         let holds = |map: &Clients| {
-            map.get(&*owner)
+            map.get(owner.as_bytes())
                 .is_some_and(|p| p.token_hash().as_ref() == Some(hash))
         };
         let owner_lock = self.client_shard(&owner);
@@ -186,7 +186,7 @@ impl MemoryStore {
             return Ok(None);
         };
         read(self.client_shard(&owner))
-            .get(&*owner)
+            .get(owner.as_bytes())
             .filter(|p| holds(p).as_ref() == Some(hash))
             .map(unpack)
             .transpose()
@@ -198,7 +198,7 @@ impl ClientStore for MemoryStore {
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        if shard.contains(record.client_id.as_str()) {
+        if shard.contains(record.client_id.as_bytes()) {
             return Err(StoreError::Conflict);
         }
         let instance = instance_hash(record);
@@ -226,7 +226,7 @@ impl ClientStore for MemoryStore {
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         read(self.client_shard(client_id))
-            .get(client_id)
+            .get(client_id.as_bytes())
             .map(unpack)
             .transpose()
     }
@@ -244,7 +244,7 @@ impl ClientStore for MemoryStore {
         let lock = self.client_shard(&record.client_id);
         let mut shard = write(lock);
         let stored = shard
-            .get(record.client_id.as_str())
+            .get(record.client_id.as_bytes())
             .ok_or(StoreError::NotFound)?;
         if stored.version().ok_or_else(corrupt)? != record.version {
             return Err(StoreError::Conflict);
@@ -259,10 +259,14 @@ impl ClientStore for MemoryStore {
                 if self.token_held_by_other(&hash, &record.client_id, lock, &shard) {
                     return Err(StoreError::Conflict);
                 }
-                write(self.token_shard(&hash)).insert(hash, key());
             }
-            if let Some(hash) = old {
-                write(self.token_shard(&hash)).remove(&hash);
+            // A rotation hands the old entry's identifier on to the new one.
+            let released = old.and_then(|hash| write(self.token_shard(&hash)).remove(&hash));
+            if let Some(hash) = new {
+                let owner = released
+                    .filter(|owner| **owner == *record.client_id)
+                    .unwrap_or_else(key);
+                write(self.token_shard(&hash)).insert(hash, owner);
             }
         }
         if old_instance != new_instance {
@@ -304,7 +308,9 @@ impl ClientStore for MemoryStore {
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
-        let packed = shard.get(client_id).ok_or(StoreError::NotFound)?;
+        let packed = shard
+            .get(client_id.as_bytes())
+            .ok_or(StoreError::NotFound)?;
         let mut record = unpack(packed)?;
         record.last_used = Some(at);
         shard.replace(Packed::new(&record, record.version));
@@ -336,7 +342,9 @@ impl ClientStore for MemoryStore {
 
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         let mut shard = write(self.client_shard(client_id));
-        let stored = shard.get(client_id).ok_or(StoreError::NotFound)?;
+        let stored = shard
+            .get(client_id.as_bytes())
+            .ok_or(StoreError::NotFound)?;
         if stored.version().ok_or_else(corrupt)? != version {
             return Err(StoreError::Conflict);
         }
@@ -346,7 +354,7 @@ impl ClientStore for MemoryStore {
         if let Some(i) = stored.instance_hash() {
             write(&self.instances).remove(&i);
         }
-        shard.remove(client_id);
+        shard.remove(client_id.as_bytes());
         Ok(())
     }
 }
