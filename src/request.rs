@@ -142,17 +142,31 @@ fn parse_members<'de>(
             limit: limits.max_body_bytes,
         });
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let was_object = TopLevel { limits, sink }
-        .deserialize(&mut deserializer)
-        .and_then(|v| deserializer.end().map(|()| v))
-        .map_err(|e| RegistrationError::invalid_request(format!("malformed JSON body: {e}")))?;
+    // A body checked as UTF-8 once is read as text, so that serde_json does not check every
+    // string again; any other body is read as bytes and fails exactly as it would.
+    let read = match std::str::from_utf8(body) {
+        Ok(text) => read_object(serde_json::Deserializer::from_str(text), limits, sink),
+        Err(_) => read_object(serde_json::Deserializer::from_slice(body), limits, sink),
+    };
+    let was_object =
+        read.map_err(|e| RegistrationError::invalid_request(format!("malformed JSON body: {e}")))?;
     if !was_object {
         return Err(RegistrationError::invalid_request(
             "the request body must be a JSON object",
         ));
     }
     Ok(())
+}
+
+/// The whole input as one JSON value, its members (if an object) handed to `sink`.
+fn read_object<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    limits: &RequestLimits,
+    sink: impl Sink<'de>,
+) -> Result<bool, serde_json::Error> {
+    let was_object = TopLevel { limits, sink }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(was_object)
 }
 
 /// Sets a server-owned member aside (RFC 7591 §3.2.1: never trusted on registration; RFC 7592
