@@ -89,6 +89,24 @@ macro_rules! with_members {
 }
 pub(crate) use with_members;
 
+/// Calls `$callback!` with every metadata value type that is one JSON string on the wire, each
+/// with how it is made from that string: the one list the parser and the store codec share.
+macro_rules! with_text_types {
+    ($callback:ident!()) => {
+        $callback! {
+            RedirectUri => RedirectUri::new,
+            AuthMethod => AuthMethod::from,
+            GrantType => GrantType::from,
+            ResponseType => ResponseType::new,
+            Scope => Scope::new,
+            ApplicationType => ApplicationType::from,
+            SubjectType => SubjectType::from,
+            JoseAlgorithm => JoseAlgorithm::new,
+        }
+    };
+}
+pub(crate) use with_text_types;
+
 /// Client metadata, typed.
 ///
 /// Every member is optional on the wire; absent and `null` are the same. What validation accepts

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::{decode, read_member, ParsedRequest, Sink, StrictValue};
 use crate::error::Violation;
 use crate::metadata::{
-    with_members, ApplicationType, AuthMethod, GrantType, JoseAlgorithm, RedirectUri, ResponseType,
-    Scope, SubjectType,
+    with_members, with_text_types, ApplicationType, AuthMethod, GrantType, JoseAlgorithm,
+    RedirectUri, ResponseType, Scope, SubjectType,
 };
 use crate::policy::{RequestLimits, ServerPolicy};
 
@@ -117,17 +117,8 @@ macro_rules! text_members {
     };
 }
 
-text_members!(
-    String => str::to_owned,
-    RedirectUri => RedirectUri::new,
-    AuthMethod => AuthMethod::from,
-    GrantType => GrantType::from,
-    ResponseType => ResponseType::new,
-    Scope => Scope::new,
-    ApplicationType => ApplicationType::from,
-    SubjectType => SubjectType::from,
-    JoseAlgorithm => JoseAlgorithm::new,
-);
+text_members!(String => str::to_owned);
+with_text_types!(text_members!());
 
 impl<T: Text + DeserializeOwned> Member for Vec<T> {
     fn read<'de, A: MapAccess<'de>>(
@@ -273,12 +264,19 @@ impl<'de, T: Text> Visitor<'de> for ListSeed<'_, T> {
         let mut texts: Vec<T> = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(16));
         // Once an element is not a string, the whole array is kept as values.
         let mut values: Option<Vec<Value>> = None;
-        let element = || ElementSeed::<T> {
+        // An element is read as a text member is, one level deeper.
+        let element = || TextSeed::<T> {
             strict: strict.nested(),
             kind: PhantomData,
         };
         while let Some(item) = seq.next_element_seed(element())? {
             strict.too_many(values.as_ref().map_or(texts.len(), Vec::len))?;
+            let item = match item {
+                Read::Typed(Some(text)) => Element::Text(text),
+                // `null` is no string: in a list, it is a wrong element.
+                Read::Typed(None) => Element::Other(Value::Null),
+                Read::Other(value) => Element::Other(value),
+            };
             match (item, &mut values) {
                 (Element::Text(text), None) => texts.push(text),
                 (Element::Text(text), Some(values)) => {
@@ -299,56 +297,6 @@ impl<'de, T: Text> Visitor<'de> for ListSeed<'_, T> {
             None => Read::Typed(Some(texts)),
             Some(values) => Read::Other(Value::Array(values)),
         })
-    }
-
-    other_values!();
-}
-
-/// An element of a [`ListSeed`] array.
-struct ElementSeed<'a, T> {
-    strict: StrictValue<'a>,
-    kind: PhantomData<T>,
-}
-
-impl<'de, T: Text> DeserializeSeed<'de> for ElementSeed<'_, T> {
-    type Value = Element<T>;
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Element<T>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'a, T> ElementSeed<'a, T> {
-    fn other(value: Value) -> Element<T> {
-        Element::Other(value)
-    }
-
-    fn strict(&self) -> StrictValue<'a> {
-        self.strict
-    }
-}
-
-impl<'de, T: Text> Visitor<'de> for ElementSeed<'_, T> {
-    type Value = Element<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Element<T>, E> {
-        self.strict.check_length(v)?;
-        Ok(Element::Text(T::from_text(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<Element<T>, E> {
-        Ok(Element::Other(Value::Null))
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Element<T>, S::Error> {
-        self.strict().visit_seq(seq).map(Self::other)
     }
 
     other_values!();

@@ -18,8 +18,8 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::{ClientRecord, Origin, PreviousToken, SecretValue, StoredSecret, StoredToken};
 use crate::metadata::{
-    with_members, ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm,
-    RedirectUri, ResponseType, Scope, SubjectType,
+    with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, GrantType,
+    JoseAlgorithm, RedirectUri, ResponseType, Scope, SubjectType,
 };
 use crate::secret::{ClientSecret, SecretHash};
 
@@ -400,16 +400,7 @@ macro_rules! text_fields {
     };
 }
 
-text_fields!(
-    RedirectUri => RedirectUri::new,
-    AuthMethod => AuthMethod::from,
-    GrantType => GrantType::from,
-    ResponseType => ResponseType::new,
-    Scope => Scope::new,
-    ApplicationType => ApplicationType::from,
-    SubjectType => SubjectType::from,
-    JoseAlgorithm => JoseAlgorithm::new,
-);
+with_text_types!(text_fields!());
 
 /// A time as its calendar parts and offset: rebuilding from parts only validates them, where a
 /// Unix timestamp would need a calendar computation on every read.
