@@ -9,6 +9,8 @@ use crate::registrar::Registrar;
 use crate::secret::{ClientSecret, RegistrationAccessToken};
 use crate::store::ClientRecord;
 
+mod json;
+
 /// The client information response: the credentials the server provisioned and all registered
 /// metadata, defaults included. Built from the stored record, never from the request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,14 +51,10 @@ pub struct RegistrationResponse {
 }
 
 impl RegistrationResponse {
-    /// The JSON body.
+    /// The JSON body: what `serde_json` makes of this value's `Serialize`, byte for byte,
+    /// written without going through the serializer.
     pub fn to_json(&self) -> Vec<u8> {
-        // Sized for a typical response, so that serializing rarely reallocates.
-        let mut out = Vec::with_capacity(1024);
-        match serde_json::to_writer(&mut out, self) {
-            Ok(()) => out,
-            Err(_) => Vec::new(),
-        }
+        json::response(self)
     }
 
     /// The complete HTTP response with `Cache-Control: no-store` and `Pragma: no-cache`.

@@ -105,6 +105,12 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
     });
     prop_assert_eq!(&*registered.metadata, accepted);
     prop_assert_eq!(&*read.metadata, accepted);
+    // The response is written by hand: it must be what serde_json writes, byte for byte.
+    prop_assert_eq!(
+        registered.to_json(),
+        serde_json::to_vec(&registered).unwrap()
+    );
+    prop_assert_eq!(read.to_json(), serde_json::to_vec(&read).unwrap());
     let wire: RegistrationResponse = serde_json::from_slice(&read.to_json()).unwrap();
     prop_assert_eq!(&*wire.metadata, accepted);
     Ok(())
@@ -209,8 +215,139 @@ fn plausible_metadata() -> impl Strategy<Value = Map<String, Value>> {
         })
 }
 
+/// How a response member is typed on the wire.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Text,
+    List,
+    Flag,
+    Count,
+    Any,
+}
+
+/// Every member a response can carry, with its type, and a few tagged and extension members.
+const RESPONSE_MEMBERS: &[(&str, Kind)] = &[
+    ("redirect_uris", Kind::List),
+    ("token_endpoint_auth_method", Kind::Text),
+    ("grant_types", Kind::List),
+    ("response_types", Kind::List),
+    ("client_name", Kind::Text),
+    ("client_uri", Kind::Text),
+    ("logo_uri", Kind::Text),
+    ("scope", Kind::Text),
+    ("contacts", Kind::List),
+    ("tos_uri", Kind::Text),
+    ("policy_uri", Kind::Text),
+    ("jwks_uri", Kind::Text),
+    ("jwks", Kind::Any),
+    ("software_id", Kind::Text),
+    ("software_version", Kind::Text),
+    ("application_type", Kind::Text),
+    ("sector_identifier_uri", Kind::Text),
+    ("subject_type", Kind::Text),
+    ("id_token_signed_response_alg", Kind::Text),
+    ("userinfo_encrypted_response_enc", Kind::Text),
+    ("token_endpoint_auth_signing_alg", Kind::Text),
+    ("default_max_age", Kind::Count),
+    ("require_auth_time", Kind::Flag),
+    ("default_acr_values", Kind::List),
+    ("initiate_login_uri", Kind::Text),
+    ("request_uris", Kind::List),
+    ("post_logout_redirect_uris", Kind::List),
+    ("frontchannel_logout_session_required", Kind::Flag),
+    ("backchannel_logout_uri", Kind::Text),
+    ("tls_client_auth_san_ip", Kind::Text),
+    ("dpop_bound_access_tokens", Kind::Flag),
+    ("authorization_details_types", Kind::List),
+    ("introspection_encrypted_response_enc", Kind::Text),
+    ("client_name#fr", Kind::Text),
+    ("logo_uri#ja-Jpan-JP", Kind::Text),
+    (EXTENSION, Kind::Any),
+    ("another_extension", Kind::Any),
+];
+
+/// Any string, ASCII control characters, quotes and backslashes included.
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,24}",
+        "[\\x00-\\x7f]{0,40}",
+        prop::sample::select(arbitrary::INTERESTING).prop_map(str::to_owned),
+    ]
+}
+
+fn member_value(kind: Kind) -> BoxedStrategy<Value> {
+    match kind {
+        Kind::Text => any_text().prop_map(Value::from).boxed(),
+        Kind::List => prop::collection::vec(any_text(), 0..4)
+            .prop_map(Value::from)
+            .boxed(),
+        Kind::Flag => any::<bool>().prop_map(Value::from).boxed(),
+        Kind::Count => any::<u64>().prop_map(Value::from).boxed(),
+        Kind::Any => arbitrary::json(3)
+            .prop_filter("null means absent", |v| !v.is_null())
+            .boxed(),
+    }
+}
+
+/// A client information response as JSON: every server member with any value of its type, and
+/// any set of metadata members.
+fn response_object() -> impl Strategy<Value = Value> {
+    let members = prop::collection::vec(
+        prop::sample::select(RESPONSE_MEMBERS)
+            .prop_flat_map(|(name, kind)| member_value(kind).prop_map(move |v| (name, v))),
+        0..12,
+    );
+    (
+        (any_text(), prop::option::of(any_text()), any::<i64>()),
+        (prop::option::of(any::<i64>()), any_text(), any_text()),
+        (prop::option::of(any::<i64>()), prop::option::of(any_text())),
+        members,
+    )
+        .prop_map(
+            |((id, secret, issued), (expires, token, uri), (token_expires, statement), members)| {
+                let mut object = Map::new();
+                object.insert("client_id".into(), id.into());
+                if let Some(secret) = secret {
+                    object.insert("client_secret".into(), secret.into());
+                }
+                object.insert("client_id_issued_at".into(), issued.into());
+                if let Some(expires) = expires {
+                    object.insert("client_secret_expires_at".into(), expires.into());
+                }
+                object.insert("registration_access_token".into(), token.into());
+                object.insert("registration_client_uri".into(), uri.into());
+                if let Some(expires) = token_expires {
+                    object.insert(
+                        "registration_access_token_expires_in".into(),
+                        expires.into(),
+                    );
+                }
+                if let Some(statement) = statement {
+                    object.insert("software_statement".into(), statement.into());
+                }
+                for (name, value) in members {
+                    object.insert(name.to_owned(), value);
+                }
+                Value::Object(object)
+            },
+        )
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    /// `RegistrationResponse::to_json` writes exactly what serde_json writes for the response,
+    /// whatever its members and strings hold.
+    #[test]
+    fn a_response_is_written_as_serde_json_writes_it(object in response_object()) {
+        let response: RegistrationResponse = serde_json::from_value(object.clone())
+            .map_err(|e| TestCaseError::fail(format!("{object} does not deserialize: {e}")))?;
+        let written = response.to_json();
+        let reference = serde_json::to_vec(&response).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&reference));
+        let back: RegistrationResponse = serde_json::from_slice(&written).unwrap();
+        prop_assert_eq!(back, response);
+    }
 
     /// Accepted metadata round-trips and validates to itself; refusals are well-formed.
     #[test]
