@@ -95,7 +95,7 @@ impl Packed {
     }
 
     /// The bytes of the client identifier (empty only for bytes that are not a packed record).
-    fn id_bytes(&self) -> &[u8] {
+    pub(super) fn id_bytes(&self) -> &[u8] {
         let mut r = Reader(&self.0);
         r.len().and_then(|n| r.bytes(n)).unwrap_or_default()
     }

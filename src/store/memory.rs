@@ -1,13 +1,13 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use self::clients::{Clients, Key};
 use super::compact::Packed;
 use super::{ClientRecord, ClientStore, StoreError};
 use crate::access::{InitialTokenStore, IssuedToken};
@@ -15,17 +15,15 @@ use crate::secret::SecretHash;
 
 /// Shards of each map: concurrent requests rarely wait for one another, and a growing map
 /// resizes one small shard at a time instead of stalling every request.
-const SHARDS: usize = 64;
+const SHARDS: usize = 1024;
 
-/// Packed records, found by `client_id` (a [`Packed`] hashes and borrows as its `client_id`'s
-/// bytes, so the key is read from the record itself: one allocation to reach, not two).
-type Clients = HashSet<Packed>;
+mod clients;
 
 /// An index by SHA-256 digest (of a registration token or an instance key).
 type ByHash = HashMap<[u8; 32], Arc<str>, BuildHasherDefault<DigestPrefix>>;
 
-/// Hashes a SHA-256 digest by eight of its bytes (the second eight: the first byte picks the
-/// token shard, so within a shard it is the same for every key): they are uniformly distributed
+/// Hashes a SHA-256 digest by eight of its bytes (the second eight: the first two pick the
+/// token shard, so within a shard they are the same for every key): they are uniformly distributed
 /// already, so hashing them again buys nothing. Every key inserted is the digest of a server-generated
 /// secret; a client can only look up digests of what it sends, which probes but never fills the
 /// table, so chosen keys cannot degrade it.
@@ -67,7 +65,12 @@ impl Hasher for DigestPrefix {
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
+    /// Packed records by the hash of their `client_id` (see [`Clients`]): the identifier is
+    /// read from the record itself, one allocation to reach.
     clients: Vec<RwLock<Clients>>,
+    /// The keys of the `client_id` hashes: random per store, so nobody can choose identifiers
+    /// that collide.
+    ids: RandomState,
     tokens: Vec<RwLock<ByHash>>,
     instances: RwLock<ByHash>,
     initial_tokens: RwLock<HashMap<[u8; 32], IssuedToken>>,
@@ -77,6 +80,7 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             clients: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            ids: RandomState::new(),
             tokens: (0..SHARDS).map(|_| RwLock::default()).collect(),
             instances: RwLock::default(),
             initial_tokens: RwLock::default(),
@@ -131,15 +135,18 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn client_shard(&self, client_id: &str) -> &RwLock<Clients> {
-        let mut hasher = DefaultHasher::new();
-        client_id.hash(&mut hasher);
-        &self.clients[(hasher.finish() as usize) % SHARDS]
+    /// The shard of `client_id` and its key there: one hash picks both (the shard by bits the
+    /// shard's own table does not index by).
+    fn client_shard<'a>(&self, client_id: &'a str) -> (&RwLock<Clients>, Key<'a>) {
+        let id = client_id.as_bytes();
+        let hash = self.ids.hash_one(id);
+        let key = Key { hash, id };
+        (&self.clients[((hash >> 32) as usize) % SHARDS], key)
     }
 
     fn token_shard(&self, hash: &[u8; 32]) -> &RwLock<ByHash> {
         // The hash is uniformly random already.
-        &self.tokens[usize::from(hash[0]) % SHARDS]
+        &self.tokens[usize::from(u16::from_le_bytes([hash[0], hash[1]])) % SHARDS]
     }
 
     /// Whether another client's record holds this token (checked against the record, so a stale
@@ -159,11 +166,11 @@ impl MemoryStore {
         if &*owner == client_id {
             return false;
         }
+        let (owner_lock, owner_key) = self.client_shard(&owner);
         let holds = |map: &Clients| {
-            map.get(owner.as_bytes())
+            map.get(owner_key)
                 .is_some_and(|p| p.token_hash().as_ref() == Some(hash))
         };
-        let owner_lock = self.client_shard(&owner);
         if std::ptr::eq(owner_lock, held_lock) {
             return holds(held);
         }
@@ -185,8 +192,9 @@ impl MemoryStore {
         let Some(owner) = owner else {
             return Ok(None);
         };
-        read(self.client_shard(&owner))
-            .get(owner.as_bytes())
+        let (lock, key) = self.client_shard(&owner);
+        read(lock)
+            .get(key)
             .filter(|p| holds(p).as_ref() == Some(hash))
             .map(unpack)
             .transpose()
@@ -196,9 +204,9 @@ impl MemoryStore {
 #[async_trait]
 impl ClientStore for MemoryStore {
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        let lock = self.client_shard(&record.client_id);
+        let (lock, id) = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        if shard.contains(record.client_id.as_bytes()) {
+        if shard.contains(id) {
             return Err(StoreError::Conflict);
         }
         let instance = instance_hash(record);
@@ -220,15 +228,13 @@ impl ClientStore for MemoryStore {
         if let Some((i, index)) = &mut instances {
             index.insert(*i, key());
         }
-        shard.insert(Packed::new(record, record.version));
+        shard.put(id, Packed::new(record, record.version));
         Ok(())
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        read(self.client_shard(client_id))
-            .get(client_id.as_bytes())
-            .map(unpack)
-            .transpose()
+        let (lock, key) = self.client_shard(client_id);
+        read(lock).get(key).map(unpack).transpose()
     }
 
     async fn find_by_registration_token(
@@ -241,11 +247,9 @@ impl ClientStore for MemoryStore {
     }
 
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        let lock = self.client_shard(&record.client_id);
+        let (lock, id) = self.client_shard(&record.client_id);
         let mut shard = write(lock);
-        let stored = shard
-            .get(record.client_id.as_bytes())
-            .ok_or(StoreError::NotFound)?;
+        let stored = shard.get(id).ok_or(StoreError::NotFound)?;
         if stored.version().ok_or_else(corrupt)? != record.version {
             return Err(StoreError::Conflict);
         }
@@ -278,7 +282,7 @@ impl ClientStore for MemoryStore {
                 instances.insert(i, key());
             }
         }
-        shard.replace(Packed::new(record, record.version + 1));
+        shard.put(id, Packed::new(record, record.version + 1));
         Ok(())
     }
 
@@ -307,13 +311,12 @@ impl ClientStore for MemoryStore {
     }
 
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let mut shard = write(self.client_shard(client_id));
-        let packed = shard
-            .get(client_id.as_bytes())
-            .ok_or(StoreError::NotFound)?;
+        let (lock, id) = self.client_shard(client_id);
+        let mut shard = write(lock);
+        let packed = shard.get(id).ok_or(StoreError::NotFound)?;
         let mut record = unpack(packed)?;
         record.last_used = Some(at);
-        shard.replace(Packed::new(&record, record.version));
+        shard.put(id, Packed::new(&record, record.version));
         Ok(())
     }
 
@@ -341,10 +344,9 @@ impl ClientStore for MemoryStore {
     }
 
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-        let mut shard = write(self.client_shard(client_id));
-        let stored = shard
-            .get(client_id.as_bytes())
-            .ok_or(StoreError::NotFound)?;
+        let (lock, id) = self.client_shard(client_id);
+        let mut shard = write(lock);
+        let stored = shard.get(id).ok_or(StoreError::NotFound)?;
         if stored.version().ok_or_else(corrupt)? != version {
             return Err(StoreError::Conflict);
         }
@@ -354,7 +356,7 @@ impl ClientStore for MemoryStore {
         if let Some(i) = stored.instance_hash() {
             write(&self.instances).remove(&i);
         }
-        shard.remove(client_id.as_bytes());
+        shard.remove(id);
         Ok(())
     }
 }
@@ -414,16 +416,33 @@ mod tests {
     #[test]
     fn digests_of_one_shard_spread_over_the_buckets() {
         let build = BuildHasherDefault::<DigestPrefix>::default();
-        // Keys of one token shard share their first byte; their hashes must still differ in the
-        // low bits a table indexes by.
+        // Keys of one token shard share their first two bytes; their hashes must still differ in
+        // the low bits a table indexes by.
         let low_bits: std::collections::HashSet<u64> = (0u32..256)
             .map(|i| {
                 let digest = *SecretHash::of(&format!("token-{i}")).as_bytes();
                 let mut key = digest;
                 key[0] = 7;
+                key[1] = 3;
                 build.hash_one(key) & 0xFF
             })
             .collect();
         assert!(low_bits.len() > 128, "{} distinct", low_bits.len());
+    }
+
+    /// The clients spread over the shards: one hash picks the shard and the key inside it, and
+    /// the shard is picked by bits the table inside does not index by.
+    #[test]
+    fn clients_spread_over_the_shards() {
+        let store = MemoryStore::new();
+        let mut used = std::collections::HashSet::new();
+        for i in 0..4 * SHARDS {
+            let id = format!("client-{i}");
+            let (lock, key) = store.client_shard(&id);
+            assert_eq!(key.hash, store.ids.hash_one(id.as_bytes()));
+            used.insert(std::ptr::from_ref(lock) as usize);
+        }
+        // 4,096 identifiers over 1,024 shards leave about 19 empty.
+        assert!(used.len() > SHARDS * 9 / 10, "{} shards used", used.len());
     }
 }
