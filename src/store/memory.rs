@@ -22,8 +22,8 @@ mod clients;
 /// An index by SHA-256 digest (of a registration token or an instance key).
 type ByHash = HashMap<[u8; 32], Arc<str>, BuildHasherDefault<DigestPrefix>>;
 
-/// Hashes a SHA-256 digest by eight of its bytes (the second eight: the first two pick the
-/// token shard, so within a shard they are the same for every key): they are uniformly distributed
+/// Hashes a SHA-256 digest by eight of its bytes (the second eight: ten bits of the first two
+/// pick the token shard, so within a shard they are the same for every key): they are uniformly distributed
 /// already, so hashing them again buys nothing. Every key inserted is the digest of a server-generated
 /// secret; a client can only look up digests of what it sends, which probes but never fills the
 /// table, so chosen keys cannot degrade it.
