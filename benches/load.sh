@@ -2,6 +2,11 @@
 # HTTP load benchmark: the example server (release) against the trivial ceiling handler on the
 # same stack, then against node-oidc-provider through ../shared/bench/compare.sh.
 #
+# Scenarios: registrations with a unique body each (ceiling and ours), reads without rotation
+# (ours, as node-oidc-provider reads), and reads with token rotation on a second instance of the
+# example server that rotates on read (benches/rotate.lua: each read presents the token the
+# previous read of that client returned).
+#
 #   benches/load.sh [SECONDS] [ROUNDS]
 #
 # Needs wrk (installed from the system packages if missing) and, for the peer comparison, Node.js
@@ -14,20 +19,25 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { a
 
 cargo build --release --example server --example ceiling ${FEATURES:+--features "$FEATURES"}
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-OURS_PORT=$(port); CEIL_PORT=$(port)
+OURS_PORT=$(port); CEIL_PORT=$(port); ROT_PORT=$(port)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 target/release/examples/server --listen "127.0.0.1:$OURS_PORT" --no-rotate-on-read --quiet ${STORE:+--store "$STORE"} >/tmp/load-server.log 2>&1 &
 PIDS+=($!)
 target/release/examples/ceiling "127.0.0.1:$CEIL_PORT" >/tmp/load-ceiling.log 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$OURS_PORT/.well-known/openid-configuration" >/dev/null && break; sleep 0.1
+target/release/examples/server --listen "127.0.0.1:$ROT_PORT" --quiet ${STORE:+--store "$STORE"} >/tmp/load-rotating.log 2>&1 &
+PIDS+=($!)
+for p in "$OURS_PORT" "$ROT_PORT"; do
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$p/.well-known/openid-configuration" >/dev/null && break; sleep 0.1
+  done
 done
 
-run() {  # url script env...
+run() {  # url script env...  (a script name without a slash is one of ../shared/bench/wrk)
   local url=$1 script=$2; shift 2
-  env "$@" timeout $((SECS + 30)) wrk -t1 -c"$CONNS" -d"${SECS}s" --timeout 5s -s "$SHARED/wrk/$script" "$url" 2>&1 | sed -n 's/^WRKJSON //p'
+  case "$script" in */*) ;; *) script="$SHARED/wrk/$script" ;; esac
+  env "$@" timeout $((SECS + 30)) wrk -t1 -c"$CONNS" -d"${SECS}s" --timeout 5s -s "$script" "$url" 2>&1 | sed -n 's/^WRKJSON //p'
 }
 OUT=$(mktemp)
 python3 "$SHARED/wrk/readset.py" "http://127.0.0.1:$OURS_PORT" 100 /tmp/load-readset.txt
@@ -35,6 +45,9 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "ceiling register $(run "http://127.0.0.1:$CEIL_PORT" reg.lua REG_PATH=/register BODY=unique)" >>"$OUT"
   echo "ours register $(run "http://127.0.0.1:$OURS_PORT" reg.lua REG_PATH=/register BODY=unique)" >>"$OUT"
   echo "ours read $(run "http://127.0.0.1:$OURS_PORT" read.lua READ_FILE=/tmp/load-readset.txt)" >>"$OUT"
+  # Fresh clients each round: the last round's reads rotated the tokens of the previous ones away.
+  python3 "$SHARED/wrk/readset.py" "http://127.0.0.1:$ROT_PORT" 100 /tmp/load-rotset.txt
+  echo "ours read-rotating $(run "http://127.0.0.1:$ROT_PORT" "$HERE/benches/rotate.lua" READ_FILE=/tmp/load-rotset.txt)" >>"$OUT"
 done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
