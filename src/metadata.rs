@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+pub(crate) use values::Coded;
 pub use values::{
     ApplicationType, AuthMethod, GrantType, JoseAlgorithm, RedirectUri, ResponseType, Scope,
     SubjectType,

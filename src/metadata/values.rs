@@ -7,6 +7,29 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// How the store packs a metadata value that is one wire string: a known value of an open enum
+/// as a one-byte code (1 and up), anything else as its string. Types without codes
+/// (`CODED` false) are always their string.
+pub(crate) trait Coded: Sized {
+    /// Whether values of this type have codes.
+    const CODED: bool = false;
+
+    /// The value's code: 0 for a value that is stored as its string.
+    fn code(&self) -> u8 {
+        0
+    }
+
+    /// The known value with this code.
+    fn from_code(_code: u8) -> Option<Self> {
+        None
+    }
+}
+
+impl Coded for ResponseType {}
+impl Coded for JoseAlgorithm {}
+impl Coded for RedirectUri {}
+impl Coded for Scope {}
+
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
@@ -28,6 +51,26 @@ macro_rules! open_enum {
                     $( Self::$variant => $wire, )+
                     Self::Other(s) => s,
                 }
+            }
+        }
+
+        impl Coded for $name {
+            const CODED: bool = true;
+
+            fn code(&self) -> u8 {
+                /// The known values, in order: a value's code is its position plus one.
+                #[allow(dead_code)]
+                #[repr(u8)]
+                enum Known { $( $variant, )+ }
+                match self {
+                    $( Self::$variant => Known::$variant as u8 + 1, )+
+                    Self::Other(_) => 0,
+                }
+            }
+
+            fn from_code(code: u8) -> Option<Self> {
+                const KNOWN: &[fn() -> $name] = &[$( || $name::$variant, )+];
+                KNOWN.get(usize::from(code.checked_sub(1)?)).map(|make| make())
             }
         }
 

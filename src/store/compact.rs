@@ -18,7 +18,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::{ClientRecord, Origin, PreviousToken, SecretValue, StoredSecret, StoredToken};
 use crate::metadata::{
-    with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, GrantType,
+    with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, Coded, GrantType,
     JoseAlgorithm, RedirectUri, ResponseType, Scope, SubjectType,
 };
 use crate::secret::{ClientSecret, SecretHash};
@@ -383,16 +383,31 @@ impl Field for BTreeMap<String, Value> {
     }
 }
 
-/// Members kept as their wire string; the open enums allocate only for a value they do not know.
+/// Members kept as their wire string, except that a known value of an open enum is its one-byte
+/// code (a code byte of 0 is followed by the string); the open enums allocate only for a value
+/// they do not know.
 macro_rules! text_fields {
     ($($ty:ty => $make:path),+ $(,)?) => {
         $(
             impl Field for $ty {
                 fn put(&self, w: &mut Vec<u8>) {
+                    if <$ty as Coded>::CODED {
+                        let code = self.code();
+                        w.push(code);
+                        if code != 0 {
+                            return;
+                        }
+                    }
                     put_str(w, self.as_str());
                 }
 
                 fn take(r: &mut Reader<'_>) -> Option<Self> {
+                    if <$ty as Coded>::CODED {
+                        match r.byte()? {
+                            0 => {}
+                            code => return <$ty as Coded>::from_code(code),
+                        }
+                    }
                     r.str().map($make)
                 }
             }
@@ -601,6 +616,40 @@ mod tests {
         record.last_used = Some(now);
         record.version = 7;
         record
+    }
+
+    /// Every known value of an open enum has its own code and comes back from it; any other
+    /// value has none and is kept as its string.
+    #[test]
+    fn known_values_pack_as_codes_and_others_as_strings() {
+        fn check<T: Coded + Field + PartialEq + std::fmt::Debug>(other: T) -> usize {
+            let known: Vec<(u8, T)> = (1..=u8::MAX)
+                .filter_map(|code| T::from_code(code).map(|value| (code, value)))
+                .collect();
+            for (code, value) in &known {
+                assert_eq!(value.code(), *code, "{value:?}");
+                let mut w = Vec::new();
+                value.put(&mut w);
+                assert_eq!(w, [*code], "{value:?} packs as its code alone");
+                assert_eq!(T::take(&mut Reader(&w)).as_ref(), Some(value));
+            }
+            assert_eq!(other.code(), 0);
+            let mut w = Vec::new();
+            other.put(&mut w);
+            assert_eq!(w.first(), Some(&0));
+            assert_eq!(T::take(&mut Reader(&w)), Some(other));
+            known.len()
+        }
+        assert!(check(GrantType::from("urn:example:grant")) >= 7);
+        assert!(check(AuthMethod::from("urn:example:auth")) >= 7);
+        assert_eq!(check(ApplicationType::from("desktop")), 2);
+        assert!(check(SubjectType::from("sectored")) >= 2);
+        // A known value read from the wire is the variant, with the variant's code.
+        assert_ne!(GrantType::RefreshToken.code(), 0);
+        assert_eq!(
+            GrantType::from("refresh_token").code(),
+            GrantType::RefreshToken.code()
+        );
     }
 
     #[test]
