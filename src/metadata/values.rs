@@ -69,8 +69,16 @@ macro_rules! open_enum {
             }
 
             fn from_code(code: u8) -> Option<Self> {
-                const KNOWN: &[fn() -> $name] = &[$( || $name::$variant, )+];
-                KNOWN.get(usize::from(code.checked_sub(1)?)).map(|make| make())
+                /// As in `code`.
+                #[allow(dead_code)]
+                #[repr(u8)]
+                enum Known { $( $variant, )+ }
+                $(
+                    if code == Known::$variant as u8 + 1 {
+                        return Some(Self::$variant);
+                    }
+                )+
+                None
             }
         }
 
