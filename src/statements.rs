@@ -375,8 +375,16 @@ fn fits(key: &Jwk, alg: &str) -> bool {
     family && key.algorithm().is_none_or(|a| a == alg) && key.key_use().is_none_or(|u| u == "sig")
 }
 
+/// Held while a JWK becomes an OpenSSL key. OpenSSL 3.0 fails to decode an RSA-PSS public key
+/// on threads that decode one at the same moment as another the first time the process does,
+/// and goes on failing on those threads (`tests/concurrent_keys.rs`). Key sets keep the
+/// verifiers they build, so keys are decoded rarely and the lock costs nothing measurable.
+static KEY_DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn verifier(alg: &str, key: &Jwk) -> Result<Arc<dyn JwsVerifier>, String> {
     use josekit::jws::{EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512};
+    // Nothing is left half-done by a panic while it is held: the guard protects no data.
+    let _decoding = KEY_DECODING.lock().unwrap_or_else(|e| e.into_inner());
     fn boxed<V: JwsVerifier + 'static>(
         made: Result<V, josekit::JoseError>,
     ) -> Result<Arc<dyn JwsVerifier>, String> {

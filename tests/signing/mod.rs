@@ -50,8 +50,20 @@ pub fn jwks_json(name: &str) -> Value {
 }
 
 /// A josekit signer for `alg` from a PEM private key of `tests/data/keys/`.
+///
+/// The first call decodes an RSA-PSS key before any other: OpenSSL 3.0 fails on threads that
+/// decode the process's first RSA-PSS keys at the same moment (see `tests/concurrent_keys.rs`),
+/// and the crate can serialize only its own decoding, not these helpers'. Every test signs
+/// before the crate verifies, so no decoding in a test binary races the first.
 pub fn signer(alg: &str, pem_file: &str) -> Box<dyn JwsSigner> {
     use josekit::jws::{EdDSA, ES256, PS256, RS256, RS384};
+    static FIRST_RSA_PSS: std::sync::Once = std::sync::Once::new();
+    FIRST_RSA_PSS.call_once(|| {
+        let pem = key_file("issuer-ps256.pem");
+        let mut jwk = RS256.key_pair_from_pem(&pem).unwrap().to_jwk_private_key();
+        jwk.set_algorithm("PS256");
+        PS256.signer_from_jwk(&jwk).unwrap();
+    });
     let pem = key_file(pem_file);
     match alg {
         "RS256" => Box::new(RS256.signer_from_pem(&pem).unwrap()),
