@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::RegistrationError;
@@ -19,23 +20,39 @@ use crate::store::StoreError;
 pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
 
 /// What the host knows about a valid initial access token.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// The grant a client registered with is kept with the client
+/// ([`ClientRecord::initial_grant`](crate::ClientRecord::initial_grant)): its restrictions bind
+/// every later update of that client as they bound the registration (RFC 7592 §2.2: an update is
+/// validated "in the same way as the registration request").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InitialAccessGrant {
     /// The token's scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
     /// When the token expires; `None` if it does not (or the verifier already checked).
+    #[serde(
+        default,
+        with = "time::serde::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<OffsetDateTime>,
     /// Who the token was issued to (the bootstrap client, an administrator, …), for the host's
     /// policy and audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Whether the token may register only one client. Informational: the verifier enforces
     /// uses in [`InitialTokenVerifier::claim`].
+    #[serde(default)]
     pub single_use: bool,
-    /// When set, the registered scope may only use these values (others are refused).
+    /// When set, the registered scope may only use these values (others are refused), at
+    /// registration and at every update of the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_scopes: Option<Vec<String>>,
     /// When set, every redirect URI must be on one of these hosts (`.example.com` admits
-    /// subdomains).
+    /// subdomains), at registration and at every update of the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_hosts: Option<Vec<String>>,
 }
 
@@ -76,7 +93,8 @@ impl InitialAccessGrant {
         self
     }
 
-    /// Refuses metadata outside this grant's restrictions.
+    /// Refuses metadata outside this grant's restrictions: the registration's, and every update's
+    /// of the client registered with this grant.
     pub(crate) fn restrict(&self, metadata: &ClientMetadata) -> Result<(), RegistrationError> {
         if let (Some(allowed), Some(scope)) = (&self.allowed_scopes, &metadata.scope) {
             let outside: Vec<&str> = scope

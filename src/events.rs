@@ -54,9 +54,14 @@ pub struct HookContext<'a> {
     pub client_id: Option<&'a str>,
     /// The HTTP request's context (peer address, …).
     pub request: &'a RequestContext,
-    /// The initial access token's grant, when one was presented.
+    /// On registration, the grant of the initial access token presented, if any. On update, the
+    /// grant of the token the client registered with, as kept with the client
+    /// ([`ClientRecord::initial_grant`](crate::ClientRecord::initial_grant)): its restrictions
+    /// bind the update, and its `expires_at` is history, not checked again.
     pub initial_token: Option<&'a InitialAccessGrant>,
-    /// The verified software statement, when there was one.
+    /// The software statement that binds the client, if any: on registration the one presented;
+    /// on update the client's own (kept when the body omits it or sends it back unchanged) or
+    /// the one that replaces it.
     pub statement: Option<&'a StatementInfo>,
     /// The JWT claims (`iss`, `aud`, `iat`, `exp`, `jti`, …) of a verified signed request body,
     /// when the body was one.

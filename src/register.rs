@@ -9,7 +9,8 @@ use crate::events::{Operation, Subject};
 use crate::metadata::ClientMetadata;
 use crate::registrar::{internal, Registrar, RequestContext};
 use crate::response::RegistrationResponse;
-use crate::secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+use crate::secret::{ClientSecret, RegistrationAccessToken};
+use crate::stages::{Accepted, Target};
 use crate::store::{ClientRecord, Origin, StoreError, StoredSecret, StoredToken};
 use time::OffsetDateTime;
 
@@ -21,8 +22,9 @@ impl Registrar {
     /// information (§3.2.1, status 201).
     ///
     /// The stages run in order: initial access token, body (JSON, or a signed JWT when
-    /// `context.body_format` says so), software statement, validation, the policy's limits, the
-    /// host's hook, credentials, store. Server-owned members in the body (`client_id`,
+    /// `context.body_format` says so), software statement, validation, the token's restrictions,
+    /// the host's hook, the policy's limits (an idempotent re-registration replaces its
+    /// instance's client and is never counted as a new one), credentials, store. Server-owned members in the body (`client_id`,
     /// `client_secret`, …) are ignored; unknown members are dropped unless the policy accepts
     /// them as extensions. Event sinks hear of the outcome.
     ///
@@ -55,12 +57,15 @@ impl Registrar {
             ));
         }
         let admission = self.admit(context).await?;
-        let mut intake = self.intake(body, context).await?;
-        let metadata = self
-            .accept(&mut intake, context, Some(&admission), None)
+        let mut intake = self.intake(body, context, None).await?;
+        let Accepted {
+            metadata,
+            instance,
+            existing,
+        } = self
+            .accept(&mut intake, context, Target::Register(&admission))
             .await?;
         let now = self.now();
-        let instance = self.instance_of(&metadata, intake.parsed.instance_key.as_deref());
         let NewCredentials {
             secret,
             token,
@@ -71,18 +76,18 @@ impl Registrar {
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = stored_token;
         record.initial_token_subject = admission.grant.as_ref().and_then(|g| g.subject.clone());
+        // The grant's restrictions bind every later update of the client.
+        record.initial_grant = admission.grant.clone();
         if let Some(statement) = intake.statement {
             record.software_statement = Some(statement.raw);
             record.statement_issuer = Some(statement.info.issuer);
             record.statement_asserted = statement.asserted;
         }
-        if let Some(instance) = instance {
-            record.instance = Some(instance);
-            if let Some(existing) = self.store.find_by_instance(&instance).await? {
-                return self
-                    .reregister(record, existing, secret, token, &admission, now)
-                    .await;
-            }
+        record.instance = instance;
+        if let Some(existing) = existing {
+            return self
+                .reregister(record, existing, secret, token, &admission, now)
+                .await;
         }
         self.claim(&admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
@@ -137,14 +142,6 @@ impl Registrar {
             token: token.unwrap_or_default(),
             client_id: drawn.client_id.filter(|_| with_id),
         })
-    }
-
-    /// The instance hash of an idempotent registration, when the policy enables them and the
-    /// request carries both a `software_id` and an `instance_key`.
-    fn instance_of(&self, metadata: &ClientMetadata, key: Option<&str>) -> Option<SecretHash> {
-        let software_id = metadata.software_id.as_deref()?;
-        let key = key.filter(|_| self.policy.idempotent_registration)?;
-        Some(SecretHash::of(&format!("{software_id}\0{key}")))
     }
 
     /// Idempotent re-registration: the existing client keeps its identifier and creation time

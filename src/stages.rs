@@ -1,18 +1,24 @@
 //! The stages registration and update share, in order: body (plain or signed) → software
-//! statement → typed metadata → validation → the policy's limits and the token's restrictions →
-//! the host's hook.
+//! statement (the client's own, on update) → typed metadata → validation → what binds the
+//! client (the initial token's restrictions, the host's hook, the policy's limits).
+//!
+//! RFC 7592 §2.2: an update is validated "in the same way as the registration request". Every
+//! rule about what a client may be lives here, once, and a [`Target`] says whether it is a new
+//! client or a stored one that changes.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::access::Admission;
+use crate::access::{Admission, InitialAccessGrant};
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::{HookContext, Operation, StatementInfo};
 use crate::metadata::ClientMetadata;
-use crate::registrar::{BodyFormat, Registrar, RequestContext};
+use crate::registrar::{internal, BodyFormat, Registrar, RequestContext};
 use crate::request::{self, ParsedRequest};
-use crate::statements::{self, Jwks};
+use crate::secret::SecretHash;
+use crate::statements::{self, Jwks, SoftwareStatements};
+use crate::store::ClientRecord;
 
 /// A parsed request with its verified software statement.
 #[derive(Debug)]
@@ -23,7 +29,7 @@ pub(crate) struct Intake {
     pub(crate) request_claims: Option<Map<String, Value>>,
 }
 
-/// A software statement that verified.
+/// A software statement that verified (now, or when the client's record stored it).
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedStatement {
     pub(crate) raw: String,
@@ -32,13 +38,60 @@ pub(crate) struct VerifiedStatement {
     pub(crate) asserted: BTreeSet<String>,
 }
 
+/// What a request would make: a new client, or a change to a stored one. It says which rules
+/// bind the client beyond validation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// A registration admitted with this initial access token (if any). An idempotent
+    /// re-registration finds the client it replaces in [`Registrar::accept`].
+    Register(&'a Admission<'a>),
+    /// An update of this stored client: the grant it registered with still binds it.
+    Update(&'a ClientRecord),
+}
+
+impl<'a> Target<'a> {
+    /// The initial token grant whose restrictions bind the client: the one presented to
+    /// register, or the one the client registered with.
+    fn grant(self) -> Option<&'a InitialAccessGrant> {
+        match self {
+            Self::Register(admission) => admission.grant.as_ref(),
+            Self::Update(record) => record.initial_grant.as_ref(),
+        }
+    }
+
+    fn operation(self) -> Operation {
+        match self {
+            Self::Register(_) => Operation::Register,
+            Self::Update(_) => Operation::Update,
+        }
+    }
+
+    fn client_id(self) -> Option<&'a str> {
+        match self {
+            Self::Register(_) => None,
+            Self::Update(record) => Some(&record.client_id),
+        }
+    }
+}
+
+/// Metadata that met every rule, and for an idempotent registration its instance and the client
+/// that instance already has.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) metadata: ClientMetadata,
+    pub(crate) instance: Option<SecretHash>,
+    pub(crate) existing: Option<ClientRecord>,
+}
+
 impl Registrar {
     /// Body bytes to a parsed request: unwraps a signed body, verifies and merges a software
-    /// statement, and type-checks the members.
+    /// statement, and type-checks the members. `kept` is the statement of the client being
+    /// updated, if it has one: it binds the update as it bound the registration.
     pub(crate) async fn intake(
         &self,
         body: &[u8],
         context: &RequestContext,
+        kept: Option<&str>,
     ) -> Result<Intake, RegistrationError> {
         let mut request_claims = None;
         let mut map = match context.body_format {
@@ -53,7 +106,7 @@ impl Registrar {
                         "this server requires a signed request body (application/jwt)",
                     ));
                 }
-                if self.statements.is_none() {
+                if self.statements.is_none() && kept.is_none() {
                     // Nothing to merge into the members: read them straight into metadata
                     // (a `software_statement` is then ignored, RFC 7591 §3.1.1).
                     return Ok(Intake {
@@ -65,7 +118,7 @@ impl Registrar {
                 request::parse_object(body, &self.policy.limits)?
             }
         };
-        let statement = self.statement(&mut map).await?;
+        let statement = self.statement(&mut map, kept).await?;
         let parsed = request::from_object(map, &self.policy);
         Ok(Intake {
             parsed,
@@ -158,26 +211,28 @@ impl Registrar {
         Ok(Jwks::from_json(&bytes).ok())
     }
 
-    /// Verifies the `software_statement` member, if any, and merges its claims over the body's
-    /// members (RFC 7591 §3.1.1: statement values take precedence).
+    /// The software statement that binds the request, its asserted members merged over the
+    /// body's (RFC 7591 §3.1.1: statement values take precedence).
+    ///
+    /// On update (`kept` is the client's statement): a body that omits `software_statement` or
+    /// sends the client's own back unchanged keeps it, without verifying it again (it was
+    /// verified when stored, and its `jti` spent then; RFC 7592 §2.2 has the client send back
+    /// what it read). Any other statement is verified fully and must come from the same issuer
+    /// and name the same `software_id`; it then replaces the client's.
     async fn statement(
         &self,
         map: &mut Map<String, Value>,
+        kept: Option<&str>,
     ) -> Result<Option<VerifiedStatement>, RegistrationError> {
         let member = map.remove("software_statement").filter(|v| !v.is_null());
         let Some(config) = &self.statements else {
-            // RFC 7591 §3.1.1: a server that does not support statements MAY ignore them.
-            return Ok(None);
+            // RFC 7591 §3.1.1: a server that does not support statements MAY ignore them. A
+            // statement stored with the client while it did still binds the client.
+            return kept.map(|raw| kept_statement(map, raw)).transpose();
         };
-        let raw = match member {
-            None if config.required => {
-                return Err(RegistrationError::rejected(
-                    ErrorCode::InvalidSoftwareStatement,
-                    "a software statement is required",
-                ))
-            }
-            None => return Ok(None),
-            Some(Value::String(raw)) => raw,
+        let sent = match member {
+            None => None,
+            Some(Value::String(raw)) => Some(raw),
             Some(_) => {
                 return Err(RegistrationError::rejected(
                     ErrorCode::InvalidSoftwareStatement,
@@ -185,8 +240,35 @@ impl Registrar {
                 ))
             }
         };
+        let raw = match (sent, kept) {
+            (None, Some(kept)) => return kept_statement(map, kept).map(Some),
+            (Some(sent), Some(kept)) if sent == kept => {
+                return kept_statement(map, kept).map(Some)
+            }
+            (None, None) if config.required => {
+                return Err(RegistrationError::rejected(
+                    ErrorCode::InvalidSoftwareStatement,
+                    "a software statement is required",
+                ))
+            }
+            (None, None) => return Ok(None),
+            (Some(sent), _) => sent,
+        };
+        let claims = self.verify_statement(config, &raw).await?;
+        if let Some(kept) = kept {
+            same_software(&stored_claims(kept)?, &claims)?;
+        }
+        Ok(Some(merged(map, raw, claims)))
+    }
+
+    /// Verifies a software statement presented now: keys, claims and the replay guard.
+    async fn verify_statement(
+        &self,
+        config: &SoftwareStatements,
+        raw: &str,
+    ) -> Result<Map<String, Value>, RegistrationError> {
         let decoded = statements::verify_from_source(
-            &raw,
+            raw,
             &config.rules,
             config.keys.as_ref(),
             config.replay.as_deref(),
@@ -201,47 +283,27 @@ impl Registrar {
                 "software statement",
             )
         })?;
-        let mut asserted = BTreeSet::new();
-        for (name, value) in decoded.metadata_claims() {
-            asserted.insert(name.clone());
-            map.insert(name.clone(), value.clone());
-        }
-        let issuer = decoded.issuer().unwrap_or_default().to_owned();
-        let info = StatementInfo {
-            issuer,
-            claims: decoded.claims,
-        };
-        Ok(Some(VerifiedStatement {
-            raw,
-            info,
-            asserted,
-        }))
+        Ok(decoded.claims)
     }
 
-    /// Validation, the policy's registration limits, the initial token's restrictions and the
-    /// host's hook.
+    /// Validation, then what binds the client: the initial token's restrictions, the host's
+    /// hook, the `sector_identifier_uri` document and the policy's limits. Registration, update,
+    /// statements, signed bodies and idempotent re-registration all pass here.
     pub(crate) async fn accept(
         &self,
         intake: &mut Intake,
         context: &RequestContext,
-        admission: Option<&Admission<'_>>,
-        client_id: Option<&str>,
-    ) -> Result<ClientMetadata, RegistrationError> {
+        target: Target<'_>,
+    ) -> Result<Accepted, RegistrationError> {
         let mut metadata = std::mem::take(&mut intake.parsed.metadata);
         let violations = std::mem::take(&mut intake.parsed.violations);
         self.validated_metadata(&mut metadata, violations)?;
-        let grant = admission.and_then(|a| a.grant.as_ref());
-        if let Some(grant) = grant {
-            grant.restrict(&metadata)?;
-        }
+        let grant = target.grant();
+        restrict(grant, &metadata)?;
         if let Some(hook) = &self.hook {
             let hook_context = HookContext {
-                operation: if client_id.is_some() {
-                    Operation::Update
-                } else {
-                    Operation::Register
-                },
-                client_id,
+                operation: target.operation(),
+                client_id: target.client_id(),
                 request: context,
                 initial_token: grant,
                 statement: intake.statement.as_ref().map(|s| &s.info),
@@ -250,13 +312,153 @@ impl Registrar {
             hook.check(&mut metadata, &hook_context).await?;
             // Whatever the hook changed must still meet every rule.
             self.validated_metadata(&mut metadata, Vec::new())?;
+            restrict(grant, &metadata)?;
         }
         self.check_sector_identifier(&metadata).await?;
-        if client_id.is_none() {
-            self.check_client_limits(&metadata).await?;
-        }
-        Ok(metadata)
+        let (instance, existing) = match target {
+            Target::Register(_) => {
+                let instance = self.instance_of(&metadata, intake.parsed.instance_key.as_deref());
+                let existing = match &instance {
+                    Some(instance) => self.store.find_by_instance(instance).await?,
+                    None => None,
+                };
+                (instance, existing)
+            }
+            Target::Update(_) => (None, None),
+        };
+        let current = match target {
+            Target::Update(record) => Some(record),
+            Target::Register(_) => existing.as_ref(),
+        };
+        self.check_client_limits(&metadata, current).await?;
+        Ok(Accepted {
+            metadata,
+            instance,
+            existing,
+        })
     }
+
+    /// The instance hash of an idempotent registration, when the policy enables them and the
+    /// request carries both a `software_id` and an `instance_key`.
+    fn instance_of(&self, metadata: &ClientMetadata, key: Option<&str>) -> Option<SecretHash> {
+        let software_id = metadata.software_id.as_deref()?;
+        let key = key.filter(|_| self.policy.idempotent_registration)?;
+        Some(SecretHash::of(&format!("{software_id}\0{key}")))
+    }
+}
+
+/// The initial token's restrictions (the registration's grant, or the one the client registered
+/// with).
+fn restrict(
+    grant: Option<&InitialAccessGrant>,
+    metadata: &ClientMetadata,
+) -> Result<(), RegistrationError> {
+    grant.map_or(Ok(()), |g| g.restrict(metadata))
+}
+
+/// The client's own statement, kept: its claims merged again over the body's members.
+fn kept_statement(
+    map: &mut Map<String, Value>,
+    raw: &str,
+) -> Result<VerifiedStatement, RegistrationError> {
+    let claims = stored_claims(raw)?;
+    Ok(merged(map, raw.to_owned(), claims))
+}
+
+/// The claims of a statement the store holds. It verified when it was stored; the store is
+/// trusted, so its payload is read without checking the signature again.
+fn stored_claims(raw: &str) -> Result<Map<String, Value>, RegistrationError> {
+    use base64::Engine as _;
+    raw.split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            internal(std::io::Error::other(
+                "the stored software statement does not decode",
+            ))
+        })
+}
+
+/// RFC 7591 §2.3 / RFC 7592 §2.2: a statement that replaces the client's on update must come
+/// from the same issuer and name the same software; otherwise an update could launder a client
+/// into another software's identity. `unapproved_software_statement`: the statement is valid,
+/// but not for this client.
+fn same_software(
+    kept: &Map<String, Value>,
+    sent: &Map<String, Value>,
+) -> Result<(), RegistrationError> {
+    let refuse = |message: String| {
+        RegistrationError::rejected(
+            ErrorCode::UnapprovedSoftwareStatement,
+            format!("software statement: {message}"),
+        )
+    };
+    let null = Value::Null;
+    let (kept_iss, sent_iss) = (
+        kept.get("iss").unwrap_or(&null),
+        sent.get("iss").unwrap_or(&null),
+    );
+    if kept_iss != sent_iss {
+        return Err(refuse(format!(
+            "the client's statement is from the issuer {kept_iss}, this one from {sent_iss}"
+        )));
+    }
+    let (kept_id, sent_id) = (
+        kept.get("software_id").unwrap_or(&null),
+        sent.get("software_id").unwrap_or(&null),
+    );
+    if kept_id != sent_id {
+        return Err(refuse(format!(
+            "the client's statement asserts the software_id {kept_id}, this one {sent_id}"
+        )));
+    }
+    Ok(())
+}
+
+/// Merges a statement's metadata claims over the body's members (RFC 7591 §3.1.1: "the software
+/// statement values take precedence") and records what it asserted.
+///
+/// A statement that asserts a member in any language (`client_name`, `client_name#de`, …) also
+/// removes every language-tagged variant of that member from the body: otherwise a body's
+/// `client_name#en` would be shown to English speakers as if the statement vouched for it.
+/// Server-owned members are never taken from a statement.
+fn merged(map: &mut Map<String, Value>, raw: String, claims: Map<String, Value>) -> VerifiedStatement {
+    let asserted: BTreeSet<String> = claims
+        .keys()
+        .filter(|k| {
+            !statements::is_registered_claim(k)
+                && !request::SERVER_OWNED.contains(&k.as_str())
+                && *k != "software_statement"
+        })
+        .cloned()
+        .collect();
+    let bases: BTreeSet<&str> = asserted.iter().map(|k| base_name(k)).collect();
+    map.retain(|k, _| !bases.contains(base_name(k)));
+    for name in &asserted {
+        if let Some(value) = claims.get(name) {
+            map.insert(name.clone(), value.clone());
+        }
+    }
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    VerifiedStatement {
+        raw,
+        info: StatementInfo { issuer, claims },
+        asserted,
+    }
+}
+
+/// A member's name without its language tag (`client_name#en` → `client_name`).
+fn base_name(member: &str) -> &str {
+    member.split_once('#').map_or(member, |(base, _)| base)
 }
 
 fn base64_json(part: &str, limits: &crate::RequestLimits) -> Option<Map<String, Value>> {
@@ -303,22 +505,28 @@ impl Registrar {
     }
 
     /// The policy's limits on the number of clients (RFC 7591 §5 lets a server refuse
-    /// registrations it considers abusive).
+    /// registrations it considers abusive), for a request that gives `current` this `metadata`
+    /// (`current` is `None` for a new client). A client never counts against itself: an update
+    /// or an idempotent re-registration is not a new client, and counts against a `software_id`
+    /// only when it moves to it.
     async fn check_client_limits(
         &self,
         metadata: &ClientMetadata,
+        current: Option<&ClientRecord>,
     ) -> Result<(), RegistrationError> {
-        if let Some(max) = self.policy.max_clients {
+        if let (Some(max), None) = (self.policy.max_clients, current) {
             if self.store.count(None).await? >= max {
                 return Err(RegistrationError::refused(
                     "this server accepts no more client registrations",
                 ));
             }
         }
-        if let (Some(max), Some(software_id)) = (
-            self.policy.max_clients_per_software_id,
-            metadata.software_id.as_deref(),
-        ) {
+        let Some(software_id) = metadata.software_id.as_deref() else {
+            return Ok(());
+        };
+        let moves_in =
+            current.is_none_or(|c| c.metadata.software_id.as_deref() != Some(software_id));
+        if let (Some(max), true) = (self.policy.max_clients_per_software_id, moves_in) {
             if self.store.count(Some(software_id)).await? >= max {
                 return Err(RegistrationError::refused(format!(
                     "software_id `{software_id}` has reached its maximum number of registrations"

@@ -218,13 +218,6 @@ impl Decoded<'_> {
     pub(crate) fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
     }
-
-    /// The claims that are client metadata (all but the JWT registered claims).
-    pub(crate) fn metadata_claims(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.claims
-            .iter()
-            .filter(|(k, _)| !REGISTERED_CLAIMS.contains(&k.as_str()))
-    }
 }
 
 /// Whether `name` is a JWT registered claim rather than client metadata.

@@ -113,11 +113,14 @@ pub struct ClientRecord {
     /// [`ServerPolicy::detect_token_reuse`](crate::ServerPolicy::detect_token_reuse)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_token: Option<PreviousToken>,
-    /// The software statement the client registered with, returned unmodified (RFC 7591 §3.2.1).
+    /// The software statement the client registered (or last updated) with, returned unmodified
+    /// (RFC 7591 §3.2.1). An update that omits it or sends it back unchanged keeps it, and the
+    /// members it asserts keep precedence over the update's body.
     #[serde(default)]
     pub software_statement: Option<String>,
-    /// The issuer of the software statement the client registered (or last updated) with: its
-    /// provenance, kept when a later update carries no statement.
+    /// The issuer of [`software_statement`](Self::software_statement): set exactly when the
+    /// client has a statement (an update without a statement keeps the client's statement and
+    /// its issuer).
     #[serde(default)]
     pub statement_issuer: Option<String>,
     /// Metadata members asserted by the software statement rather than self-asserted by the
@@ -133,6 +136,12 @@ pub struct ClientRecord {
     /// The subject of the initial access token the client registered with, if any.
     #[serde(default)]
     pub initial_token_subject: Option<String>,
+    /// The grant of the initial access token the client registered with, if any: its
+    /// restrictions (`allowed_scopes`, `redirect_hosts`) bind every update of the client, and the
+    /// host's hook sees it on update. A record stored without it (before this field existed)
+    /// reads as `None`: no restrictions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_grant: Option<crate::InitialAccessGrant>,
     /// How the client came to exist.
     pub origin: Origin,
     /// When the client identifier was issued (`client_id_issued_at`).
@@ -174,6 +183,7 @@ impl ClientRecord {
             statement_asserted: BTreeSet::new(),
             instance: None,
             initial_token_subject: None,
+            initial_grant: None,
             origin,
             created_at: now,
             updated_at: now,

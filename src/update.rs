@@ -8,6 +8,7 @@ use crate::metadata::ClientMetadata;
 use crate::registrar::{lost_race, Registrar, RequestContext};
 use crate::request::ParsedRequest;
 use crate::response::RegistrationResponse;
+use crate::stages::{Accepted, Target};
 use crate::secret::constant_time_eq;
 use crate::store::{ClientRecord, SecretValue, StoredSecret};
 
@@ -15,10 +16,16 @@ impl Registrar {
     /// Replaces a client's metadata (RFC 7592 §2.2, status 200).
     ///
     /// The body is the client's full metadata: omitted members return to their defaults. It must
-    /// carry `client_id` equal to the path's, may carry `client_secret` only if it equals the
-    /// current one, and must not carry `registration_access_token`, `registration_client_uri`,
-    /// `client_id_issued_at` or `client_secret_expires_at`. It is validated exactly as a
-    /// registration (software statement, hook and all). `"rotate_client_secret": true` asks for a
+    /// carry `client_id` equal to the path's and may carry `client_secret` only if it equals the
+    /// current one; the other members only the server sets (`registration_access_token`,
+    /// `registration_client_uri`, `client_id_issued_at`, `client_secret_expires_at`,
+    /// `registration_access_token_expires_in`) are ignored, so a client may send back what a
+    /// read returned (RFC 7592 §2.2). It is validated exactly as a registration: the same rules,
+    /// the restrictions of the initial access token the client registered with, the policy's
+    /// `software_id` limit when the update moves the client to another `software_id`, and the
+    /// host's hook. The client's software statement binds it: an update that omits
+    /// `software_statement` or sends the stored one back keeps it and the members it asserts;
+    /// another statement must verify and come from the same issuer for the same `software_id`. `"rotate_client_secret": true` asks for a
     /// new client secret, returned in the response; the old one keeps working for the policy's
     /// [`secret_rotation_overlap`](crate::ServerPolicy::secret_rotation_overlap). Otherwise the
     /// secret is kept when the new
@@ -27,8 +34,10 @@ impl Registrar {
     /// registration access token rotates.
     ///
     /// # Errors
-    /// As [`read`](Self::read) for the token; 400 `invalid_request` for the member rules above;
-    /// as [`register`](Self::register) for the metadata. A refused update changes nothing.
+    /// As [`read`](Self::read) for the token; 400 `invalid_request` for a `client_id` or
+    /// `client_secret` that does not match; as [`register`](Self::register) for the metadata;
+    /// 400 `unapproved_software_statement` for a statement from another issuer or for another
+    /// `software_id`. A refused update changes nothing.
     pub async fn update(
         &self,
         client_id: &str,
@@ -49,10 +58,11 @@ impl Registrar {
         context: &RequestContext,
     ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
-        let mut intake = self.intake(body, context).await?;
+        let kept = authorized.record.software_statement.as_deref();
+        let mut intake = self.intake(body, context, kept).await?;
         check_members(&intake.parsed, &authorized.record)?;
-        let metadata = self
-            .accept(&mut intake, context, None, Some(client_id))
+        let Accepted { metadata, .. } = self
+            .accept(&mut intake, context, Target::Update(&authorized.record))
             .await?;
 
         let now = self.now();
@@ -72,9 +82,8 @@ impl Registrar {
         if next.secret.is_none() {
             next.previous_secret = None;
         }
-        // An update replaces the registration (RFC 7592 §2.2): without a statement, the client
-        // no longer has one, and nothing it sends is statement-asserted (RFC 7591 §5). The
-        // issuer stays as provenance: it is how the client came to be.
+        // The client's statement (kept, or replaced by one from the same issuer for the same
+        // software) and what it asserts; a client without one has no statement provenance.
         match intake.statement {
             Some(statement) => {
                 next.software_statement = Some(statement.raw);
@@ -83,6 +92,7 @@ impl Registrar {
             }
             None => {
                 next.software_statement = None;
+                next.statement_issuer = None;
                 next.statement_asserted.clear();
             }
         }
@@ -156,20 +166,15 @@ impl Registrar {
     }
 }
 
-/// RFC 7592 §2.2 member rules for an update body.
+/// RFC 7592 §2.2 member rules for an update body: `client_id` must be the client's, and
+/// `client_secret`, when sent, its current secret.
+///
+/// The other members the server owns (`registration_access_token`, `registration_client_uri`,
+/// `client_id_issued_at`, `client_secret_expires_at`, `registration_access_token_expires_in`)
+/// are ignored: RFC 7592 §2.2 puts "MUST NOT include" on the client, not on the server, and a
+/// client that sends back what it read (as the same paragraph asks for every other member) must
+/// not be refused for it. None of them is ever taken from a request.
 fn check_members(parsed: &ParsedRequest, record: &ClientRecord) -> Result<(), RegistrationError> {
-    let forbidden: Vec<&str> = parsed
-        .server_owned
-        .iter()
-        .copied()
-        .filter(|m| !matches!(*m, "client_id" | "client_secret"))
-        .collect();
-    if !forbidden.is_empty() {
-        return Err(RegistrationError::invalid_request(format!(
-            "an update must not include {}",
-            forbidden.join(", ")
-        )));
-    }
     match parsed.client_id.as_deref() {
         Some(id) if constant_time_eq(id, &record.client_id) => {}
         Some(_) => {

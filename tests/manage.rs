@@ -8,10 +8,13 @@ use common::{
     assert_error, assert_invalid_token, assert_no_store, failing_server, policy, secret, token,
     web_client, Reply, Server, START,
 };
+use std::sync::{Arc, Mutex};
+
 use oauth_dcr::{
-    ClientMetadata, ClientRecord, ClientStore, GrantType, Origin, RedirectUri,
-    RegistrationAccessToken, RegistrationError, RegistrationResponse, RequestContext, SecretHash,
-    StoredToken,
+    ClientMetadata, ClientRecord, ClientStore, GrantType, HookContext, InitialAccessGrant,
+    InitialTokenVerifier, Operation, Origin, RedirectUri, RegistrationAccessToken,
+    RegistrationError, RegistrationHook, RegistrationResponse, RequestContext, SecretHash,
+    StoreError, StoredToken,
 };
 use serde_json::{json, Value};
 use time::Duration;
@@ -387,34 +390,117 @@ async fn a_client_secret_in_an_update_must_equal_the_current_one() {
     assert!(stored.verify_secret(&secret(&client), server.now()));
 }
 
+/// RFC 7592 §2.2 puts "MUST NOT include" on the client, not the server: a client that sends back
+/// what it was given (the four RFC members and `registration_access_token_expires_in` included)
+/// is not refused, and none of these members changes anything.
 #[tokio::test]
-async fn an_update_must_not_carry_the_members_the_server_owns() {
+async fn an_update_ignores_the_members_the_server_owns() {
     let (server, client) = registered().await;
     let before = server.record(&client.client_id).await;
     let owned = [
-        ("registration_access_token", json!(token(&client))),
-        (
-            "registration_client_uri",
-            json!(client.registration_client_uri),
-        ),
-        ("client_id_issued_at", json!(client.client_id_issued_at)),
-        ("client_secret_expires_at", json!(0)),
+        ("registration_access_token", json!("a-token-of-my-choosing")),
+        ("registration_client_uri", json!("https://evil.example/reg")),
+        ("client_id_issued_at", json!(1)),
+        ("client_secret_expires_at", json!(1)),
+        ("registration_access_token_expires_in", json!(99_999_999)),
     ];
+    let mut presented = token(&client);
     for (member, value) in owned {
         let mut body = update_body(&client.client_id, web_client());
         body[member] = value;
-        let err = server
-            .update(&client.client_id, Some(&token(&client)), &body)
+        let updated = server
+            .update(&client.client_id, Some(&presented), &body)
             .await
-            .unwrap_err();
-        let reply = assert_error(err, 400, "invalid_request");
-        assert!(
-            reply.description().contains(member),
-            "{member}: {}",
-            reply.json
+            .unwrap_or_else(|e| panic!("{member}: {e}"));
+        presented = token(&updated);
+        assert_ne!(presented, "a-token-of-my-choosing");
+        assert_eq!(updated.client_id_issued_at, START, "{member}");
+        assert_eq!(updated.client_secret_expires_at, Some(0), "{member}");
+        assert_eq!(
+            updated.registration_client_uri, client.registration_client_uri,
+            "{member}"
         );
-        assert_eq!(server.record(&client.client_id).await, before, "{member}");
+        assert_eq!(
+            updated.registration_access_token_expires_in,
+            Some(THIRTY_DAYS),
+            "{member}"
+        );
+        let stored = server.record(&client.client_id).await;
+        assert_eq!(stored.created_at, before.created_at, "{member}");
+        assert_eq!(stored.secret, before.secret, "{member}");
+        assert_eq!(
+            stored.registration_token.unwrap().hash,
+            RegistrationAccessToken::new(presented.clone()).hash(),
+            "{member}"
+        );
     }
+}
+
+/// The body of a send-back update: what `response` says on the wire, without the four members
+/// RFC 7592 §2.2 tells the client to leave out.
+fn send_back(response: &RegistrationResponse) -> Value {
+    let mut body: Value = serde_json::from_slice(&response.to_json()).unwrap();
+    let map = body.as_object_mut().unwrap();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        map.remove(member);
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_client_can_update_by_sending_back_what_a_read_returned() {
+    let mut policy = policy();
+    policy.accepted_extensions.insert("x_tier".to_owned());
+    let server = Server::with_policy(policy);
+    let client = server
+        .register(&json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "client_name": "App",
+            "client_name#fr": "Appli",
+            "token_endpoint_auth_method": "client_secret_jwt",
+            "x_tier": {"level": 2},
+        }))
+        .await;
+    let read = server
+        .read(&client.client_id, Some(&token(&client)))
+        .await
+        .unwrap();
+    let mut body = send_back(&read);
+    assert!(body.get("registration_access_token_expires_in").is_some());
+    assert!(body.get("client_secret").is_some(), "a retrievable secret is read back");
+    body["client_name"] = json!("Renamed");
+    let updated = server
+        .update(&client.client_id, Some(&token(&read)), &body)
+        .await
+        .unwrap_or_else(|e| panic!("the send-back update {body} is refused: {e}"));
+    assert_eq!(updated.metadata.client_name.as_deref(), Some("Renamed"));
+    let mut expected = read.metadata.clone();
+    expected.client_name = Some("Renamed".to_owned());
+    assert_eq!(updated.metadata, expected);
+    assert_eq!(server.record(&client.client_id).await.metadata, expected);
+}
+
+#[tokio::test]
+async fn a_send_back_update_with_a_bad_redirect_uri_answers_invalid_redirect_uri() {
+    let (server, client) = registered().await;
+    let read = server
+        .read(&client.client_id, Some(&token(&client)))
+        .await
+        .unwrap();
+    let before = server.record(&client.client_id).await;
+    let mut body = send_back(&read);
+    body["redirect_uris"] = json!(["javascript:alert(1)"]);
+    let err = server
+        .update(&client.client_id, Some(&token(&read)), &body)
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "invalid_redirect_uri");
+    assert_eq!(server.record(&client.client_id).await, before);
 }
 
 #[tokio::test]
@@ -903,4 +989,193 @@ async fn a_store_failure_is_logged_with_its_cause_but_not_shown() {
     let reply = Reply::of(err);
     assert!(!reply.json.to_string().contains("db-internal"));
     assert_eq!(reply.json, json!({"error": "server_error"}));
+}
+
+// ---- an update is held to the rules that bound the registration ----
+
+/// An initial access token verifier that knows one token, `partner`, with this grant.
+struct OneToken(InitialAccessGrant);
+
+#[async_trait::async_trait]
+impl InitialTokenVerifier for OneToken {
+    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
+        Ok((token == "partner").then(|| self.0.clone()))
+    }
+}
+
+/// A server demanding an initial access token, and a client registered with `partner`, whose
+/// grant allows the scopes `openid profile` and redirect URIs on `app.example`.
+async fn restricted() -> (Server, RegistrationResponse) {
+    let grant = InitialAccessGrant::with_scopes(["register"])
+        .subject("partner-onboarding")
+        .allowed_scopes(["openid", "profile"])
+        .redirect_hosts(["app.example"]);
+    let mut server = Server::new();
+    server.registrar = server
+        .registrar
+        .require_initial_token(Arc::new(OneToken(grant)), Some("register"));
+    let body = json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid" });
+    let client = server
+        .registrar
+        .register(
+            &serde_json::to_vec(&body).unwrap(),
+            &RequestContext::new().with_initial_access_token("partner"),
+        )
+        .await
+        .unwrap();
+    (server, client)
+}
+
+#[tokio::test]
+async fn an_update_cannot_widen_the_initial_tokens_redirect_hosts() {
+    let (server, client) = restricted().await;
+    let before = server.record(&client.client_id).await;
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://evil.example/cb"], "scope": "openid" }),
+    );
+    let err = server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap_err();
+    let reply = assert_error(err, 400, "invalid_redirect_uri");
+    assert!(reply.description().contains("evil.example"), "{reply:?}");
+    assert_eq!(server.record(&client.client_id).await, before);
+}
+
+#[tokio::test]
+async fn an_update_cannot_widen_the_initial_tokens_scopes() {
+    let (server, client) = restricted().await;
+    let before = server.record(&client.client_id).await;
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid admin" }),
+    );
+    let err = server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap_err();
+    let reply = assert_error(err, 400, "invalid_client_metadata");
+    assert!(reply.description().contains("admin"), "{reply:?}");
+    assert_eq!(server.record(&client.client_id).await, before);
+}
+
+#[tokio::test]
+async fn an_update_within_the_initial_tokens_restrictions_is_accepted_and_keeps_them() {
+    let (server, client) = restricted().await;
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/new"], "scope": "openid profile" }),
+    );
+    let updated = server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap();
+    // The restrictions still bind the next update.
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://evil.example/cb"] }),
+    );
+    let err = server
+        .update(&client.client_id, Some(&token(&updated)), &body)
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "invalid_redirect_uri");
+    let stored = server.record(&client.client_id).await;
+    let grant = stored.initial_grant.expect("the grant is kept with the client");
+    assert_eq!(grant.subject.as_deref(), Some("partner-onboarding"));
+    assert_eq!(
+        grant.redirect_hosts,
+        Some(vec!["app.example".to_owned()])
+    );
+}
+
+/// What a hook saw of the initial access token, per operation.
+#[derive(Default)]
+struct SeenGrants(Mutex<Vec<(Operation, Option<String>)>>);
+
+#[async_trait::async_trait]
+impl RegistrationHook for SeenGrants {
+    async fn check(
+        &self,
+        _: &mut ClientMetadata,
+        context: &HookContext<'_>,
+    ) -> Result<(), RegistrationError> {
+        let subject = context.initial_token.and_then(|g| g.subject.clone());
+        self.0.lock().unwrap().push((context.operation, subject));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_hook_sees_the_registering_grant_on_update() {
+    let (mut server, client) = restricted().await;
+    let hook = Arc::new(SeenGrants::default());
+    server.registrar = server.registrar.with_hook(hook.clone());
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/cb"] }),
+    );
+    server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        *hook.0.lock().unwrap(),
+        [(Operation::Update, Some("partner-onboarding".to_owned()))]
+    );
+}
+
+fn quota_of_one() -> Server {
+    let mut policy = policy();
+    policy.max_clients_per_software_id = Some(1);
+    Server::with_policy(policy)
+}
+
+#[tokio::test]
+async fn an_update_cannot_take_a_software_id_whose_quota_is_full() {
+    let server = quota_of_one();
+    server
+        .register(&json!({ "redirect_uris": ["https://app.example/cb"], "software_id": "app-1" }))
+        .await;
+    let client = server.register(&web_client()).await;
+    let before = server.record(&client.client_id).await;
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/cb"], "software_id": "app-1" }),
+    );
+    let err = server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap_err();
+    let reply = assert_error(err, 400, "invalid_client_metadata");
+    assert!(reply.description().contains("app-1"), "{reply:?}");
+    assert_eq!(server.record(&client.client_id).await, before);
+    assert_eq!(server.store.count(Some("app-1")).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_update_that_keeps_its_software_id_does_not_count_against_it() {
+    let server = quota_of_one();
+    let client = server
+        .register(&json!({ "redirect_uris": ["https://app.example/cb"], "software_id": "app-1" }))
+        .await;
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/cb"], "software_id": "app-1", "client_name": "Renamed" }),
+    );
+    let updated = server
+        .update(&client.client_id, Some(&token(&client)), &body)
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata.client_name.as_deref(), Some("Renamed"));
+    // Moving to a software_id with room is fine too.
+    let body = update_body(
+        &client.client_id,
+        json!({ "redirect_uris": ["https://app.example/cb"], "software_id": "app-2" }),
+    );
+    server
+        .update(&client.client_id, Some(&token(&updated)), &body)
+        .await
+        .unwrap();
 }

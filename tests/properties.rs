@@ -5,15 +5,18 @@
 //!   the registered, stored and read-back metadata are that same result;
 //! - validation never panics on any JSON value, and every refusal carries an RFC error code and
 //!   names at least one field (structural refusals are `invalid_request`);
-//! - language-tagged members and accepted extension members survive the round trip unchanged.
+//! - language-tagged members and accepted extension members survive the round trip unchanged;
+//! - whatever a read returns is an update that changes nothing, and an update is refused exactly
+//!   when a registration of the same metadata is (RFC 7592 §2.2).
 
 mod arbitrary;
+mod signing;
 
 use std::sync::Arc;
 
 use oauth_dcr::{
-    ClientMetadata, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse,
-    RequestContext, ServerPolicy,
+    ClientMetadata, ClientStore, ErrorCode, InitialAccessGrant, InitialTokenVerifier, MemoryStore,
+    Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy, StoreError,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -467,5 +470,174 @@ fn extension_numbers_survive_exactly() {
         let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: sent});
         let accepted = registrar.validate(body.to_string().as_bytes()).unwrap();
         assert_eq!(accepted.extension(EXTENSION), Some(&sent), "{number:e}");
+    }
+}
+
+// ---- updates (issue 14): a read sent back changes nothing; an update meets every rule a
+// registration meets ----
+
+/// What a read (or any client information response) says on the wire, minus the four members
+/// RFC 7592 §2.2 tells the client to leave out of an update.
+fn sent_back(response: &RegistrationResponse) -> Value {
+    let mut body: Value = serde_json::from_slice(&response.to_json()).unwrap();
+    let map = body.as_object_mut().unwrap();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        map.remove(member);
+    }
+    body
+}
+
+/// An initial-token verifier that knows one token, `partner`, with a restricted grant.
+struct Partner;
+
+#[async_trait::async_trait]
+impl InitialTokenVerifier for Partner {
+    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
+        Ok((token == "partner").then(|| {
+            InitialAccessGrant::with_scopes(["register"])
+                .subject("partner")
+                .allowed_scopes(["openid", "profile", "email"])
+                .redirect_hosts(["app.example", "127.0.0.1"])
+        }))
+    }
+}
+
+fn partner() -> RequestContext {
+    RequestContext::new().with_initial_access_token("partner")
+}
+
+/// A registrar with every rule that binds a client beyond validation: an initial token with
+/// restricted scopes and redirect hosts, one client per `software_id` (`taken` is taken),
+/// software statements from the test issuer. It holds the client `taken` and a plain web client
+/// (returned) registered with the same token.
+fn bound() -> (signing::Fixture, RegistrationResponse) {
+    let mut policy = ServerPolicy::new(signing::ENDPOINT);
+    policy.accepted_extensions.insert(EXTENSION.to_owned());
+    policy.max_clients_per_software_id = Some(1);
+    let fx = signing::Fixture::with_policy(policy, |r| {
+        r.require_initial_token(Arc::new(Partner), Some("register"))
+            .with_software_statements(signing::trusting_issuer())
+    });
+    let client = block_on(async {
+        let taken = json!({"redirect_uris": ["https://app.example/cb"], "software_id": "taken"});
+        fx.register(&taken, &partner()).await.unwrap();
+        fx.register(&json!({"redirect_uris": ["https://app.example/cb"]}), &partner())
+            .await
+            .unwrap()
+    });
+    (fx, client)
+}
+
+/// `plausible_metadata` with a `software_id` (none, quota full, free) and, sometimes, a software
+/// statement asserting a name, a `software_id` and a redirect URI.
+fn bound_metadata() -> impl Strategy<Value = (Map<String, Value>, Option<&'static str>, bool)> {
+    (
+        plausible_metadata(),
+        prop::option::of(prop::sample::select(vec!["taken", "free"])),
+        any::<bool>(),
+    )
+}
+
+fn with_binding_members(
+    mut body: Map<String, Value>,
+    software_id: Option<&str>,
+    statement: bool,
+    now: i64,
+) -> Value {
+    if let Some(id) = software_id {
+        body.insert("software_id".into(), id.into());
+    }
+    if statement {
+        let claims = signing::statement_claims(now);
+        body.insert(
+            "software_statement".into(),
+            signing::issuer_jws("ES256", &claims).into(),
+        );
+    }
+    Value::Object(body)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+
+    /// RFC 7592 §2.2: whatever a read returns, minus the four members the RFC names, is a valid
+    /// update, and it changes no metadata.
+    #[test]
+    fn whatever_a_read_returns_is_an_update_that_changes_nothing(body in plausible_metadata()) {
+        let registrar = registrar();
+        let bytes = serde_json::to_vec(&body).unwrap();
+        if registrar.validate(&bytes).is_err() {
+            return Ok(());
+        }
+        let outcome = block_on(async {
+            let client = registrar.register(&bytes, &RequestContext::new()).await.unwrap();
+            let token = client.registration_access_token.secret().to_owned();
+            let read = registrar.read(&client.client_id, Some(&token)).await.unwrap();
+            let token = read.registration_access_token.secret().to_owned();
+            let back = serde_json::to_vec(&sent_back(&read)).unwrap();
+            let updated = registrar
+                .update(&client.client_id, Some(&token), &back, &RequestContext::new())
+                .await;
+            (read, updated)
+        });
+        let (read, updated) = outcome;
+        let updated = updated.map_err(|e| TestCaseError::fail(format!(
+            "the send-back of {} is refused: {e}",
+            String::from_utf8_lossy(&read.to_json())
+        )))?;
+        prop_assert_eq!(&updated.metadata, &read.metadata);
+        prop_assert_eq!(updated.client_id_issued_at, read.client_id_issued_at);
+        prop_assert_eq!(updated.software_statement, read.software_statement);
+    }
+
+    /// RFC 7592 §2.2 ("validated in the same way as the registration request"): an update is
+    /// refused exactly when a registration of the same metadata is, with the same error code,
+    /// by validation, the initial token's restrictions, the `software_id` quota and statement
+    /// precedence alike; when both are accepted they store the same metadata, and a refused
+    /// update changes nothing.
+    #[test]
+    fn every_rule_that_refuses_a_registration_refuses_the_same_update(
+        (body, software_id, statement) in bound_metadata()
+    ) {
+        let (registering, _) = bound();
+        let (updating, client) = bound();
+        let body = with_binding_members(body, software_id, statement, registering.now());
+        let (registered, updated, before, after) = block_on(async {
+            let registered = registering.register(&body, &partner()).await;
+            let before = updating.store.get(&client.client_id).await.unwrap();
+            let mut update = body.clone();
+            update["client_id"] = json!(client.client_id);
+            let updated = updating
+                .registrar
+                .update(
+                    &client.client_id,
+                    Some(client.registration_access_token.secret()),
+                    &serde_json::to_vec(&update).unwrap(),
+                    &RequestContext::new(),
+                )
+                .await;
+            let after = updating.store.get(&client.client_id).await.unwrap();
+            (registered, updated, before, after)
+        });
+        match (registered, updated) {
+            (Ok(registered), Ok(updated)) => {
+                prop_assert_eq!(registered.metadata, updated.metadata, "{}", body);
+            }
+            (Err(registration), Err(update)) => {
+                prop_assert_eq!(registration.code(), update.code(), "{}: {} / {}", body, registration, update);
+                prop_assert_eq!(before, after, "a refused update changed the client");
+            }
+            (registered, updated) => prop_assert!(
+                false,
+                "{body}: registration {:?}, update {:?}",
+                registered.map(|r| r.client_id),
+                updated.map(|r| r.client_id)
+            ),
+        }
     }
 }

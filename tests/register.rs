@@ -963,3 +963,40 @@ async fn rfc7592_update_example_replaces_the_registration() {
     );
     assert!(stored.verify_secret(&secret(&registered), server.now()));
 }
+
+// ---- idempotent re-registration under limits ----
+
+/// The README's suggestion for agents: one client per software, re-registered idempotently.
+fn one_client_per_software() -> Server {
+    let mut policy = policy();
+    policy.idempotent_registration = true;
+    policy.max_clients_per_software_id = Some(1);
+    policy.max_clients = Some(1);
+    Server::with_policy(policy)
+}
+
+#[tokio::test]
+async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
+    let server = one_client_per_software();
+    let body = |name: &str| {
+        json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "application_type": "native",
+            "token_endpoint_auth_method": "none",
+            "software_id": "agent",
+            "instance_key": "k-1",
+            "client_name": name,
+        })
+    };
+    let first = server.register(&body("Agent")).await;
+    let again = server.register(&body("Agent v2")).await;
+    assert_eq!(again.client_id, first.client_id, "the same instance, the same client");
+    assert_eq!(again.metadata.client_name.as_deref(), Some("Agent v2"));
+    assert_eq!(server.store.count(Some("agent")).await.unwrap(), 1);
+    // Another instance of the same software is a new client, and the quota refuses it.
+    let mut other = body("Agent");
+    other["instance_key"] = json!("k-2");
+    let err = server.refuse(&serde_json::to_vec(&other).unwrap()).await;
+    assert_error(err, 400, "invalid_client_metadata");
+    assert_eq!(server.store.count(None).await.unwrap(), 1);
+}

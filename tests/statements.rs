@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use josekit::jws::{JwsSigner, HS256};
 use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, FetchedKeySource, Fetcher};
 use oauth_dcr::{
-    CachingKeySource, ClientStore, Jwks, JwtRules, KeyError, KeySource, MemoryReplayGuard,
-    RequestContext, SoftwareStatements, StaticKeySource,
+    CachingKeySource, ClientStore, Event, EventSink, Jwks, JwtRules, KeyError, KeySource,
+    MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext,
+    SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 use signing::*;
@@ -1211,4 +1212,240 @@ async fn a_static_key_source_trusts_only_configured_issuers() {
     // A key set with private material is not a verification key set.
     let private = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"x"}]}"#;
     assert!(Jwks::from_json(private).is_err());
+}
+
+// ---- updates keep the client's statement (issue 14, A4) ----
+
+const OTHER_ISSUER: &str = "https://other-directory.example";
+
+/// Statements from `ISSUER` and `OTHER_ISSUER` (the same keys), each `jti` accepted once, and a
+/// client registered with a statement (`jti` `ssa-1`) whose body differs from it.
+async fn client_with_statement() -> (Fixture, RegistrationResponse, String, Arc<Events>) {
+    let keys = StaticKeySource::new()
+        .with_issuer(ISSUER, jwks("issuer.jwks.json"))
+        .with_issuer(OTHER_ISSUER, jwks("issuer.jwks.json"));
+    let statements =
+        SoftwareStatements::new(Arc::new(keys)).replay_guard(Arc::new(MemoryReplayGuard::new()));
+    let events = Arc::new(Events::default());
+    let fx = Fixture::new(|r| {
+        r.with_software_statements(statements)
+            .with_event_sink(events.clone())
+    });
+    let claims = with(statement_claims(fx.now()), json!({ "jti": "ssa-1" }));
+    let statement = issuer_jws("ES256", &claims);
+    let client = fx.accept(&body_with(&statement)).await;
+    (fx, client, statement, events)
+}
+
+/// Every event a registrar emits.
+#[derive(Default)]
+struct Events(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventSink for Events {
+    async fn notify(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+async fn update(
+    fx: &Fixture,
+    client: &RegistrationResponse,
+    token: &str,
+    body: &Value,
+) -> Result<RegistrationResponse, RegistrationError> {
+    let mut body = body.clone();
+    body["client_id"] = json!(client.client_id);
+    fx.registrar
+        .update(
+            &client.client_id,
+            Some(token),
+            &serde_json::to_vec(&body).unwrap(),
+            &RequestContext::new(),
+        )
+        .await
+}
+
+fn rat(response: &RegistrationResponse) -> String {
+    response.registration_access_token.secret().to_owned()
+}
+
+fn asserted(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_send_back_update_keeps_the_statement_though_its_jti_was_used_and_it_has_expired() {
+    let (fx, client, statement, _) = client_with_statement().await;
+    let read = fx
+        .registrar
+        .read(&client.client_id, Some(&rat(&client)))
+        .await
+        .unwrap();
+    fx.clock.advance(time::Duration::hours(1));
+    let mut body: Value = serde_json::from_slice(&read.to_json()).unwrap();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        body.as_object_mut().unwrap().remove(member);
+    }
+    assert_eq!(body["software_statement"], json!(statement));
+    body["scope"] = json!("openid");
+    let updated = update(&fx, &client, &rat(&read), &body)
+        .await
+        .unwrap_or_else(|e| panic!("the send-back update is refused: {e}"));
+    assert_eq!(updated.software_statement.as_deref(), Some(statement.as_str()));
+    assert_eq!(updated.metadata.scope.as_ref().map(|s| s.as_str()), Some("openid"));
+    let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(record.software_statement.as_deref(), Some(statement.as_str()));
+    assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
+    assert_eq!(
+        record.statement_asserted,
+        asserted(&["client_name", "redirect_uris", "software_id"])
+    );
+}
+
+#[tokio::test]
+async fn an_update_without_the_statement_keeps_it_and_the_members_it_asserts() {
+    let (fx, client, statement, events) = client_with_statement().await;
+    let body = json!({
+        "redirect_uris": ["https://app.example/elsewhere"],
+        "client_name": "Impostor",
+        "software_id": "someone-else",
+        "client_uri": "https://app.example/",
+    });
+    let updated = update(&fx, &client, &rat(&client), &body).await.unwrap();
+    let m = &updated.metadata;
+    assert_eq!(m.client_name.as_deref(), Some("B"));
+    assert_eq!(m.software_id.as_deref(), Some("4NRB1-0XZABZI9E6-5SM3R"));
+    let uris: Vec<&str> = m.redirect_uris.iter().flatten().map(|u| u.as_str()).collect();
+    assert_eq!(uris, [REDIRECT]);
+    assert_eq!(m.client_uri.as_deref(), Some("https://app.example/"));
+    assert_eq!(updated.software_statement.as_deref(), Some(statement.as_str()));
+    let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
+    assert_eq!(
+        record.statement_asserted,
+        asserted(&["client_name", "redirect_uris", "software_id"])
+    );
+    let events = events.0.lock().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.operation, oauth_dcr::Operation::Update);
+    assert_eq!(last.provenance.statement_issuer.as_deref(), Some(ISSUER));
+    assert!(!last.changed.contains(&"client_name".to_owned()), "{last:?}");
+}
+
+#[tokio::test]
+async fn an_update_with_a_statement_from_another_issuer_is_unapproved() {
+    let (fx, client, _, _) = client_with_statement().await;
+    let before = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    let claims = with(
+        statement_claims(fx.now()),
+        json!({ "iss": OTHER_ISSUER, "jti": "other-1", "client_name": "Other" }),
+    );
+    let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
+        .await
+        .unwrap_err();
+    let reply = assert_error(err, 400, "unapproved_software_statement");
+    assert!(reply.description().contains(ISSUER), "{reply:?}");
+    assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+}
+
+#[tokio::test]
+async fn an_update_with_a_statement_for_another_software_id_is_unapproved() {
+    let (fx, client, _, _) = client_with_statement().await;
+    let before = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    let claims = with(
+        statement_claims(fx.now()),
+        json!({ "jti": "ssa-2", "software_id": "another-software" }),
+    );
+    let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
+        .await
+        .unwrap_err();
+    let reply = assert_error(err, 400, "unapproved_software_statement");
+    assert!(reply.description().contains("software_id"), "{reply:?}");
+    assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_new_statement_on_update_is_verified_fully_and_replaces_the_old_one() {
+    let (fx, client, _, _) = client_with_statement().await;
+    let before = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    let now = fx.now();
+    let replayed = with(statement_claims(now), json!({ "jti": "ssa-1", "client_name": "C" }));
+    let expired = with(
+        statement_claims(now),
+        json!({ "jti": "ssa-3", "client_name": "C", "exp": now - 3600 }),
+    );
+    for claims in [replayed, expired] {
+        let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
+            .await
+            .unwrap_err();
+        assert_error(err, 400, "invalid_software_statement");
+        assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+    }
+    let fresh = with(statement_claims(now), json!({ "jti": "ssa-2", "client_name": "C", "client_uri": "https://app.example/" }));
+    let fresh = issuer_jws("ES256", &fresh);
+    let updated = update(&fx, &client, &rat(&client), &body_with(&fresh)).await.unwrap();
+    assert_eq!(updated.metadata.client_name.as_deref(), Some("C"));
+    let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(record.software_statement.as_deref(), Some(fresh.as_str()));
+    assert_eq!(
+        record.statement_asserted,
+        asserted(&["client_name", "client_uri", "redirect_uris", "software_id"])
+    );
+}
+
+// ---- statement precedence covers language variants (issue 14, A5) ----
+
+#[tokio::test]
+async fn a_statement_asserted_member_drops_every_language_variant_from_the_body() {
+    let (fx, client, _, _) = client_with_statement().await;
+    let body = |jti: &str| {
+        let claims = with(
+            statement_claims(fx.now()),
+            json!({
+                "jti": jti,
+                "client_name": "Good Bank",
+                "logo_uri": "https://app.example/logo.png",
+                "tos_uri": "https://app.example/tos",
+            }),
+        );
+        let mut body = body_with(&issuer_jws("ES256", &claims));
+        for (member, value) in [
+            ("client_name#en", "Evil Corp"),
+            ("client_name#fr", "Evil Corp SA"),
+            ("logo_uri#en", "https://app.example/evil.png"),
+            ("tos_uri#en", "https://app.example/evil-tos"),
+            ("policy_uri#en", "https://app.example/policy"),
+        ] {
+            body[member] = json!(value);
+        }
+        body
+    };
+    let check = |metadata: &oauth_dcr::ClientMetadata| {
+        let wire = serde_json::to_value(metadata).unwrap();
+        for dropped in ["client_name#en", "client_name#fr", "logo_uri#en", "tos_uri#en"] {
+            assert!(wire.get(dropped).is_none(), "{dropped} kept: {wire}");
+        }
+        assert_eq!(wire["client_name"], "Good Bank");
+        // A member the statement does not assert keeps its variants.
+        assert_eq!(wire["policy_uri#en"], "https://app.example/policy");
+    };
+    let registered = fx.accept(&body("good-bank-1")).await;
+    check(&registered.metadata);
+    // The same on update, with a new statement and with the kept one.
+    let updated = update(&fx, &client, &rat(&client), &body("good-bank-2"))
+        .await
+        .unwrap();
+    check(&updated.metadata);
+    let mut without = body("good-bank-3");
+    without.as_object_mut().unwrap().remove("software_statement");
+    let again = update(&fx, &client, &rat(&updated), &without).await.unwrap();
+    check(&again.metadata);
+    let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
+    check(&record.metadata);
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::{ClientRecord, Origin, PreviousToken, SecretValue, StoredSecret, StoredToken};
+use crate::access::InitialAccessGrant;
 use crate::metadata::{
     with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, Coded, GrantType,
     JoseAlgorithm, RedirectUri, ResponseType, Scope, SubjectType,
@@ -90,6 +91,7 @@ impl Packed {
             member.put(&mut w);
         }
         record.initial_token_subject.put(&mut w);
+        record.initial_grant.put(&mut w);
         put_metadata(&record.metadata, &mut w);
         Self(w.into_boxed_slice())
     }
@@ -140,6 +142,7 @@ impl Packed {
             .map(|_| String::take(&mut r))
             .collect::<Option<BTreeSet<_>>>()?;
         record.initial_token_subject = Field::take(&mut r)?;
+        record.initial_grant = Field::take(&mut r)?;
         take_metadata(&mut r, &mut record.metadata)?;
         r.is_empty().then_some(record)
     }
@@ -470,6 +473,38 @@ impl Field for StoredSecret {
     }
 }
 
+/// The grant a client registered with: its restrictions bind the client's updates.
+impl Field for InitialAccessGrant {
+    fn put(&self, w: &mut Vec<u8>) {
+        // Exhaustive, so that a new member cannot be forgotten here.
+        let InitialAccessGrant {
+            scopes,
+            expires_at,
+            subject,
+            single_use,
+            allowed_scopes,
+            redirect_hosts,
+        } = self;
+        scopes.put(w);
+        expires_at.put(w);
+        subject.put(w);
+        single_use.put(w);
+        allowed_scopes.put(w);
+        redirect_hosts.put(w);
+    }
+
+    fn take(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            scopes: Field::take(r)?,
+            expires_at: Field::take(r)?,
+            subject: Field::take(r)?,
+            single_use: Field::take(r)?,
+            allowed_scopes: Field::take(r)?,
+            redirect_hosts: Field::take(r)?,
+        })
+    }
+}
+
 impl Field for PreviousToken {
     fn put(&self, w: &mut Vec<u8>) {
         w.extend_from_slice(self.hash.as_bytes());
@@ -613,6 +648,14 @@ mod tests {
         record.statement_asserted = ["client_name".to_owned(), "scope".to_owned()].into();
         record.instance = Some(SecretHash::of("instance"));
         record.initial_token_subject = Some("admin".into());
+        record.initial_grant = Some(
+            InitialAccessGrant::with_scopes(["register", "ü"])
+                .expires_at(at(1_798_761_600_000_000_000, 3600))
+                .subject("admin")
+                .single_use()
+                .allowed_scopes(["openid", ""])
+                .redirect_hosts(["app.example", ".corp.example"]),
+        );
         record.last_used = Some(now);
         record.version = 7;
         record
