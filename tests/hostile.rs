@@ -962,6 +962,12 @@ fn mass_assignment() -> Vec<Case> {
         let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
         update(name, body).refused(400, IR)
     };
+    // RFC 7592 §2.2 puts "MUST NOT include" on the client: a server-owned member in an update
+    // (a client sending back what it read) is ignored, never assigned (issue 14, A1).
+    let ignored = |name: &str, member: &str, value: Value, shown: &str| {
+        let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
+        update(name, body).ok(200).absent(shown)
+    };
     vec![
         reg(
             "register chooses client_id",
@@ -1036,25 +1042,35 @@ fn mass_assignment() -> Vec<Case> {
             json!(true),
             "service_account_enabled",
         ),
-        upd(
+        ignored(
             "update sets registration_access_token",
             "registration_access_token",
             json!("chosen-rat-1337"),
+            "chosen-rat-1337",
         ),
-        upd(
+        ignored(
             "update sets registration_client_uri",
             "registration_client_uri",
             json!("https://evil.example/register/x"),
+            "evil.example",
         ),
-        upd(
+        ignored(
             "update sets client_id_issued_at",
             "client_id_issued_at",
             json!(1),
+            r#""client_id_issued_at":1,"#,
         ),
-        upd(
+        ignored(
             "update sets client_secret_expires_at",
             "client_secret_expires_at",
-            json!(0),
+            json!(1),
+            r#""client_secret_expires_at":1,"#,
+        ),
+        ignored(
+            "update sets registration_access_token_expires_in",
+            "registration_access_token_expires_in",
+            json!(999_999_999),
+            "999999999",
         ),
         upd(
             "update chooses a new client_secret",

@@ -889,14 +889,16 @@ async fn the_hook_sees_the_request_context() {
                 statement_issuer: Some(ISSUER.into()),
                 software_id_claim: Some(json!("4NRB1-0XZABZI9E6-5SM3R")),
             },
+            // On update, the hook sees the grant the client registered with and the client's
+            // statement, which bind the update as they bound the registration (issue 14, A2/A4).
             Seen {
                 operation: Operation::Update,
                 client_id: Some(client.client_id.clone()),
                 remote_addr: Some(peer),
-                token_subject: None,
-                token_scopes: vec![],
-                statement_issuer: None,
-                software_id_claim: None,
+                token_subject: Some("bootstrap".into()),
+                token_scopes: vec!["register".into()],
+                statement_issuer: Some(ISSUER.into()),
+                software_id_claim: Some(json!("4NRB1-0XZABZI9E6-5SM3R")),
             },
         ]
     );
@@ -964,7 +966,7 @@ async fn events_report_every_operation_with_what_changed_and_provenance() {
     let update = json!({
         "client_id": id,
         "redirect_uris": [REDIRECT],
-        "client_name": "Renamed",
+        "client_uri": "https://app.example/",
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
     });
     let updated = fx
@@ -999,7 +1001,8 @@ async fn events_report_every_operation_with_what_changed_and_provenance() {
         assert_eq!(event.provenance.statement_issuer.as_deref(), Some(ISSUER));
     }
     assert!(events[0].changed.is_empty(), "a read changes nothing");
-    assert_eq!(events[1].changed, ["client_name"]);
+    // `client_name` is the statement's: the client keeps its statement (issue 14, A4).
+    assert_eq!(events[1].changed, ["client_uri"]);
     assert!(events[2].changed.is_empty());
 
     // No event carries a secret or a token.
