@@ -485,6 +485,59 @@ async fn a_client_can_update_by_sending_back_what_a_read_returned() {
     assert_eq!(server.record(&client.client_id).await.metadata, expected);
 }
 
+/// The way a client library does it, over HTTP: GET the client, take the JSON it answered, drop
+/// the four members RFC 7592 §2.2 names, change one member, PUT it back.
+#[tokio::test]
+async fn over_http_a_read_sent_back_with_one_change_updates_the_client() {
+    let (server, client) = registered().await;
+    let handle = |request: http::Request<Vec<u8>>| async {
+        Reply::of(oauth_dcr::http::handle(&server.registrar, request, &RequestContext::new()).await)
+    };
+    let path = format!("/register/{}", client.client_id);
+    let read = handle(
+        http::Request::get(&path)
+            .header("authorization", format!("Bearer {}", token(&client)))
+            .body(Vec::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read.status, 200, "{read:?}");
+    let mut body = read.json.clone();
+    let map = body.as_object_mut().unwrap();
+    let next_token = map["registration_access_token"].as_str().unwrap().to_owned();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        map.remove(member);
+    }
+    map.insert("client_name".into(), json!("Renamed"));
+    let put = |body: &Value, token: &str| {
+        http::Request::put(&path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .unwrap()
+    };
+    let updated = handle(put(&body, &next_token)).await;
+    assert_eq!(updated.status, 200, "{updated:?}");
+    assert_eq!(updated.json["client_name"], "Renamed");
+    assert_eq!(
+        server.record(&client.client_id).await.metadata.client_name.as_deref(),
+        Some("Renamed")
+    );
+
+    // The same send-back with a bad redirect URI answers with the real error.
+    let mut bad = body.clone();
+    bad["redirect_uris"] = json!(["https://app.example/cb#fragment"]);
+    let token = updated.json["registration_access_token"].as_str().unwrap().to_owned();
+    let refused = handle(put(&bad, &token)).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.error(), "invalid_redirect_uri", "{refused:?}");
+}
+
 #[tokio::test]
 async fn a_send_back_update_with_a_bad_redirect_uri_answers_invalid_redirect_uri() {
     let (server, client) = registered().await;
