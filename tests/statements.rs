@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use josekit::jws::{JwsSigner, HS256};
 use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, FetchedKeySource, Fetcher};
 use oauth_dcr::{
-    CachingKeySource, ClientStore, Event, EventSink, Jwks, JwtRules, KeyError, KeySource,
-    MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext,
-    SoftwareStatements, StaticKeySource,
+    BodyFormat, CachingKeySource, ClientStore, Event, EventSink, Jwks, JwtRules, KeyError,
+    KeySource, MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext,
+    SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 use signing::*;
@@ -1448,4 +1448,46 @@ async fn a_statement_asserted_member_drops_every_language_variant_from_the_body(
     check(&again.metadata);
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     check(&record.metadata);
+}
+
+#[tokio::test]
+async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variants() {
+    let signed = SignedRequests::new(Arc::new(
+        StaticKeySource::new().with_any_issuer(jwks("client.jwks.json")),
+    ));
+    let fx = Fixture::new(|r| {
+        r.with_software_statements(trusting_issuer())
+            .with_signed_requests(signed)
+    });
+    let now = fx.now();
+    let statement = issuer_jws(
+        "ES256",
+        &with(statement_claims(now), json!({ "client_name": "Good Bank" })),
+    );
+    let claims = json!({
+        "iss": "4NRB1-0XZABZI9E6-5SM3R",
+        "aud": "https://as.example",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "signed-good-bank",
+        "redirect_uris": [REDIRECT],
+        "software_statement": statement,
+        "client_name#en": "Evil Corp",
+        "client_name#fr": "Evil Corp SA",
+    });
+    let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
+    let jwt = jws(&header, &claims, signer("ES256", "client-es256.pem").as_ref());
+    let client = fx
+        .registrar
+        .register(
+            jwt.as_bytes(),
+            &RequestContext::new().with_body_format(BodyFormat::Jwt),
+        )
+        .await
+        .unwrap();
+    let wire = serde_json::to_value(&client.metadata).unwrap();
+    assert_eq!(wire["client_name"], "Good Bank");
+    for dropped in ["client_name#en", "client_name#fr"] {
+        assert!(wire.get(dropped).is_none(), "{dropped} kept: {wire}");
+    }
 }
