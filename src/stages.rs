@@ -242,9 +242,7 @@ impl Registrar {
         };
         let raw = match (sent, kept) {
             (None, Some(kept)) => return kept_statement(map, kept).map(Some),
-            (Some(sent), Some(kept)) if sent == kept => {
-                return kept_statement(map, kept).map(Some)
-            }
+            (Some(sent), Some(kept)) if sent == kept => return kept_statement(map, kept).map(Some),
             (None, None) if config.required => {
                 return Err(RegistrationError::rejected(
                     ErrorCode::InvalidSoftwareStatement,
@@ -427,7 +425,11 @@ fn same_software(
 /// removes every language-tagged variant of that member from the body: otherwise a body's
 /// `client_name#en` would be shown to English speakers as if the statement vouched for it.
 /// Server-owned members are never taken from a statement.
-fn merged(map: &mut Map<String, Value>, raw: String, claims: Map<String, Value>) -> VerifiedStatement {
+fn merged(
+    map: &mut Map<String, Value>,
+    raw: String,
+    claims: Map<String, Value>,
+) -> VerifiedStatement {
     let asserted: BTreeSet<String> = claims
         .keys()
         .filter(|k| {

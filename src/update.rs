@@ -8,8 +8,8 @@ use crate::metadata::ClientMetadata;
 use crate::registrar::{lost_race, Registrar, RequestContext};
 use crate::request::ParsedRequest;
 use crate::response::RegistrationResponse;
-use crate::stages::{Accepted, Target};
 use crate::secret::constant_time_eq;
+use crate::stages::{Accepted, Target};
 use crate::store::{ClientRecord, SecretValue, StoredSecret};
 
 impl Registrar {

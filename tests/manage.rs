@@ -472,7 +472,10 @@ async fn a_client_can_update_by_sending_back_what_a_read_returned() {
         .unwrap();
     let mut body = send_back(&read);
     assert!(body.get("registration_access_token_expires_in").is_some());
-    assert!(body.get("client_secret").is_some(), "a retrievable secret is read back");
+    assert!(
+        body.get("client_secret").is_some(),
+        "a retrievable secret is read back"
+    );
     body["client_name"] = json!("Renamed");
     let updated = server
         .update(&client.client_id, Some(&token(&read)), &body)
@@ -504,7 +507,10 @@ async fn over_http_a_read_sent_back_with_one_change_updates_the_client() {
     assert_eq!(read.status, 200, "{read:?}");
     let mut body = read.json.clone();
     let map = body.as_object_mut().unwrap();
-    let next_token = map["registration_access_token"].as_str().unwrap().to_owned();
+    let next_token = map["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for member in [
         "registration_access_token",
         "registration_client_uri",
@@ -525,14 +531,22 @@ async fn over_http_a_read_sent_back_with_one_change_updates_the_client() {
     assert_eq!(updated.status, 200, "{updated:?}");
     assert_eq!(updated.json["client_name"], "Renamed");
     assert_eq!(
-        server.record(&client.client_id).await.metadata.client_name.as_deref(),
+        server
+            .record(&client.client_id)
+            .await
+            .metadata
+            .client_name
+            .as_deref(),
         Some("Renamed")
     );
 
     // The same send-back with a bad redirect URI answers with the real error.
     let mut bad = body.clone();
     bad["redirect_uris"] = json!(["https://app.example/cb#fragment"]);
-    let token = updated.json["registration_access_token"].as_str().unwrap().to_owned();
+    let token = updated.json["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let refused = handle(put(&bad, &token)).await;
     assert_eq!(refused.status, 400, "{refused:?}");
     assert_eq!(refused.error(), "invalid_redirect_uri", "{refused:?}");
@@ -1135,12 +1149,11 @@ async fn an_update_within_the_initial_tokens_restrictions_is_accepted_and_keeps_
         .unwrap_err();
     assert_error(err, 400, "invalid_redirect_uri");
     let stored = server.record(&client.client_id).await;
-    let grant = stored.initial_grant.expect("the grant is kept with the client");
+    let grant = stored
+        .initial_grant
+        .expect("the grant is kept with the client");
     assert_eq!(grant.subject.as_deref(), Some("partner-onboarding"));
-    assert_eq!(
-        grant.redirect_hosts,
-        Some(vec!["app.example".to_owned()])
-    );
+    assert_eq!(grant.redirect_hosts, Some(vec!["app.example".to_owned()]));
 }
 
 /// What a hook saw of the initial access token, per operation.

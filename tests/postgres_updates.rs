@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_dcr::{
-    ClientStore, InitialAccessGrant, InitialTokenVerifier, Registrar, RequestContext,
-    ServerPolicy, StoreError,
+    ClientStore, InitialAccessGrant, InitialTokenVerifier, Registrar, RequestContext, ServerPolicy,
+    StoreError,
 };
 use serde_json::json;
 
@@ -36,8 +36,11 @@ async fn the_initial_tokens_restrictions_bind_updates_on_postgres() {
         return;
     };
     let store = Arc::new(db.store(2).await);
-    let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), store.clone())
-        .require_initial_token(Arc::new(Partner), Some("register"));
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        store.clone(),
+    )
+    .require_initial_token(Arc::new(Partner), Some("register"));
     let body = json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid" });
     let client = registrar
         .register(

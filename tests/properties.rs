@@ -526,9 +526,12 @@ fn bound() -> (signing::Fixture, RegistrationResponse) {
     let client = block_on(async {
         let taken = json!({"redirect_uris": ["https://app.example/cb"], "software_id": "taken"});
         fx.register(&taken, &partner()).await.unwrap();
-        fx.register(&json!({"redirect_uris": ["https://app.example/cb"]}), &partner())
-            .await
-            .unwrap()
+        fx.register(
+            &json!({"redirect_uris": ["https://app.example/cb"]}),
+            &partner(),
+        )
+        .await
+        .unwrap()
     });
     (fx, client)
 }

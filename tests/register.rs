@@ -990,7 +990,10 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
     };
     let first = server.register(&body("Agent")).await;
     let again = server.register(&body("Agent v2")).await;
-    assert_eq!(again.client_id, first.client_id, "the same instance, the same client");
+    assert_eq!(
+        again.client_id, first.client_id,
+        "the same instance, the same client"
+    );
     assert_eq!(again.metadata.client_name.as_deref(), Some("Agent v2"));
     assert_eq!(server.store.count(Some("agent")).await.unwrap(), 1);
     // Another instance of the same software is a new client, and the quota refuses it.

@@ -1297,10 +1297,19 @@ async fn a_send_back_update_keeps_the_statement_though_its_jti_was_used_and_it_h
     let updated = update(&fx, &client, &rat(&read), &body)
         .await
         .unwrap_or_else(|e| panic!("the send-back update is refused: {e}"));
-    assert_eq!(updated.software_statement.as_deref(), Some(statement.as_str()));
-    assert_eq!(updated.metadata.scope.as_ref().map(|s| s.as_str()), Some("openid"));
+    assert_eq!(
+        updated.software_statement.as_deref(),
+        Some(statement.as_str())
+    );
+    assert_eq!(
+        updated.metadata.scope.as_ref().map(|s| s.as_str()),
+        Some("openid")
+    );
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
-    assert_eq!(record.software_statement.as_deref(), Some(statement.as_str()));
+    assert_eq!(
+        record.software_statement.as_deref(),
+        Some(statement.as_str())
+    );
     assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
     assert_eq!(
         record.statement_asserted,
@@ -1321,10 +1330,18 @@ async fn an_update_without_the_statement_keeps_it_and_the_members_it_asserts() {
     let m = &updated.metadata;
     assert_eq!(m.client_name.as_deref(), Some("B"));
     assert_eq!(m.software_id.as_deref(), Some("4NRB1-0XZABZI9E6-5SM3R"));
-    let uris: Vec<&str> = m.redirect_uris.iter().flatten().map(|u| u.as_str()).collect();
+    let uris: Vec<&str> = m
+        .redirect_uris
+        .iter()
+        .flatten()
+        .map(|u| u.as_str())
+        .collect();
     assert_eq!(uris, [REDIRECT]);
     assert_eq!(m.client_uri.as_deref(), Some("https://app.example/"));
-    assert_eq!(updated.software_statement.as_deref(), Some(statement.as_str()));
+    assert_eq!(
+        updated.software_statement.as_deref(),
+        Some(statement.as_str())
+    );
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
     assert_eq!(
@@ -1335,7 +1352,10 @@ async fn an_update_without_the_statement_keeps_it_and_the_members_it_asserts() {
     let last = events.last().unwrap();
     assert_eq!(last.operation, oauth_dcr::Operation::Update);
     assert_eq!(last.provenance.statement_issuer.as_deref(), Some(ISSUER));
-    assert!(!last.changed.contains(&"client_name".to_owned()), "{last:?}");
+    assert!(
+        !last.changed.contains(&"client_name".to_owned()),
+        "{last:?}"
+    );
 }
 
 #[tokio::test]
@@ -1346,12 +1366,20 @@ async fn an_update_with_a_statement_from_another_issuer_is_unapproved() {
         statement_claims(fx.now()),
         json!({ "iss": OTHER_ISSUER, "jti": "other-1", "client_name": "Other" }),
     );
-    let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
-        .await
-        .unwrap_err();
+    let err = update(
+        &fx,
+        &client,
+        &rat(&client),
+        &body_with(&issuer_jws("ES256", &claims)),
+    )
+    .await
+    .unwrap_err();
     let reply = assert_error(err, 400, "unapproved_software_statement");
     assert!(reply.description().contains(ISSUER), "{reply:?}");
-    assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+    assert_eq!(
+        fx.store.get(&client.client_id).await.unwrap().unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -1362,12 +1390,20 @@ async fn an_update_with_a_statement_for_another_software_id_is_unapproved() {
         statement_claims(fx.now()),
         json!({ "jti": "ssa-2", "software_id": "another-software" }),
     );
-    let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
-        .await
-        .unwrap_err();
+    let err = update(
+        &fx,
+        &client,
+        &rat(&client),
+        &body_with(&issuer_jws("ES256", &claims)),
+    )
+    .await
+    .unwrap_err();
     let reply = assert_error(err, 400, "unapproved_software_statement");
     assert!(reply.description().contains("software_id"), "{reply:?}");
-    assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+    assert_eq!(
+        fx.store.get(&client.client_id).await.unwrap().unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -1375,21 +1411,37 @@ async fn a_new_statement_on_update_is_verified_fully_and_replaces_the_old_one() 
     let (fx, client, _, _) = client_with_statement().await;
     let before = fx.store.get(&client.client_id).await.unwrap().unwrap();
     let now = fx.now();
-    let replayed = with(statement_claims(now), json!({ "jti": "ssa-1", "client_name": "C" }));
+    let replayed = with(
+        statement_claims(now),
+        json!({ "jti": "ssa-1", "client_name": "C" }),
+    );
     let expired = with(
         statement_claims(now),
         json!({ "jti": "ssa-3", "client_name": "C", "exp": now - 3600 }),
     );
     for claims in [replayed, expired] {
-        let err = update(&fx, &client, &rat(&client), &body_with(&issuer_jws("ES256", &claims)))
-            .await
-            .unwrap_err();
+        let err = update(
+            &fx,
+            &client,
+            &rat(&client),
+            &body_with(&issuer_jws("ES256", &claims)),
+        )
+        .await
+        .unwrap_err();
         assert_error(err, 400, "invalid_software_statement");
-        assert_eq!(fx.store.get(&client.client_id).await.unwrap().unwrap(), before);
+        assert_eq!(
+            fx.store.get(&client.client_id).await.unwrap().unwrap(),
+            before
+        );
     }
-    let fresh = with(statement_claims(now), json!({ "jti": "ssa-2", "client_name": "C", "client_uri": "https://app.example/" }));
+    let fresh = with(
+        statement_claims(now),
+        json!({ "jti": "ssa-2", "client_name": "C", "client_uri": "https://app.example/" }),
+    );
     let fresh = issuer_jws("ES256", &fresh);
-    let updated = update(&fx, &client, &rat(&client), &body_with(&fresh)).await.unwrap();
+    let updated = update(&fx, &client, &rat(&client), &body_with(&fresh))
+        .await
+        .unwrap();
     assert_eq!(updated.metadata.client_name.as_deref(), Some("C"));
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(record.software_statement.as_deref(), Some(fresh.as_str()));
@@ -1428,7 +1480,12 @@ async fn a_statement_asserted_member_drops_every_language_variant_from_the_body(
     };
     let check = |metadata: &oauth_dcr::ClientMetadata| {
         let wire = serde_json::to_value(metadata).unwrap();
-        for dropped in ["client_name#en", "client_name#fr", "logo_uri#en", "tos_uri#en"] {
+        for dropped in [
+            "client_name#en",
+            "client_name#fr",
+            "logo_uri#en",
+            "tos_uri#en",
+        ] {
             assert!(wire.get(dropped).is_none(), "{dropped} kept: {wire}");
         }
         assert_eq!(wire["client_name"], "Good Bank");
@@ -1443,8 +1500,13 @@ async fn a_statement_asserted_member_drops_every_language_variant_from_the_body(
         .unwrap();
     check(&updated.metadata);
     let mut without = body("good-bank-3");
-    without.as_object_mut().unwrap().remove("software_statement");
-    let again = update(&fx, &client, &rat(&updated), &without).await.unwrap();
+    without
+        .as_object_mut()
+        .unwrap()
+        .remove("software_statement");
+    let again = update(&fx, &client, &rat(&updated), &without)
+        .await
+        .unwrap();
     check(&again.metadata);
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     check(&record.metadata);
@@ -1476,7 +1538,11 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
         "client_name#fr": "Evil Corp SA",
     });
     let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
-    let jwt = jws(&header, &claims, signer("ES256", "client-es256.pem").as_ref());
+    let jwt = jws(
+        &header,
+        &claims,
+        signer("ES256", "client-es256.pem").as_ref(),
+    );
     let client = fx
         .registrar
         .register(
