@@ -5,16 +5,16 @@
 mod common;
 
 use common::{
-    assert_error, assert_invalid_token, assert_no_store, failing_server, policy, secret, token,
-    web_client, Reply, Server, START,
+    assert_error, assert_invalid_token, assert_no_store, data_json, failing_server, policy, secret,
+    token, web_client, Reply, Server, ENDPOINT, START,
 };
 use std::sync::{Arc, Mutex};
 
 use oauth_dcr::{
     ClientMetadata, ClientRecord, ClientStore, GrantType, HookContext, InitialAccessGrant,
-    InitialTokenVerifier, Operation, Origin, RedirectUri, RegistrationAccessToken,
-    RegistrationError, RegistrationHook, RegistrationResponse, RequestContext, SecretHash,
-    StoreError, StoredToken,
+    InitialTokenVerifier, MemoryStore, Operation, Origin, Profile, RedirectUri,
+    RegistrationAccessToken, RegistrationError, RegistrationHook, RegistrationResponse,
+    RequestContext, SecretHash, StoreError, StoredToken,
 };
 use serde_json::{json, Value};
 use time::Duration;
@@ -550,6 +550,50 @@ async fn over_http_a_read_sent_back_with_one_change_updates_the_client() {
     let refused = handle(put(&bad, &token)).await;
     assert_eq!(refused.status, 400, "{refused:?}");
     assert_eq!(refused.error(), "invalid_redirect_uri", "{refused:?}");
+}
+
+/// Every profile's defaults and forced values come back in a read; sent back, they are a valid
+/// update that changes nothing.
+#[tokio::test]
+async fn under_every_profile_a_read_sent_back_is_an_update_that_changes_nothing() {
+    let client_keys = data_json("keys/client.jwks.json");
+    let cases = [
+        (
+            Profile::OidcDynamic,
+            json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid" }),
+        ),
+        (
+            Profile::Fapi2,
+            json!({
+                "redirect_uris": ["https://app.example/cb"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": client_keys,
+                "dpop_bound_access_tokens": true,
+            }),
+        ),
+        (
+            Profile::Mcp,
+            json!({ "client_name": "Agent", "redirect_uris": ["http://127.0.0.1:53682/callback"] }),
+        ),
+    ];
+    for (profile, body) in cases {
+        let registrar = profile.registrar(ENDPOINT, Arc::new(MemoryStore::new()));
+        let context = RequestContext::new();
+        let client = registrar
+            .register(&serde_json::to_vec(&body).unwrap(), &context)
+            .await
+            .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
+        let read = registrar
+            .read(&client.client_id, Some(&token(&client)))
+            .await
+            .unwrap();
+        let back = serde_json::to_vec(&send_back(&read)).unwrap();
+        let updated = registrar
+            .update(&client.client_id, Some(&token(&read)), &back, &context)
+            .await
+            .unwrap_or_else(|e| panic!("{profile:?}: the send-back is refused: {e}"));
+        assert_eq!(updated.metadata, read.metadata, "{profile:?}");
+    }
 }
 
 #[tokio::test]
