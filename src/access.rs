@@ -93,8 +93,8 @@ impl InitialAccessGrant {
         self
     }
 
-    /// Refuses metadata outside this grant's restrictions: the registration's, and every update's
-    /// of the client registered with this grant.
+    /// Refuses metadata outside this grant's restrictions, on registration and on every update
+    /// of a client registered with this grant.
     pub(crate) fn restrict(&self, metadata: &ClientMetadata) -> Result<(), RegistrationError> {
         if let (Some(allowed), Some(scope)) = (&self.allowed_scopes, &metadata.scope) {
             let outside: Vec<&str> = scope
