@@ -192,6 +192,7 @@ fn record() -> ClientRecord {
         rotated_at: now() - Duration::minutes(1),
         grace_used: true,
     });
+    record.retired_tokens = vec![token(None).1.hash, token(None).1.hash];
     record
 }
 
