@@ -107,13 +107,19 @@ impl Kit {
     #[track_caller]
     fn conflict<T: Debug>(self, result: Result<T, StoreError>, rule: &str) {
         let e = self.err(result, rule);
-        self.check(matches!(e, StoreError::Conflict), &format!("{rule}, not {e:?}"));
+        self.check(
+            matches!(e, StoreError::Conflict),
+            &format!("{rule}, not {e:?}"),
+        );
     }
 
     #[track_caller]
     fn not_found<T: Debug>(self, result: Result<T, StoreError>, rule: &str) {
         let e = self.err(result, rule);
-        self.check(matches!(e, StoreError::NotFound), &format!("{rule}, not {e:?}"));
+        self.check(
+            matches!(e, StoreError::NotFound),
+            &format!("{rule}, not {e:?}"),
+        );
     }
 
     #[track_caller]
@@ -129,11 +135,7 @@ impl Kit {
 
     /// The stored record, which must exist.
     #[track_caller]
-    fn stored(
-        self,
-        found: Result<Option<ClientRecord>, StoreError>,
-        what: &str,
-    ) -> ClientRecord {
+    fn stored(self, found: Result<Option<ClientRecord>, StoreError>, what: &str) -> ClientRecord {
         match self.ok(found, what) {
             Some(record) => record,
             None => self.fail(&format!("{what}: the client must be found")),
@@ -273,7 +275,11 @@ async fn versions(kit: Kit, store: &dyn ClientStore) {
         "update with the current version",
     );
     let v1 = kit.stored(store.get(&rec.client_id).await, "get after update");
-    kit.eq(v1.version, v0.version + 1, "update must increment the version");
+    kit.eq(
+        v1.version,
+        v0.version + 1,
+        "update must increment the version",
+    );
     kit.same_record(&changed, &v1, "update then get");
     let mut stale = v0.clone();
     stale.metadata.client_name = Some("lost update".to_owned());
@@ -395,8 +401,12 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     }
     let unknown = SecretHash::of(&random_id());
     kit.check(
-        kit.capable(store.find_by_instance(&unknown).await, "find_by_instance", IDEMPOTENT)
-            .is_none(),
+        kit.capable(
+            store.find_by_instance(&unknown).await,
+            "find_by_instance",
+            IDEMPOTENT,
+        )
+        .is_none(),
         "find_by_instance of an unknown instance is None",
     );
     let mut twin = record();
@@ -413,24 +423,39 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     without.instance = None;
     kit.ok(store.update(&without).await, "update removing the instance");
     kit.check(
-        kit.capable(store.find_by_instance(&instance).await, "find_by_instance", IDEMPOTENT)
-            .is_none(),
+        kit.capable(
+            store.find_by_instance(&instance).await,
+            "find_by_instance",
+            IDEMPOTENT,
+        )
+        .is_none(),
         "after an update removed it, the instance must no longer be found",
     );
     let mut again = kit.stored(store.get(&rec.client_id).await, "get");
     again.instance = Some(instance);
     kit.ok(store.update(&again).await, "update restoring the instance");
-    let found = kit.capable(store.find_by_instance(&instance).await, "find_by_instance", IDEMPOTENT);
+    let found = kit.capable(
+        store.find_by_instance(&instance).await,
+        "find_by_instance",
+        IDEMPOTENT,
+    );
     kit.eq(
         found.map(|r| r.client_id),
         Some(rec.client_id.clone()),
         "after an update set it, the instance finds its client",
     );
     let current = kit.stored(store.get(&rec.client_id).await, "get");
-    kit.ok(store.delete(&rec.client_id, current.version).await, "delete");
+    kit.ok(
+        store.delete(&rec.client_id, current.version).await,
+        "delete",
+    );
     kit.check(
-        kit.capable(store.find_by_instance(&instance).await, "find_by_instance", IDEMPOTENT)
-            .is_none(),
+        kit.capable(
+            store.find_by_instance(&instance).await,
+            "find_by_instance",
+            IDEMPOTENT,
+        )
+        .is_none(),
         "a deleted client's instance must no longer be found",
     );
 }
@@ -444,7 +469,11 @@ async fn touching(kit: Kit, store: &dyn ClientStore) {
     let at = now() - Duration::hours(1);
     kit.capable(store.touch(&rec.client_id, at).await, "touch", RECORD_USE);
     let after = kit.stored(store.get(&rec.client_id).await, "get after touch");
-    kit.eq(after.last_used, Some(at), "touch must record the time of use");
+    kit.eq(
+        after.last_used,
+        Some(at),
+        "touch must record the time of use",
+    );
     kit.eq(
         after.version,
         before.version,
@@ -530,7 +559,10 @@ async fn reaping(kit: Kit, store: &dyn ClientStore) {
         "reap_candidates",
         REAP,
     );
-    for (rec, why) in [(&unused, "never used"), (&dead, "unable to authenticate or manage itself")] {
+    for (rec, why) in [
+        (&unused, "never used"),
+        (&dead, "unable to authenticate or manage itself"),
+    ] {
         kit.check(
             candidates.iter().any(|c| c.client_id == rec.client_id),
             &format!("reap_candidates must list a reapable client ({why})"),
@@ -544,7 +576,10 @@ async fn reaping(kit: Kit, store: &dyn ClientStore) {
         "reap_candidates",
         REAP,
     );
-    kit.check(one.len() <= 1, "reap_candidates must return at most `limit` clients");
+    kit.check(
+        one.len() <= 1,
+        "reap_candidates must return at most `limit` clients",
+    );
     for rec in [&unused, &dead, &admin] {
         kit.ok(store.delete(&rec.client_id, rec.version).await, "delete");
     }
@@ -695,7 +730,10 @@ fn realistic_keys() -> Vec<String> {
         composite(issuer, &id),
         composite("https://registry.example.com", &id),
         composite("", &id),
-        composite("https://каталог.example/ключи", &format!("jti-日本語-🔑-{id}")),
+        composite(
+            "https://каталог.example/ключи",
+            &format!("jti-日本語-🔑-{id}"),
+        ),
         composite(issuer, &long),
         composite(issuer, &format!("{long}!")),
         composite(issuer, &format!("{long}?")),
@@ -732,14 +770,20 @@ async fn distinct_keys(kit: Kit, guard: &dyn ReplayGuard) {
     for key in &keys {
         let shown = key.chars().take(80).collect::<String>();
         kit.check(
-            kit.ok(guard.first_use(key, t, until).await, "first_use of a new key"),
+            kit.ok(
+                guard.first_use(key, t, until).await,
+                "first_use of a new key",
+            ),
             &format!("a new key is accepted: {shown:?}"),
         );
     }
     for key in &keys {
         let shown = key.chars().take(80).collect::<String>();
         kit.check(
-            !kit.ok(guard.first_use(key, t, until).await, "first_use of a replay"),
+            !kit.ok(
+                guard.first_use(key, t, until).await,
+                "first_use of a replay",
+            ),
             &format!("a replayed key is refused: {shown:?}"),
         );
     }
@@ -749,17 +793,25 @@ async fn expiry(kit: Kit, guard: &dyn ReplayGuard) {
     let key = composite("https://directory.example", &random_id());
     let t = now();
     kit.check(
-        kit.ok(guard.first_use(&key, t, t + Duration::minutes(5)).await, "first_use"),
+        kit.ok(
+            guard.first_use(&key, t, t + Duration::minutes(5)).await,
+            "first_use",
+        ),
         "a new jti is accepted",
     );
     kit.check(
-        !kit.ok(guard.first_use(&key, t, t + Duration::minutes(5)).await, "first_use"),
+        !kit.ok(
+            guard.first_use(&key, t, t + Duration::minutes(5)).await,
+            "first_use",
+        ),
         "a replayed jti is refused",
     );
     let later = t + Duration::minutes(6);
     kit.check(
         kit.ok(
-            guard.first_use(&key, later, later + Duration::minutes(5)).await,
+            guard
+                .first_use(&key, later, later + Duration::minutes(5))
+                .await,
             "first_use",
         ),
         "after its expiry a jti may be used again",

@@ -185,8 +185,16 @@ async fn the_kit_fails_a_store_that_keeps_the_failing_defaults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_kit_names_the_feature_each_missing_method_cannot_serve() {
     for (lacks, method, feature) in [
-        (Optional::FindByInstance, "find_by_instance", "idempotent registration"),
-        (Optional::ReapCandidates, "reap_candidates", "Registrar::reap"),
+        (
+            Optional::FindByInstance,
+            "find_by_instance",
+            "idempotent registration",
+        ),
+        (
+            Optional::ReapCandidates,
+            "reap_candidates",
+            "Registrar::reap",
+        ),
         (Optional::Count, "count", "client limits"),
     ] {
         let failure = kit_failure(Partial::lacking(&[lacks])).await;

@@ -617,7 +617,11 @@ async fn a_token_used_through_the_grace_window_is_flagged_after_later_rotations(
     let t4 = token(&f.registrar.read(id, Some(&t3)).await.unwrap());
     let t5 = token(&f.registrar.read(id, Some(&t4)).await.unwrap());
     invalid_token(f.registrar.read(id, Some(&t1)).await);
-    assert_eq!(reuses(&f), 1, "a second presentation of the grace-used token");
+    assert_eq!(
+        reuses(&f),
+        1,
+        "a second presentation of the grace-used token"
+    );
     invalid_token(f.registrar.read(id, Some(&t5)).await);
 }
 
@@ -643,7 +647,10 @@ async fn the_grace_window_is_refused_once_the_retired_tokens_are_full() {
         }
         assert!(admitted < 100, "the grace window must not be unbounded");
     }
-    assert!(admitted >= 4, "a client may lose a few responses: {admitted}");
+    assert!(
+        admitted >= 4,
+        "a client may lose a few responses: {admitted}"
+    );
     assert_eq!(reuses(&f), 1, "the refused grace use is reuse");
     let stored = f.registrar.store().get(id).await.unwrap().unwrap();
     assert!(stored.registration_token.is_none());
@@ -677,7 +684,11 @@ async fn an_attacker_racing_the_owner_through_the_grace_window_never_takes_the_c
             continue;
         };
         assert!(owner.is_err(), "only one of the two can rotate");
-        assert_eq!(reuses(&f), 1, "the owner's refused call is detected as reuse");
+        assert_eq!(
+            reuses(&f),
+            1,
+            "the owner's refused call is detected as reuse"
+        );
         invalid_token(f.registrar.read(&id, Some(&token(&taken))).await);
     }
 }
@@ -717,7 +728,12 @@ pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
             registrar.read(&id, Some(&current)).await
         } else {
             registrar
-                .update(&id, Some(&current), &update_body(&id), &RequestContext::new())
+                .update(
+                    &id,
+                    Some(&current),
+                    &update_body(&id),
+                    &RequestContext::new(),
+                )
                 .await
         };
         let response = response.expect("recording a use never invalidates a management call");

@@ -8,9 +8,8 @@ mod pg;
 use std::sync::Arc;
 
 use oauth_dcr::{
-    ReplayGuard,
-    ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, RequestContext,
-    ServerPolicy, TokenSpec,
+    ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, ReplayGuard,
+    RequestContext, ServerPolicy, TokenSpec,
 };
 
 /// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
@@ -299,16 +298,19 @@ async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
         .expect("register on the old schema");
 
     store.migrate().await.expect("the upgrade applies");
-    store.migrate().await.expect("a second run has nothing to do");
+    store
+        .migrate()
+        .await
+        .expect("a second run has nothing to do");
 
     let now = time::OffsetDateTime::now_utc();
     let until = now + time::Duration::minutes(5);
-    let key = format!(
-        "https://directory.example\u{0}{}",
-        "jti-🔑-".repeat(1024)
-    );
+    let key = format!("https://directory.example\u{0}{}", "jti-🔑-".repeat(1024));
     assert!(
-        store.first_use(&key, now, until).await.expect("a key with NUL is stored"),
+        store
+            .first_use(&key, now, until)
+            .await
+            .expect("a key with NUL is stored"),
         "a new key is accepted"
     );
     assert!(
@@ -417,7 +419,12 @@ async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres()
             registrar.read(&id, Some(&current)).await
         } else {
             registrar
-                .update(&id, Some(&current), update.as_bytes(), &RequestContext::new())
+                .update(
+                    &id,
+                    Some(&current),
+                    update.as_bytes(),
+                    &RequestContext::new(),
+                )
                 .await
         };
         let response = response.expect("recording a use never invalidates a management call");

@@ -138,7 +138,11 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
 
 /// Software statements from the trusted issuers, and signed request bodies: each accepted once
 /// (it must carry a `jti`, which `replay` remembers).
-fn protection(config: &Config, mut registrar: Registrar, replay: Arc<dyn ReplayGuard>) -> Registrar {
+fn protection(
+    config: &Config,
+    mut registrar: Registrar,
+    replay: Arc<dyn ReplayGuard>,
+) -> Registrar {
     if !config.trusted_issuers.is_empty() {
         let keys = config
             .trusted_issuers

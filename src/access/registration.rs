@@ -9,9 +9,9 @@ use super::InitialTokenVerifier;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
+use crate::registrar::lost_race;
 use crate::registrar::Registrar;
 use crate::secret::{RegistrationAccessToken, SecretHash};
-use crate::registrar::lost_race;
 use crate::store::{ClientRecord, Origin, PreviousToken, StoreError};
 
 /// Most [`ClientRecord::retired_tokens`] a record keeps. Each grace-window use retires two
@@ -100,7 +100,12 @@ impl Registrar {
     /// Whether `previous` (the token the last rotation replaced, just presented) is admitted once
     /// through the grace window: the window is open, it was not used yet, the client still has a
     /// token to replace, and the record has room to retire both tokens that use involves.
-    fn in_grace(&self, record: &ClientRecord, previous: &PreviousToken, now: OffsetDateTime) -> bool {
+    fn in_grace(
+        &self,
+        record: &ClientRecord,
+        previous: &PreviousToken,
+        now: OffsetDateTime,
+    ) -> bool {
         !previous.grace_used
             && record.registration_token.is_some()
             && record.retired_tokens.len() + 2 <= MAX_RETIRED

@@ -112,7 +112,12 @@ async fn initial_access_tokens_work_on_postgres() {
     };
     let client = r#"{"redirect_uris":["https://app.example/cb"],"client_name":"Bootstrapped"}"#;
     let refused = a.register(client, None).await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{:#}", refused.json);
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:#}",
+        refused.json
+    );
 
     let token = a
         .token(
