@@ -32,6 +32,11 @@ const MIGRATIONS: [(i32, &str); 3] = [
 
 /// A [`ClientStore`], [`InitialTokenStore`] and [`ReplayGuard`] over PostgreSQL.
 ///
+/// The replay guard keeps the SHA-256 of each key (the issuer, NUL and the `jti`), so any key,
+/// however long and whatever its characters, takes 32 bytes (migration 3, table
+/// `dcr_replay_digests`). [`touch`](ClientStore::touch) writes the time of use without changing
+/// the record's version.
+///
 /// ```no_run
 /// use oauth_dcr::PostgresStore;
 ///
