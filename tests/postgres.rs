@@ -339,8 +339,7 @@ fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
 
 /// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_attacker_racing_the_owner_through_the_grace_window_never_takes_the_client_silently_on_postgres(
-) {
+async fn an_attacker_racing_the_owner_in_the_grace_window_never_takes_over_on_postgres() {
     let Some(db) = pg::TestDb::new().await else {
         return;
     };

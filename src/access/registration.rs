@@ -9,8 +9,7 @@ use super::InitialTokenVerifier;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
-use crate::registrar::lost_race;
-use crate::registrar::Registrar;
+use crate::registrar::{lost_race, Registrar};
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::store::{ClientRecord, Origin, PreviousToken, StoreError};
 
@@ -127,10 +126,10 @@ impl Registrar {
         RegistrationError::InvalidToken
     }
 
-    /// Stores `record`, written by a management call that authenticated with the token whose hash is `presented`. When
-    /// the write loses its compare-and-set, another call changed the client meanwhile; if that
-    /// call was a grace-window use which retired the presented token, the presented token is
-    /// reused now: it is detected at once, not at its next presentation.
+    /// Stores `record`, written by a management call that authenticated with the token whose
+    /// hash is `presented`. When the write loses its compare-and-set, another call changed the
+    /// client meanwhile; if that call was a grace-window use which retired the presented token,
+    /// the presented token is reused now: it is detected at once, not at its next presentation.
     ///
     /// # Errors
     /// 401 `invalid_token` when the write lost (the record changed or is gone); the store's
