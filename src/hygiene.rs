@@ -7,7 +7,9 @@ use crate::store::StoreError;
 
 impl Registrar {
     /// Records that a client was used (call it when a flow completes at your token endpoint).
-    /// Cheap: the store writes one timestamp.
+    /// Cheap: the store writes one timestamp, without changing the record's version
+    /// ([`ClientStore::touch`](crate::ClientStore::touch)), so a management call racing it
+    /// (a read that rotates the token, an update) never fails because of it.
     ///
     /// # Errors
     /// [`RegistrationError::Store`] when the store fails or the client does not exist.

@@ -128,7 +128,11 @@ pub struct ServerPolicy {
     /// Lost-response grace window: a rotated-away token is accepted once more within this time
     /// after its rotation (the new token is then replaced again), so a response lost to a network
     /// blip does not lock the client out. Reuse after that, or a second use, is detected as
-    /// theft. Defaults to `None` (off); a few seconds when on.
+    /// theft; so is any later use of the token the grace use replaced (whoever holds it, the
+    /// owner or a thief, the other holds the new one), which the record keeps in
+    /// [`ClientRecord::retired_tokens`](crate::ClientRecord::retired_tokens). A client may use the
+    /// window a few times (eight) before its next use of it counts as reuse. Defaults to `None`
+    /// (off); a few seconds when on.
     pub token_rotation_grace: Option<Duration>,
     /// Issue a new registration access token on every update; the old one stops working at once.
     /// Defaults to `true`.

@@ -4,7 +4,7 @@ use http::StatusCode;
 
 use crate::error::RegistrationError;
 use crate::events::{Operation, Subject};
-use crate::registrar::{lost_race, Registrar};
+use crate::registrar::Registrar;
 use crate::response::RegistrationResponse;
 
 impl Registrar {
@@ -36,12 +36,10 @@ impl Registrar {
         let now = self.now();
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_read || authorized.via_grace {
-            let token = self.rotate(&mut authorized, now)?;
-            self.store
-                .update(&authorized.record)
-                .await
-                .map_err(lost_race)?;
-            token
+            let fresh = self.rotate(&mut authorized, now)?;
+            self.save_managed(&authorized.record, &authorized.presented)
+                .await?;
+            fresh
         } else {
             self.unchanged_token(&authorized, token)
         };

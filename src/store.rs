@@ -113,6 +113,15 @@ pub struct ClientRecord {
     /// [`ServerPolicy::detect_token_reuse`](crate::ServerPolicy::detect_token_reuse)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_token: Option<PreviousToken>,
+    /// Hashes of rotated-away registration access tokens that are never accepted again and whose
+    /// presentation is reuse (see
+    /// [`ServerPolicy::token_rotation_grace`](crate::ServerPolicy::token_rotation_grace)): the
+    /// token a grace-window use replaced (the newer token of the chain that use forked), and the
+    /// token used through the grace window once a later rotation replaces it as
+    /// [`previous_token`](Self::previous_token). Kept until reuse revokes the client's token;
+    /// bounded, because a grace use is refused when it would grow the list beyond a few entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_tokens: Vec<SecretHash>,
     /// The software statement the client registered (or last updated) with, returned unmodified
     /// (RFC 7591 §3.2.1). An update that omits it or sends it back unchanged keeps it, and the
     /// members it asserts keep precedence over the update's body.
@@ -178,6 +187,7 @@ impl ClientRecord {
             previous_secret: None,
             registration_token: None,
             previous_token: None,
+            retired_tokens: Vec::new(),
             software_statement: None,
             statement_issuer: None,
             statement_asserted: BTreeSet::new(),
@@ -265,7 +275,14 @@ impl StoreError {
 /// Every write is atomic: a failed call leaves the store as it was. Implementations must make
 /// [`update`](Self::update) and [`delete`](Self::delete) compare-and-set on
 /// [`ClientRecord::version`], so that of two requests racing with the same registration access
-/// token at most one wins.
+/// token at most one wins. [`touch`](Self::touch) records a use without changing the version.
+///
+/// Three methods serve optional features and default to reporting a backend error, so that the
+/// feature fails closed: [`find_by_instance`](Self::find_by_instance) (idempotent registration),
+/// [`reap_candidates`](Self::reap_candidates) ([`Registrar::reap`](crate::Registrar::reap)) and
+/// [`count`](Self::count) (the client limits). The conformance kit (`testkit::check_client_store`,
+/// feature `test-kit`) checks every method, these included, and names the feature a failing one
+/// cannot serve.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client.
@@ -323,23 +340,18 @@ pub trait ClientStore: Send + Sync {
         )))
     }
 
-    /// Records that the client was used at `at`, cheaply: implementations may write it without
-    /// a version change (a concurrent update may then lose it, which is harmless). The default
-    /// reads and writes the record.
+    /// Records that the client was used at `at` ([`ClientRecord::last_used`]): what
+    /// [`Registrar::record_use`](crate::Registrar::record_use) calls from the token endpoint.
+    ///
+    /// It must not change [`ClientRecord::version`]: a use is a hint, not a state transition, and
+    /// a version bump would make a management call that read the record just before (a read
+    /// that rotates the token, an update) lose its compare-and-set and answer 401. A concurrent
+    /// [`update`](Self::update) may then overwrite the time of use, which is harmless. There is
+    /// no default: reading the record and writing it back through `update` bumps the version.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Backend`].
-    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        for _ in 0..3 {
-            let mut record = self.get(client_id).await?.ok_or(StoreError::NotFound)?;
-            record.last_used = Some(at);
-            match self.update(&record).await {
-                Err(StoreError::Conflict) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::Conflict)
-    }
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Up to `limit` clients for which [`ClientRecord::is_reapable`] may hold (a superset is
     /// fine: the reaper checks each one). The default reports a backend error, so a store that

@@ -5,7 +5,7 @@ use http::StatusCode;
 use crate::error::RegistrationError;
 use crate::events::{Operation, Subject};
 use crate::metadata::ClientMetadata;
-use crate::registrar::{lost_race, Registrar, RequestContext};
+use crate::registrar::{Registrar, RequestContext};
 use crate::request::ParsedRequest;
 use crate::response::RegistrationResponse;
 use crate::secret::constant_time_eq;
@@ -98,7 +98,7 @@ impl Registrar {
         }
         let before = std::mem::replace(&mut *next.metadata, metadata);
         next.updated_at = now;
-        self.store.update(&next).await.map_err(lost_race)?;
+        self.save_managed(&next, &authorized.presented).await?;
         let secret =
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
         let subject = self.subject(&next, Some(Some(&before)));

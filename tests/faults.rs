@@ -134,6 +134,11 @@ impl ClientStore for FaultyStore {
         self.inner.update(record).await
     }
 
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.gate("touch").await?;
+        self.inner.touch(client_id, at).await
+    }
+
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.gate("delete").await?;
         self.inner.delete(client_id, version).await

@@ -1,5 +1,6 @@
 //! Registration access token hardening: reuse detection and the lost-response grace window.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -565,4 +566,187 @@ async fn a_client_can_manage_itself_with_its_own_host_access_token() {
         .expect("delete with the host token");
     // The registration access token still works for the other client.
     assert!(registrar.read(&b.client_id, Some(&token(&b))).await.is_ok());
+}
+
+/// The number of reuse events reported so far.
+fn reuses(f: &Fixture) -> usize {
+    f.events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == Operation::TokenReuse)
+        .count()
+}
+
+#[tokio::test]
+async fn a_grace_use_by_the_holder_of_the_previous_token_leaves_the_owners_token_flagged() {
+    let f = fixture(true, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let stolen = token(&client);
+    // The owner rotates and holds the newest token; the attacker copied the previous one.
+    let owned = token(&f.registrar.read(id, Some(&stolen)).await.unwrap());
+    f.clock.advance(Duration::seconds(2));
+    let taken = token(
+        &f.registrar
+            .read(id, Some(&stolen))
+            .await
+            .expect("the grace window admits the previous token once"),
+    );
+    // The attacker rotates again, so that the token the grace use replaced is two back.
+    let taken = token(&f.registrar.read(id, Some(&taken)).await.unwrap());
+    assert_eq!(reuses(&f), 0);
+
+    // The owner's next use is reuse: the attacker's token dies with it.
+    invalid_token(f.registrar.read(id, Some(&owned)).await);
+    assert_eq!(reuses(&f), 1, "the owner's discarded token is flagged");
+    invalid_token(f.registrar.read(id, Some(&taken)).await);
+    let stored = f.registrar.store().get(id).await.unwrap().unwrap();
+    assert!(stored.registration_token.is_none(), "no token is valid");
+}
+
+#[tokio::test]
+async fn a_token_used_through_the_grace_window_is_flagged_after_later_rotations() {
+    let f = fixture(true, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let t1 = token(&client);
+    f.registrar.read(id, Some(&t1)).await.unwrap(); // the response is lost
+    let t3 = token(&f.registrar.read(id, Some(&t1)).await.expect("grace"));
+    let t4 = token(&f.registrar.read(id, Some(&t3)).await.unwrap());
+    let t5 = token(&f.registrar.read(id, Some(&t4)).await.unwrap());
+    invalid_token(f.registrar.read(id, Some(&t1)).await);
+    assert_eq!(
+        reuses(&f),
+        1,
+        "a second presentation of the grace-used token"
+    );
+    invalid_token(f.registrar.read(id, Some(&t5)).await);
+}
+
+#[tokio::test]
+async fn the_grace_window_is_refused_once_the_retired_tokens_are_full() {
+    let f = fixture(true, Some(Duration::seconds(5)));
+    let client = register(&f).await;
+    let id = &client.client_id;
+    let mut current = token(&client);
+    let mut admitted = 0;
+    loop {
+        let previous = current.clone();
+        f.registrar.read(id, Some(&previous)).await.unwrap(); // lost
+        match f.registrar.read(id, Some(&previous)).await {
+            Ok(read) => {
+                admitted += 1;
+                current = token(&read);
+            }
+            Err(err) => {
+                assert_eq!(err.status(), 401);
+                break;
+            }
+        }
+        assert!(admitted < 100, "the grace window must not be unbounded");
+    }
+    assert_eq!(admitted, 8, "a client may lose a few responses: eight");
+    assert_eq!(reuses(&f), 1, "the refused grace use is reuse");
+    let stored = f.registrar.store().get(id).await.unwrap().unwrap();
+    assert!(stored.registration_token.is_none());
+    assert!(stored.retired_tokens.is_empty(), "revocation clears them");
+}
+
+/// An attacker holding the previous token and the owner holding the newest one call at once,
+/// within the grace window. Whatever the interleaving, the attacker never ends up the only
+/// holder of a valid token without the reuse being detected and the client's token revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attacker_racing_the_owner_through_the_grace_window_never_takes_the_client_silently() {
+    for _ in 0..40 {
+        let f = fixture(true, Some(Duration::seconds(5)));
+        let client = register(&f).await;
+        let id = client.client_id.clone();
+        let stolen = token(&client);
+        let owned = token(&f.registrar.read(&id, Some(&stolen)).await.unwrap());
+        let attacker = {
+            let (registrar, id) = (f.registrar.clone(), id.clone());
+            tokio::spawn(async move { registrar.read(&id, Some(&stolen)).await })
+        };
+        let owner = {
+            let (registrar, id) = (f.registrar.clone(), id.clone());
+            tokio::spawn(async move { registrar.read(&id, Some(&owned)).await })
+        };
+        let (attacker, owner) = (attacker.await.unwrap(), owner.await.unwrap());
+        let Ok(taken) = attacker else {
+            // The attacker got nothing; the owner keeps its client.
+            let owner = owner.expect("the owner's call succeeds when the attacker's fails");
+            assert!(f.registrar.read(&id, Some(&token(&owner))).await.is_ok());
+            continue;
+        };
+        assert!(owner.is_err(), "only one of the two can rotate");
+        assert_eq!(
+            reuses(&f),
+            1,
+            "the owner's refused call is detected as reuse"
+        );
+        invalid_token(f.registrar.read(&id, Some(&token(&taken))).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn management_calls_racing_many_recorded_uses_always_succeed() {
+    let f = fixture(true, None);
+    manage_while_used(&f.registrar).await;
+}
+
+/// Reads and updates a client, each call with the token the last one returned, while the
+/// token endpoint keeps recording uses of it: every call succeeds.
+pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
+    let client = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    let id = client.client_id.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let users: Vec<_> = (0..4)
+        .map(|_| {
+            let (registrar, id, stop) = (registrar.clone(), id.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut uses = 0_u32;
+                while !stop.load(Ordering::Relaxed) {
+                    registrar.record_use(&id).await.expect("record_use");
+                    uses += 1;
+                    tokio::task::yield_now().await;
+                }
+                uses
+            })
+        })
+        .collect();
+    let mut current = token(&client);
+    for i in 0..20 {
+        let response = if i % 2 == 0 {
+            registrar.read(&id, Some(&current)).await
+        } else {
+            registrar
+                .update(
+                    &id,
+                    Some(&current),
+                    &update_body(&id),
+                    &RequestContext::new(),
+                )
+                .await
+        };
+        let response = response.expect("recording a use never invalidates a management call");
+        current = token(&response);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for user in users {
+        assert!(user.await.unwrap() > 0, "uses were recorded meanwhile");
+    }
+}
+
+fn update_body(client_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "client_id": client_id,
+        "redirect_uris": ["https://app.example/cb"],
+        "client_name": "App, managed while used",
+    }))
+    .unwrap()
 }

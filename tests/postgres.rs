@@ -8,8 +8,8 @@ mod pg;
 use std::sync::Arc;
 
 use oauth_dcr::{
-    ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, RequestContext,
-    ServerPolicy, TokenSpec,
+    ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, ReplayGuard,
+    RequestContext, ServerPolicy, TokenSpec,
 };
 
 /// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
@@ -271,5 +271,167 @@ async fn idempotent_registration_works_on_postgres() {
         .unwrap();
     assert_eq!(first.client_id, again.client_id);
     assert_eq!(db.store(1).await.count(None).await.unwrap(), 1);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
+    let Some(db) = pg::TestDb::unmigrated().await else {
+        return;
+    };
+    let store = db.store(2).await;
+    // What the previous release applied: the first two migrations, recorded as such.
+    let sql = store.migration_sql();
+    db.execute(&format!(
+        "CREATE TABLE {0}.dcr_schema_migrations (version INTEGER PRIMARY KEY); {1} {2} \
+         INSERT INTO {0}.dcr_schema_migrations (version) VALUES (1), (2);",
+        db.schema, sql[0], sql[1]
+    ))
+    .await;
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(store.clone()),
+    );
+    let before = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .expect("register on the old schema");
+
+    store.migrate().await.expect("the upgrade applies");
+    store
+        .migrate()
+        .await
+        .expect("a second run has nothing to do");
+
+    let now = time::OffsetDateTime::now_utc();
+    let until = now + time::Duration::minutes(5);
+    let key = format!("https://directory.example\u{0}{}", "jti-🔑-".repeat(1024));
+    assert!(
+        store
+            .first_use(&key, now, until)
+            .await
+            .expect("a key with NUL is stored"),
+        "a new key is accepted"
+    );
+    assert!(
+        !store.first_use(&key, now, until).await.unwrap(),
+        "its replay is refused"
+    );
+    let token = before.registration_access_token.secret().to_owned();
+    registrar
+        .read(&before.client_id, Some(&token))
+        .await
+        .expect("a client registered before the upgrade is still managed");
+    db.drop().await;
+}
+
+/// A registrar with reuse detection and a grace window, over `store`.
+fn guarded(store: PostgresStore) -> Arc<Registrar> {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.detect_token_reuse = true;
+    policy.token_rotation_grace = Some(time::Duration::seconds(60));
+    Arc::new(Registrar::new(policy, Arc::new(store)))
+}
+
+fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
+    response.registration_access_token.secret().to_owned()
+}
+
+/// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attacker_racing_the_owner_in_the_grace_window_never_takes_over_on_postgres() {
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
+    let (a, b) = (guarded(db.store(4).await), guarded(db.store(4).await));
+    let store = db.store(1).await;
+    for _ in 0..20 {
+        let client = a.register(BODY, &RequestContext::new()).await.unwrap();
+        let id = client.client_id.clone();
+        let stolen = secret_of(&client);
+        let owned = secret_of(&a.read(&id, Some(&stolen)).await.unwrap());
+        let attacker = {
+            let (registrar, id) = (a.clone(), id.clone());
+            tokio::spawn(async move { registrar.read(&id, Some(&stolen)).await })
+        };
+        let owner = {
+            let (registrar, id) = (b.clone(), id.clone());
+            tokio::spawn(async move { registrar.read(&id, Some(&owned)).await })
+        };
+        let (attacker, owner) = (attacker.await.unwrap(), owner.await.unwrap());
+        let stored = store.get(&id).await.unwrap().unwrap();
+        match attacker {
+            Ok(taken) => {
+                assert!(owner.is_err(), "only one of the two can rotate");
+                assert!(
+                    stored.registration_token.is_none(),
+                    "the owner's refused call is reuse: the client's token is revoked"
+                );
+                let err = b.read(&id, Some(&secret_of(&taken))).await.unwrap_err();
+                assert_eq!(err.status(), 401);
+            }
+            Err(_) => {
+                let owner = owner.expect("the owner's call succeeds when the attacker's fails");
+                a.read(&id, Some(&secret_of(&owner)))
+                    .await
+                    .expect("the owner keeps its client");
+            }
+        }
+    }
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres() {
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
+    let registrar = guarded(db.store(8).await);
+    let client = registrar
+        .register(BODY, &RequestContext::new())
+        .await
+        .unwrap();
+    let id = client.client_id.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let users: Vec<_> = (0..4)
+        .map(|_| {
+            let (registrar, id, stop) = (registrar.clone(), id.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut uses = 0_u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    registrar.record_use(&id).await.expect("record_use");
+                    uses += 1;
+                }
+                uses
+            })
+        })
+        .collect();
+    let mut current = secret_of(&client);
+    let update = serde_json::json!({
+        "client_id": id,
+        "redirect_uris": ["https://app.example/cb"],
+        "client_name": "Replica, managed while used",
+    })
+    .to_string();
+    for i in 0..20 {
+        let response = if i % 2 == 0 {
+            registrar.read(&id, Some(&current)).await
+        } else {
+            registrar
+                .update(
+                    &id,
+                    Some(&current),
+                    update.as_bytes(),
+                    &RequestContext::new(),
+                )
+                .await
+        };
+        let response = response.expect("recording a use never invalidates a management call");
+        current = secret_of(&response);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for user in users {
+        assert!(user.await.unwrap() > 0, "uses were recorded meanwhile");
+    }
     db.drop().await;
 }

@@ -274,6 +274,10 @@ impl ClientStore for FlakyStore {
         self.inner.update(record).await
     }
 
+    async fn touch(&self, client_id: &str, at: time::OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.touch(client_id, at).await
+    }
+
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.inner.delete(client_id, version).await
     }

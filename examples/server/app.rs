@@ -22,8 +22,8 @@ use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
     discovery_metadata, ClientStore, InitialTokenVerifier, MemoryReplayGuard, MemoryStore,
-    Registrar, RegistrationError, RequestContext, ServerPolicy, SignedRequests, SoftwareStatements,
-    StaticKeySource,
+    Registrar, RegistrationError, ReplayGuard, RequestContext, ServerPolicy, SignedRequests,
+    SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 
@@ -41,13 +41,27 @@ struct App {
     discovery: Bytes,
 }
 
-/// The store `config` names: a fresh in-memory store, or PostgreSQL with its tables migrated.
+/// Where the server keeps its state: the clients, and the `jti` replay guard of software
+/// statements and signed requests.
+#[derive(Clone)]
+pub(crate) struct Stores {
+    /// The client store.
+    pub(crate) clients: Arc<dyn ClientStore>,
+    /// The replay guard: in PostgreSQL with the PostgreSQL store, so that every replica refuses
+    /// a `jti` any of them accepted.
+    pub(crate) replay: Arc<dyn ReplayGuard>,
+}
+
+/// The stores `config` names: fresh in-memory ones, or PostgreSQL with its tables migrated.
 ///
 /// # Errors
 /// A message for the operator when the database cannot be reached or migrated.
-pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ClientStore>, String> {
+pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
     match &config.store {
-        StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreChoice::Memory => Ok(Stores {
+            clients: Arc::new(MemoryStore::new()),
+            replay: Arc::new(MemoryReplayGuard::new()),
+        }),
         #[cfg(feature = "postgres")]
         StoreChoice::Postgres(url) => {
             let failed = |e: oauth_dcr::StoreError| format!("PostgreSQL store: {e:?}");
@@ -55,15 +69,19 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ClientStore>, 
                 .await
                 .map_err(failed)?;
             store.migrate().await.map_err(failed)?;
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok(Stores {
+                clients: store.clone(),
+                replay: store,
+            })
         }
         #[cfg(not(feature = "postgres"))]
         StoreChoice::Postgres(_) => Err("PostgreSQL needs the `postgres` feature".into()),
     }
 }
 
-/// The router for `config`, over `store`.
-pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
+/// The router for `config`, over `stores`.
+pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     let mut policy = ServerPolicy::new(config.registration_endpoint());
     policy.rotate_on_read = config.rotate_on_read;
     policy.detect_token_reuse = config.detect_token_reuse;
@@ -76,12 +94,12 @@ pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
         .bootstrap
         .clone()
         .map(|client| Arc::new(token::TokenIssuer::new(client, required)));
-    let mut registrar = Registrar::new(policy, store);
+    let mut registrar = Registrar::new(policy, stores.clients);
     if let (Some(scope), Some(tokens)) = (required, &tokens) {
         let verifier: Arc<dyn InitialTokenVerifier> = tokens.clone();
         registrar = registrar.require_initial_token(verifier, Some(scope));
     }
-    let registrar = protection(config, registrar);
+    let registrar = protection(config, registrar, stores.replay);
     let discovery = discovery_document(config, &registrar);
     let has_token_endpoint = tokens.is_some();
     let app = App {
@@ -118,8 +136,13 @@ pub(crate) fn router(config: &Config, store: Arc<dyn ClientStore>) -> Router {
     router.with_state(app)
 }
 
-/// Software statements from the trusted issuers, and signed request bodies.
-fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
+/// Software statements from the trusted issuers, and signed request bodies: each accepted once
+/// (it must carry a `jti`, which `replay` remembers).
+fn protection(
+    config: &Config,
+    mut registrar: Registrar,
+    replay: Arc<dyn ReplayGuard>,
+) -> Registrar {
     if !config.trusted_issuers.is_empty() {
         let keys = config
             .trusted_issuers
@@ -127,7 +150,7 @@ fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
             .fold(StaticKeySource::new(), |keys, (issuer, jwks)| {
                 keys.with_issuer(issuer.as_str(), jwks.clone())
             });
-        let mut statements = SoftwareStatements::new(Arc::new(keys));
+        let mut statements = SoftwareStatements::new(Arc::new(keys)).replay_guard(replay.clone());
         if config.require_software_statement {
             statements = statements.required();
         }
@@ -135,9 +158,7 @@ fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
     }
     if let Some(jwks) = &config.signed_request_keys {
         let keys = StaticKeySource::new().with_any_issuer(jwks.clone());
-        // Each signed request is used once: it must carry a `jti`, which is remembered.
-        let mut signed =
-            SignedRequests::new(Arc::new(keys)).replay_guard(Arc::new(MemoryReplayGuard::new()));
+        let mut signed = SignedRequests::new(Arc::new(keys)).replay_guard(replay);
         if config.require_signed_request {
             signed = signed.required();
         }

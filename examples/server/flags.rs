@@ -18,13 +18,16 @@ usage: cargo run --example server -- [FLAGS]
   --require-initial-token SCOPE  registration demands an initial access token carrying SCOPE
                                  (needs --bootstrap-client)
   --trust-issuer ISS=JWKS_FILE   verify software statements from ISS with the keys of that
-                                 public JWK Set file (repeatable)
+                                 public JWK Set file (repeatable); each is accepted once (its
+                                 jti is remembered, in the database with --store postgres)
   --require-software-statement   refuse registrations without a verified software statement
   --signed-request-jwks JWKS_FILE
-                                 accept application/jwt request bodies signed with these keys
+                                 accept application/jwt request bodies signed with these keys,
+                                 each once (its jti is remembered like a statement's)
   --require-signed-request       refuse plain JSON request bodies
-  --store memory|postgres://...  the client store (default memory; PostgreSQL needs the
-                                 `postgres` feature: cargo run --example server --features postgres)
+  --store memory|postgres://...  the client store and jti replay guard (default memory;
+                                 PostgreSQL, shared by replicas, needs the `postgres` feature:
+                                 cargo run --example server --features postgres)
   --no-rotate-on-read            keep registration access tokens stable on read
   --allow-origin ORIGIN          allow this browser origin cross-origin (repeatable)
   --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);

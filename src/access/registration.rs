@@ -9,9 +9,15 @@ use super::InitialTokenVerifier;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
-use crate::registrar::Registrar;
+use crate::registrar::{lost_race, Registrar};
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::store::{ClientRecord, Origin, PreviousToken, StoreError};
+
+/// Most [`ClientRecord::retired_tokens`] a record keeps. Each grace-window use retires two
+/// tokens (the one it replaced now, the one it used at the next rotation), so a client may use
+/// the window this many times over half; a grace use that would need more room is refused as
+/// reuse, never made by forgetting a retired token.
+const MAX_RETIRED: usize = 16;
 
 /// A client whose registration access token checked out.
 #[derive(Debug)]
@@ -21,6 +27,8 @@ pub(crate) struct Authorized {
     pub(crate) via_grace: bool,
     /// The token was the client's own host-issued access token, not a registration token.
     pub(crate) via_host: bool,
+    /// The SHA-256 of the token presented.
+    pub(crate) presented: SecretHash,
 }
 
 impl Registrar {
@@ -62,26 +70,23 @@ impl Registrar {
                     record,
                     via_grace: false,
                     via_host: false,
+                    presented: hash,
                 });
             }
             if let Some(previous) = record.previous_token.as_ref().filter(|p| p.hash == hash) {
-                let in_grace = !previous.grace_used
-                    && self
-                        .policy
-                        .token_rotation_grace
-                        .is_some_and(|grace| now - previous.rotated_at <= grace);
-                if in_grace && current.is_some() {
+                if self.in_grace(&record, previous, now) {
                     check_origin(&record)?;
                     return Ok(Authorized {
                         record,
                         via_grace: true,
                         via_host: false,
+                        presented: hash,
                     });
                 }
-                if self.policy.detect_token_reuse {
-                    self.revoke_on_reuse(record).await?;
-                }
-                return Err(RegistrationError::InvalidToken);
+                return Err(self.reused(record).await);
+            }
+            if record.retired_tokens.contains(&hash) {
+                return Err(self.reused(record).await);
             }
             if let Some(authorized) = self.host_token(token, record).await? {
                 return Ok(authorized);
@@ -89,6 +94,63 @@ impl Registrar {
         }
         self.revoke_misused(&hash).await?;
         Err(RegistrationError::InvalidToken)
+    }
+
+    /// Whether `previous` (the token the last rotation replaced, just presented) is admitted once
+    /// through the grace window: the window is open, it was not used yet, the client still has a
+    /// token to replace, and the record has room to retire both tokens that use involves.
+    fn in_grace(
+        &self,
+        record: &ClientRecord,
+        previous: &PreviousToken,
+        now: OffsetDateTime,
+    ) -> bool {
+        !previous.grace_used
+            && record.registration_token.is_some()
+            && record.retired_tokens.len() + 2 <= MAX_RETIRED
+            && self
+                .policy
+                .token_rotation_grace
+                .is_some_and(|grace| now - previous.rotated_at <= grace)
+    }
+
+    /// A rotated-away token was presented beyond its single grace use: with
+    /// [`detect_token_reuse`](crate::ServerPolicy::detect_token_reuse), revoke the client's
+    /// token. The answer is always 401 `invalid_token` (or the store's failure).
+    async fn reused(&self, record: ClientRecord) -> RegistrationError {
+        if self.policy.detect_token_reuse {
+            if let Err(e) = self.revoke_on_reuse(record).await {
+                return e;
+            }
+        }
+        RegistrationError::InvalidToken
+    }
+
+    /// Stores `record`, written by a management call that authenticated with the token whose
+    /// hash is `presented`. When the write loses its compare-and-set, another call changed the
+    /// client meanwhile; if that call was a grace-window use which retired the presented token,
+    /// the presented token is reused now: it is detected at once, not at its next presentation.
+    ///
+    /// # Errors
+    /// 401 `invalid_token` when the write lost (the record changed or is gone); the store's
+    /// failure otherwise.
+    pub(crate) async fn save_managed(
+        &self,
+        record: &ClientRecord,
+        presented: &SecretHash,
+    ) -> Result<(), RegistrationError> {
+        match self.store.update(record).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) if self.policy.detect_token_reuse => {
+                match self.store.get(&record.client_id).await? {
+                    Some(current) if current.retired_tokens.contains(presented) => {
+                        Err(self.reused(current).await)
+                    }
+                    _ => Err(RegistrationError::InvalidToken),
+                }
+            }
+            Err(e) => Err(lost_race(e)),
+        }
     }
 
     /// With [`manage_with_host_tokens`](Registrar::manage_with_host_tokens): an access token the
@@ -115,6 +177,7 @@ impl Registrar {
             record,
             via_grace: false,
             via_host: true,
+            presented: SecretHash::of(token),
         }))
     }
 
@@ -136,6 +199,7 @@ impl Registrar {
         }
         record.registration_token = None;
         record.previous_token = None;
+        record.retired_tokens.clear();
         record.updated_at = self.now();
         match self.store.update(&record).await {
             Ok(()) => {
@@ -181,8 +245,13 @@ impl Registrar {
     }
 
     /// Gives `record` a new token and remembers the one it replaces, for reuse detection and the
-    /// grace window. A token accepted through the grace window stays the remembered one, marked
-    /// used, so it can never be accepted again and the token whose response was lost is dropped.
+    /// grace window.
+    ///
+    /// A grace-window use forks the token chain: the token it replaces was issued to whoever
+    /// made the last rotation (the owner, when the previous token was stolen), so it is retired,
+    /// and its holder is detected when it comes back. The token used through the window stays
+    /// the remembered one, marked used, and is retired when a later rotation replaces it: any
+    /// presentation of a rotated-away token beyond its single grace use is reuse.
     pub(crate) fn rotate(
         &self,
         authorized: &mut Authorized,
@@ -198,7 +267,11 @@ impl Registrar {
             if let Some(previous) = &mut record.previous_token {
                 previous.grace_used = true;
             }
+            record.retired_tokens.extend(replaced.map(|t| t.hash));
         } else {
+            if let Some(used) = record.previous_token.take().filter(|p| p.grace_used) {
+                record.retired_tokens.push(used.hash);
+            }
             record.previous_token = replaced.map(|old| PreviousToken {
                 hash: old.hash,
                 rotated_at: now,

@@ -17,6 +17,11 @@ pub trait ReplayGuard: Send + Sync {
     /// Records `key` (issuer and `jti`) until `expires_at`. `Ok(false)` if it was seen already
     /// and has not expired by `now`.
     ///
+    /// A key is any string: the issuer, NUL, then the `jti`, both chosen by the token's signer,
+    /// so it may hold any character and be kilobytes long. A database column that refuses NUL
+    /// (PostgreSQL `text`) or truncates cannot hold it as such; store a digest (the PostgreSQL
+    /// store keeps its SHA-256).
+    ///
     /// # Errors
     /// When the backend fails; the client sees a 500.
     async fn first_use(

@@ -204,6 +204,10 @@ fn put_lifecycle(record: &ClientRecord, w: &mut Vec<u8>) {
         token.expires_at.put(w);
     }
     record.previous_token.put(w);
+    put_len(w, record.retired_tokens.len());
+    for hash in &record.retired_tokens {
+        w.extend_from_slice(hash.as_bytes());
+    }
 }
 
 fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<ClientRecord> {
@@ -232,6 +236,10 @@ fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<ClientRecor
         });
     }
     record.previous_token = Field::take(r)?;
+    let retired = r.len()?;
+    record.retired_tokens = (0..retired)
+        .map(|_| r.hash().map(SecretHash::from_bytes))
+        .collect::<Option<_>>()?;
     Some(record)
 }
 
@@ -643,6 +651,7 @@ mod tests {
             rotated_at: now,
             grace_used: true,
         });
+        record.retired_tokens = vec![SecretHash::of("forked"), SecretHash::of("used")];
         record.software_statement = Some("a.b.c".into());
         record.statement_issuer = Some("https://issuer.example".into());
         record.statement_asserted = ["client_name".to_owned(), "scope".to_owned()].into();

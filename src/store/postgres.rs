@@ -24,12 +24,18 @@ use crate::access::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 use crate::statements::ReplayGuard;
 
-const MIGRATIONS: [(i32, &str); 2] = [
+const MIGRATIONS: [(i32, &str); 3] = [
     (1, include_str!("postgres/0001_init.sql")),
     (2, include_str!("postgres/0002_instances.sql")),
+    (3, include_str!("postgres/0003_replay_digests.sql")),
 ];
 
 /// A [`ClientStore`], [`InitialTokenStore`] and [`ReplayGuard`] over PostgreSQL.
+///
+/// The replay guard keeps the SHA-256 of each key (the issuer, NUL and the `jti`), so any key,
+/// however long and whatever its characters, takes 32 bytes (migration 3, table
+/// `dcr_replay_digests`). [`touch`](ClientStore::touch) writes the time of use without changing
+/// the record's version.
 ///
 /// ```no_run
 /// use oauth_dcr::PostgresStore;
@@ -605,6 +611,14 @@ impl InitialTokenStore for PostgresStore {
     }
 }
 
+/// The replay table's key: the SHA-256 of the whole key. Keys are an issuer, NUL and a `jti`,
+/// which PostgreSQL `text` refuses, and a `jti` may be kilobytes long; a digest is any key in
+/// 32 bytes, and SHA-256 has no known collisions, so distinct keys stay distinct.
+fn replay_digest(key: &str) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key.as_bytes()).to_vec()
+}
+
 #[async_trait]
 impl ReplayGuard for PostgresStore {
     async fn first_use(
@@ -613,18 +627,19 @@ impl ReplayGuard for PostgresStore {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let table = self.table("dcr_replay");
+        let table = self.table("dcr_replay_digests");
         // Inserted, or replaced an entry that had expired: first use. Otherwise a replay.
         let sql = format!(
-            "INSERT INTO {table} (key, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+            "INSERT INTO {table} (key_sha256, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (key_sha256) DO UPDATE SET expires_at = EXCLUDED.expires_at \
              WHERE {table}.expires_at <= $3"
         );
         let prune = format!("DELETE FROM {table} WHERE expires_at <= $1");
+        let digest = replay_digest(key);
         self.timed(async {
             let (client, statement) = self.prepared(&sql).await?;
             let n = client
-                .execute(&statement, &[&key, &expires_at, &now])
+                .execute(&statement, &[&digest, &expires_at, &now])
                 .await
                 .map_err(StoreError::backend)?;
             // Keep the table small: prune expired entries once every 256 calls.

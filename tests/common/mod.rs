@@ -302,6 +302,11 @@ impl ClientStore for FailingStore {
         self.inner.update(record).await
     }
 
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.check(&self.fail_writes)?;
+        self.inner.touch(client_id, at).await
+    }
+
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.check(&self.fail_writes)?;
         self.inner.delete(client_id, version).await

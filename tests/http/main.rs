@@ -11,6 +11,8 @@ mod errors;
 mod flags;
 mod openapi;
 mod protection;
+#[cfg(feature = "postgres")]
+mod replay;
 mod server;
 mod token;
 mod walkthroughs;

@@ -19,13 +19,13 @@ use crate::server::{Reply, Server, JSON};
 const DIRECTORY: &str = "https://directory.example";
 
 /// A signing key and the file holding its public JWK Set.
-struct Key {
+pub(crate) struct Key {
     private: Jwk,
     jwks_file: PathBuf,
 }
 
 impl Key {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut pair = ES256.generate_key_pair().expect("a P-256 key");
         pair.set_key_id(Some(name));
         let public = pair.to_jwk_public_key();
@@ -41,12 +41,12 @@ impl Key {
         }
     }
 
-    fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.jwks_file.to_str().expect("a UTF-8 temporary path")
     }
 
     /// A compact JWS of `claims` with `iat` and `exp` (five minutes) added.
-    fn sign(&self, mut claims: Map<String, Value>) -> String {
+    pub(crate) fn sign(&self, mut claims: Map<String, Value>) -> String {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + 300).into());
@@ -67,14 +67,14 @@ impl Drop for Key {
     }
 }
 
-fn claims(value: Value) -> Map<String, Value> {
+pub(crate) fn claims(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
     }
 }
 
-async fn post(server: &Server, content_type: &str, body: String) -> Reply {
+pub(crate) async fn post(server: &Server, content_type: &str, body: String) -> Reply {
     let request = server
         .http
         .post(server.url("/register"))
@@ -106,6 +106,7 @@ async fn software_statements_from_a_trusted_issuer() {
     };
     let statement_claims = json!({
         "iss": DIRECTORY,
+        "jti": "statement-1",
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
         "client_name": "Name In The Statement",
     });

@@ -39,6 +39,28 @@ impl TestDb {
         Some(db)
     }
 
+    /// A fresh schema where no migration ran yet, or `None` (skip) as with [`new`](Self::new).
+    #[allow(dead_code)]
+    pub(crate) async fn unmigrated() -> Option<Self> {
+        let db = Self::new().await?;
+        db.execute(&format!(
+            "DROP SCHEMA {0} CASCADE; CREATE SCHEMA {0}",
+            db.schema
+        ))
+        .await;
+        Some(db)
+    }
+
+    /// Runs `sql` (several statements allowed) on its own connection.
+    #[allow(dead_code)]
+    pub(crate) async fn execute(&self, sql: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.expect("the SQL runs");
+    }
+
     /// An independent store (its own pool) over this schema: one per simulated replica.
     pub(crate) async fn store(&self, connections: usize) -> PostgresStore {
         PostgresStore::connect(&self.url, connections)
@@ -50,13 +72,7 @@ impl TestDb {
 
     /// Drops the schema.
     pub(crate) async fn drop(self) {
-        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
-            .await
-            .expect("connect for cleanup");
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
-            .await
-            .expect("drop the test schema");
+        self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+            .await;
     }
 }
