@@ -233,10 +233,22 @@ mod tests {
 
     #[test]
     fn loopback_names() {
-        for name in ["localhost", "localhost.", "LocalHost", "api.localhost", "a.b.localhost."] {
+        for name in [
+            "localhost",
+            "localhost.",
+            "LocalHost",
+            "api.localhost",
+            "a.b.localhost.",
+        ] {
             assert!(is_loopback_name(name), "{name}");
         }
-        for name in ["notlocalhost", "localhost.app.example", "localhost..", "", "xlocalhost."] {
+        for name in [
+            "notlocalhost",
+            "localhost.app.example",
+            "localhost..",
+            "",
+            "xlocalhost.",
+        ] {
             assert!(!is_loopback_name(name), "{name}");
         }
     }

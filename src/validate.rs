@@ -176,7 +176,10 @@ impl Check<'_> {
     /// Grant types and response types: supported, consistent (RFC 7591 §2.1, OIDC Registration
     /// §2), and redirect URIs present for redirect-based grants. Returns the effective lists.
     fn grants_and_responses(&mut self, m: &ClientMetadata) -> (Vec<GrantType>, Vec<ResponseType>) {
-        let sent = m.response_types.as_deref().map(|r| self.canonical_responses(r));
+        let sent = m
+            .response_types
+            .as_deref()
+            .map(|r| self.canonical_responses(r));
         let grants = match (&m.grant_types, &sent) {
             (Some(g), _) if !g.is_empty() => dedup(g),
             (_, Some(r)) => grants_for(r),
@@ -374,10 +377,22 @@ impl Check<'_> {
             needs.push(("signing", "request_object_signing_alg".to_owned()));
         }
         for (field, alg) in [
-            ("id_token_encrypted_response_alg", &m.id_token_encrypted_response_alg),
-            ("userinfo_encrypted_response_alg", &m.userinfo_encrypted_response_alg),
-            ("authorization_encrypted_response_alg", &m.authorization_encrypted_response_alg),
-            ("introspection_encrypted_response_alg", &m.introspection_encrypted_response_alg),
+            (
+                "id_token_encrypted_response_alg",
+                &m.id_token_encrypted_response_alg,
+            ),
+            (
+                "userinfo_encrypted_response_alg",
+                &m.userinfo_encrypted_response_alg,
+            ),
+            (
+                "authorization_encrypted_response_alg",
+                &m.authorization_encrypted_response_alg,
+            ),
+            (
+                "introspection_encrypted_response_alg",
+                &m.introspection_encrypted_response_alg,
+            ),
         ] {
             if encrypts(alg) {
                 needs.push(("encryption", field.to_owned()));
@@ -390,7 +405,11 @@ impl Check<'_> {
                 _ => true,
             };
             if missing && !self.reported("jwks") {
-                let purpose = if purpose.is_empty() { "any use".to_owned() } else { purpose.to_owned() };
+                let purpose = if purpose.is_empty() {
+                    "any use".to_owned()
+                } else {
+                    purpose.to_owned()
+                };
                 self.metadata(
                     "jwks",
                     format!("jwks has no key usable for {purpose}, which {what} needs"),
@@ -437,7 +456,8 @@ impl Check<'_> {
     fn web_uri(&mut self, field: &str, uri: &str, allow_fragment: bool) {
         let checked = uri::check_web_uri(uri, self.policy, allow_fragment).and_then(|url| {
             // RFC 9700 §4.15 and the SSRF class of bugs: the server will fetch or call these.
-            let called = SERVER_CALLED.contains(&field) || SERVER_CALLED_EXTENSIONS.contains(&field);
+            let called =
+                SERVER_CALLED.contains(&field) || SERVER_CALLED_EXTENSIONS.contains(&field);
             match uri::non_public_host(&url) {
                 Some(why) if called && !self.policy.dangerously_allow_private_addresses => {
                     Err(format!("{why}, and the server would call it"))

@@ -1229,7 +1229,10 @@ fn addresses_keys_and_characters() -> Vec<Case> {
         for (k, v) in extra.as_object().unwrap() {
             payload[k] = v.clone();
         }
-        register(name, statement_body(jws(&issuer_header(), &payload, Sig::Issuer)))
+        register(
+            name,
+            statement_body(jws(&issuer_header(), &payload, Sig::Issuer)),
+        )
     };
     let signed = |name: &str, extra: Value| {
         let mut payload = json!({

@@ -1082,6 +1082,9 @@ async fn http_metadata_uris_only_with_the_dangerous_development_switch() {
 
 #[tokio::test]
 async fn scope_tokens_must_use_the_rfc_6749_characters() {
+    // The syntax rule alone: a policy that takes any scope (the default declares its scopes).
+    let mut any = policy();
+    any.scope = ScopePolicy::Any;
     let bodies = [
         "openid \"quoted\"",
         "read\\write",
@@ -1091,7 +1094,7 @@ async fn scope_tokens_must_use_the_rfc_6749_characters() {
     ]
     .map(|scope| web_with(json!({ "scope": scope })));
     assert_refused(
-        &policy(),
+        &any,
         bodies,
         BAD_REQUEST,
         "invalid_client_metadata",
@@ -1099,7 +1102,7 @@ async fn scope_tokens_must_use_the_rfc_6749_characters() {
     )
     .await;
     assert_accepted(
-        &policy(),
+        &any,
         [web_with(json!({ "scope": "openid profile https://api.example/read urn:x:y!#$%&'()*+,-./:;<=>?@[]^_`{|}~" }))],
     )
     .await;
@@ -1383,7 +1386,8 @@ async fn update_problems(
     let server = Server::with_policy(policy.clone());
     let client = server.register(&web_client()).await;
     let before = server.record(&client.client_id).await;
-    let mut body = json!({ "client_id": client.client_id, "redirect_uris": ["https://app.example/cb"] });
+    let mut body =
+        json!({ "client_id": client.client_id, "redirect_uris": ["https://app.example/cb"] });
     for (k, v) in members.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -1403,10 +1407,17 @@ async fn update_problems(
     }
     let reply = Reply::of(err);
     if reply.status.as_u16() != BAD_REQUEST || reply.error() != code {
-        problems.push(format!("{} `{}` instead of 400 `{code}`", reply.status, reply.error()));
+        problems.push(format!(
+            "{} `{}` instead of 400 `{code}`",
+            reply.status,
+            reply.error()
+        ));
     }
     if !reply.description().contains(field) {
-        problems.push(format!("error_description does not name `{field}`: {:?}", reply.description()));
+        problems.push(format!(
+            "error_description does not name `{field}`: {:?}",
+            reply.description()
+        ));
     }
     if server.record(&client.client_id).await != before {
         problems.push("the stored client changed".to_owned());
@@ -1452,15 +1463,19 @@ const PRIVATE_HOSTS: [&str; 14] = [
 
 #[tokio::test]
 async fn urls_the_server_calls_must_not_point_at_private_or_loopback_hosts() {
-    for field in ["jwks_uri", "sector_identifier_uri", "backchannel_logout_uri"] {
+    for field in [
+        "jwks_uri",
+        "sector_identifier_uri",
+        "backchannel_logout_uri",
+    ] {
         let cases = PRIVATE_HOSTS
             .iter()
             .map(|host| json!({ field: format!("https://{host}/latest/meta-data/") }));
         assert_refused_on_both(&policy(), cases, "invalid_client_metadata", field).await;
     }
-    let cases = PRIVATE_HOSTS
-        .iter()
-        .map(|host| json!({ "request_uris": ["https://app.example/r", format!("https://{host}/r")] }));
+    let cases = PRIVATE_HOSTS.iter().map(
+        |host| json!({ "request_uris": ["https://app.example/r", format!("https://{host}/r")] }),
+    );
     assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "request_uris").await;
     assert_accepted(
         &policy(),
@@ -1536,7 +1551,11 @@ async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
     let err = Server::new().refuse(&web_with(weak)).await;
     let reply = Reply::of(err);
     for needle in ["key 0", "old-1024", "1024"] {
-        assert!(reply.description().contains(needle), "{needle}: {}", reply.description());
+        assert!(
+            reply.description().contains(needle),
+            "{needle}: {}",
+            reply.description()
+        );
     }
     assert_accepted(
         &policy(),
@@ -1554,8 +1573,10 @@ async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
 #[tokio::test]
 async fn a_key_set_without_a_usable_key_is_refused_where_keys_are_needed() {
     let empty = json!({"keys": []});
-    let enc_only = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": EC_X, "y": EC_Y}]});
-    let sig_only = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "x": EC_X, "y": EC_Y}]});
+    let enc_only =
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": EC_X, "y": EC_Y}]});
+    let sig_only =
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "x": EC_X, "y": EC_Y}]});
     let cases = [
         json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": empty }),
         json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": enc_only }),
@@ -1576,15 +1597,21 @@ async fn a_key_set_without_a_usable_key_is_refused_where_keys_are_needed() {
 }
 
 #[tokio::test]
-async fn malformed_response_types_are_refused_and_reordered_ones_stored_as_the_server_spells_them() {
+async fn malformed_response_types_are_refused_and_reordered_ones_stored_as_the_server_spells_them()
+{
     let cases = [
         json!({ "response_types": [" code "] }),
         json!({ "response_types": ["code code"] }),
         json!({ "response_types": ["code", "code  id_token"] }),
         json!({ "response_types": [""] }),
     ];
-    assert_refused_on_both(&implicit_policy(), cases, "invalid_client_metadata", "response_types")
-        .await;
+    assert_refused_on_both(
+        &implicit_policy(),
+        cases,
+        "invalid_client_metadata",
+        "response_types",
+    )
+    .await;
     let server = Server::with_policy(implicit_policy());
     let client = server
         .register(&json!({
@@ -1607,22 +1634,55 @@ async fn malformed_response_types_are_refused_and_reordered_ones_stored_as_the_s
 #[tokio::test]
 async fn control_characters_are_refused_in_every_string_member() {
     let mut policy = policy();
-    policy.accepted_extensions.insert("example_extension".to_owned());
-    let mtls = |member: &str, value: &str| {
-        json!({ "token_endpoint_auth_method": "tls_client_auth", member: value })
-    };
+    policy
+        .accepted_extensions
+        .insert("example_extension".to_owned());
+    let mtls = |member: &str, value: &str| json!({ "token_endpoint_auth_method": "tls_client_auth", member: value });
     let cases = [
-        ("tls_client_auth_subject_dn", mtls("tls_client_auth_subject_dn", "CN=app\u{0},O=Evil")),
-        ("tls_client_auth_san_dns", mtls("tls_client_auth_san_dns", "app.example\u{0}")),
-        ("tls_client_auth_san_uri", mtls("tls_client_auth_san_uri", "https://app.example/\u{1}")),
-        ("tls_client_auth_san_ip", mtls("tls_client_auth_san_ip", "192.0.2.1\u{0}")),
-        ("tls_client_auth_san_email", mtls("tls_client_auth_san_email", "a@app.example\u{7f}")),
-        ("example_extension", json!({ "example_extension": {"nested": ["ok", "bad\u{0}"]} })),
-        ("example_extension", json!({ "example_extension": {"bad\u{0}key": 1} })),
-        ("jwks", json!({ "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k\u{0}"}]} })),
-        ("default_acr_values", json!({ "default_acr_values": ["urn:acr\u{1b}"] })),
-        ("authorization_details_types", json!({ "authorization_details_types": ["payment\u{0}"] })),
-        ("software_version", json!({ "software_version": "1.0\u{7f}" })),
+        (
+            "tls_client_auth_subject_dn",
+            mtls("tls_client_auth_subject_dn", "CN=app\u{0},O=Evil"),
+        ),
+        (
+            "tls_client_auth_san_dns",
+            mtls("tls_client_auth_san_dns", "app.example\u{0}"),
+        ),
+        (
+            "tls_client_auth_san_uri",
+            mtls("tls_client_auth_san_uri", "https://app.example/\u{1}"),
+        ),
+        (
+            "tls_client_auth_san_ip",
+            mtls("tls_client_auth_san_ip", "192.0.2.1\u{0}"),
+        ),
+        (
+            "tls_client_auth_san_email",
+            mtls("tls_client_auth_san_email", "a@app.example\u{7f}"),
+        ),
+        (
+            "example_extension",
+            json!({ "example_extension": {"nested": ["ok", "bad\u{0}"]} }),
+        ),
+        (
+            "example_extension",
+            json!({ "example_extension": {"bad\u{0}key": 1} }),
+        ),
+        (
+            "jwks",
+            json!({ "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k\u{0}"}]} }),
+        ),
+        (
+            "default_acr_values",
+            json!({ "default_acr_values": ["urn:acr\u{1b}"] }),
+        ),
+        (
+            "authorization_details_types",
+            json!({ "authorization_details_types": ["payment\u{0}"] }),
+        ),
+        (
+            "software_version",
+            json!({ "software_version": "1.0\u{7f}" }),
+        ),
         ("client_name", json!({ "client_name": "App\u{7f}" })),
         ("client_name#en", json!({ "client_name#en": "App\u{0}" })),
     ];
@@ -1634,18 +1694,39 @@ async fn control_characters_are_refused_in_every_string_member() {
 #[tokio::test]
 async fn bidirectional_overrides_are_refused_in_display_members() {
     let cases = [
-        ("client_name", json!({ "client_name": "Good Bank\u{202e}knaB liveE" })),
-        ("client_name", json!({ "client_name": "\u{2066}Evil\u{2069}" })),
-        ("client_name#en", json!({ "client_name#en": "Good\u{202a} Bank" })),
+        (
+            "client_name",
+            json!({ "client_name": "Good Bank\u{202e}knaB liveE" }),
+        ),
+        (
+            "client_name",
+            json!({ "client_name": "\u{2066}Evil\u{2069}" }),
+        ),
+        (
+            "client_name#en",
+            json!({ "client_name#en": "Good\u{202a} Bank" }),
+        ),
         ("client_name#ar", json!({ "client_name#ar": "\u{2067}x" })),
-        ("logo_uri#en", json!({ "logo_uri#en": "https://app.example/\u{202e}gnp.exe" })),
-        ("tos_uri", json!({ "tos_uri": "https://app.example/\u{2068}tos" })),
+        (
+            "logo_uri#en",
+            json!({ "logo_uri#en": "https://app.example/\u{202e}gnp.exe" }),
+        ),
+        (
+            "tos_uri",
+            json!({ "tos_uri": "https://app.example/\u{2068}tos" }),
+        ),
     ];
     for (field, members) in cases {
         assert_refused_on_both(&policy(), [members], "invalid_client_metadata", field).await;
     }
     // Right-to-left text itself is welcome.
-    assert_accepted(&policy(), [web_with(json!({ "client_name": "بنك جيد", "client_name#he": "בנק" }))]).await;
+    assert_accepted(
+        &policy(),
+        [web_with(
+            json!({ "client_name": "بنك جيد", "client_name#he": "בנק" }),
+        )],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1685,7 +1766,9 @@ async fn without_declared_scopes_only_the_openid_standard_scopes_are_granted() {
     assert_refused_on_both(&default, cases, "invalid_client_metadata", "scope").await;
     let standard = "openid profile email address phone offline_access";
     let server = Server::with_policy(default.clone());
-    let client = server.register(&json!({ "redirect_uris": ["https://app.example/cb"], "scope": standard })).await;
+    let client = server
+        .register(&json!({ "redirect_uris": ["https://app.example/cb"], "scope": standard }))
+        .await;
     assert_eq!(Reply::of(client).json["scope"], standard);
     // Discovery advertises exactly what registration accepts.
     let discovery = oauth_dcr::discovery_metadata(&default);
@@ -1705,9 +1788,72 @@ async fn without_declared_scopes_only_the_openid_standard_scopes_are_granted() {
 async fn language_tagged_display_uris_must_be_on_a_redirect_host_too() {
     let mut same_host = policy();
     same_host.require_same_host_display_uris = true;
-    for field in ["logo_uri#en", "tos_uri#fr", "policy_uri#ja-Jpan-JP", "client_uri#de"] {
+    for field in [
+        "logo_uri#en",
+        "tos_uri#fr",
+        "policy_uri#ja-Jpan-JP",
+        "client_uri#de",
+    ] {
         let cases = [json!({ field: "https://evil.example/x" })];
         assert_refused_on_both(&same_host, cases, "invalid_client_metadata", field).await;
     }
-    assert_accepted(&same_host, [web_with(json!({ "logo_uri#en": "https://app.example/logo-en.png" }))]).await;
+    assert_accepted(
+        &same_host,
+        [web_with(
+            json!({ "logo_uri#en": "https://app.example/logo-en.png" }),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn private_addresses_only_with_the_dangerous_development_switch() {
+    let mut development = policy();
+    development.dangerously_allow_private_addresses = true;
+    let bodies = [
+        web_with(json!({ "jwks_uri": "https://127.0.0.1:8443/jwks.json" })),
+        web_with(json!({ "sector_identifier_uri": "https://localhost/sector.json" })),
+        web_with(json!({ "request_uris": ["https://10.0.0.1/r"] })),
+        web_with(json!({ "backchannel_logout_uri": "https://192.168.0.1/logout" })),
+    ];
+    assert_accepted(&development, bodies.clone()).await;
+    assert_refused_naming(
+        &policy(),
+        bodies,
+        BAD_REQUEST,
+        "invalid_client_metadata",
+        ("", "the server would call it"),
+    )
+    .await;
+    // The switch is about addresses only: https is still required.
+    assert_refused(
+        &development,
+        [web_with(
+            json!({ "jwks_uri": "http://127.0.0.1/jwks.json" }),
+        )],
+        BAD_REQUEST,
+        "invalid_client_metadata",
+        "jwks_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_accepted_ciba_notification_endpoint_must_be_public_https() {
+    let mut ciba = policy();
+    ciba.accepted_extensions
+        .insert("backchannel_client_notification_endpoint".to_owned());
+    let field = "backchannel_client_notification_endpoint";
+    let cases = [
+        json!({ field: "https://169.254.169.254/notify" }),
+        json!({ field: "https://localhost/notify" }),
+        json!({ field: "http://app.example/notify" }),
+        json!({ field: 7 }),
+    ];
+    assert_refused_on_both(&ciba, cases, "invalid_client_metadata", field).await;
+    assert_accepted(
+        &ciba,
+        [web_with(json!({ field: "https://app.example/notify" }))],
+    )
+    .await;
 }

@@ -199,9 +199,8 @@ impl Config {
             metadata_documents,
             quiet,
             detect_token_reuse,
-            scopes: scopes.unwrap_or_else(|| {
-                oauth_dcr::ScopePolicy::STANDARD.map(str::to_owned).into()
-            }),
+            scopes: scopes
+                .unwrap_or_else(|| oauth_dcr::ScopePolicy::STANDARD.map(str::to_owned).into()),
         };
         config.check()?;
         Ok(config)

@@ -316,7 +316,9 @@ fn is_local_literal(url: &Url) -> bool {
     let v4 = |ip: Ipv4Addr| ip.is_loopback() || ip.is_unspecified();
     match url.host() {
         Some(Host::Ipv4(ip)) => v4(ip),
-        Some(Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified() || ip.to_ipv4().is_some_and(v4),
+        Some(Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || ip.to_ipv4().is_some_and(v4)
+        }
         _ => false,
     }
 }

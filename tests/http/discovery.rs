@@ -207,7 +207,14 @@ async fn declared_scopes_are_advertised_and_bound_registration() {
     let standard = Server::start(&[]).await;
     assert_eq!(
         advertised(&standard).await,
-        ["address", "email", "offline_access", "openid", "phone", "profile"]
+        [
+            "address",
+            "email",
+            "offline_access",
+            "openid",
+            "phone",
+            "profile"
+        ]
     );
     let refused = standard
         .register(
