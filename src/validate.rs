@@ -2,16 +2,18 @@
 //! once, then the defaults applied.
 
 mod jwks;
+mod text;
 mod uri;
 
 use std::collections::BTreeSet;
 
 use crate::error::{ErrorCode, Violation};
 use crate::metadata::{
-    with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, GrantType,
-    JoseAlgorithm, RedirectUri, ResponseType, Scope, SubjectType, LOCALIZABLE,
+    ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
+    ResponseType, Scope, SubjectType, LOCALIZABLE,
 };
 use crate::policy::{ScopePolicy, ServerPolicy};
+use text::{character_problem, member_strings, plausible_email, Strings as _};
 
 pub(crate) use uri::remote_host;
 
@@ -353,9 +355,9 @@ impl Check<'_> {
     }
 
     /// A `jwks` must hold a key for each use the client registered: signing for
-    /// `private_key_jwt` and signed request objects, encryption for encrypted responses (with an
-    /// asymmetric algorithm; `dir` and key wrapping use the client secret), any key for
-    /// `self_signed_tls_client_auth` (RFC 8705 §2.2).
+    /// `private_key_jwt` and signed request objects, encryption for encrypted responses with an
+    /// asymmetric algorithm (`dir` and key wrapping use the client secret), any key for
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2: the client's certificates).
     fn keys_needed(&mut self, m: &ClientMetadata, method: &AuthMethod, usable: jwks::Usable) {
         let signs = |alg: &Option<JoseAlgorithm>| {
             alg.as_ref()
@@ -365,16 +367,19 @@ impl Check<'_> {
             alg.as_ref()
                 .is_some_and(|a| a.as_str().starts_with("RSA") || a.as_str().starts_with("ECDH-ES"))
         };
-        let mut needs: Vec<(&str, String)> = Vec::new();
-        match method {
-            AuthMethod::PrivateKeyJwt => needs.push(("signing", format!("{method}"))),
-            AuthMethod::SelfSignedTlsClientAuth if usable.signing + usable.encryption == 0 => {
-                needs.push(("", format!("{method}")));
-            }
-            _ => {}
+        let any = usable.signing + usable.encryption;
+        let mut missing: Vec<(&str, &str)> = Vec::new();
+        if *method == AuthMethod::PrivateKeyJwt && usable.signing == 0 {
+            missing.push(("signing", "token_endpoint_auth_method `private_key_jwt`"));
         }
-        if signs(&m.request_object_signing_alg) {
-            needs.push(("signing", "request_object_signing_alg".to_owned()));
+        if *method == AuthMethod::SelfSignedTlsClientAuth && any == 0 {
+            missing.push((
+                "any use",
+                "token_endpoint_auth_method `self_signed_tls_client_auth`",
+            ));
+        }
+        if signs(&m.request_object_signing_alg) && usable.signing == 0 {
+            missing.push(("signing", "request_object_signing_alg"));
         }
         for (field, alg) in [
             (
@@ -394,27 +399,15 @@ impl Check<'_> {
                 &m.introspection_encrypted_response_alg,
             ),
         ] {
-            if encrypts(alg) {
-                needs.push(("encryption", field.to_owned()));
+            if encrypts(alg) && usable.encryption == 0 {
+                missing.push(("encryption", field));
             }
         }
-        for (purpose, what) in needs {
-            let missing = match purpose {
-                "signing" => usable.signing == 0,
-                "encryption" => usable.encryption == 0,
-                _ => true,
-            };
-            if missing && !self.reported("jwks") {
-                let purpose = if purpose.is_empty() {
-                    "any use".to_owned()
-                } else {
-                    purpose.to_owned()
-                };
-                self.metadata(
-                    "jwks",
-                    format!("jwks has no key usable for {purpose}, which {what} needs"),
-                );
-            }
+        if let Some((purpose, what)) = missing.first() {
+            self.metadata(
+                "jwks",
+                format!("jwks has no key usable for {purpose}, which {what} needs"),
+            );
         }
     }
 
@@ -679,7 +672,8 @@ impl Check<'_> {
         }
     }
 
-    /// Free-text members: no control characters in what a consent screen shows, no empty values.
+    /// Free-text members are not empty, and contacts are e-mail addresses (the characters of
+    /// every string are [`characters`](Self::characters)' rule).
     fn strings(&mut self, m: &ClientMetadata) {
         let single = [
             ("client_name", &m.client_name),
@@ -798,122 +792,6 @@ const SERVER_CALLED: [&str; 4] = [
 
 /// Extension members the server calls when a policy accepts them (OpenID CIBA §4).
 const SERVER_CALLED_EXTENSIONS: [&str; 1] = ["backchannel_client_notification_endpoint"];
-
-/// Bidirectional embedding, override and isolate characters (U+202A–U+202E, U+2066–U+2069).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// What `value`, a string in the member `field`, must not contain, if it does.
-fn character_problem(field: &str, value: &str) -> Option<&'static str> {
-    if value.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Some("control characters");
-    }
-    if value.is_ascii() {
-        return None;
-    }
-    if value.chars().any(char::is_control) {
-        return Some("control characters");
-    }
-    let base = field.split_once('#').map_or(field, |(base, _)| base);
-    (LOCALIZABLE.contains(&base) && value.chars().any(is_bidi_control))
-        .then_some("bidirectional override or isolate characters")
-}
-
-/// Whether `value` is plausibly one e-mail address (OpenID Connect Registration §2: `contacts`
-/// are e-mail addresses): at most 254 bytes (RFC 5321 §4.5.3.1.3), one `@` between a local part
-/// of at most 64 bytes and a domain of non-empty labels, no spaces, controls or the characters
-/// that make a display form (`Name <a@b>`) or a list.
-fn plausible_email(value: &str) -> bool {
-    let Some((local, domain)) = value.split_once('@') else {
-        return false;
-    };
-    value.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && domain.split('.').all(|label| !label.is_empty())
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
-}
-
-/// Every string a metadata value holds, for the character rules.
-trait Strings {
-    /// Calls `f` with each string, nested ones included.
-    fn each(&self, f: &mut dyn FnMut(&str));
-}
-
-impl Strings for String {
-    fn each(&self, f: &mut dyn FnMut(&str)) {
-        f(self);
-    }
-}
-
-impl Strings for bool {
-    fn each(&self, _: &mut dyn FnMut(&str)) {}
-}
-
-impl Strings for u64 {
-    fn each(&self, _: &mut dyn FnMut(&str)) {}
-}
-
-impl<T: Strings> Strings for Option<T> {
-    fn each(&self, f: &mut dyn FnMut(&str)) {
-        if let Some(value) = self {
-            value.each(f);
-        }
-    }
-}
-
-impl<T: Strings> Strings for Vec<T> {
-    fn each(&self, f: &mut dyn FnMut(&str)) {
-        for value in self {
-            value.each(f);
-        }
-    }
-}
-
-impl Strings for serde_json::Value {
-    fn each(&self, f: &mut dyn FnMut(&str)) {
-        match self {
-            Self::String(s) => f(s),
-            Self::Array(items) => items.iter().for_each(|v| v.each(f)),
-            Self::Object(members) => {
-                for (key, value) in members {
-                    f(key);
-                    value.each(f);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-macro_rules! text_strings {
-    ($($ty:ident => $make:expr),+ $(,)?) => {
-        $(
-            impl Strings for $ty {
-                fn each(&self, f: &mut dyn FnMut(&str)) {
-                    f(self.as_str());
-                }
-            }
-        )+
-    };
-}
-with_text_types!(text_strings!());
-
-macro_rules! member_strings {
-    (; $($field:ident),+ $(,)?) => {
-        /// Calls `f` with every typed member's name and each of its strings: the member list is
-        /// the one the parser uses, so no member can be missed.
-        fn member_strings(m: &ClientMetadata, f: &mut dyn FnMut(&str, &str)) {
-            $( m.$field.each(&mut |s| f(stringify!($field), s)); )+
-        }
-    };
-}
-with_members!(member_strings!());
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn scope_token(token: &str) -> bool {
