@@ -269,7 +269,7 @@ impl Check<'_> {
                 self.metadata(
                     "response_types",
                     format!(
-                        "response type `{}` is not distinct response names separated by single spaces (RFC 6749 §3.1.1)",
+                        "response type `{}` must be distinct response names separated by single spaces (RFC 6749 §3.1.1)",
                         printable(r.as_str())
                     ),
                 );
@@ -370,16 +370,19 @@ impl Check<'_> {
         let any = usable.signing + usable.encryption;
         let mut missing: Vec<(&str, &str)> = Vec::new();
         if *method == AuthMethod::PrivateKeyJwt && usable.signing == 0 {
-            missing.push(("signing", "token_endpoint_auth_method `private_key_jwt`"));
+            missing.push((
+                "signing key",
+                "token_endpoint_auth_method `private_key_jwt`",
+            ));
         }
         if *method == AuthMethod::SelfSignedTlsClientAuth && any == 0 {
             missing.push((
-                "any use",
+                "usable key",
                 "token_endpoint_auth_method `self_signed_tls_client_auth`",
             ));
         }
         if signs(&m.request_object_signing_alg) && usable.signing == 0 {
-            missing.push(("signing", "request_object_signing_alg"));
+            missing.push(("signing key", "request_object_signing_alg"));
         }
         for (field, alg) in [
             (
@@ -400,13 +403,13 @@ impl Check<'_> {
             ),
         ] {
             if encrypts(alg) && usable.encryption == 0 {
-                missing.push(("encryption", field));
+                missing.push(("encryption key", field));
             }
         }
         if let Some((purpose, what)) = missing.first() {
             self.metadata(
                 "jwks",
-                format!("jwks has no key usable for {purpose}, which {what} needs"),
+                format!("jwks holds no {purpose}, which {what} needs"),
             );
         }
     }
