@@ -366,7 +366,15 @@ mod tests {
             "https://user@app.example/cb",
             "https://@app.example/cb",
             "https://localhost/cb",
+            "https://localhost./cb",
+            "https://app.localhost./cb",
             "https://127.0.0.1/cb",
+            "https://127.0.0.2/cb",
+            "https://0.0.0.0/cb",
+            "https://[::1]/cb",
+            "https://[::]/cb",
+            "https://[::ffff:7f00:1]/cb",
+            "https://[::7f00:1]/cb",
             "http://127.0.0.1/cb",
             "HTTPS://app.example/cb",
             "https://APP.example/cb",
@@ -454,6 +462,33 @@ mod tests {
             uri in "https://[a-z0-9.-]{1,12}(:[0-9]{1,6})?(/[a-zA-Z0-9._~!$&'()+,;=:@%|/-]{0,12})?(\\?[a-zA-Z0-9._~!$&'()+,;=:@/?-]{0,8})?"
         ) {
             agrees_with_the_parser(&uri);
+        }
+    }
+
+    #[test]
+    fn hosts_the_server_would_call() {
+        let refused = |uri: &str| non_public_host(&Url::parse(uri).unwrap());
+        for private in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/",
+            "https://127.0.0.2/",
+            "https://0.0.0.0/",
+            "https://[::1]/",
+            "https://[fd00::1]/",
+            "https://[::ffff:a00:1]/",
+            "https://localhost/",
+            "https://localhost./",
+            "https://a.localhost/",
+        ] {
+            assert!(refused(private).is_some(), "{private}");
+        }
+        for public in [
+            "https://93.184.216.34/",
+            "https://[2606:4700::1111]/",
+            "https://app.example/",
+            "https://localhost.app.example/",
+        ] {
+            assert_eq!(refused(public), None, "{public}");
         }
     }
 
