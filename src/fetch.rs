@@ -130,6 +130,17 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a host name is `localhost` or a name under `.localhost` (RFC 6761 §6.3: such names
+/// resolve to loopback), with or without the trailing dot of a fully qualified name, in any
+/// letter case. The name rule that goes with [`is_public_ip`] for hosts a server would call.
+pub(crate) fn is_loopback_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let tail = host.len().saturating_sub("localhost".len());
+    host.get(tail..)
+        .is_some_and(|t| t.eq_ignore_ascii_case("localhost"))
+        && (tail == 0 || host.as_bytes()[tail - 1] == b'.')
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
     !(ip.is_unspecified()
@@ -219,6 +230,28 @@ impl KeySource for FetchedKeySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_names() {
+        for name in [
+            "localhost",
+            "localhost.",
+            "LocalHost",
+            "api.localhost",
+            "a.b.localhost.",
+        ] {
+            assert!(is_loopback_name(name), "{name}");
+        }
+        for name in [
+            "notlocalhost",
+            "localhost.app.example",
+            "localhost..",
+            "",
+            "xlocalhost.",
+        ] {
+            assert!(!is_loopback_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn only_public_addresses_pass() {

@@ -40,7 +40,11 @@ pub struct ServerPolicy {
     pub application_types_supported: Vec<ApplicationType>,
     /// Subject identifier types. Defaults to `public`.
     pub subject_types_supported: Vec<SubjectType>,
-    /// Which scopes a client may register. Defaults to [`ScopePolicy::Any`].
+    /// Which scopes a client may register, also advertised in discovery as `scopes_supported`.
+    /// Defaults to [`ScopePolicy::standard`]: the OpenID Connect standard scopes (`openid`,
+    /// `profile`, `email`, `address`, `phone`, `offline_access`), anything else refused with
+    /// `invalid_client_metadata`. Declare your own with [`ScopePolicy::reject_outside`] or
+    /// [`ScopePolicy::narrow_to`].
     pub scope: ScopePolicy,
     /// Supported JOSE algorithms, per use. Defaults to [`JoseSupport::default`].
     pub jose: JoseSupport,
@@ -51,8 +55,17 @@ pub struct ServerPolicy {
     /// Allow `http` for the non-redirect URL metadata (`client_uri`, `logo_uri`, `jwks_uri`, …),
     /// for development only. Defaults to `false` (https only).
     pub dangerously_allow_http_metadata_uris: bool,
+    /// Accept URLs the server itself fetches or calls (`jwks_uri`, `sector_identifier_uri`,
+    /// `request_uris`, `backchannel_logout_uri`, an accepted
+    /// `backchannel_client_notification_endpoint`) on IP literals outside the public ranges
+    /// (loopback, private, link-local such as the `169.254.169.254` cloud metadata service,
+    /// unspecified, …) and on `localhost` names, for development only: with it, a client can
+    /// point the server at its own internal network. Defaults to `false` (refused with
+    /// `invalid_client_metadata`).
+    pub dangerously_allow_private_addresses: bool,
     /// Require `logo_uri`, `policy_uri`, `tos_uri` and `client_uri` to be on a host of one of the
-    /// redirect URIs (OIDC Registration §9.1, RFC 7591 §5). Defaults to `false`.
+    /// redirect URIs (OIDC Registration §9.1, RFC 7591 §5), and so must their language-tagged
+    /// variants (`logo_uri#en`). Defaults to `false`.
     pub require_same_host_display_uris: bool,
     /// Request parsing limits. Defaults to [`RequestLimits::default`].
     pub limits: RequestLimits,
@@ -161,11 +174,12 @@ impl ServerPolicy {
             ],
             application_types_supported: vec![ApplicationType::Web, ApplicationType::Native],
             subject_types_supported: vec![SubjectType::Public],
-            scope: ScopePolicy::Any,
+            scope: ScopePolicy::standard(),
             jose: JoseSupport::default(),
             defaults: Defaults::default(),
             redirect: RedirectPolicy::default(),
             dangerously_allow_http_metadata_uris: false,
+            dangerously_allow_private_addresses: false,
             require_same_host_display_uris: false,
             limits: RequestLimits::default(),
             accepted_extensions: BTreeSet::new(),
@@ -214,10 +228,15 @@ impl ServerPolicy {
 }
 
 /// What happens to requested scopes (RFC 7591 §2 lets a server narrow or refuse them).
+///
+/// The scopes of [`Narrow`](Self::Narrow) and [`Reject`](Self::Reject) are advertised in
+/// discovery as `scopes_supported`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ScopePolicy {
-    /// Any syntactically valid scope is accepted.
+    /// Any syntactically valid scope is accepted, `admin` included, and discovery advertises no
+    /// `scopes_supported`. Only for a server whose authorization endpoint decides every scope
+    /// itself, whatever the registration says.
     Any,
     /// Scopes outside the set are silently removed from the registration.
     Narrow(BTreeSet<String>),
@@ -226,6 +245,23 @@ pub enum ScopePolicy {
 }
 
 impl ScopePolicy {
+    /// The OpenID Connect standard scopes (OIDC Core §5.4 and §11): `openid`, `profile`,
+    /// `email`, `address`, `phone` and `offline_access`.
+    pub const STANDARD: [&'static str; 6] = [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ];
+
+    /// The default of [`ServerPolicy::new`]: [`ScopePolicy::Reject`] anything outside
+    /// [`STANDARD`](Self::STANDARD).
+    pub fn standard() -> Self {
+        Self::reject_outside(Self::STANDARD)
+    }
+
     /// [`ScopePolicy::Narrow`] to the given scopes.
     pub fn narrow_to<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
         Self::Narrow(scopes.into_iter().map(str::to_owned).collect())

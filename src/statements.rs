@@ -372,7 +372,7 @@ fn fits(key: &Jwk, alg: &str) -> bool {
 /// on threads that decode one at the same moment as another the first time the process does,
 /// and goes on failing on those threads (`tests/concurrent_keys.rs`). Key sets keep the
 /// verifiers they build, so keys are decoded rarely and the lock costs nothing measurable.
-static KEY_DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static KEY_DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn verifier(alg: &str, key: &Jwk) -> Result<Arc<dyn JwsVerifier>, String> {
     use josekit::jws::{EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512};

@@ -2,6 +2,7 @@
 //! once, then the defaults applied.
 
 mod jwks;
+mod text;
 mod uri;
 
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use crate::metadata::{
     ResponseType, Scope, SubjectType, LOCALIZABLE,
 };
 use crate::policy::{ScopePolicy, ServerPolicy};
+use text::{character_problem, member_strings, plausible_email, Strings as _};
 
 pub(crate) use uri::remote_host;
 
@@ -38,13 +40,15 @@ pub(crate) fn validate(
     v.application_type(&app_type);
     let (grants, responses) = v.grants_and_responses(metadata);
     let method = v.auth_method(metadata, &grants);
-    v.jwks(metadata);
+    v.jwks(metadata, &method);
     v.uris(metadata);
     let scope = v.scope(metadata.scope.as_ref());
     v.algorithms(metadata, &responses, &method);
     v.subject_type(metadata);
     v.strings(metadata);
     v.same_host(metadata);
+    // Last, so that a member another rule refused is not named twice.
+    v.characters(metadata);
 
     let mut out = v.prior;
     out.extend(v.out);
@@ -174,15 +178,16 @@ impl Check<'_> {
     /// Grant types and response types: supported, consistent (RFC 7591 §2.1, OIDC Registration
     /// §2), and redirect URIs present for redirect-based grants. Returns the effective lists.
     fn grants_and_responses(&mut self, m: &ClientMetadata) -> (Vec<GrantType>, Vec<ResponseType>) {
-        let grants = match (&m.grant_types, &m.response_types) {
+        let sent = m
+            .response_types
+            .as_deref()
+            .map(|r| self.canonical_responses(r));
+        let grants = match (&m.grant_types, &sent) {
             (Some(g), _) if !g.is_empty() => dedup(g),
             (_, Some(r)) => grants_for(r),
             _ => vec![GrantType::AuthorizationCode],
         };
-        let responses = match &m.response_types {
-            Some(r) => dedup(r),
-            None => responses_for(&grants),
-        };
+        let responses = sent.unwrap_or_else(|| responses_for(&grants));
         for g in &grants {
             if !self.policy.grant_types_supported.contains(g) {
                 self.metadata("grant_types", format!("grant type `{g}` is not supported"));
@@ -246,6 +251,47 @@ impl Check<'_> {
         (grants, responses)
     }
 
+    /// The response types as the server spells them: each must be distinct response names
+    /// separated by single spaces (RFC 6749 §3.1.1, `response-type = response-name *( SP
+    /// response-name )`), and one whose names are a supported type's in another order becomes
+    /// that type (the order does not matter, OAuth 2.0 Multiple Response Type Encoding
+    /// Practices §5): what is stored is what was checked.
+    fn canonical_responses(&mut self, sent: &[ResponseType]) -> Vec<ResponseType> {
+        let mut out = Vec::with_capacity(sent.len());
+        for r in sent {
+            let names: Vec<&str> = r.as_str().split(' ').collect();
+            let well_formed = names.iter().enumerate().all(|(i, name)| {
+                !name.is_empty()
+                    && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+                    && !names[..i].contains(name)
+            });
+            if !well_formed {
+                self.metadata(
+                    "response_types",
+                    format!(
+                        "response type `{}` must be distinct response names separated by single spaces (RFC 6749 §3.1.1)",
+                        printable(r.as_str())
+                    ),
+                );
+            }
+            let spelled = if self.policy.response_types_supported.contains(r) || !well_formed {
+                r.clone()
+            } else {
+                let wanted = r.normalized();
+                self.policy
+                    .response_types_supported
+                    .iter()
+                    .find(|s| s.normalized() == wanted)
+                    .unwrap_or(r)
+                    .clone()
+            };
+            if !out.contains(&spelled) {
+                out.push(spelled);
+            }
+        }
+        out
+    }
+
     fn auth_method(&mut self, m: &ClientMetadata, grants: &[GrantType]) -> AuthMethod {
         let method = m
             .token_endpoint_auth_method
@@ -292,7 +338,7 @@ impl Check<'_> {
         method
     }
 
-    fn jwks(&mut self, m: &ClientMetadata) {
+    fn jwks(&mut self, m: &ClientMetadata, method: &AuthMethod) {
         if m.jwks.is_some() && m.jwks_uri.is_some() {
             // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present".
             self.metadata(
@@ -301,9 +347,70 @@ impl Check<'_> {
             );
         }
         if let Some(set) = &m.jwks {
-            if let Err(why) = jwks::check_public_set(set) {
-                self.metadata("jwks", format!("jwks: {why}"));
+            match jwks::check_public_set(set) {
+                Ok(usable) => self.keys_needed(m, method, usable),
+                Err(why) => self.metadata("jwks", format!("jwks: {why}")),
             }
+        }
+    }
+
+    /// A `jwks` must hold a key for each use the client registered: signing for
+    /// `private_key_jwt` and signed request objects, encryption for encrypted responses with an
+    /// asymmetric algorithm (`dir` and key wrapping use the client secret), any key for
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2: the client's certificates).
+    fn keys_needed(&mut self, m: &ClientMetadata, method: &AuthMethod, usable: jwks::Usable) {
+        let signs = |alg: &Option<JoseAlgorithm>| {
+            alg.as_ref()
+                .is_some_and(|a| a.as_str() != "none" && !a.as_str().starts_with("HS"))
+        };
+        let encrypts = |alg: &Option<JoseAlgorithm>| {
+            alg.as_ref()
+                .is_some_and(|a| a.as_str().starts_with("RSA") || a.as_str().starts_with("ECDH-ES"))
+        };
+        let any = usable.signing + usable.encryption;
+        let mut missing: Vec<(&str, &str)> = Vec::new();
+        if *method == AuthMethod::PrivateKeyJwt && usable.signing == 0 {
+            missing.push((
+                "signing key",
+                "token_endpoint_auth_method `private_key_jwt`",
+            ));
+        }
+        if *method == AuthMethod::SelfSignedTlsClientAuth && any == 0 {
+            missing.push((
+                "usable key",
+                "token_endpoint_auth_method `self_signed_tls_client_auth`",
+            ));
+        }
+        if signs(&m.request_object_signing_alg) && usable.signing == 0 {
+            missing.push(("signing key", "request_object_signing_alg"));
+        }
+        for (field, alg) in [
+            (
+                "id_token_encrypted_response_alg",
+                &m.id_token_encrypted_response_alg,
+            ),
+            (
+                "userinfo_encrypted_response_alg",
+                &m.userinfo_encrypted_response_alg,
+            ),
+            (
+                "authorization_encrypted_response_alg",
+                &m.authorization_encrypted_response_alg,
+            ),
+            (
+                "introspection_encrypted_response_alg",
+                &m.introspection_encrypted_response_alg,
+            ),
+        ] {
+            if encrypts(alg) && usable.encryption == 0 {
+                missing.push(("encryption key", field));
+            }
+        }
+        if let Some((purpose, what)) = missing.first() {
+            self.metadata(
+                "jwks",
+                format!("jwks holds no {purpose}, which {what} needs"),
+            );
         }
     }
 
@@ -333,10 +440,28 @@ impl Check<'_> {
                 self.web_uri(&format!("{field}#{tag}"), uri, false);
             }
         }
+        for name in SERVER_CALLED_EXTENSIONS {
+            match m.extension(name) {
+                Some(serde_json::Value::String(uri)) => self.web_uri(name, uri, false),
+                Some(_) => self.metadata(name, format!("{name} must be a string")),
+                None => {}
+            }
+        }
     }
 
     fn web_uri(&mut self, field: &str, uri: &str, allow_fragment: bool) {
-        if let Err(why) = uri::check_web_uri(uri, self.policy, allow_fragment) {
+        let checked = uri::check_web_uri(uri, self.policy, allow_fragment).and_then(|url| {
+            // RFC 9700 §4.15 and the SSRF class of bugs: the server will fetch or call these.
+            let called =
+                SERVER_CALLED.contains(&field) || SERVER_CALLED_EXTENSIONS.contains(&field);
+            match uri::non_public_host(&url) {
+                Some(why) if called && !self.policy.dangerously_allow_private_addresses => {
+                    Err(format!("{why}, and the server would call it"))
+                }
+                _ => Ok(()),
+            }
+        });
+        if let Err(why) = checked {
             self.metadata(field, format!("{field}: `{}` {why}", printable(uri)));
         }
     }
@@ -550,7 +675,8 @@ impl Check<'_> {
         }
     }
 
-    /// Free-text members: no control characters in what a consent screen shows, no empty values.
+    /// Free-text members are not empty, and contacts are e-mail addresses (the characters of
+    /// every string are [`characters`](Self::characters)' rule).
     fn strings(&mut self, m: &ClientMetadata) {
         let single = [
             ("client_name", &m.client_name),
@@ -560,6 +686,17 @@ impl Check<'_> {
         for (field, value) in single {
             if let Some(value) = value {
                 self.text(field, value);
+            }
+        }
+        for contact in m.contacts.iter().flatten() {
+            if !contact.trim().is_empty() && !plausible_email(contact) {
+                self.metadata(
+                    "contacts",
+                    format!(
+                        "contacts: `{}` is not an e-mail address (OpenID Connect Registration §2)",
+                        printable(contact)
+                    ),
+                );
             }
         }
         let lists = [
@@ -583,11 +720,32 @@ impl Check<'_> {
     fn text(&mut self, field: &str, value: &str) {
         if value.trim().is_empty() {
             self.metadata(field, format!("{field} must not be empty"));
-        } else if value.chars().any(char::is_control) {
-            self.metadata(
-                field,
-                format!("{field} must not contain control characters"),
-            );
+        }
+    }
+
+    /// One pass over every string of every member, nested ones (`jwks`, extensions) and
+    /// language-tagged variants included: no control characters anywhere (they break logs,
+    /// headers and consent screens, and PostgreSQL refuses NUL), and no bidirectional override
+    /// or isolate characters in what a consent screen shows, where they make one name render as
+    /// another. A member another rule refused is not named again.
+    fn characters(&mut self, m: &ClientMetadata) {
+        let mut refused: Vec<(String, &'static str)> = Vec::new();
+        let mut visit = |field: &str, value: &str| {
+            if let Some(why) = character_problem(field, value) {
+                if !refused.iter().any(|(f, _)| f == field) {
+                    refused.push((field.to_owned(), why));
+                }
+            }
+        };
+        member_strings(m, &mut visit);
+        for (key, value) in &m.other {
+            key.each(&mut |s| visit(key, s));
+            value.each(&mut |s| visit(key, s));
+        }
+        for (field, why) in refused {
+            if !self.reported(&field) {
+                self.metadata(&field, format!("{field} must not contain {why}"));
+            }
         }
     }
 
@@ -598,25 +756,45 @@ impl Check<'_> {
             return;
         }
         let hosts = redirect_hosts(m.redirect_uris.as_deref());
-        for (field, value) in [
+        let plain = [
             ("client_uri", &m.client_uri),
             ("logo_uri", &m.logo_uri),
             ("tos_uri", &m.tos_uri),
             ("policy_uri", &m.policy_uri),
-        ] {
-            let Some(uri) = value else { continue };
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| Some((field.to_owned(), value.as_deref()?)));
+        // Every language variant too (`logo_uri#en`): a consent screen shows those.
+        let tagged = LOCALIZABLE[1..].iter().flat_map(|field| {
+            m.localized(field)
+                .map(move |(tag, uri)| (format!("{field}#{tag}"), uri))
+        });
+        let all: Vec<(String, &str)> = plain.chain(tagged).collect();
+        for (field, uri) in all {
             let host = url::Url::parse(uri)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned));
-            if host.is_some_and(|h| !hosts.contains(&h)) && !self.reported(field) {
+            if host.is_some_and(|h| !hosts.contains(&h)) && !self.reported(&field) {
                 self.metadata(
-                    field,
+                    &field,
                     format!("{field} must be on the host of a redirect URI"),
                 );
             }
         }
     }
 }
+
+/// The URL members the authorization server itself fetches or calls: their hosts must be public
+/// (see [`uri::non_public_host`]) unless the policy dangerously allows otherwise.
+const SERVER_CALLED: [&str; 4] = [
+    "jwks_uri",
+    "sector_identifier_uri",
+    "request_uris",
+    "backchannel_logout_uri",
+];
+
+/// Extension members the server calls when a policy accepts them (OpenID CIBA §4).
+const SERVER_CALLED_EXTENSIONS: [&str; 1] = ["backchannel_client_notification_endpoint"];
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn scope_token(token: &str) -> bool {
@@ -728,7 +906,8 @@ mod tests {
 
     #[test]
     fn the_scope_shortcut_keeps_only_what_the_rules_keep() {
-        let any = ServerPolicy::new("https://as.example/register");
+        let mut any = ServerPolicy::new("https://as.example/register");
+        any.scope = ScopePolicy::Any;
         for kept in ["openid", "openid profile email", "a!b c~d"] {
             assert!(shortcut_agrees(&any, kept), "{kept:?}");
         }
@@ -758,7 +937,9 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_scope_shortcut_agrees_with_the_rules(value in "[a-c \"\\\\]{0,12}") {
-            shortcut_agrees(&ServerPolicy::new("https://as.example/register"), &value);
+            let mut any = ServerPolicy::new("https://as.example/register");
+            any.scope = ScopePolicy::Any;
+            shortcut_agrees(&any, &value);
         }
     }
 }

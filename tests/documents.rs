@@ -507,3 +507,42 @@ async fn without_the_policy_url_client_ids_are_not_resolved() {
         .unwrap_err();
     assert_eq!(err.status(), 403);
 }
+
+/// Issue 14: a metadata document meets the same rules as a registration: addresses the server
+/// would call, client keys, control and bidirectional characters, contacts, scopes.
+#[tokio::test]
+async fn documents_meet_the_address_key_character_contact_and_scope_rules() {
+    let f = fixture().await;
+    let base = "https://app.test/";
+    let cases = [
+        (
+            "jwks-uri-metadata.json",
+            r#","jwks_uri":"https://169.254.169.254/latest/meta-data/""#,
+            "jwks_uri",
+        ),
+        (
+            "weak-key.json",
+            r#","jwks":{"keys":[{"kty":"EC","crv":"P-999","x":"AA","y":"AA"}]}"#,
+            "jwks",
+        ),
+        (
+            "bidi-name.json",
+            r#","client_name#en":"Agent\u202e""#,
+            "client_name#en",
+        ),
+        (
+            "nul-version.json",
+            r#","software_version":"1\u0000""#,
+            "software_version",
+        ),
+        ("bad-contact.json", r#","contacts":["nobody"]"#, "contacts"),
+        ("admin-scope.json", r#","scope":"openid admin""#, "scope"),
+    ];
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    for (path, extra, field) in cases {
+        let id = format!("{base}{path}");
+        f.site.serve(path, Doc::json(doc_body(&id, extra)));
+        let err = registrar.resolve_client_id(&id).await.expect_err(path);
+        refused(err, "invalid_client_metadata", field);
+    }
+}

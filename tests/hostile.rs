@@ -1221,6 +1221,84 @@ fn privilege_escalation() -> Vec<Case> {
     ]
 }
 
+/// Issue 14, items 13 to 18: the rules on what a client may be hold on registration, update,
+/// software statements and signed bodies alike.
+fn addresses_keys_and_characters() -> Vec<Case> {
+    const ICM: &str = "invalid_client_metadata";
+    const IRU: &str = "invalid_redirect_uri";
+    let reg = |name: &str, extra: Value| {
+        let mut body = json!({"redirect_uris": [REDIRECT]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        register(name, body.to_string())
+    };
+    let upd = |name: &str, extra: Value| {
+        let mut body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        update(name, body)
+    };
+    let asserted = |name: &str, extra: Value| {
+        let mut payload = claims();
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        register(
+            name,
+            statement_body(jws(&issuer_header(), &payload, Sig::Issuer)),
+        )
+    };
+    let signed = |name: &str, extra: Value| {
+        let mut payload = json!({
+            "iss": "https://client.example.net",
+            "iat": T0,
+            "exp": T0 + 300,
+            "jti": name,
+            "redirect_uris": [REDIRECT],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        Case::new(name, "POST", "/register")
+            .header("content-type", "application/jwt")
+            .body(jws(&issuer_header(), &payload, Sig::Issuer))
+    };
+    let weak_rsa = json!({"kty": "RSA", "kid": "weak", "e": "AQAB",
+        "n": "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac"});
+    let bad_curve = json!({"kty": "EC", "crv": "P-999", "x": "AA", "y": "AA"});
+    vec![
+        reg("jwks_uri on the cloud metadata address", json!({"jwks_uri": "https://169.254.169.254/latest/meta-data/"})).refused(400, ICM),
+        reg("sector_identifier_uri on loopback", json!({"sector_identifier_uri": "https://127.0.0.1/sector"})).refused(400, ICM),
+        reg("request_uris on a private address", json!({"request_uris": ["https://192.168.0.1/r"]})).refused(400, ICM),
+        reg("jwks_uri on localhost with a trailing dot", json!({"jwks_uri": "https://localhost./jwks"})).refused(400, ICM),
+        upd("update moves backchannel_logout_uri to a private address", json!({"backchannel_logout_uri": "https://10.0.0.1/logout"})).refused(400, ICM),
+        asserted("statement asserts jwks_uri on the metadata address", json!({"jwks_uri": "https://169.254.169.254/latest/meta-data/"})).refused(400, ICM),
+        signed("signed body with jwks_uri on loopback", json!({"jwks_uri": "https://[::1]/jwks"})).refused(400, ICM),
+        reg("web redirect on localhost with a trailing dot", json!({"redirect_uris": ["https://localhost./cb"]})).refused(400, IRU),
+        reg("web redirect on 127.0.0.2", json!({"redirect_uris": ["https://127.0.0.2/cb"]})).refused(400, IRU),
+        reg("web redirect on 0.0.0.0", json!({"redirect_uris": ["https://0.0.0.0/cb"]})).refused(400, IRU),
+        reg("web redirect on IPv4-mapped loopback", json!({"redirect_uris": ["https://[::ffff:7f00:1]/cb"]})).refused(400, IRU),
+        upd("update moves the redirect to [::]", json!({"redirect_uris": ["https://[::]/cb"]})).refused(400, IRU),
+        reg("jwks with an unknown curve", json!({"jwks": {"keys": [bad_curve]}})).refused(400, ICM),
+        reg("jwks with a 1024-bit RSA key", json!({"jwks": {"keys": [weak_rsa]}})).refused(400, ICM),
+        upd("update adds a 1024-bit RSA key", json!({"jwks": {"keys": [weak_rsa]}})).refused(400, ICM),
+        asserted("statement asserts a 1024-bit RSA key", json!({"jwks": {"keys": [weak_rsa]}})).refused(400, ICM),
+        reg("private_key_jwt with an empty key set", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}})).refused(400, ICM),
+        reg("non-canonical response types", json!({"response_types": [" code ", "code code"]})).refused(400, ICM),
+        reg("NUL in the subject DN", json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=a\u{0}"})).refused(400, ICM),
+        upd("update puts NUL in a SAN", json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": "a.example\u{0}"})).refused(400, ICM),
+        reg("NUL inside a jwks string", json!({"jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "\u{0}"}]}})).refused(400, ICM),
+        signed("signed body with NUL in software_version", json!({"software_version": "1\u{0}"})).refused(400, ICM),
+        reg("right-to-left override in a tagged client_name", json!({"client_name#en": "Good Bank\u{202e}"})).refused(400, ICM),
+        asserted("statement asserts an isolate in client_name", json!({"client_name": "\u{2066}Good Bank\u{2069}"})).refused(400, ICM),
+        reg("contact that is not an address", json!({"contacts": ["call me maybe"]})).refused(400, ICM),
+        upd("update adds a contact with two @", json!({"contacts": ["a@b@c.example"]})).refused(400, ICM),
+        asserted("statement asserts a contact without a domain", json!({"contacts": ["ops@"]})).refused(400, ICM),
+    ]
+}
+
 fn type_confusion() -> Vec<Case> {
     const ICM: &str = "invalid_client_metadata";
     const IR: &str = "invalid_request";
@@ -1552,6 +1630,11 @@ async fn duplicate_huge_and_deep_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn server_called_addresses_weak_keys_controls_and_bad_contacts_are_refused_on_every_path() {
+    run_table(addresses_keys_and_characters()).await;
+}
+
+#[tokio::test]
 async fn registration_tokens_are_handled_strictly() {
     run_table(token_handling()).await;
 }
@@ -1566,6 +1649,7 @@ fn the_corpus_has_at_least_80_cases_with_unique_names() {
         type_confusion(),
         structure_attacks(),
         token_handling(),
+        addresses_keys_and_characters(),
     ]
     .into_iter()
     .flatten()

@@ -44,6 +44,22 @@ fn config() -> ProptestConfig {
     }
 }
 
+/// `value` with every control character removed from its strings and member names.
+fn without_controls(value: Value) -> Value {
+    let clean = |s: String| s.chars().filter(|c| !c.is_control()).collect::<String>();
+    match value {
+        Value::String(s) => Value::String(clean(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_controls).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (clean(k), without_controls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Every refusal names an RFC code and, for metadata, at least one field.
 fn check_refusal(error: &RegistrationError) -> Result<(), TestCaseError> {
     match error {
@@ -383,12 +399,15 @@ proptest! {
         }
     }
 
-    /// A valid base with any language-tagged names and any extension value is accepted, and
-    /// every one of them comes back from registration, storage and a read exactly as sent.
+    /// A valid base with any language-tagged names and any extension value without control
+    /// characters is accepted, and every one of them comes back from registration, storage and a
+    /// read exactly as sent.
     #[test]
     fn language_tags_and_extensions_survive(
         names in prop::collection::btree_map(arbitrary::language_tag(), arbitrary::display_text(), 1..4),
-        extension in arbitrary::json(4).prop_filter("null means absent", |v| !v.is_null()),
+        extension in arbitrary::json(4)
+            .prop_map(without_controls)
+            .prop_filter("null means absent", |v| !v.is_null()),
     ) {
         let mut body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: extension});
         for (tag, name) in &names {
@@ -406,6 +425,30 @@ proptest! {
         let sent: Vec<(String, String)> = names.into_iter().collect();
         prop_assert_eq!(kept, sent);
         prop_assert_eq!(accepted.extension(EXTENSION), Some(&body[EXTENSION]));
+    }
+
+    /// An accepted extension with a control character in any string or member name, at any
+    /// depth, is refused naming the extension (issue 14: PostgreSQL refuses NUL).
+    #[test]
+    fn extensions_with_control_characters_are_refused(
+        extension in arbitrary::json(4).prop_map(without_controls),
+        control in prop::sample::select(vec!['\u{0}', '\u{1b}', '\u{7f}', '\u{85}']),
+        as_key in any::<bool>(),
+    ) {
+        let poisoned = format!("x{control}y");
+        let extension = if as_key {
+            json!({ poisoned: extension })
+        } else {
+            json!([extension, poisoned])
+        };
+        let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: extension});
+        let refused = registrar().validate(body.to_string().as_bytes());
+        match refused {
+            Err(RegistrationError::InvalidMetadata(violations)) => {
+                prop_assert!(violations.names(EXTENSION), "{violations:?}");
+            }
+            other => prop_assert!(false, "{body} answered {other:?}"),
+        }
     }
 
     /// Validation never panics on any JSON value as the whole body.

@@ -1537,7 +1537,11 @@ mod sector {
     }
 
     fn checking_registrar() -> Fixture {
-        let policy = policy_with(|p| p.dangerously_allow_http_metadata_uris = true);
+        // The sector documents are served on loopback: development switches only.
+        let policy = policy_with(|p| {
+            p.dangerously_allow_http_metadata_uris = true;
+            p.dangerously_allow_private_addresses = true;
+        });
         let fetcher = Arc::new(HttpFetcher::dangerously_allow_loopback_for_tests().unwrap());
         Fixture::with_policy(policy, |r| r.with_sector_identifier_check(fetcher))
     }

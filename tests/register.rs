@@ -840,7 +840,10 @@ async fn rfc7591_authorized_registration_example_registers_and_round_trips() {
 async fn rfc7591_software_statement_example_is_ignored_without_statement_support() {
     // RFC 7591 §3.1.1: a server that does not support software statements may ignore them; it
     // must not apply their unverified claims.
-    let server = Server::with_policy(accepting(&["example_extension_parameter"]));
+    // The example asks for `read write`: a server that grants them declares them.
+    let mut policy = accepting(&["example_extension_parameter"]);
+    policy.scope = oauth_dcr::ScopePolicy::reject_outside(["read", "write"]);
+    let server = Server::with_policy(policy);
     let response = register_round_trip(&server, "rfc7591-3.1.1-software-statement.json").await;
     let reply = Reply::of(response);
     assert!(reply.json.get("software_statement").is_none());

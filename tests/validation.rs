@@ -1082,6 +1082,9 @@ async fn http_metadata_uris_only_with_the_dangerous_development_switch() {
 
 #[tokio::test]
 async fn scope_tokens_must_use_the_rfc_6749_characters() {
+    // The syntax rule alone: a policy that takes any scope (the default declares its scopes).
+    let mut any = policy();
+    any.scope = ScopePolicy::Any;
     let bodies = [
         "openid \"quoted\"",
         "read\\write",
@@ -1091,7 +1094,7 @@ async fn scope_tokens_must_use_the_rfc_6749_characters() {
     ]
     .map(|scope| web_with(json!({ "scope": scope })));
     assert_refused(
-        &policy(),
+        &any,
         bodies,
         BAD_REQUEST,
         "invalid_client_metadata",
@@ -1099,7 +1102,7 @@ async fn scope_tokens_must_use_the_rfc_6749_characters() {
     )
     .await;
     assert_accepted(
-        &policy(),
+        &any,
         [web_with(json!({ "scope": "openid profile https://api.example/read urn:x:y!#$%&'()*+,-./:;<=>?@[]^_`{|}~" }))],
     )
     .await;
@@ -1367,4 +1370,490 @@ async fn human_readable_text_has_no_control_characters_and_is_not_empty() {
         )
         .await;
     }
+}
+
+// ---- issue 14: every rule on registration and on update ----
+
+/// Registers a valid web client on a fresh server with `policy`, then sends an update carrying
+/// `members` over a valid body, and describes how the answer differs from a 400 `code` naming
+/// `field` that leaves the stored client exactly as it was.
+async fn update_problems(
+    policy: &ServerPolicy,
+    members: &Value,
+    code: &str,
+    field: &str,
+) -> Option<String> {
+    let server = Server::with_policy(policy.clone());
+    let client = server.register(&web_client()).await;
+    let before = server.record(&client.client_id).await;
+    let mut body =
+        json!({ "client_id": client.client_id, "redirect_uris": ["https://app.example/cb"] });
+    for (k, v) in members.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let shown: String = members.to_string().chars().take(160).collect();
+    let Err(err) = server
+        .update(&client.client_id, Some(&common::token(&client)), &body)
+        .await
+    else {
+        return Some(format!("update {shown}: accepted"));
+    };
+    let mut problems = Vec::new();
+    if let RegistrationError::InvalidMetadata(violations) = &err {
+        if !violations.names(field) {
+            let named: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+            problems.push(format!("violations name {named:?}, not `{field}`"));
+        }
+    }
+    let reply = Reply::of(err);
+    if reply.status.as_u16() != BAD_REQUEST || reply.error() != code {
+        problems.push(format!(
+            "{} `{}` instead of 400 `{code}`",
+            reply.status,
+            reply.error()
+        ));
+    }
+    if !reply.description().contains(field) {
+        problems.push(format!(
+            "error_description does not name `{field}`: {:?}",
+            reply.description()
+        ));
+    }
+    if server.record(&client.client_id).await != before {
+        problems.push("the stored client changed".to_owned());
+    }
+    (!problems.is_empty()).then(|| format!("update {shown}: {}", problems.join("; ")))
+}
+
+/// Asserts that each set of `members`, added to a valid web client, is refused with `code`
+/// naming `field` both on registration (nothing stored, `validate()` agreeing) and on update
+/// (the client unchanged).
+async fn assert_refused_on_both(
+    policy: &ServerPolicy,
+    cases: impl IntoIterator<Item = Value>,
+    code: &str,
+    field: &str,
+) {
+    let mut failures = Vec::new();
+    for members in cases {
+        let body = web_with(members.clone());
+        failures.extend(refusal_problems(policy, &body, BAD_REQUEST, code, (field, field)).await);
+        failures.extend(update_problems(policy, &members, code, field).await);
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+/// Non-public and loopback hosts, each as a canonical URL host.
+const PRIVATE_HOSTS: [&str; 14] = [
+    "169.254.169.254",
+    "10.0.0.1",
+    "127.0.0.1",
+    "127.0.0.2",
+    "192.168.0.1",
+    "100.64.0.1",
+    "0.0.0.0",
+    "[::1]",
+    "[::]",
+    "[fd00::1]",
+    "[::ffff:a9fe:a9fe]",
+    "localhost",
+    "localhost.",
+    "api.localhost",
+];
+
+#[tokio::test]
+async fn urls_the_server_calls_must_not_point_at_private_or_loopback_hosts() {
+    for field in [
+        "jwks_uri",
+        "sector_identifier_uri",
+        "backchannel_logout_uri",
+    ] {
+        let cases = PRIVATE_HOSTS
+            .iter()
+            .map(|host| json!({ field: format!("https://{host}/latest/meta-data/") }));
+        assert_refused_on_both(&policy(), cases, "invalid_client_metadata", field).await;
+    }
+    let cases = PRIVATE_HOSTS.iter().map(
+        |host| json!({ "request_uris": ["https://app.example/r", format!("https://{host}/r")] }),
+    );
+    assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "request_uris").await;
+    assert_accepted(
+        &policy(),
+        [
+            web_with(json!({ "jwks_uri": "https://93.184.216.34/jwks.json" })),
+            web_with(json!({ "backchannel_logout_uri": "https://[2606:4700::1111]/logout" })),
+            web_with(json!({ "request_uris": ["https://app.example/r#abc"] })),
+            web_with(json!({ "sector_identifier_uri": "https://localhost.app.example/s" })),
+            // Shown to the user, never called by the server.
+            web_with(json!({ "client_uri": "https://10.0.0.1/" })),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn loopback_and_unspecified_look_alikes_are_refused_for_web_clients() {
+    let uris = [
+        "https://localhost./cb",
+        "https://app.localhost./cb",
+        "https://127.0.0.2/cb",
+        "https://127.255.255.254/cb",
+        "https://0.0.0.0/cb",
+        "https://[::ffff:7f00:1]/cb",
+        "https://[::]/cb",
+        "https://[::1]/cb",
+        "https://[::ffff:0:0]/cb",
+    ];
+    let cases = uris.iter().map(|uri| json!({ "redirect_uris": [uri] }));
+    assert_refused_on_both(&policy(), cases, "invalid_redirect_uri", "redirect_uris").await;
+    let native = uris
+        .iter()
+        .map(|uri| json!({ "application_type": "native", "redirect_uris": [uri] }));
+    assert_refused_on_both(&policy(), native, "invalid_redirect_uri", "redirect_uris").await;
+    // The RFC 8252 loopback redirects of native clients stay accepted.
+    assert_accepted(
+        &policy(),
+        [
+            redirect("native", "http://127.0.0.1:51004/cb"),
+            redirect("native", "http://[::1]:8080/cb"),
+            redirect("web", "https://localhost.app.example/cb"),
+        ],
+    )
+    .await;
+}
+
+/// A 1024-bit RSA modulus (`openssl genrsa 1024`).
+const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
+/// The RFC 7517 Appendix A.1 P-256 key.
+const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
+#[tokio::test]
+async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
+    let bad_keys = [
+        json!({"kty": "EC", "crv": "P-999", "x": "AA", "y": "AA"}),
+        json!({"kty": "EC", "crv": "P-192", "x": EC_X, "y": EC_Y}),
+        json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y.replacen('x', "y", 1)}),
+        json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+        json!({"kty": "EC", "crv": "P-384", "x": EC_X, "y": EC_Y}),
+        json!({"kty": "RSA", "n": RSA_1024_N, "e": "AQAB"}),
+        json!({"kty": "RSA", "n": "0vx7", "e": "AQAB"}),
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"}),
+        json!({"kty": "OKP", "crv": "Ed999", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}),
+        json!({"kty": "EC", "crv": "P-256", "x": "not base64!", "y": EC_Y}),
+    ];
+    let cases = bad_keys
+        .iter()
+        .map(|key| json!({ "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y}, key]} }));
+    assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "jwks").await;
+    // The refusal names the key by index and `kid`.
+    let weak = json!({ "jwks": {"keys": [{"kty": "RSA", "kid": "old-1024", "n": RSA_1024_N, "e": "AQAB"}]} });
+    let err = Server::new().refuse(&web_with(weak)).await;
+    let reply = Reply::of(err);
+    for needle in ["key 0", "old-1024", "1024"] {
+        assert!(
+            reply.description().contains(needle),
+            "{needle}: {}",
+            reply.description()
+        );
+    }
+    assert_accepted(
+        &policy(),
+        [
+            web_with(json!({ "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "use": "sig", "alg": "ES256", "kid": "1"}]} })),
+            web_with(json!({ "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]} })),
+            web_with(json!({ "jwks": {"keys": [{"kty": "OKP", "crv": "X25519", "use": "enc", "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}]} })),
+            // An empty set is harmless when nothing needs the client's keys.
+            web_with(json!({ "jwks": {"keys": []} })),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_set_without_a_usable_key_is_refused_where_keys_are_needed() {
+    let empty = json!({"keys": []});
+    let enc_only =
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": EC_X, "y": EC_Y}]});
+    let sig_only =
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "x": EC_X, "y": EC_Y}]});
+    let cases = [
+        json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": empty }),
+        json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": enc_only }),
+        json!({ "token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": empty }),
+        json!({ "request_object_signing_alg": "ES256", "jwks": empty }),
+        json!({ "id_token_encrypted_response_alg": "ECDH-ES", "jwks": empty }),
+        json!({ "userinfo_encrypted_response_alg": "RSA-OAEP", "jwks": sig_only }),
+    ];
+    assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "jwks").await;
+    assert_accepted(
+        &policy(),
+        [
+            web_with(json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": sig_only })),
+            web_with(json!({ "id_token_encrypted_response_alg": "ECDH-ES", "jwks": enc_only })),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_response_types_are_refused_and_reordered_ones_stored_as_the_server_spells_them()
+{
+    let cases = [
+        json!({ "response_types": [" code "] }),
+        json!({ "response_types": ["code code"] }),
+        json!({ "response_types": ["code", "code  id_token"] }),
+        json!({ "response_types": [""] }),
+    ];
+    assert_refused_on_both(
+        &implicit_policy(),
+        cases,
+        "invalid_client_metadata",
+        "response_types",
+    )
+    .await;
+    let server = Server::with_policy(implicit_policy());
+    let client = server
+        .register(&json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "grant_types": ["authorization_code", "implicit"],
+            "response_types": ["id_token code", "code id_token", "code"],
+        }))
+        .await;
+    let stored = server.record(&client.client_id).await;
+    let types: Vec<&str> = stored
+        .metadata
+        .response_types
+        .iter()
+        .flatten()
+        .map(ResponseType::as_str)
+        .collect();
+    assert_eq!(types, ["code id_token", "code"]);
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_in_every_string_member() {
+    let mut policy = policy();
+    policy
+        .accepted_extensions
+        .insert("example_extension".to_owned());
+    let mtls = |member: &str, value: &str| json!({ "token_endpoint_auth_method": "tls_client_auth", member: value });
+    let cases = [
+        (
+            "tls_client_auth_subject_dn",
+            mtls("tls_client_auth_subject_dn", "CN=app\u{0},O=Evil"),
+        ),
+        (
+            "tls_client_auth_san_dns",
+            mtls("tls_client_auth_san_dns", "app.example\u{0}"),
+        ),
+        (
+            "tls_client_auth_san_uri",
+            mtls("tls_client_auth_san_uri", "https://app.example/\u{1}"),
+        ),
+        (
+            "tls_client_auth_san_ip",
+            mtls("tls_client_auth_san_ip", "192.0.2.1\u{0}"),
+        ),
+        (
+            "tls_client_auth_san_email",
+            mtls("tls_client_auth_san_email", "a@app.example\u{7f}"),
+        ),
+        (
+            "example_extension",
+            json!({ "example_extension": {"nested": ["ok", "bad\u{0}"]} }),
+        ),
+        (
+            "example_extension",
+            json!({ "example_extension": {"bad\u{0}key": 1} }),
+        ),
+        (
+            "jwks",
+            json!({ "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k\u{0}"}]} }),
+        ),
+        (
+            "default_acr_values",
+            json!({ "default_acr_values": ["urn:acr\u{1b}"] }),
+        ),
+        (
+            "authorization_details_types",
+            json!({ "authorization_details_types": ["payment\u{0}"] }),
+        ),
+        (
+            "software_version",
+            json!({ "software_version": "1.0\u{7f}" }),
+        ),
+        ("client_name", json!({ "client_name": "App\u{7f}" })),
+        ("client_name#en", json!({ "client_name#en": "App\u{0}" })),
+    ];
+    for (field, members) in cases {
+        assert_refused_on_both(&policy, [members], "invalid_client_metadata", field).await;
+    }
+}
+
+#[tokio::test]
+async fn bidirectional_overrides_are_refused_in_display_members() {
+    let cases = [
+        (
+            "client_name",
+            json!({ "client_name": "Good Bank\u{202e}knaB liveE" }),
+        ),
+        (
+            "client_name",
+            json!({ "client_name": "\u{2066}Evil\u{2069}" }),
+        ),
+        (
+            "client_name#en",
+            json!({ "client_name#en": "Good\u{202a} Bank" }),
+        ),
+        ("client_name#ar", json!({ "client_name#ar": "\u{2067}x" })),
+        (
+            "logo_uri#en",
+            json!({ "logo_uri#en": "https://app.example/\u{202e}gnp.exe" }),
+        ),
+        (
+            "tos_uri",
+            json!({ "tos_uri": "https://app.example/\u{2068}tos" }),
+        ),
+    ];
+    for (field, members) in cases {
+        assert_refused_on_both(&policy(), [members], "invalid_client_metadata", field).await;
+    }
+    // Right-to-left text itself is welcome.
+    assert_accepted(
+        &policy(),
+        [web_with(
+            json!({ "client_name": "بنك جيد", "client_name#he": "בנק" }),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn contacts_must_be_plausible_email_addresses() {
+    let long = format!("{}@app.example", "a".repeat(250));
+    let bad = [
+        "not-an-email",
+        "ops@",
+        "@app.example",
+        "ops@@app.example",
+        "ops@app@example",
+        "ops @app.example",
+        "Ops <ops@app.example>",
+        "ops@app..example",
+        "ops@.app.example",
+        long.as_str(),
+    ];
+    let cases = bad
+        .iter()
+        .map(|c| json!({ "contacts": ["ok@app.example", c] }));
+    assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "contacts").await;
+    assert_accepted(
+        &policy(),
+        [web_with(json!({ "contacts": ["ops@app.example", "first.last+dcr@sub.app.example", "o'brien@xn--bcher-kva.example"] }))],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_declared_scopes_only_the_openid_standard_scopes_are_granted() {
+    let default = ServerPolicy::new(common::ENDPOINT);
+    let cases = [
+        json!({ "scope": "admin" }),
+        json!({ "scope": "openid admin" }),
+        json!({ "scope": "openid profile write:everything" }),
+    ];
+    assert_refused_on_both(&default, cases, "invalid_client_metadata", "scope").await;
+    let standard = "openid profile email address phone offline_access";
+    let server = Server::with_policy(default.clone());
+    let client = server
+        .register(&json!({ "redirect_uris": ["https://app.example/cb"], "scope": standard }))
+        .await;
+    assert_eq!(Reply::of(client).json["scope"], standard);
+    // Discovery advertises exactly what registration accepts.
+    let discovery = oauth_dcr::discovery_metadata(&default);
+    let mut advertised: Vec<&str> = discovery["scopes_supported"]
+        .as_array()
+        .expect("scopes_supported")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    advertised.sort_unstable();
+    let mut expected: Vec<&str> = standard.split(' ').collect();
+    expected.sort_unstable();
+    assert_eq!(advertised, expected);
+}
+
+#[tokio::test]
+async fn language_tagged_display_uris_must_be_on_a_redirect_host_too() {
+    let mut same_host = policy();
+    same_host.require_same_host_display_uris = true;
+    for field in [
+        "logo_uri#en",
+        "tos_uri#fr",
+        "policy_uri#ja-Jpan-JP",
+        "client_uri#de",
+    ] {
+        let cases = [json!({ field: "https://evil.example/x" })];
+        assert_refused_on_both(&same_host, cases, "invalid_client_metadata", field).await;
+    }
+    assert_accepted(
+        &same_host,
+        [web_with(
+            json!({ "logo_uri#en": "https://app.example/logo-en.png" }),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn private_addresses_only_with_the_dangerous_development_switch() {
+    let mut development = policy();
+    development.dangerously_allow_private_addresses = true;
+    let bodies = [
+        web_with(json!({ "jwks_uri": "https://127.0.0.1:8443/jwks.json" })),
+        web_with(json!({ "sector_identifier_uri": "https://localhost/sector.json" })),
+        web_with(json!({ "request_uris": ["https://10.0.0.1/r"] })),
+        web_with(json!({ "backchannel_logout_uri": "https://192.168.0.1/logout" })),
+    ];
+    assert_accepted(&development, bodies.clone()).await;
+    assert_refused_naming(
+        &policy(),
+        bodies,
+        BAD_REQUEST,
+        "invalid_client_metadata",
+        ("", "the server would call it"),
+    )
+    .await;
+    // The switch is about addresses only: https is still required.
+    assert_refused(
+        &development,
+        [web_with(
+            json!({ "jwks_uri": "http://127.0.0.1/jwks.json" }),
+        )],
+        BAD_REQUEST,
+        "invalid_client_metadata",
+        "jwks_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_accepted_ciba_notification_endpoint_must_be_public_https() {
+    let mut ciba = policy();
+    ciba.accepted_extensions
+        .insert("backchannel_client_notification_endpoint".to_owned());
+    let field = "backchannel_client_notification_endpoint";
+    let cases = [
+        json!({ field: "https://169.254.169.254/notify" }),
+        json!({ field: "https://localhost/notify" }),
+        json!({ field: "http://app.example/notify" }),
+        json!({ field: 7 }),
+    ];
+    assert_refused_on_both(&ciba, cases, "invalid_client_metadata", field).await;
+    assert_accepted(
+        &ciba,
+        [web_with(json!({ field: "https://app.example/notify" }))],
+    )
+    .await;
 }

@@ -22,7 +22,8 @@ use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
     discovery_metadata, ClientStore, InitialTokenVerifier, MemoryReplayGuard, MemoryStore,
-    Registrar, RegistrationError, ReplayGuard, RequestContext, ServerPolicy, SignedRequests,
+    Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy,
+    SignedRequests,
     SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
@@ -86,6 +87,8 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     policy.rotate_on_read = config.rotate_on_read;
     policy.detect_token_reuse = config.detect_token_reuse;
     policy.allowed_origins.clone_from(&config.allowed_origins);
+    // Declared, so discovery advertises them as scopes_supported and registration refuses others.
+    policy.scope = ScopePolicy::reject_outside(config.scopes.iter().map(String::as_str));
     if config.metadata_documents {
         policy.metadata_documents = Some(oauth_dcr::DocumentPolicy::default());
     }

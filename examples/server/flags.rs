@@ -29,6 +29,9 @@ usage: cargo run --example server -- [FLAGS]
                                  PostgreSQL, shared by replicas, needs the `postgres` feature:
                                  cargo run --example server --features postgres)
   --no-rotate-on-read            keep registration access tokens stable on read
+  --scopes 'SCOPE SCOPE'         the scopes clients may register, advertised as scopes_supported
+                                 (default: openid profile email address phone offline_access);
+                                 any other scope is refused
   --allow-origin ORIGIN          allow this browser origin cross-origin (repeatable)
   --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);
                                  GET /clients/resolve?client_id=URL shows the result (needs the
@@ -71,6 +74,8 @@ pub(crate) struct Config {
     pub(crate) quiet: bool,
     /// Whether a rotated-away registration access token revokes the current one.
     pub(crate) detect_token_reuse: bool,
+    /// The scopes clients may register (`--scopes`); anything else is refused.
+    pub(crate) scopes: Vec<String>,
 }
 
 /// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
@@ -135,6 +140,7 @@ impl Config {
         let mut metadata_documents = false;
         let mut quiet = false;
         let mut detect_token_reuse = false;
+        let mut scopes = None;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -152,6 +158,7 @@ impl Config {
                 "--bootstrap-client" => set(&mut bootstrap, &flag, parse_client(&value()?)?)?,
                 "--require-initial-token" => set(&mut require, &flag, parse_scope(&value()?)?)?,
                 "--store" => set(&mut store, &flag, parse_store(&value()?)?)?,
+                "--scopes" => set(&mut scopes, &flag, parse_scopes(&value()?)?)?,
                 "--allow-origin" => allowed_origins.push(parse_origin(&value()?)?),
                 "--trust-issuer" => {
                     let (issuer, keys) = parse_trusted_issuer(&value()?)?;
@@ -195,6 +202,8 @@ impl Config {
             metadata_documents,
             quiet,
             detect_token_reuse,
+            scopes: scopes
+                .unwrap_or_else(|| oauth_dcr::ScopePolicy::STANDARD.map(str::to_owned).into()),
         };
         config.check()?;
         Ok(config)
@@ -352,6 +361,17 @@ pub(crate) fn is_scope_token(value: &str) -> bool {
         && value
             .bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// `--scopes`: one or more RFC 6749 §3.3 scope tokens separated by spaces.
+fn parse_scopes(value: &str) -> Result<Vec<String>, String> {
+    let scopes: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+    if scopes.is_empty() || !scopes.iter().all(|s| is_scope_token(s)) {
+        return Err(format!(
+            "--scopes expects scope tokens separated by spaces (like `openid profile`), got `{value}`"
+        ));
+    }
+    Ok(scopes)
 }
 
 fn parse_scope(value: &str) -> Result<String, String> {

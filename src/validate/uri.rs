@@ -7,9 +7,11 @@
 //! registers is exactly the one the authorization endpoint later compares byte for byte.
 
 use std::borrow::Cow;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
+
+use crate::fetch::{is_loopback_name, is_public_ip};
 
 use crate::metadata::ApplicationType;
 use crate::policy::{RedirectPolicy, ServerPolicy};
@@ -40,7 +42,7 @@ pub(crate) fn check_redirect<'a>(
     // What the fast path proves canonical is printable ASCII without `#` or `*` with the https
     // scheme: it passes the character checks below, which only the other URIs need.
     if let Some(host) = canonical_https(uri) {
-        if host == "localhost" || host.ends_with(".localhost") {
+        if is_loopback_name(host) {
             return Err("must not use a loopback host with https".to_owned());
         }
         return Ok(Some(Cow::Borrowed(host)));
@@ -65,7 +67,10 @@ fn check_parsed_redirect(
     let url = parse_canonical(uri)?;
     match url.scheme() {
         "https" => {
-            if is_loopback(&url, true) {
+            // OIDC Registration §2, RFC 8252 §8.3: loopback is for native clients over http.
+            // Every spelling counts: all of 127.0.0.0/8, IPv4-mapped loopback, the unspecified
+            // addresses (which connect to this host) and `localhost.`.
+            if is_loopback(&url, true) || is_local_literal(&url) {
                 return Err("must not use a loopback host with https".to_owned());
             }
             Ok(url)
@@ -293,14 +298,41 @@ pub(crate) fn remote_host(url: &Url) -> Option<&str> {
     url.host_str().filter(|h| !h.is_empty())
 }
 
-/// Whether the parsed host is a loopback IP literal, or (with `names`) `localhost` or a
-/// `.localhost` name. Decided on the parsed host, never on a string prefix.
+/// Whether the parsed host is one of the RFC 8252 §7.3 loopback IP literals (`127.0.0.1`,
+/// `[::1]`), or (with `names`) `localhost` or a `.localhost` name, with or without a trailing
+/// dot. Decided on the parsed host, never on a string prefix.
 fn is_loopback(url: &Url, names: bool) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
         Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        Some(Host::Domain(d)) => names && (d == "localhost" || d.ends_with(".localhost")),
+        Some(Host::Domain(d)) => names && is_loopback_name(d),
         None => false,
+    }
+}
+
+/// Whether the parsed host is any IP literal of this machine: all of 127.0.0.0/8, `0.0.0.0`,
+/// `[::1]`, `[::]`, and their IPv4-mapped and IPv4-compatible forms.
+fn is_local_literal(url: &Url) -> bool {
+    let v4 = |ip: Ipv4Addr| ip.is_loopback() || ip.is_unspecified();
+    match url.host() {
+        Some(Host::Ipv4(ip)) => v4(ip),
+        Some(Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || ip.to_ipv4().is_some_and(v4)
+        }
+        _ => false,
+    }
+}
+
+/// Why the authorization server must not fetch or call `url` (RFC 9700 §4.15, the SSRF class of
+/// `jwks_uri`, `sector_identifier_uri` and back-channel endpoints): an IP literal outside the
+/// public ranges (the fetcher's own rule, [`is_public_ip`]) or a loopback name. `None` when the
+/// host is a public address or any other name (which the fetcher checks again once resolved).
+pub(crate) fn non_public_host(url: &Url) -> Option<&'static str> {
+    match url.host()? {
+        Host::Ipv4(ip) if !is_public_ip(IpAddr::V4(ip)) => Some("is on a non-public address"),
+        Host::Ipv6(ip) if !is_public_ip(IpAddr::V6(ip)) => Some("is on a non-public address"),
+        Host::Domain(d) if is_loopback_name(d) => Some("is on a loopback host"),
+        _ => None,
     }
 }
 
@@ -334,7 +366,15 @@ mod tests {
             "https://user@app.example/cb",
             "https://@app.example/cb",
             "https://localhost/cb",
+            "https://localhost./cb",
+            "https://app.localhost./cb",
             "https://127.0.0.1/cb",
+            "https://127.0.0.2/cb",
+            "https://0.0.0.0/cb",
+            "https://[::1]/cb",
+            "https://[::]/cb",
+            "https://[::ffff:7f00:1]/cb",
+            "https://[::7f00:1]/cb",
             "http://127.0.0.1/cb",
             "HTTPS://app.example/cb",
             "https://APP.example/cb",
@@ -422,6 +462,33 @@ mod tests {
             uri in "https://[a-z0-9.-]{1,12}(:[0-9]{1,6})?(/[a-zA-Z0-9._~!$&'()+,;=:@%|/-]{0,12})?(\\?[a-zA-Z0-9._~!$&'()+,;=:@/?-]{0,8})?"
         ) {
             agrees_with_the_parser(&uri);
+        }
+    }
+
+    #[test]
+    fn hosts_the_server_would_call() {
+        let refused = |uri: &str| non_public_host(&Url::parse(uri).unwrap());
+        for private in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/",
+            "https://127.0.0.2/",
+            "https://0.0.0.0/",
+            "https://[::1]/",
+            "https://[fd00::1]/",
+            "https://[::ffff:a00:1]/",
+            "https://localhost/",
+            "https://localhost./",
+            "https://a.localhost/",
+        ] {
+            assert!(refused(private).is_some(), "{private}");
+        }
+        for public in [
+            "https://93.184.216.34/",
+            "https://[2606:4700::1111]/",
+            "https://app.example/",
+            "https://localhost.app.example/",
+        ] {
+            assert_eq!(refused(public), None, "{public}");
         }
     }
 

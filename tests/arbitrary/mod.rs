@@ -158,7 +158,10 @@ pub fn language_tag() -> impl Strategy<Value = String> {
 
 /// Text a consent screen may show: non-blank, no control characters.
 pub fn display_text() -> impl Strategy<Value = String> {
-    "[^\\p{Cc}]{1,32}".prop_filter("not blank", |s| !s.trim().is_empty())
+    // No control characters (refused in every member) and no bidirectional override or isolate
+    // characters (refused in display members).
+    "[^\\p{Cc}\\x{202A}-\\x{202E}\\x{2066}-\\x{2069}]{1,32}"
+        .prop_filter("not blank", |s| !s.trim().is_empty())
 }
 
 /// A compact-JWS-like string: three (sometimes two or four) base64url segments of JSON-ish

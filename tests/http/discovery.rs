@@ -185,3 +185,54 @@ async fn url_client_ids_are_resolved_safely_with_the_flag() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json["error"], "invalid_request");
 }
+
+/// Issue 14 item 19: the example server declares its scopes, discovery advertises them, and a
+/// registration asking for anything else is refused.
+#[tokio::test]
+async fn declared_scopes_are_advertised_and_bound_registration() {
+    async fn advertised(server: &Server) -> Vec<String> {
+        let path = WELL_KNOWN[0];
+        let reply = server
+            .send(&format!("get {path}"), server.http.get(server.url(path)))
+            .await;
+        let mut scopes: Vec<String> = reply.json["scopes_supported"]
+            .as_array()
+            .expect("scopes_supported")
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        scopes.sort_unstable();
+        scopes
+    }
+    let standard = Server::start(&[]).await;
+    assert_eq!(
+        advertised(&standard).await,
+        [
+            "address",
+            "email",
+            "offline_access",
+            "openid",
+            "phone",
+            "profile"
+        ]
+    );
+    let refused = standard
+        .register(
+            r#"{"redirect_uris":["https://app.example/cb"],"scope":"openid admin"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error(), "invalid_client_metadata");
+
+    let declared = Server::start(&["--scopes", "openid mcp:tools"]).await;
+    assert_eq!(advertised(&declared).await, ["mcp:tools", "openid"]);
+    let created = declared
+        .register(
+            r#"{"redirect_uris":["https://app.example/cb"],"scope":"openid mcp:tools"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.str("scope"), "openid mcp:tools");
+}
