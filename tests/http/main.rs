@@ -6,6 +6,7 @@
 #[path = "../../examples/server/app.rs"]
 mod app;
 
+mod challenges;
 mod discovery;
 mod errors;
 mod flags;
