@@ -560,7 +560,11 @@ async fn an_initial_token_and_a_software_statement_can_both_be_required() {
     let now = fx.now();
     let statement = issuer_jws("ES256", &statement_claims(now));
 
-    assert_invalid_token(fx.refuse(&body_with(&statement)).await);
+    let err = fx.refuse(&body_with(&statement)).await;
+    assert!(
+        matches!(err, RegistrationError::MissingInitialToken),
+        "{err:?}"
+    );
     let err = fx.refuse_with(&web_client(), &bearer("once")).await;
     assert_error(err, 400, "invalid_software_statement");
     let expired = issuer_jws(

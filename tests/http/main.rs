@@ -11,6 +11,7 @@ mod discovery;
 mod errors;
 mod flags;
 mod openapi;
+mod openidconnect;
 mod protection;
 mod server;
 mod token;
