@@ -10,9 +10,10 @@ use openidconnect::core::{
     CoreClientRegistrationRequest, CoreClientRegistrationResponse, CoreProviderMetadata,
     CoreResponseType,
 };
+use openidconnect::registration::{ClientRegistrationError, EmptyAdditionalClientMetadata};
 use openidconnect::{
-    AccessToken, ClientName, ClientRegistrationError, EmptyAdditionalClientMetadata, HttpRequest,
-    HttpResponse, IssuerUrl, LocalizedClaim, RedirectUrl, RegistrationUrl, ResponseTypes,
+    AccessToken, ClientName, HttpRequest, HttpResponse, IssuerUrl, LocalizedClaim, RedirectUrl,
+    RegistrationUrl, ResponseTypes,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
