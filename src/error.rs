@@ -28,7 +28,8 @@ pub enum ErrorCode {
     InvalidSoftwareStatement,
     /// `unapproved_software_statement`: the software statement is not approved (RFC 7591 §3.2.2).
     UnapprovedSoftwareStatement,
-    /// `invalid_token`: the bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    /// `invalid_token`: the bearer token is expired, revoked, malformed or otherwise invalid
+    /// (RFC 6750 §3.1). A request without any token gets no error code in its challenge.
     InvalidToken,
     /// `insufficient_scope`: the bearer token lacks a required scope (RFC 6750 §3.1).
     InsufficientScope,
