@@ -193,8 +193,10 @@ impl Registrar {
     /// Demands an initial access token on every registration, verified by `verifier` and carrying
     /// `scope` when one is given (RFC 7591 §3, RFC 6750).
     ///
-    /// A missing, unknown or expired token answers 401 `invalid_token`; a token without the scope
-    /// answers 403 `insufficient_scope`; both with the RFC 6750 `WWW-Authenticate` header.
+    /// An unknown or expired token answers 401 `invalid_token`; a token without the scope
+    /// answers 403 `insufficient_scope`; both with the RFC 6750 `WWW-Authenticate` header. A
+    /// request without credentials answers 401 with a bare `Bearer` challenge (no error code,
+    /// RFC 6750 §3.1) and the body `invalid_request`.
     #[must_use]
     pub fn require_initial_token(
         mut self,
@@ -223,8 +225,10 @@ impl Registrar {
             .initial_access_token
             .as_ref()
             .map(InitialAccessToken::secret)
-            .filter(|t| !t.is_empty())
-            .ok_or(RegistrationError::InvalidInitialToken)?;
+            .ok_or(RegistrationError::MissingInitialToken)?;
+        if token.is_empty() {
+            return Err(RegistrationError::InvalidInitialToken);
+        }
         let grant = requirement
             .verifier
             .verify(token)

@@ -7,14 +7,33 @@ use serde_json::{Map, Value};
 use crate::policy::{ScopePolicy, ServerPolicy};
 
 /// The members a discovery document needs for registration: `registration_endpoint` and the
-/// `*_supported` lists. Merge them into the host's own document (which adds `issuer`,
-/// `authorization_endpoint`, `token_endpoint`, `jwks_uri`, …).
+/// `*_supported` lists. Merge them into the host's own document, which must add what only the
+/// host knows: `issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, ….
+///
+/// This is not a complete document on its own. OpenID Connect Discovery §3 requires `issuer`,
+/// `authorization_endpoint`, `jwks_uri` and (unless only the implicit flow is used)
+/// `token_endpoint`; RFC 8414 §2 requires `issuer` and `authorization_endpoint` too. Typed
+/// clients such as the Rust `openidconnect` crate refuse a document without them ("missing
+/// field `authorization_endpoint`"). `examples/server` shows a base document with flags for
+/// the endpoints it does not implement.
 ///
 /// ```
 /// let policy = oauth_dcr::ServerPolicy::new("https://as.example/register");
 /// let metadata = oauth_dcr::discovery_metadata(&policy);
 /// assert_eq!(metadata["registration_endpoint"], "https://as.example/register");
 /// assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
+///
+/// // The host's base document, with the registration members merged in.
+/// let mut document = serde_json::json!({
+///     "issuer": "https://as.example",
+///     "authorization_endpoint": "https://as.example/authorize",
+///     "token_endpoint": "https://as.example/token",
+///     "jwks_uri": "https://as.example/jwks",
+/// });
+/// if let Some(base) = document.as_object_mut() {
+///     base.extend(metadata);
+/// }
+/// assert_eq!(document["subject_types_supported"], serde_json::json!(["public"]));
 /// ```
 pub fn discovery_metadata(policy: &ServerPolicy) -> Map<String, Value> {
     let mut m = Map::new();

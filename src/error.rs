@@ -28,7 +28,8 @@ pub enum ErrorCode {
     InvalidSoftwareStatement,
     /// `unapproved_software_statement`: the software statement is not approved (RFC 7591 §3.2.2).
     UnapprovedSoftwareStatement,
-    /// `invalid_token`: the bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    /// `invalid_token`: the bearer token is expired, revoked, malformed or otherwise invalid
+    /// (RFC 6750 §3.1). A request without any token gets no error code in its challenge.
     InvalidToken,
     /// `insufficient_scope`: the bearer token lacks a required scope (RFC 6750 §3.1).
     InsufficientScope,
@@ -213,10 +214,24 @@ pub enum RegistrationError {
     /// One or more metadata values were refused. 400 with the first violation's code.
     #[error("{0}")]
     InvalidMetadata(Violations),
-    /// The registration access token is missing, malformed, expired, rotated away, belongs to
-    /// another client, or the client does not exist. 401 `invalid_token`; never says which.
+    /// The registration access token is malformed, expired, rotated away, belongs to another
+    /// client, or the client does not exist. 401 `invalid_token`; never says which.
     #[error("invalid registration access token")]
     InvalidToken,
+    /// A call to the client configuration endpoint carries no credentials: no `Authorization`
+    /// header, or one whose scheme is not `Bearer`. 401 with a bare `WWW-Authenticate: Bearer`
+    /// challenge and the body `invalid_request`.
+    ///
+    /// RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the client was
+    /// unaware that authentication is necessary or attempted using an unsupported authentication
+    /// method), the resource server SHOULD NOT include an error code or other error
+    /// information." The challenge carries none; the JSON body, which RFC 6750 does not define,
+    /// keeps the `{error, error_description}` shape every error of this crate has, with the
+    /// generic `invalid_request` (a required credential is missing), never `invalid_token`: no
+    /// token was presented, so none can be invalid. Decided before the store is consulted, so it
+    /// says nothing about whether the client exists.
+    #[error("no registration access token")]
+    MissingToken,
     /// The request was refused with a specific RFC error code: a software statement or signed
     /// body that does not verify, a policy refusal, registration switched off. 400 unless the
     /// code is `access_denied` (403).
@@ -227,10 +242,16 @@ pub enum RegistrationError {
         /// What the client is told.
         message: Cow<'static, str>,
     },
-    /// The registration endpoint demands an initial access token and none, or an unknown,
-    /// expired or used-up one, was presented. 401 `invalid_token`.
+    /// The registration endpoint demands an initial access token and an unknown, malformed,
+    /// expired or used-up one was presented. 401 `invalid_token`.
     #[error("invalid initial access token")]
     InvalidInitialToken,
+    /// The registration endpoint demands an initial access token and the request carries no
+    /// credentials (no `Authorization` header, or a scheme other than `Bearer`). 401 with a bare
+    /// `WWW-Authenticate: Bearer` challenge and the body `invalid_request`, as
+    /// [`MissingToken`](Self::MissingToken) (RFC 6750 §3.1).
+    #[error("no initial access token")]
+    MissingInitialToken,
     /// The initial access token lacks the required scope. 403 `insufficient_scope`.
     #[error("the initial access token lacks the scope `{scope}`")]
     InsufficientScope {
@@ -267,7 +288,10 @@ impl RegistrationError {
             }
             Self::Rejected { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidToken | Self::InvalidInitialToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidToken
+            | Self::InvalidInitialToken
+            | Self::MissingToken
+            | Self::MissingInitialToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -276,7 +300,10 @@ impl RegistrationError {
     /// The RFC error code.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) | Self::BodyTooLarge { .. } => ErrorCode::InvalidRequest,
+            Self::InvalidRequest(_)
+            | Self::BodyTooLarge { .. }
+            | Self::MissingToken
+            | Self::MissingInitialToken => ErrorCode::InvalidRequest,
             Self::InvalidMetadata(v) => v.code().clone(),
             Self::Rejected { code, .. } => code.clone(),
             Self::InvalidToken | Self::InvalidInitialToken => ErrorCode::InvalidToken,
@@ -299,6 +326,16 @@ impl RegistrationError {
             Self::InvalidInitialToken => {
                 Some("a valid initial access token is required to register".to_owned())
             }
+            Self::MissingToken => Some(
+                "this endpoint requires the registration access token as a bearer token in the \
+                 Authorization header"
+                    .to_owned(),
+            ),
+            Self::MissingInitialToken => Some(
+                "registration requires an initial access token as a bearer token in the \
+                 Authorization header"
+                    .to_owned(),
+            ),
             Self::Store(_) => None,
         };
         ErrorResponse {
@@ -307,9 +344,14 @@ impl RegistrationError {
         }
     }
 
-    /// The `WWW-Authenticate` header value for bearer-token failures (RFC 6750 §3).
+    /// The `WWW-Authenticate` header value for bearer-token failures (RFC 6750 §3): with
+    /// `error="invalid_token"` or `error="insufficient_scope"` when a token was presented, and a
+    /// bare `Bearer` challenge when the request carried no credentials (RFC 6750 §3.1).
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         match self {
+            Self::MissingToken | Self::MissingInitialToken => {
+                Some(HeaderValue::from_static("Bearer"))
+            }
             Self::InvalidToken | Self::InvalidInitialToken => {
                 Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
             }

@@ -65,6 +65,29 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     well_formed.then_some(token)
 }
 
+/// The credentials of a request for the registrar: `None` when the request carries none (no
+/// `Authorization` header, or one with another scheme than `Bearer`), the bearer token when it
+/// is well formed, and an empty token, which no client holds, when a `Bearer` credential is
+/// malformed or the header is repeated.
+///
+/// RFC 6750 §3.1 separates the two refusals: a request that "lacks any authentication
+/// information (e.g., the client was unaware that authentication is necessary or attempted
+/// using an unsupported authentication method)" gets a challenge without an error code; a bad
+/// bearer token gets `invalid_token`.
+fn credentials(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    let repeated = values.next().is_some();
+    let bearer = first
+        .as_bytes()
+        .get(..6)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
+    if !bearer && !repeated {
+        return None;
+    }
+    Some(bearer_token(headers).unwrap_or_default())
+}
+
 /// Whether the `Content-Type` is `application/json`, parameters (`charset=utf-8`) allowed.
 pub fn is_json(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
@@ -118,7 +141,10 @@ fn endpoint_path(endpoint: &str) -> &str {
 /// - Other methods answer 405 with `Allow`; `OPTIONS` answers 204 with `Allow`, and with the CORS
 ///   headers when the request's `Origin` is in [`allowed_origins`](crate::ServerPolicy::allowed_origins).
 /// - Bodies must be `application/json` (415 otherwise); the bearer token comes from the
-///   `Authorization` header only.
+///   `Authorization` header only. A request that needs a token and carries no credentials (no
+///   `Authorization` header, or another scheme than `Bearer`) answers 401 with a bare
+///   `WWW-Authenticate: Bearer` challenge (RFC 6750 §3.1); a malformed, unknown, expired or
+///   rotated-away bearer token answers 401 with `error="invalid_token"`.
 /// - Paths outside the endpoint answer 404.
 ///
 /// Every response carries `Cache-Control: no-store` and `Pragma: no-cache`.
@@ -143,7 +169,7 @@ async fn dispatch(
     route: Route<'_>,
     context: &RequestContext,
 ) -> Response<Vec<u8>> {
-    let token = bearer_token(&parts.headers);
+    let token = credentials(&parts.headers);
     let method = &parts.method;
     let allow = match route {
         Route::Registration => "POST, OPTIONS",
@@ -281,6 +307,27 @@ mod tests {
         let mut two = auth("Bearer a");
         two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
         assert_eq!(bearer_token(&two), None);
+    }
+
+    #[test]
+    fn credentials_tell_no_credentials_from_a_bad_bearer_token() {
+        assert_eq!(credentials(&HeaderMap::new()), None);
+        for other_scheme in ["Basic abc", "MAC abc", "abc", "Digest x=y"] {
+            assert_eq!(credentials(&auth(other_scheme)), None, "{other_scheme}");
+        }
+        assert_eq!(credentials(&auth("Bearer abc")), Some("abc"));
+        for malformed in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearerabc",
+            "bearer\tabc",
+        ] {
+            assert_eq!(credentials(&auth(malformed)), Some(""), "{malformed}");
+        }
+        let mut two = auth("Basic a");
+        two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(credentials(&two), Some(""));
     }
 
     #[test]

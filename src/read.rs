@@ -15,9 +15,11 @@ impl Registrar {
     /// never returned; a retrievable one (`client_secret_jwt`) is.
     ///
     /// # Errors
-    /// 401 `invalid_token` for a missing, wrong, expired or rotated-away token, another client's
-    /// token (which is then revoked) or an unknown client; 403 for a client the host created or
-    /// when management is switched off; 500 when the store fails, with the old token still valid.
+    /// 401 `invalid_token` for a wrong, expired or rotated-away token, another client's token
+    /// (which is then revoked) or an unknown client; 401
+    /// [`MissingToken`](RegistrationError::MissingToken) without a token (`None`); 403 for a
+    /// client the host created or when management is switched off; 500 when the store fails,
+    /// with the old token still valid.
     pub async fn read(
         &self,
         client_id: &str,

@@ -779,7 +779,6 @@ async fn with_bad_token(bad: BadToken, call: Call) -> RegistrationError {
 async fn every_bad_token_answers_the_same_401_invalid_token() {
     let mut replies = Vec::new();
     for bad in [
-        BadToken::Missing,
         BadToken::Empty,
         BadToken::Wrong,
         BadToken::Expired,
@@ -796,6 +795,21 @@ async fn every_bad_token_answers_the_same_401_invalid_token() {
     for (bad, call, reply) in &replies {
         assert_eq!(reply.json, first.json, "{bad:?} {call:?}");
         assert_eq!(reply.headers, first.headers, "{bad:?} {call:?}");
+    }
+}
+
+/// RFC 6750 §3.1: no token at all is not a bad token. The challenge carries no error code; the
+/// client is left alone.
+#[tokio::test]
+async fn no_token_answers_401_with_a_bare_bearer_challenge() {
+    for call in [Call::Read, Call::Update, Call::Delete] {
+        let err = with_bad_token(BadToken::Missing, call).await;
+        assert!(
+            matches!(err, RegistrationError::MissingToken),
+            "{call:?}: {err:?}"
+        );
+        let reply = assert_error(err, 401, "invalid_request");
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{call:?}");
     }
 }
 

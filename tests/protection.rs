@@ -121,25 +121,38 @@ fn post(content_type: &str, authorization: Option<&str>, body: Vec<u8>) -> http:
 
 // ---- host-verified initial access tokens ----
 
+/// RFC 6750 §3.1: no credentials (no `Authorization`, or another scheme) get a bare `Bearer`
+/// challenge without an error code; an empty or malformed bearer token is `invalid_token`.
 #[tokio::test]
-async fn a_missing_initial_token_is_401_invalid_token() {
+async fn a_missing_initial_token_is_401_without_an_error_code() {
     let tokens = Arc::new(HostTokens::default().with("iat-1", bootstrap(), None));
     let fx = Fixture::new(|r| r.require_initial_token(tokens, Some("register")));
-    assert_invalid_token(fx.refuse(&web_client()).await);
+    let reply = assert_error(fx.refuse(&web_client()).await, 401, "invalid_request");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
     assert_invalid_token(fx.refuse_with(&web_client(), &bearer("")).await);
 
     let body = serde_json::to_vec(&web_client()).unwrap();
-    for authorization in [None, Some("Basic aWF0LTE6"), Some("Bearer"), Some("iat-1")] {
+    for (authorization, code, challenge) in [
+        (None, "invalid_request", "Bearer"),
+        (Some("Basic aWF0LTE6"), "invalid_request", "Bearer"),
+        (Some("iat-1"), "invalid_request", "Bearer"),
+        (
+            Some("Bearer"),
+            "invalid_token",
+            r#"Bearer error="invalid_token""#,
+        ),
+    ] {
         let reply = handle(
             &fx.registrar,
             post("application/json", authorization, body.clone()),
         )
         .await;
         assert_eq!(reply.status, 401, "{authorization:?}");
-        assert_eq!(reply.error(), "invalid_token");
+        assert_eq!(reply.error(), code, "{authorization:?}");
         assert_eq!(
             reply.header("www-authenticate"),
-            Some(r#"Bearer error="invalid_token""#)
+            Some(challenge),
+            "{authorization:?}"
         );
     }
     assert_eq!(fx.store.len(), 0);
@@ -551,7 +564,11 @@ async fn an_initial_token_and_a_software_statement_can_both_be_required() {
     let now = fx.now();
     let statement = issuer_jws("ES256", &statement_claims(now));
 
-    assert_invalid_token(fx.refuse(&body_with(&statement)).await);
+    let err = fx.refuse(&body_with(&statement)).await;
+    assert!(
+        matches!(err, RegistrationError::MissingInitialToken),
+        "{err:?}"
+    );
     let err = fx.refuse_with(&web_client(), &bearer("once")).await;
     assert_error(err, 400, "invalid_software_statement");
     let expired = issuer_jws(

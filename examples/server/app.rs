@@ -128,6 +128,9 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     if has_token_endpoint {
         router = router.route("/token", any(token_handler));
     }
+    if config.jwks_uri.is_none() {
+        router = router.route("/jwks", get(jwks_handler).fallback(discovery_not_allowed));
+    }
     let router = router
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") });
     // With `--quiet` no request is logged: the layer would only format lines nobody sees.
@@ -223,16 +226,39 @@ async fn resolve(
     }
 }
 
-/// RFC 8414 §2 / OpenID Connect Discovery §3: the issuer and its endpoints, and the registration
-/// members the crate derives from the policy the registrar enforces.
+/// RFC 8414 §2 / OpenID Connect Discovery §3: the host's base document (the issuer and its
+/// endpoints) with the registration members the crate derives from the policy the registrar
+/// enforces merged in.
+///
+/// OpenID Connect Discovery §3 requires `authorization_endpoint` and `jwks_uri` (RFC 8414 §2
+/// requires the first too), and typed clients (the Rust `openidconnect` crate) refuse a document
+/// without them. This example implements neither, so it advertises `--authorization-endpoint`
+/// and `--jwks-uri`, by default placeholders under the issuer: `/authorize` (not served) and
+/// `/jwks` (an empty JWK Set: the example signs no ID tokens). `token_endpoint` is advertised
+/// when the example serves one (`--bootstrap-client`).
 fn discovery_document(config: &Config, registrar: &Registrar) -> Value {
     let mut document = serde_json::Map::new();
     document.insert("issuer".into(), config.issuer.clone().into());
+    document.insert(
+        "authorization_endpoint".into(),
+        config.authorization_endpoint().into(),
+    );
     if config.bootstrap.is_some() {
         document.insert("token_endpoint".into(), config.token_endpoint().into());
     }
+    document.insert("jwks_uri".into(), config.jwks_uri().into());
     document.extend(discovery_metadata(registrar.policy()));
     Value::Object(document)
+}
+
+/// `GET /jwks` (without `--jwks-uri`): the example's JWK Set, empty, since it signs nothing.
+async fn jwks_handler() -> Response {
+    let mut response = Response::new(Body::from(r#"{"keys":[]}"#));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn discovery_handler(State(app): State<App>, headers: HeaderMap) -> Response {

@@ -13,6 +13,11 @@ usage: cargo run --example server -- [FLAGS]
   --listen ADDR                  address to listen on (default 127.0.0.1:8080)
   --issuer URL                   issuer identifier (default http:// + the listen address);
                                  the registration endpoint is URL/register
+  --authorization-endpoint URL   the authorization endpoint discovery advertises (default
+                                 URL/authorize: a placeholder, this example serves no
+                                 authorization endpoint; point it at your own server's)
+  --jwks-uri URL                 the JWK Set discovery advertises (default URL/jwks, served by
+                                 this example as an empty set: it signs no ID tokens)
   --bootstrap-client ID:SECRET   enable POST /token (client_credentials) for this client,
                                  which issues 300-second initial access tokens
   --require-initial-token SCOPE  registration demands an initial access token carrying SCOPE
@@ -50,6 +55,12 @@ pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     /// The issuer identifier, without a trailing slash.
     pub(crate) issuer: String,
+    /// `--authorization-endpoint`: the authorization endpoint discovery advertises, when not the
+    /// placeholder under the issuer.
+    pub(crate) authorization_endpoint: Option<String>,
+    /// `--jwks-uri`: the JWK Set URL discovery advertises, when not the empty set this example
+    /// serves under the issuer.
+    pub(crate) jwks_uri: Option<String>,
     /// The client allowed to obtain initial access tokens at `POST /token`.
     pub(crate) bootstrap: Option<BootstrapClient>,
     /// The scope an initial access token must carry for registration, if one is demanded.
@@ -128,6 +139,8 @@ impl Config {
         let mut args = args.into_iter().map(Into::into);
         let mut listen = None;
         let mut issuer = None;
+        let mut authorization_endpoint = None;
+        let mut jwks_uri = None;
         let mut bootstrap = None;
         let mut require = None;
         let mut rotate_on_read = true;
@@ -155,6 +168,11 @@ impl Config {
             match flag.as_str() {
                 "--listen" => set(&mut listen, &flag, parse_listen(&value()?)?)?,
                 "--issuer" => set(&mut issuer, &flag, parse_issuer(&value()?)?)?,
+                "--authorization-endpoint" => {
+                    let url = parse_url(&flag, &value()?)?;
+                    set(&mut authorization_endpoint, &flag, url)?;
+                }
+                "--jwks-uri" => set(&mut jwks_uri, &flag, parse_url(&flag, &value()?)?)?,
                 "--bootstrap-client" => set(&mut bootstrap, &flag, parse_client(&value()?)?)?,
                 "--require-initial-token" => set(&mut require, &flag, parse_scope(&value()?)?)?,
                 "--store" => set(&mut store, &flag, parse_store(&value()?)?)?,
@@ -190,6 +208,8 @@ impl Config {
         let config = Self {
             listen,
             issuer: issuer.unwrap_or_else(|| format!("http://{listen}")),
+            authorization_endpoint,
+            jwks_uri,
             bootstrap,
             require_initial_token: require,
             rotate_on_read,
@@ -231,6 +251,22 @@ impl Config {
     /// The registration endpoint URL: the issuer followed by `/register`.
     pub(crate) fn registration_endpoint(&self) -> String {
         format!("{}/register", self.issuer)
+    }
+
+    /// The authorization endpoint discovery advertises: `--authorization-endpoint`, or the
+    /// issuer followed by `/authorize`, a placeholder this example does not serve.
+    pub(crate) fn authorization_endpoint(&self) -> String {
+        self.authorization_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{}/authorize", self.issuer))
+    }
+
+    /// The JWK Set URL discovery advertises: `--jwks-uri`, or the issuer followed by `/jwks`,
+    /// where this example serves an empty set.
+    pub(crate) fn jwks_uri(&self) -> String {
+        self.jwks_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/jwks", self.issuer))
     }
 
     /// The token endpoint URL: the issuer followed by `/token`.
@@ -343,6 +379,20 @@ fn parse_issuer(value: &str) -> Result<String, String> {
     plain
         .then(|| value.trim_end_matches('/').to_owned())
         .ok_or_else(err)
+}
+
+/// An absolute `http` or `https` URL without userinfo or fragment, for an advertised endpoint.
+fn parse_url(flag: &str, value: &str) -> Result<String, String> {
+    let plain = url::Url::parse(value).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.has_host()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.fragment().is_none()
+    });
+    plain.then(|| value.to_owned()).ok_or_else(|| {
+        format!("{flag} expects an http or https URL without userinfo or fragment, got `{value}`")
+    })
 }
 
 fn parse_client(value: &str) -> Result<BootstrapClient, String> {

@@ -8,7 +8,9 @@
 //!
 //! It serves the discovery documents, `POST /register`, `GET`/`PUT`/`DELETE /register/{client_id}`
 //! and, with `--bootstrap-client`, a `client_credentials` token endpoint that issues initial
-//! access tokens. Ctrl-C stops it gracefully.
+//! access tokens. Discovery advertises `--authorization-endpoint` and `--jwks-uri`, by default
+//! placeholders under the issuer (`/authorize`, not served; `/jwks`, an empty JWK Set). Ctrl-C
+//! stops it gracefully.
 
 mod app;
 

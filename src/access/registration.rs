@@ -34,10 +34,12 @@ pub(crate) struct Authorized {
 impl Registrar {
     /// RFC 7592 §2: authenticates a call to the client configuration endpoint.
     ///
-    /// Any failure is the same 401 `invalid_token`, whether the token is missing, wrong, expired,
-    /// rotated away or another client's, or the client does not exist. A valid token presented
-    /// for another `client_id` is revoked (RFC 7592 §2.1: "the registration access token used to
-    /// make this request SHOULD be immediately revoked"). A rotated-away token is a sign of theft:
+    /// Any failure is the same 401 `invalid_token`, whether the token is empty, wrong, expired,
+    /// rotated away or another client's, or the client does not exist. No token at all (`None`)
+    /// is [`MissingToken`](RegistrationError::MissingToken), decided before the store is asked,
+    /// so it says nothing about the client (RFC 6750 §3.1: no error code without credentials).
+    /// A valid token presented for another `client_id` is revoked (RFC 7592 §2.1: "the
+    /// registration access token used to make this request SHOULD be immediately revoked"). A rotated-away token is a sign of theft:
     /// with [`detect_token_reuse`](crate::ServerPolicy::detect_token_reuse) the client's current
     /// token is revoked too, unless the grace window admits it once.
     pub(crate) async fn authorize(
@@ -51,9 +53,10 @@ impl Registrar {
                 "client management is disabled on this server",
             ));
         }
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(RegistrationError::InvalidToken)?;
+        let token = token.ok_or(RegistrationError::MissingToken)?;
+        if token.is_empty() {
+            return Err(RegistrationError::InvalidToken);
+        }
         let hash = SecretHash::of(token);
         let now = self.now();
         if let Some(record) = self.store.get(client_id).await? {

@@ -25,6 +25,14 @@ async fn both_documents_advertise_the_same_policy() {
     assert_eq!(document["issuer"], server.base);
     assert_eq!(document["registration_endpoint"], server.url("/register"));
     assert_eq!(document["token_endpoint"], server.url("/token"));
+    // OpenID Connect Discovery §3 requires these; the example advertises placeholders.
+    assert_eq!(document["authorization_endpoint"], server.url("/authorize"));
+    assert_eq!(document["jwks_uri"], server.url("/jwks"));
+    let jwks = server
+        .send("get /jwks", server.http.get(server.url("/jwks")))
+        .await;
+    assert_eq!(jwks.status, StatusCode::OK);
+    assert_eq!(jwks.json, serde_json::json!({"keys": []}));
     assert_eq!(
         document["response_types_supported"],
         serde_json::json!(["code"])

@@ -133,18 +133,28 @@ async fn bad_or_missing_token() {
         .register(r#"{"redirect_uris":["https://app.example/cb"]}"#, None)
         .await;
     let uri = created.str("registration_client_uri").to_owned();
-    let requests = [
+    // Without credentials (or with another scheme): a bare challenge, `invalid_request`.
+    let anonymous = [
         ("get", server.http.get(&uri)),
-        ("get", server.http.get(&uri).bearer_auth("wrong-token")),
-        (
-            "get",
-            server.http.get(&uri).header("authorization", "Bearer a b"),
-        ),
         (
             "get",
             server.http.get(&uri).basic_auth("id", Some("secret")),
         ),
         ("delete", server.http.delete(&uri)),
+    ];
+    for (method, request) in anonymous {
+        let reply = server
+            .send(&format!("{method} /register/{{client_id}}"), request)
+            .await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_request");
+        assert_eq!(reply.header("www-authenticate"), "Bearer");
+    }
+    let requests = [
+        ("get", server.http.get(&uri).bearer_auth("wrong-token")),
+        (
+            "get",
+            server.http.get(&uri).header("authorization", "Bearer a b"),
+        ),
         (
             "put",
             server

@@ -21,6 +21,54 @@ fn defaults() {
     assert!(config.rotate_on_read);
     assert!(config.bootstrap.is_none() && config.require_initial_token.is_none());
     assert!(config.allowed_origins.is_empty());
+    // Discovery placeholders under the issuer.
+    assert_eq!(
+        config.authorization_endpoint(),
+        "http://127.0.0.1:8080/authorize"
+    );
+    assert_eq!(config.jwks_uri(), "http://127.0.0.1:8080/jwks");
+}
+
+#[test]
+fn discovery_endpoint_flags() {
+    let config = Config::parse([
+        "--issuer",
+        "https://as.example",
+        "--authorization-endpoint",
+        "https://login.example/oauth2/authorize",
+        "--jwks-uri=https://login.example/keys",
+    ])
+    .expect("valid flags");
+    assert_eq!(
+        config.authorization_endpoint(),
+        "https://login.example/oauth2/authorize"
+    );
+    assert_eq!(config.jwks_uri(), "https://login.example/keys");
+    for flag in ["--authorization-endpoint", "--jwks-uri"] {
+        for bad in [
+            "/authorize",
+            "ftp://a.example/x",
+            "https://u:p@a.example/x",
+            "https://a.example/#f",
+        ] {
+            assert!(error(&[flag, bad]).contains(flag), "{flag} {bad}");
+        }
+        assert!(
+            error(&[flag, "https://a.example/x", flag, "https://a.example/y"]).contains("twice")
+        );
+    }
+}
+
+#[test]
+fn help_documents_the_discovery_placeholders() {
+    for shown in [
+        "--authorization-endpoint URL",
+        "URL/authorize",
+        "--jwks-uri URL",
+        "URL/jwks",
+    ] {
+        assert!(crate::app::USAGE.contains(shown), "{shown}");
+    }
 }
 
 #[test]

@@ -6,10 +6,12 @@
 #[path = "../../examples/server/app.rs"]
 mod app;
 
+mod challenges;
 mod discovery;
 mod errors;
 mod flags;
 mod openapi;
+mod openidconnect;
 mod protection;
 #[cfg(feature = "postgres")]
 mod replay;

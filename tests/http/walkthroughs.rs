@@ -52,23 +52,30 @@ async fn initial_access_token() {
     assert_eq!(token.header("cache-control"), "no-store");
     let access_token = token.str("access_token");
 
-    // Without the token: 401 invalid_token with a Bearer challenge.
+    // Without the token: 401 with a bare Bearer challenge, no error code (RFC 6750 §3.1).
     let refused = server.register(CLIENT_CREDENTIALS_CLIENT, None).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(refused.error(), "invalid_token");
-    assert_eq!(
-        refused.header("www-authenticate"),
-        r#"Bearer error="invalid_token""#
-    );
+    assert_eq!(refused.error(), "invalid_request");
+    assert_eq!(refused.header("www-authenticate"), "Bearer");
     assert_eq!(
         refused.json["error_description"],
-        "a valid initial access token is required to register"
+        "registration requires an initial access token as a bearer token in the Authorization \
+         header"
     );
+    // With a token we did not issue: 401 invalid_token.
     let unknown = server
         .register(CLIENT_CREDENTIALS_CLIENT, Some("not-a-token-we-issued"))
         .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.error(), "invalid_token");
+    assert_eq!(
+        unknown.header("www-authenticate"),
+        r#"Bearer error="invalid_token""#
+    );
+    assert_eq!(
+        unknown.json["error_description"],
+        "a valid initial access token is required to register"
+    );
 
     // curl -s …/register -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '…'
     let client = server

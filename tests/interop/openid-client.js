@@ -12,14 +12,25 @@ const { Issuer, errors } = require('openid-client');
 
 const issuerUrl = process.argv[2] || 'http://127.0.0.1:8080';
 
-async function refused(promise, error, status) {
+async function refused(promise, error, status, challenge) {
   await assert.rejects(promise, (e) => {
     assert.ok(e instanceof errors.OPError, `expected an OPError, got ${e}`);
     assert.equal(e.error, error);
     assert.equal(e.response.statusCode, status);
+    if (challenge !== undefined) {
+      assert.equal(e.response.headers['www-authenticate'], challenge);
+    }
     return true;
   });
 }
+
+// RFC 7592 §2.2: an update carries what the server returned, minus these four members.
+const SERVER_ONLY = [
+  'registration_access_token',
+  'registration_client_uri',
+  'client_secret_expires_at',
+  'client_id_issued_at',
+];
 
 function step(message) {
   console.log(`ok - ${message}`);
@@ -31,6 +42,9 @@ async function main() {
   assert.equal(issuer.metadata.issuer, issuerUrl);
   assert.equal(issuer.metadata.registration_endpoint, `${issuerUrl}/register`);
   assert.equal(issuer.metadata.token_endpoint, `${issuerUrl}/token`);
+  // OpenID Connect Discovery §3 members the example advertises as placeholders.
+  assert.equal(issuer.metadata.authorization_endpoint, `${issuerUrl}/authorize`);
+  assert.equal(issuer.metadata.jwks_uri, `${issuerUrl}/jwks`);
   step(`discovered ${issuer.metadata.issuer}, registration_endpoint ${issuer.metadata.registration_endpoint}`);
 
   // An initial access token from the token endpoint, with the library's client_credentials grant
@@ -51,9 +65,20 @@ async function main() {
     client_name: 'Interop App',
   };
 
-  // Registration without the initial access token is refused with RFC 6750 invalid_token.
-  await refused(issuer.Client.register(metadata), 'invalid_token', 401);
-  step('registration without the initial access token: invalid_token (401)');
+  // Registration without any credentials: RFC 6750 §3.1, a bare Bearer challenge without an
+  // error code. openid-client finds no error in the challenge and reports the body's
+  // invalid_request.
+  await refused(issuer.Client.register(metadata), 'invalid_request', 401, 'Bearer');
+  step('registration without the initial access token: bare Bearer challenge, invalid_request (401)');
+
+  // A token the server did not issue is a bad token: invalid_token, in the challenge too.
+  await refused(
+    issuer.Client.register(metadata, { initialAccessToken: 'not-a-token-we-issued' }),
+    'invalid_token',
+    401,
+    'Bearer error="invalid_token"',
+  );
+  step('registration with a wrong initial access token: invalid_token (401)');
 
   // Client.register (RFC 7591).
   const client = await issuer.Client.register(metadata, { initialAccessToken: tokenSet.access_token });
@@ -79,18 +104,23 @@ async function main() {
   step('the old registration access token: invalid_token (401)');
 
   // openid-client has no update or delete for RFC 7592; its bearer-token HTTP helper
-  // (requestResource) sends them.
-  const update = { client_id: client.client_id, redirect_uris: metadata.redirect_uris, client_name: 'Renamed Interop App' };
+  // (requestResource) sends them. The update sends back what the read returned (the client's
+  // metadata as the library holds it), minus the four server-only members, with a new name.
+  const update = { ...read.metadata, client_name: 'Renamed Interop App' };
+  for (const member of SERVER_ONLY) {
+    delete update[member];
+  }
   const put = await read.requestResource(read.registration_client_uri, read.registration_access_token, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify(update),
   });
-  assert.equal(put.statusCode, 200);
+  assert.equal(put.statusCode, 200, `send-back update: ${put.statusCode} ${put.body}`);
   const updated = new issuer.Client(JSON.parse(put.body.toString()));
+  assert.equal(updated.client_id, client.client_id);
   assert.equal(updated.client_name, 'Renamed Interop App');
   assert.notEqual(updated.registration_access_token, read.registration_access_token);
-  step('updated it (PUT through requestResource); the token rotated again');
+  step('updated it by sending back the read minus the four RFC 7592 members (PUT through requestResource); the token rotated again');
 
   const del = await updated.requestResource(updated.registration_client_uri, updated.registration_access_token, {
     method: 'DELETE',
