@@ -180,12 +180,15 @@ impl Documents {
                 cache.remove(&oldest);
             }
         }
-        if policy.max_entries > 0 {
+        // A time to live past what the clock can add (a host's `Duration::MAX`) is not cached
+        // rather than overflowing.
+        let expires = now.checked_add(ttl);
+        if let (true, Some(expires)) = (policy.max_entries > 0, expires) {
             cache.insert(
                 url.to_owned(),
                 Entry {
                     outcome: outcome.clone(),
-                    expires: now + ttl,
+                    expires,
                 },
             );
         }
