@@ -21,9 +21,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    discovery_metadata, ClientStore, InitialTokenVerifier, MemoryReplayGuard, MemoryStore,
-    Registrar, RegistrationError, RequestContext, ServerPolicy, SignedRequests, SoftwareStatements,
-    StaticKeySource,
+    discovery_metadata, ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
+    MemoryStore, Registrar, RegistrationError, RequestContext, ServerPolicy, SignedRequests,
+    SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 
@@ -135,9 +135,14 @@ fn protection(config: &Config, mut registrar: Registrar) -> Registrar {
     }
     if let Some(jwks) = &config.signed_request_keys {
         let keys = StaticKeySource::new().with_any_issuer(jwks.clone());
-        // Each signed request is used once: it must carry a `jti`, which is remembered.
-        let mut signed =
-            SignedRequests::new(Arc::new(keys)).replay_guard(Arc::new(MemoryReplayGuard::new()));
+        // Each signed request is used once: it must carry a `jti`, which is remembered. The keys
+        // serve any issuer, so `iss` is optional; `aud` must name this server's issuer.
+        let mut rules = JwtRules::default();
+        rules.required_claims = vec!["iat".into(), "exp".into()];
+        rules.audience = Some(config.issuer.clone());
+        let mut signed = SignedRequests::new(Arc::new(keys))
+            .rules(rules)
+            .replay_guard(Arc::new(MemoryReplayGuard::new()));
         if config.require_signed_request {
             signed = signed.required();
         }

@@ -22,6 +22,7 @@ usage: cargo run --example server -- [FLAGS]
   --require-software-statement   refuse registrations without a verified software statement
   --signed-request-jwks JWKS_FILE
                                  accept application/jwt request bodies signed with these keys
+                                 (claims: aud = the issuer, iat, exp, a single-use jti)
   --require-signed-request       refuse plain JSON request bodies
   --store memory|postgres://...  the client store (default memory; PostgreSQL needs the
                                  `postgres` feature: cargo run --example server --features postgres)
