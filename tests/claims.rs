@@ -581,3 +581,50 @@ proptest! {
         prop_assert!(status == 201 || status == 401, "{}", status);
     }
 }
+
+// ---- numbers from a fetched document ----
+
+/// Serves one valid metadata document with `Cache-Control: max-age` as long as it can be.
+struct ForeverDocument;
+
+#[async_trait]
+impl oauth_dcr::fetch::Fetcher for ForeverDocument {
+    async fn fetch(
+        &self,
+        url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        let body = json!({ "client_id": url, "redirect_uris": ["https://app.test/cb"] });
+        let mut fetched = oauth_dcr::fetch::Fetched::new(body.to_string().into_bytes());
+        fetched.content_type = Some("application/json".into());
+        fetched.max_age = oauth_dcr::fetch::max_age(&format!("max-age={}", u64::MAX));
+        Ok(fetched)
+    }
+}
+
+/// A document's `max-age` and the host's cache bounds at their maximum: the cache's expiry is
+/// checked arithmetic, not a panic.
+#[test]
+fn a_document_cache_lifetime_past_what_the_clock_can_add_does_not_panic() {
+    let mut documents = oauth_dcr::DocumentPolicy::default();
+    documents.min_cache = std::time::Duration::MAX;
+    documents.max_cache = std::time::Duration::MAX;
+    documents.failure_cache = std::time::Duration::MAX;
+    let mut policy = ServerPolicy::new(ENDPOINT);
+    policy.metadata_documents = Some(documents);
+    let registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_metadata_documents(Arc::new(ForeverDocument));
+    block_on(async {
+        for client_id in ["https://app.test/client.json", "https://app.test/"] {
+            let outcome = registrar.resolve_client_id(client_id).await;
+            if let Err(e) = outcome {
+                assert_eq!(e.status().as_u16(), 400, "{e}");
+            }
+        }
+        let resolved = registrar
+            .resolve_client_id("https://app.test/client.json")
+            .await
+            .unwrap();
+        assert_eq!(resolved.client_id, "https://app.test/client.json");
+    });
+}
