@@ -609,9 +609,11 @@ fn internal(e: KeyError) -> JwtError {
 
 /// The keys of the token's issuer, refreshed once when they lack the token's `kid`.
 async fn issuer_keys(decoded: &Decoded<'_>, source: &dyn KeySource) -> Result<Arc<Jwks>, JwtError> {
-    let issuer = decoded
-        .issuer()
-        .ok_or_else(|| invalid("the claim `iss` is required"))?;
+    let issuer = match decoded.claims.get("iss") {
+        Some(Value::String(issuer)) => issuer.as_str(),
+        None | Some(Value::Null) => return Err(invalid("the claim `iss` is required")),
+        Some(_) => return Err(invalid("the claim `iss` must be a string")),
+    };
     let keys = source
         .keys(issuer)
         .await
