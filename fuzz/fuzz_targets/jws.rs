@@ -60,7 +60,11 @@ fuzz_target!(|data: &[u8]| {
                 "software_statement": statement,
             });
             let registrar = guarded_registrar(issuer_jwks(), rest.len() % 2 == 1);
-            answer(&registrar, &serde_json::to_vec(&body).unwrap(), BodyFormat::Json);
+            answer(
+                &registrar,
+                &serde_json::to_vec(&body).unwrap(),
+                BodyFormat::Json,
+            );
         }
         _ => {
             let body = issuer_signed(&claims_from_bytes(rest, None));

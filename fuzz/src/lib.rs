@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use josekit::jws::{JwsSigner, RS256};
 use oauth_dcr::{
-    Clock, ErrorCode, Jwks, JwtRules, MemoryReplayGuard, MemoryStore, Registrar,
-    RegistrationError, ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
+    Clock, ErrorCode, Jwks, JwtRules, MemoryReplayGuard, MemoryStore, Registrar, RegistrationError,
+    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use time::OffsetDateTime;
 
@@ -155,7 +155,11 @@ fn claim_time(selector: u8, bytes: &mut &[u8]) -> Option<String> {
         i if i == EDGE_TIMES.len() + 1 => Some(i64::from_le_bytes(word()).to_string()),
         _ => {
             let f = f64::from_le_bytes(word());
-            Some(if f.is_finite() { format!("{f:e}") } else { "0".to_owned() })
+            Some(if f.is_finite() {
+                format!("{f:e}")
+            } else {
+                "0".to_owned()
+            })
         }
     }
 }
@@ -184,11 +188,17 @@ pub fn claims_from_bytes(data: &[u8], issuer: Option<&str>) -> String {
     }
     for (name, value) in defaults.as_object().into_iter().flatten() {
         if !extra.contains_key(name) {
-            members.push(format!("{}:{value}", serde_json::Value::from(name.as_str())));
+            members.push(format!(
+                "{}:{value}",
+                serde_json::Value::from(name.as_str())
+            ));
         }
     }
     for (name, value) in &extra {
-        members.push(format!("{}:{value}", serde_json::Value::from(name.as_str())));
+        members.push(format!(
+            "{}:{value}",
+            serde_json::Value::from(name.as_str())
+        ));
     }
     format!("{{{}}}", members.join(","))
 }
