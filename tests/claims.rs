@@ -130,11 +130,12 @@ fn registrar(mode: Mode, setup: Setup, guard: Arc<dyn ReplayGuard>, clock: Arc<A
         }
         Mode::SignedBody => {
             let keys = StaticKeySource::new().with_any_issuer(jwks("client.jwks.json"));
-            // `SignedRequests`' default rules require `iat` and `exp`; a host bounding bodies by
-            // a maximum age instead requires `iat` only, and leaves `exp` to the replay guard.
+            // `SignedRequests`' default rules require `iat` and `exp`; with a guard, these
+            // require `iat` only and leave `exp` to the guard's own rule (required unless a
+            // maximum age bounds the body).
             let mut base = JwtRules::default();
             base.required_claims = vec!["iat".into(), "exp".into()];
-            if matches!(setup, Setup::GuardedWithMaxAge) {
+            if setup.guarded() {
                 base.required_claims = vec!["iat".into()];
             }
             let mut requests = SignedRequests::new(Arc::new(keys)).rules(setup.rules(base));
@@ -383,7 +384,10 @@ fn with_a_replay_guard_a_token_without_exp_or_max_age_is_refused() {
         let token = mode.token(&[("iat", &iat)], "no-exp");
         let (status, _, description) = outcome(mode, block_on(mode.register(&registrar, &token)));
         assert_eq!(status, 400, "{mode:?}");
-        assert!(description.contains("`exp` is required"), "{description}");
+        assert!(
+            description.contains("`exp` is required: a `jti` is remembered only while"),
+            "{description}"
+        );
         assert_eq!(guard.last(), None, "nothing remembered for a refused token");
         // With a maximum age the same token is bounded, accepted once and remembered.
         let registrar = registrar_with(mode, Setup::GuardedWithMaxAge, guard.clone());
