@@ -42,6 +42,13 @@ NONE="$(printf '%s' '{"alg":"none"}' | b64).$(printf '%s' '{"iss":"https://direc
 { printf '\2'; printf '{"keys":['; cat "$ROOT/tests/hostile/keys/issuer.jwk.json"; printf ']}'; } > corpus/jws/jwks-issuer
 { printf '\2'; printf '%s' '{"keys":[{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"enc","kid":"1"},{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}]}'; } > corpus/jws/jwks-rfc7517
 { printf '\3'; printf '{"redirect_uris":["https://app.example/cb"],"client_name":"Body Name","software_statement":"%s"}' "$STATEMENT"; } > corpus/jws/body-statement
+# Modes 4 and 5: three bytes (octal here) pick exp, iat and nbf among EDGE_TIMES of
+# fuzz/src/lib.rs (7: the last second of year 9999, 1: i64::MAX, 20: 1e308, 13: the fixed
+# clock, 30: absent); the target signs the payload.
+printf '\4\7\15\36' > corpus/jws/edge-statement-year-9999
+printf '\5\7\15\36' > corpus/jws/edge-request-year-9999
+printf '\4\1\15\36{"jti":"edge-2"}' > corpus/jws/edge-statement-i64-max
+printf '\5\24\15\36{"aud":"https://as.example/register"}' > corpus/jws/edge-request-1e308
 
 # ---- http: mode byte + header value, or a request ----
 printf '\0%s' 'Bearer mF_9.B5f-4.1JqM' > corpus/http/bearer-rfc6750

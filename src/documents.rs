@@ -180,12 +180,15 @@ impl Documents {
                 cache.remove(&oldest);
             }
         }
-        if policy.max_entries > 0 {
+        // A time to live past what the clock can add (a host's `Duration::MAX`) is not cached
+        // rather than overflowing.
+        let expires = now.checked_add(ttl);
+        if let (true, Some(expires)) = (policy.max_entries > 0, expires) {
             cache.insert(
                 url.to_owned(),
                 Entry {
                     outcome: outcome.clone(),
-                    expires: now + ttl,
+                    expires,
                 },
             );
         }
@@ -193,6 +196,27 @@ impl Documents {
 
     fn cached_len(&self) -> usize {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Takes the leader's flight off the map however the leader ends, a cancelled fetch included:
+/// otherwise each cancelled resolution of a new URL (a client hanging up while the document
+/// loads) would leave its flight behind, and unverified input would grow the map without bound.
+struct Landing<'a> {
+    flights: &'a Mutex<HashMap<String, Arc<Flight<Outcome>>>>,
+    url: &'a str,
+    flight: Arc<Flight<Outcome>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if flights
+            .get(self.url)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(self.url);
+        }
     }
 }
 
@@ -324,16 +348,17 @@ impl Registrar {
                     }
                 }
             }
+            let landing = Landing {
+                flights: &documents.flights,
+                url: client_id,
+                flight: flight.clone(),
+            };
             let leader = Leader::new(flight);
             let outcome = self
                 .fetch_document(&url, client_id, policy, documents)
                 .await;
             documents.remember(client_id, &outcome, policy);
-            documents
-                .flights
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(client_id);
+            drop(landing);
             leader.done(outcome.clone());
             return outcome.map_err(into_error);
         }
@@ -441,6 +466,43 @@ impl ServerPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fetch that never ends.
+    struct Hanging;
+
+    #[async_trait]
+    impl Fetcher for Hanging {
+        async fn fetch(
+            &self,
+            _url: &str,
+            _limits: crate::fetch::FetchLimits,
+        ) -> Result<crate::fetch::Fetched, crate::fetch::FetchError> {
+            std::future::pending().await
+        }
+    }
+
+    /// Cancelled resolutions of ever new URLs (clients hanging up while the document loads)
+    /// leave nothing behind: unverified input cannot grow the in-flight map.
+    #[tokio::test]
+    async fn cancelled_resolutions_leave_no_flight_behind() {
+        let mut policy = crate::ServerPolicy::new("https://as.example/register");
+        policy.metadata_documents = Some(DocumentPolicy::default());
+        let registrar = Registrar::new(policy, Arc::new(crate::MemoryStore::new()))
+            .with_metadata_documents(Arc::new(Hanging));
+        for n in 0..100 {
+            let url = format!("https://app{n}.example/client.json");
+            let resolving = registrar.resolve_client_id(&url);
+            let cancelled =
+                tokio::time::timeout(std::time::Duration::from_millis(1), resolving).await;
+            assert!(cancelled.is_err(), "the fetch never ends");
+        }
+        let documents = registrar
+            .documents
+            .as_ref()
+            .map(|d| d.flights.lock().unwrap().len());
+        assert_eq!(documents, Some(0));
+        assert_eq!(registrar.cached_documents(), 0);
+    }
 
     #[test]
     fn client_id_url_rules() {

@@ -509,7 +509,9 @@ impl OpenBanking {
             .rules(statement_rules)
             .required();
         let mut request_rules = profile.jwt_rules();
-        request_rules.required_claims = claims(&["iat", "exp", "aud", "jti"]);
+        // The software's keys are looked up by the request's `iss`, which the profile also binds
+        // to the statement's `software_id`: it is required whatever key source the host gives.
+        request_rules.required_claims = claims(&["iss", "iat", "exp", "aud", "jti"]);
         request_rules.audience = Some(self.issuer);
         let requests = SignedRequests::new(self.software)
             .rules(request_rules)

@@ -156,7 +156,7 @@ impl Registrar {
                 statements::verify_with_keys(raw, &config.rules, &keys, replay, limits, now).await
             }
             None => {
-                statements::verify_from_source(
+                statements::verify_body_from_source(
                     raw,
                     &config.rules,
                     config.keys.as_ref(),

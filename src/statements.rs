@@ -6,7 +6,9 @@
 //! smuggled in `jwk` / `jku` / `x5u` / `x5c` headers (refused), `b64` (refused), nested JWTs
 //! (refused), duplicate members in header and payload (refused), `kid` selection with ambiguity
 //! as an error, the presence of `iss` and other required claims, `exp` / `nbf` / `iat` with a
-//! leeway, a maximum age, the audience, `jti` replay, and a size cap before any decoding.
+//! leeway (checked, saturating arithmetic: no claim can overflow it), a maximum age, the
+//! audience, `jti` replay for as long as a token is accepted, and a size cap before any
+//! decoding.
 
 mod keys;
 mod replay;
@@ -41,13 +43,22 @@ pub struct JwtRules {
     /// Accepted `alg` values. `none` and HMAC algorithms are refused even if listed. Defaults to
     /// RS256, PS256, ES256 and EdDSA.
     pub algorithms: Vec<String>,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 60 seconds.
+    /// Clock skew tolerated on `exp`, `nbf`, `iat` and [`max_age`](Self::max_age). Defaults to
+    /// 60 seconds.
+    ///
+    /// Time claims are NumericDates (RFC 7519 §2), integers or not, read alike; a number outside
+    /// the dates the clock can hold (years −9999 to 9999) is refused with a 400.
     pub leeway: Duration,
-    /// When set, `iat` is required and may be at most this old. Defaults to `None`.
+    /// When set, `iat` is required and the token is accepted only while `iat` plus this age
+    /// plus the leeway is in the future. Defaults to `None`.
     pub max_age: Option<Duration>,
-    /// When set, `aud` is required and must contain this value. Defaults to `None`.
+    /// The host's own issuer identifier: when set, `aud` is required and must contain this
+    /// value. Set it to your authorization server's issuer for signed request bodies. Defaults to
+    /// `None`.
     pub audience: Option<String>,
-    /// Claims that must be present (`iss` always is). Defaults to none besides `iss`.
+    /// Claims that must be present. Besides these, `iss` is required of every software
+    /// statement (RFC 7591 §2.3) and of signed request bodies whose keys are looked up by issuer;
+    /// with a replay guard, `jti`, and `exp` unless `max_age` is set. Defaults to none.
     pub required_claims: Vec<String>,
     /// Longest accepted compact JWS, checked before decoding. Defaults to 16 KiB.
     pub max_length: usize,
@@ -105,7 +116,10 @@ impl SoftwareStatements {
         self
     }
 
-    /// Accepts each statement `jti` only once (the statement must then carry a `jti`).
+    /// Accepts each statement `jti` only once. The statement must then carry a `jti`, and `exp`
+    /// unless the rules set a [`max_age`](JwtRules::max_age): the guard remembers the `jti` for
+    /// as long as the statement would be accepted (until `exp` plus the leeway, or `iat` plus
+    /// the maximum age plus the leeway, whichever comes first).
     #[must_use]
     pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
         self.replay = Some(guard);
@@ -142,8 +156,12 @@ impl fmt::Debug for SignedRequests {
 
 impl SignedRequests {
     /// Verifies request bodies with the keys `keys` holds for the request's `iss` (use
-    /// [`StaticKeySource::with_any_issuer`] for one server-wide key set). When the body carries a
-    /// verified software statement with a `jwks` claim, those keys are used instead.
+    /// [`StaticKeySource::with_any_issuer`] for one server-wide key set, which also verifies
+    /// bodies without `iss`). When the body carries a verified software statement with a `jwks`
+    /// claim, those keys are used instead, and `iss` is not required either.
+    ///
+    /// Set [`JwtRules::audience`] to your issuer identifier so that a body addressed to another
+    /// server is refused.
     pub fn new(keys: Arc<dyn KeySource>) -> Self {
         Self {
             keys,
@@ -156,14 +174,17 @@ impl SignedRequests {
         }
     }
 
-    /// Replaces the JWT rules (by default `iss`, `iat` and `exp` are required).
+    /// Replaces the JWT rules (by default `iat` and `exp` are required, and `iss` where keys are
+    /// looked up by issuer).
     #[must_use]
     pub fn rules(mut self, rules: JwtRules) -> Self {
         self.rules = rules;
         self
     }
 
-    /// Accepts each request `jti` only once.
+    /// Accepts each request `jti` only once. A body must then carry a `jti`, and `exp` unless
+    /// the rules set a [`max_age`](JwtRules::max_age); the guard remembers the `jti` for as long
+    /// as the body would be accepted.
     #[must_use]
     pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
         self.replay = Some(guard);
@@ -183,7 +204,7 @@ impl SignedRequests {
 pub(crate) enum JwtError {
     /// Malformed, badly signed, expired, replayed, …
     Invalid(String),
-    /// Well-formed but from an issuer (or with a key) the server does not trust.
+    /// Well-formed but from an issuer the server does not trust.
     Untrusted(String),
     /// The key source or the replay guard failed.
     Internal(RegistrationError),
@@ -326,6 +347,12 @@ fn check_header(header: &Map<String, Value>, rules: &JwtRules) -> Result<String,
 }
 
 /// Picks the one key that fits the token (`kid` and `alg`) and checks the signature.
+///
+/// `jwks` are the keys of the issuer the token names (or keys bound to it otherwise), so every
+/// failure here is an invalid token, never an untrusted one: RFC 7591 §3.2.2 keeps
+/// `unapproved_software_statement` for statements the server does not accept, and a statement
+/// whose signature does not verify with its own issuer's keys (a trusted issuer's name over
+/// another trusted issuer's key, a `kid` the issuer does not have) is simply invalid.
 pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(), JwtError> {
     let candidates: Vec<(usize, &Jwk)> = jwks
         .keys()
@@ -337,9 +364,15 @@ pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(),
     let (index, key) = match candidates.as_slice() {
         [one] => *one,
         [] => {
-            return Err(JwtError::Untrusted(match &decoded.kid {
-                Some(kid) => format!("no trusted `{}` key with kid `{kid}`", decoded.alg),
-                None => format!("no trusted `{}` key", decoded.alg),
+            return Err(invalid(match &decoded.kid {
+                Some(kid) => format!(
+                    "no trusted `{}` key with kid `{kid}`: the signature does not verify",
+                    decoded.alg
+                ),
+                None => format!(
+                    "no trusted `{}` key: the signature does not verify",
+                    decoded.alg
+                ),
             }))
         }
         _ => return Err(invalid("several keys fit and the token names no `kid`")),
@@ -348,7 +381,7 @@ pub(crate) fn verify_signature(decoded: &Decoded<'_>, jwks: &Jwks) -> Result<(),
     // signature check itself: the key set keeps each one it built.
     let verifier = jwks
         .verifier(index, &decoded.alg, || verifier(&decoded.alg, key))
-        .map_err(|e| JwtError::Untrusted(format!("unusable key: {e}")))?;
+        .map_err(|e| invalid(format!("unusable key: {e}")))?;
     verifier
         .verify(decoded.signing_input, &decoded.signature)
         .map_err(|_| invalid("the signature does not verify"))
@@ -399,60 +432,133 @@ fn verifier(alg: &str, key: &Jwk) -> Result<Arc<dyn JwsVerifier>, String> {
     }
 }
 
-/// Time, audience and presence rules on verified claims.
+/// Time, audience and presence rules on verified claims. Returns the end of the token's
+/// acceptance window (exclusive) when `exp` or [`JwtRules::max_age`] bounds it.
+///
+/// Every time claim is a NumericDate (RFC 7519 §2), an integer or not, read the same way; the
+/// arithmetic with the leeway and the maximum age saturates, so no claim can overflow it.
 pub(crate) fn check_claims(
     claims: &Map<String, Value>,
     rules: &JwtRules,
     now: OffsetDateTime,
-) -> Result<(), JwtError> {
-    for name in std::iter::once("iss").chain(rules.required_claims.iter().map(String::as_str)) {
+) -> Result<Option<OffsetDateTime>, JwtError> {
+    for name in &rules.required_claims {
         if claims.get(name).is_none_or(Value::is_null) {
             return Err(invalid(format!("the claim `{name}` is required")));
         }
     }
-    let time = |name: &str| -> Result<Option<OffsetDateTime>, JwtError> {
-        match claims.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .or_else(|| v.as_f64().map(|f| f as i64))
-                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-                .map(Some)
-                .ok_or_else(|| invalid(format!("the claim `{name}` is not a NumericDate"))),
-        }
-    };
-    if time("exp")?.is_some_and(|exp| now >= exp + rules.leeway) {
-        return Err(invalid("expired"));
+    let times = Times::of(claims)?;
+    let until = times.accepted_until(rules)?;
+    if until.is_some_and(|end| now >= end) {
+        return Err(match times.exp {
+            Some(exp) if now >= exp.saturating_add(rules.leeway) => invalid("expired"),
+            _ => invalid("issued too long ago"),
+        });
     }
-    if time("nbf")?.is_some_and(|nbf| now + rules.leeway < nbf) {
+    if times
+        .nbf
+        .is_some_and(|nbf| now < nbf.saturating_sub(rules.leeway))
+    {
         return Err(invalid("not valid yet"));
     }
-    let iat = time("iat")?;
-    if iat.is_some_and(|iat| now + rules.leeway < iat) {
+    if times
+        .iat
+        .is_some_and(|iat| now < iat.saturating_sub(rules.leeway))
+    {
         return Err(invalid("issued in the future"));
     }
-    if let Some(max_age) = rules.max_age {
-        match iat {
-            Some(iat) if now - iat <= max_age + rules.leeway => {}
-            Some(_) => return Err(invalid("issued too long ago")),
-            None => return Err(invalid("the claim `iat` is required")),
-        }
-    }
-    if let Some(expected) = &rules.audience {
-        let ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == expected,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
-            _ => false,
-        };
-        if !ok {
-            return Err(invalid(format!("the audience must include `{expected}`")));
-        }
-    }
-    Ok(())
+    check_audience(claims, rules)?;
+    Ok(until)
 }
 
-/// Verifies a compact JWS from a key source: decode, trusted issuer, signature (refreshing keys
-/// once on an unknown `kid`), claims and replay.
+/// The time claims of a token.
+struct Times {
+    exp: Option<OffsetDateTime>,
+    nbf: Option<OffsetDateTime>,
+    iat: Option<OffsetDateTime>,
+}
+
+impl Times {
+    fn of(claims: &Map<String, Value>) -> Result<Self, JwtError> {
+        Ok(Self {
+            exp: numeric_date(claims, "exp")?,
+            nbf: numeric_date(claims, "nbf")?,
+            iat: numeric_date(claims, "iat")?,
+        })
+    }
+
+    /// The instant from which the token is refused: `exp` plus the leeway, or `iat` plus the
+    /// maximum age and the leeway, whichever comes first; `None` when neither bounds it.
+    fn accepted_until(&self, rules: &JwtRules) -> Result<Option<OffsetDateTime>, JwtError> {
+        let by_exp = self.exp.map(|exp| exp.saturating_add(rules.leeway));
+        let by_age = match (rules.max_age, self.iat) {
+            (None, _) => None,
+            (Some(max_age), Some(iat)) => {
+                Some(iat.saturating_add(max_age.saturating_add(rules.leeway)))
+            }
+            (Some(_), None) => return Err(invalid("the claim `iat` is required")),
+        };
+        Ok(match (by_exp, by_age) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+}
+
+/// A NumericDate claim (RFC 7519 §2: seconds since the epoch, "non-integer values can be
+/// represented"): integers and fractions alike, refused outside the dates the clock can hold.
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<OffsetDateTime>, JwtError> {
+    let number = match claims.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(number)) => number,
+        Some(_) => return Err(invalid(format!("the claim `{name}` is not a NumericDate"))),
+    };
+    let at = match number.as_i64() {
+        Some(seconds) => OffsetDateTime::from_unix_timestamp(seconds).ok(),
+        None => number.as_f64().and_then(from_fractional_seconds),
+    };
+    at.map(Some).ok_or_else(|| {
+        invalid(format!(
+            "the claim `{name}` is a NumericDate out of range: {number}"
+        ))
+    })
+}
+
+/// Seconds with a fraction as an instant, to the nanosecond; `None` when not finite or out of
+/// range.
+fn from_fractional_seconds(seconds: f64) -> Option<OffsetDateTime> {
+    // Far beyond any date the clock holds, and well inside `i128`: the cast below is exact in
+    // range, and never reached with a value it would have to saturate.
+    const LIMIT: f64 = 1e20;
+    if !seconds.is_finite() || seconds.abs() > LIMIT {
+        return None;
+    }
+    let nanos = (seconds * 1e9).round() as i128;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+fn check_audience(claims: &Map<String, Value>, rules: &JwtRules) -> Result<(), JwtError> {
+    let Some(expected) = &rules.audience else {
+        return Ok(());
+    };
+    let ok = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == expected,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("the audience must include `{expected}`")))
+    }
+}
+
+/// Verifies a software statement from a key source: decode, trusted issuer, signature
+/// (refreshing keys once on an unknown `kid`), claims and replay. RFC 7591 §2.3: a statement
+/// "MUST contain an `iss` (issuer) claim".
 pub(crate) async fn verify_from_source<'a>(
     raw: &'a str,
     rules: &JwtRules,
@@ -462,26 +568,56 @@ pub(crate) async fn verify_from_source<'a>(
     now: OffsetDateTime,
 ) -> Result<Decoded<'a>, JwtError> {
     let decoded = decode(raw, rules, limits)?;
-    let issuer = decoded
-        .issuer()
-        .ok_or_else(|| invalid("the claim `iss` is required"))?
-        .to_owned();
-    let internal =
-        |e: KeyError| JwtError::Internal(RegistrationError::Store(crate::StoreError::backend(e)));
-    let mut keys = source
-        .keys(&issuer)
+    let keys = issuer_keys(&decoded, source).await?;
+    verified(decoded, &keys, rules, replay, now).await
+}
+
+/// Verifies a signed request body from a key source. Its `iss` is required only where it is bound
+/// to something: when `source` looks keys up by issuer. A source with keys for any issuer
+/// ([`KeySource::keys_for_any_issuer`]) verifies a body without `iss`.
+pub(crate) async fn verify_body_from_source<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    source: &dyn KeySource,
+    replay: Option<&dyn ReplayGuard>,
+    limits: &RequestLimits,
+    now: OffsetDateTime,
+) -> Result<Decoded<'a>, JwtError> {
+    let decoded = decode(raw, rules, limits)?;
+    let keys = if decoded.claims.get("iss").is_none_or(Value::is_null) {
+        source
+            .keys_for_any_issuer()
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| invalid("the claim `iss` is required: keys are looked up by issuer"))?
+    } else {
+        issuer_keys(&decoded, source).await?
+    };
+    verified(decoded, &keys, rules, replay, now).await
+}
+
+fn internal(e: KeyError) -> JwtError {
+    JwtError::Internal(RegistrationError::Store(crate::StoreError::backend(e)))
+}
+
+/// The keys of the token's issuer, refreshed once when they lack the token's `kid`.
+async fn issuer_keys(decoded: &Decoded<'_>, source: &dyn KeySource) -> Result<Arc<Jwks>, JwtError> {
+    let issuer = match decoded.claims.get("iss") {
+        Some(Value::String(issuer)) => issuer.as_str(),
+        None | Some(Value::Null) => return Err(invalid("the claim `iss` is required")),
+        Some(_) => return Err(invalid("the claim `iss` must be a string")),
+    };
+    let keys = source
+        .keys(issuer)
         .await
         .map_err(internal)?
         .ok_or_else(|| JwtError::Untrusted(format!("the issuer `{issuer}` is not trusted")))?;
     if decoded.kid.as_deref().is_some_and(|kid| !keys.has_kid(kid)) {
-        if let Some(fresh) = source.refresh(&issuer).await.map_err(internal)? {
-            keys = fresh;
+        if let Some(fresh) = source.refresh(issuer).await.map_err(internal)? {
+            return Ok(fresh);
         }
     }
-    verify_signature(&decoded, &keys)?;
-    check_claims(&decoded.claims, rules, now)?;
-    check_replay(&decoded, rules, replay, now).await?;
-    Ok(decoded)
+    Ok(keys)
 }
 
 /// Verifies a compact JWS against a fixed key set (keys named by a verified statement).
@@ -494,15 +630,29 @@ pub(crate) async fn verify_with_keys<'a>(
     now: OffsetDateTime,
 ) -> Result<Decoded<'a>, JwtError> {
     let decoded = decode(raw, rules, limits)?;
+    verified(decoded, keys, rules, replay, now).await
+}
+
+/// Signature, claims and replay of a decoded token.
+async fn verified<'a>(
+    decoded: Decoded<'a>,
+    keys: &Jwks,
+    rules: &JwtRules,
+    replay: Option<&dyn ReplayGuard>,
+    now: OffsetDateTime,
+) -> Result<Decoded<'a>, JwtError> {
     verify_signature(&decoded, keys)?;
-    check_claims(&decoded.claims, rules, now)?;
-    check_replay(&decoded, rules, replay, now).await?;
+    let until = check_claims(&decoded.claims, rules, now)?;
+    check_replay(&decoded, until, replay, now).await?;
     Ok(decoded)
 }
 
+/// Accepts the token's `jti` once. The guard remembers it until the end of the token's
+/// acceptance window, so a token is never accepted again while it is still valid: with a guard,
+/// that window must be bounded (by `exp`, or by `iat` and [`JwtRules::max_age`]).
 async fn check_replay(
     decoded: &Decoded<'_>,
-    rules: &JwtRules,
+    until: Option<OffsetDateTime>,
     replay: Option<&dyn ReplayGuard>,
     now: OffsetDateTime,
 ) -> Result<(), JwtError> {
@@ -513,12 +663,12 @@ async fn check_replay(
         .and_then(Value::as_str)
         .filter(|j| !j.is_empty())
         .ok_or_else(|| invalid("the claim `jti` is required"))?;
-    let exp = decoded
-        .claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
-    let until = exp.unwrap_or(now + rules.max_age.unwrap_or(Duration::days(1))) + rules.leeway;
+    let until = until.ok_or_else(|| {
+        invalid(
+            "the claim `exp` is required: a `jti` is remembered only while its token is \
+             accepted",
+        )
+    })?;
     let key = format!("{}\u{0}{jti}", decoded.issuer().unwrap_or_default());
     match guard.first_use(&key, now, until).await {
         Ok(true) => Ok(()),

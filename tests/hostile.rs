@@ -707,6 +707,9 @@ fn jws_attacks() -> Vec<Case> {
             ),
             ISS,
         ),
+        // A kid the trusted issuer does not have: the signature does not verify with the
+        // issuer's keys, an invalid statement (RFC 7591 §3.2.2; issue 14, B9). These expected
+        // `unapproved_software_statement` before.
         st(
             "kid path traversal",
             jws(
@@ -714,7 +717,7 @@ fn jws_attacks() -> Vec<Case> {
                 &claims(),
                 Sig::Issuer,
             ),
-            USS,
+            ISS,
         ),
         st(
             "kid path to the attacker key",
@@ -723,7 +726,7 @@ fn jws_attacks() -> Vec<Case> {
                 &claims(),
                 Sig::Attacker,
             ),
-            USS,
+            ISS,
         ),
         st(
             "kid with a NUL suffix",
@@ -732,7 +735,7 @@ fn jws_attacks() -> Vec<Case> {
                 &claims(),
                 Sig::Issuer,
             ),
-            USS,
+            ISS,
         ),
         st(
             "kid SQL injection",
@@ -741,7 +744,7 @@ fn jws_attacks() -> Vec<Case> {
                 &claims(),
                 Sig::Attacker,
             ),
-            USS,
+            ISS,
         ),
         st(
             "kid empty",
@@ -760,7 +763,7 @@ fn jws_attacks() -> Vec<Case> {
                 &claims(),
                 Sig::Attacker,
             ),
-            USS,
+            ISS,
         ),
         st(
             "the attacker's signature without a kid",

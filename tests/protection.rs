@@ -1299,10 +1299,11 @@ async fn signed_bodies_follow_the_claim_rules() {
         r.with_signed_requests(signed_requests().replay_guard(Arc::new(MemoryReplayGuard::new())))
     });
     let now = fx.now();
+    // Without `iss` a body is accepted here: the keys serve any issuer, so nothing binds it
+    // (issue 14, B10; see `a_signed_body_without_iss_is_accepted_when_keys_serve_any_issuer`).
     for changes in [
         json!({ "exp": null }),
         json!({ "iat": null }),
-        json!({ "iss": null }),
         json!({ "exp": now - 3600, "iat": now - 7200 }),
         json!({ "jti": null }),
     ] {
@@ -1699,4 +1700,162 @@ mod sector {
         let slow = fetcher.fetch(&format!("http://{addr}/slow"), quick).await;
         assert_eq!(slow, Err(FetchError::Timeout));
     }
+}
+
+// ---- issue 14 (helper "jose"): B10 the claims of signed bodies per key source ----
+
+/// Signed bodies with keys for any issuer and a replay guard.
+fn any_issuer_with_guard() -> Fixture {
+    Fixture::new(|r| {
+        r.with_signed_requests(signed_requests().replay_guard(Arc::new(MemoryReplayGuard::new())))
+    })
+}
+
+/// With keys configured for any issuer (the example server's `--signed-request-jwks`), `iss`
+/// is bound to nothing: a correctly signed body without it registers, and is used once.
+#[tokio::test]
+async fn a_signed_body_without_iss_is_accepted_when_keys_serve_any_issuer() {
+    let fx = any_issuer_with_guard();
+    let claims = with(request_claims(fx.now()), json!({ "iss": null }));
+    let jwt = client_signed(&claims);
+    let client = register_jwt(&fx, &jwt).await.unwrap();
+    assert_eq!(client.status, 201);
+    assert_eq!(client.metadata.client_name.as_deref(), Some("Signed"));
+    let err = register_jwt(&fx, &jwt).await.unwrap_err();
+    let reply = assert_error(err, 400, "invalid_request");
+    assert!(reply.description().contains("used before"), "{reply:?}");
+    // Through the HTTP adapter too.
+    let claims = with(claims, json!({ "jti": "no-iss-over-http" }));
+    let reply = handle(
+        &fx.registrar,
+        post("application/jwt", None, client_signed(&claims).into_bytes()),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(fx.store.len(), 2);
+}
+
+/// Keys looked up per issuer bind `iss`: a body without it is refused, and one naming an
+/// issuer without keys is refused as well.
+#[tokio::test]
+async fn a_signed_body_without_iss_is_refused_when_keys_are_looked_up_by_issuer() {
+    let keys = StaticKeySource::new().with_issuer(SOFTWARE, jwks("client.jwks.json"));
+    let fx = Fixture::new(|r| r.with_signed_requests(SignedRequests::new(Arc::new(keys))));
+    let now = fx.now();
+    let err = register_jwt(
+        &fx,
+        &client_signed(&with(request_claims(now), json!({ "iss": null }))),
+    )
+    .await
+    .unwrap_err();
+    let reply = assert_error(err, 400, "invalid_request");
+    assert!(
+        reply.description().contains("`iss` is required"),
+        "{reply:?}"
+    );
+    let other = with(request_claims(now), json!({ "iss": "someone-else" }));
+    let err = register_jwt(&fx, &client_signed(&other)).await.unwrap_err();
+    assert_error(err, 400, "invalid_request");
+    assert_eq!(fx.store.len(), 0);
+    register_jwt(&fx, &client_signed(&request_claims(now)))
+        .await
+        .unwrap();
+}
+
+/// Keys named by a verified software statement bind the body to the statement, not to `iss`.
+#[tokio::test]
+async fn a_signed_body_verified_with_its_statements_keys_needs_no_iss() {
+    let fx = Fixture::new(|r| {
+        r.with_software_statements(trusting_issuer())
+            .with_signed_requests(SignedRequests::new(Arc::new(StaticKeySource::new())))
+    });
+    let now = fx.now();
+    let statement = issuer_jws(
+        "PS256",
+        &with(
+            statement_claims(now),
+            json!({ "jwks": jwks_json("client.jwks.json") }),
+        ),
+    );
+    let claims = with(
+        request_claims(now),
+        json!({ "iss": null, "software_statement": statement }),
+    );
+    let client = register_jwt(&fx, &client_signed(&claims)).await.unwrap();
+    assert_eq!(client.status, 201);
+}
+
+/// The host's configured issuer is the audience every signed body must name.
+#[tokio::test]
+async fn a_signed_body_must_be_addressed_to_the_configured_issuer() {
+    let mut rules = oauth_dcr::JwtRules::default();
+    rules.required_claims = vec!["iat".into(), "exp".into()];
+    rules.audience = Some("https://as.example".into());
+    let fx = Fixture::new(|r| r.with_signed_requests(signed_requests().rules(rules)));
+    let now = fx.now();
+    for (aud, accepted) in [
+        (json!("https://as.example"), true),
+        (json!(["https://rs.example", "https://as.example"]), true),
+        (json!("https://other-as.example"), false),
+        (json!(["https://other-as.example"]), false),
+        (json!(null), false),
+        (json!(42), false),
+    ] {
+        let claims = with(
+            request_claims(now),
+            json!({ "aud": aud, "jti": aud.to_string() }),
+        );
+        let outcome = register_jwt(&fx, &client_signed(&claims)).await;
+        match (accepted, outcome) {
+            (true, Ok(client)) => assert_eq!(client.status, 201),
+            (false, Err(e)) => {
+                let reply = assert_error(e, 400, "invalid_request");
+                assert!(
+                    reply.description().contains("audience")
+                        || reply.description().contains("`aud`")
+                );
+            }
+            (_, outcome) => panic!("aud {aud}: {outcome:?}"),
+        }
+    }
+    assert_eq!(fx.store.len(), 2);
+}
+
+/// UK Open Banking binds `iss` to the statement's `software_id`: it is required even when the
+/// host gives keys for any issuer.
+#[tokio::test]
+async fn uk_open_banking_requires_iss_even_with_keys_for_any_issuer() {
+    let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
+    let software = StaticKeySource::new().with_any_issuer(jwks("issuer.jwks.json"));
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new());
+    let registrar = oauth_dcr::OpenBanking::new(
+        "https://as.example",
+        Arc::new(directory),
+        Arc::new(software),
+    )
+    .registrar(ENDPOINT, store.clone())
+    .with_clock(clock.clone());
+    let fx = Fixture {
+        registrar,
+        store,
+        clock,
+    };
+    let now = fx.now();
+    let claims = json!({
+        "aud": "https://as.example", "iat": now, "exp": now + 300, "jti": "ob-no-iss",
+        "redirect_uris": [REDIRECT],
+    });
+    let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-ps256" });
+    let jwt = jws(
+        &header,
+        &claims,
+        signer("PS256", "issuer-ps256.pem").as_ref(),
+    );
+    let err = register_jwt(&fx, &jwt).await.unwrap_err();
+    let reply = assert_error(err, 400, "invalid_request");
+    assert!(
+        reply.description().contains("`iss` is required"),
+        "{reply:?}"
+    );
 }

@@ -579,8 +579,11 @@ async fn an_untrusted_issuer_is_unapproved() {
     .await;
 }
 
+/// RFC 7591 §3.2.2: a trusted issuer's statement whose `kid` the issuer does not have does not
+/// verify with its issuer's keys: invalid, not unapproved (issue 14, B9; this test expected
+/// `unapproved_software_statement` before).
 #[tokio::test]
-async fn an_unknown_kid_is_unapproved() {
+async fn an_unknown_kid_is_invalid() {
     let fx = Fixture::statements();
     let header = issuer_header("RS256", json!({ "kid": "rotated-away" }));
     let (_, pem) = issuer_key("RS256");
@@ -592,7 +595,7 @@ async fn an_unknown_kid_is_unapproved() {
     assert_refused(
         &fx,
         &token,
-        "unapproved_software_statement",
+        "invalid_software_statement",
         "kid `rotated-away`",
     )
     .await;
@@ -1063,7 +1066,8 @@ async fn the_caching_key_source_caches_and_refreshes_on_an_unknown_kid() {
     assert_eq!(inner.calls(), 2);
     assert_eq!(fx.store.len(), 3);
 
-    // A kid the issuer does not have: refetched, still unknown, unapproved.
+    // A kid the issuer does not have: refetched, still unknown, invalid (RFC 7591 §3.2.2: the
+    // signature does not verify with the issuer's keys).
     let header = issuer_header("RS256", json!({}));
     let token = jws(
         &header,
@@ -1071,7 +1075,7 @@ async fn the_caching_key_source_caches_and_refreshes_on_an_unknown_kid() {
         signer("RS256", "issuer-rs256.pem").as_ref(),
     );
     let err = fx.refuse(&body_with(&token)).await;
-    assert_error(err, 400, "unapproved_software_statement");
+    assert_error(err, 400, "invalid_software_statement");
     assert_eq!(inner.calls(), 3);
     assert_eq!(fx.store.len(), 3);
 }
@@ -1110,7 +1114,7 @@ async fn the_caching_key_source_limits_refreshes() {
                 &statement_claims(fx.now()),
             )))
             .await;
-        assert_error(err, 400, "unapproved_software_statement");
+        assert_error(err, 400, "invalid_software_statement");
     }
     assert_eq!(
         inner.calls(),
@@ -1556,4 +1560,210 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
     for dropped in ["client_name#en", "client_name#fr"] {
         assert!(wire.get(dropped).is_none(), "{dropped} kept: {wire}");
     }
+}
+
+// ---- issue 14 (helper "jose"): B9 wrong issuer's key, B11 bounded caches ----
+
+fn trusting_two_issuers() -> Fixture {
+    let keys = StaticKeySource::new()
+        .with_issuer(ISSUER, jwks("issuer.jwks.json"))
+        .with_issuer(OTHER_ISSUER, jwks("attacker.jwks.json"));
+    Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(keys))))
+}
+
+/// RFC 7591 §3.2.2: a statement naming trusted issuer A but signed with trusted issuer B's key
+/// does not verify with A's keys: it is invalid, not unapproved (which stays for issuers and
+/// contents the server does not accept).
+#[tokio::test]
+async fn a_statement_of_one_trusted_issuer_signed_with_another_trusted_issuers_key_is_invalid() {
+    let fx = trusting_two_issuers();
+    let other_signer = signer("RS256", "attacker-rs256.pem");
+    // B's key under B's kid, and with no kid at all.
+    for header in [
+        json!({ "alg": "RS256", "typ": "JWT", "kid": "attacker-rs256" }),
+        json!({ "alg": "RS256", "typ": "JWT" }),
+    ] {
+        let token = jws(&header, &statement_claims(fx.now()), other_signer.as_ref());
+        assert_refused(
+            &fx,
+            &token,
+            "invalid_software_statement",
+            "signature does not verify",
+        )
+        .await;
+    }
+    // The other way round: B's name, A's key.
+    let claims = with(statement_claims(fx.now()), json!({ "iss": OTHER_ISSUER }));
+    assert_refused(
+        &fx,
+        &issuer_jws("RS256", &claims),
+        "invalid_software_statement",
+        "signature does not verify",
+    )
+    .await;
+    // Each issuer's own statements are accepted, and a stranger is still unapproved.
+    let own = jws(
+        &json!({ "alg": "RS256", "typ": "JWT", "kid": "attacker-rs256" }),
+        &claims,
+        other_signer.as_ref(),
+    );
+    fx.accept(&body_with(&own)).await;
+    fx.accept(&body_with(&issuer_jws(
+        "RS256",
+        &statement_claims(fx.now()),
+    )))
+    .await;
+    let stranger = with(
+        statement_claims(fx.now()),
+        json!({ "iss": "https://stranger.example" }),
+    );
+    let err = fx.refuse(&body_with(&issuer_jws("RS256", &stranger))).await;
+    assert_error(err, 400, "unapproved_software_statement");
+    assert_eq!(fx.store.len(), 2);
+}
+
+/// A statement from a random issuer, signed by anyone: refused as unapproved.
+fn random_issuer_statement(n: usize, now: i64) -> Value {
+    let claims = with(
+        statement_claims(now),
+        json!({ "iss": format!("https://random-{n}.example") }),
+    );
+    body_with(&issuer_jws("ES256", &claims))
+}
+
+/// Issuer names come from unverified tokens: a flood of random ones cannot grow the cache past
+/// its bound, and does not evict the keys of the trusted issuer.
+#[tokio::test]
+async fn the_caching_key_source_stays_bounded_under_random_issuers() {
+    let inner = Counting::new(&["issuer-es256"]);
+    let cache =
+        Arc::new(CachingKeySource::new(inner.clone(), Duration::from_secs(3600)).max_entries(64));
+    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(cache.clone())));
+    fx.accept(&body_with(&issuer_jws(
+        "ES256",
+        &statement_claims(fx.now()),
+    )))
+    .await;
+    let body = random_issuer_statement(0, fx.now());
+    for n in 0..1000 {
+        let err = fx.refuse(&random_issuer_statement(n, fx.now())).await;
+        assert_error(err, 400, "unapproved_software_statement");
+        assert!(
+            cache.cached_issuers() <= 64,
+            "{} entries",
+            cache.cached_issuers()
+        );
+    }
+    let calls = inner.calls();
+    fx.accept(&body_with(&issuer_jws(
+        "ES256",
+        &statement_claims(fx.now()),
+    )))
+    .await;
+    assert_eq!(
+        inner.calls(),
+        calls,
+        "the trusted issuer's keys stayed cached"
+    );
+    // The first random issuer was evicted: asking again reaches the inner source.
+    fx.refuse(&body).await;
+    assert_eq!(inner.calls(), calls + 1);
+}
+
+/// With the default bound, an untrusted issuer asked again after the flood is looked up again:
+/// its "not trusted" answer was not kept for the whole time to live.
+#[tokio::test]
+async fn the_caching_key_source_forgets_untrusted_issuers_under_a_flood() {
+    let inner = Counting::new(&["issuer-es256"]);
+    let cache = CachingKeySource::new(inner.clone(), Duration::from_secs(3600));
+    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let first = random_issuer_statement(0, fx.now());
+    fx.refuse(&first).await;
+    for n in 1..2000 {
+        fx.refuse(&random_issuer_statement(n, fx.now())).await;
+    }
+    let calls = inner.calls();
+    fx.refuse(&first).await;
+    assert_eq!(inner.calls(), calls + 1, "the first answer was evicted");
+}
+
+/// "Not trusted" answers are short-lived: an issuer the host trusts a moment later is not
+/// refused for the whole time to live.
+#[tokio::test]
+async fn the_caching_key_source_keeps_not_trusted_answers_briefly() {
+    let inner = Counting::new(&["issuer-es256"]);
+    let cache = CachingKeySource::new(inner.clone(), Duration::from_secs(3600))
+        .negative_ttl(Duration::ZERO);
+    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let body = random_issuer_statement(0, fx.now());
+    fx.refuse(&body).await;
+    fx.refuse(&body).await;
+    assert_eq!(inner.calls(), 2, "no negative answer was reused");
+}
+
+/// The in-memory replay guard keeps a bounded number of unexpired entries, forgets expired
+/// ones, and refuses a new key when full rather than forgetting a live one.
+#[tokio::test]
+async fn the_memory_replay_guard_is_bounded() {
+    use oauth_dcr::ReplayGuard;
+    let guard = MemoryReplayGuard::with_capacity(3);
+    let now = time::OffsetDateTime::from_unix_timestamp(START).unwrap();
+    let later = now + time::Duration::minutes(5);
+    for n in 0..3 {
+        let key = format!("{ISSUER}|{n}{}", "x".repeat(10_000));
+        assert!(guard.first_use(&key, now, later).await.unwrap());
+        assert!(
+            !guard.first_use(&key, now, later).await.unwrap(),
+            "replayed"
+        );
+    }
+    assert_eq!(guard.len(), 3);
+    assert!(
+        guard.first_use("one more", now, later).await.is_err(),
+        "full: refused, no live entry forgotten"
+    );
+    let key0 = format!("{ISSUER}|0{}", "x".repeat(10_000));
+    assert!(!guard.first_use(&key0, now, later).await.unwrap());
+    // Once they expire, entries are forgotten and new keys fit.
+    for n in 0..1000 {
+        let at = later + time::Duration::seconds(n);
+        assert!(guard
+            .first_use(&format!("k{n}"), at, at + time::Duration::seconds(1))
+            .await
+            .unwrap());
+        assert!(guard.len() <= 3);
+    }
+}
+
+/// B7: a statement checked by a replay guard needs `exp` (or a maximum age), and a float `exp`
+/// is remembered like an integer one.
+#[tokio::test]
+async fn with_a_replay_guard_a_statement_without_exp_is_refused() {
+    let fx = Fixture::new(|r| {
+        r.with_software_statements(
+            trusting_issuer().replay_guard(Arc::new(MemoryReplayGuard::new())),
+        )
+    });
+    let now = fx.now();
+    let no_exp = with(
+        statement_claims(now),
+        json!({ "exp": null, "jti": "no-exp" }),
+    );
+    assert_refused(
+        &fx,
+        &issuer_jws("ES256", &no_exp),
+        "invalid_software_statement",
+        "`exp` is required",
+    )
+    .await;
+    let float_exp = with(
+        statement_claims(now),
+        json!({ "exp": (now + 300) as f64 + 0.25, "jti": "float-exp" }),
+    );
+    let statement = issuer_jws("ES256", &float_exp);
+    fx.accept(&body_with(&statement)).await;
+    let err = fx.refuse(&body_with(&statement)).await;
+    let reply = assert_error(err, 400, "invalid_software_statement");
+    assert!(reply.description().contains("used before"), "{reply:?}");
+    assert_eq!(fx.store.len(), 1);
 }

@@ -21,9 +21,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    discovery_metadata, ClientStore, InitialTokenVerifier, MemoryReplayGuard, MemoryStore,
-    Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy,
-    SignedRequests,
+    discovery_metadata, ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
+    MemoryStore, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy,
+    ServerPolicy, SignedRequests,
     SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
@@ -164,7 +164,14 @@ fn protection(
     }
     if let Some(jwks) = &config.signed_request_keys {
         let keys = StaticKeySource::new().with_any_issuer(jwks.clone());
-        let mut signed = SignedRequests::new(Arc::new(keys)).replay_guard(replay);
+        // Each signed request is used once: it must carry a `jti`, which is remembered. The keys
+        // serve any issuer, so `iss` is optional; `aud` must name this server's issuer.
+        let mut rules = JwtRules::default();
+        rules.required_claims = vec!["iat".into(), "exp".into()];
+        rules.audience = Some(config.issuer.clone());
+        let mut signed = SignedRequests::new(Arc::new(keys))
+            .rules(rules)
+            .replay_guard(replay);
         if config.require_signed_request {
             signed = signed.required();
         }

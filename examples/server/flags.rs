@@ -27,8 +27,9 @@ usage: cargo run --example server -- [FLAGS]
                                  jti is remembered, in the database with --store postgres)
   --require-software-statement   refuse registrations without a verified software statement
   --signed-request-jwks JWKS_FILE
-                                 accept application/jwt request bodies signed with these keys,
-                                 each once (its jti is remembered like a statement's)
+                                 accept application/jwt request bodies signed with these keys
+                                 (claims: aud = the issuer, iat, exp, a single-use jti,
+                                 remembered like a statement's)
   --require-signed-request       refuse plain JSON request bodies
   --store memory|postgres://...  the client store and jti replay guard (default memory;
                                  PostgreSQL, shared by replicas, needs the `postgres` feature:

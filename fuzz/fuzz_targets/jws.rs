@@ -4,13 +4,22 @@
 //! - 1: the rest is an `application/jwt` registration body (a signed request);
 //! - 2: the rest is a JWK Set for `Jwks::from_json`; when it parses, it becomes the trusted
 //!   issuer's key set and a fixed, validly signed statement is verified against it;
-//! - 3: the rest is a JSON registration body for a registrar that verifies statements.
+//! - 3: the rest is a JSON registration body for a registrar that verifies statements;
+//! - 4 and 5: the rest builds a payload with claim times at their edges
+//!   (`oauth_dcr_fuzz::claims_from_bytes`), which the trusted issuer's key signs: 4 sends it as
+//!   a software statement, 5 as a signed request body, to a registrar with replay guards (and,
+//!   for odd input lengths, a maximum age), so that every claim-time computation sees it.
+//!
+//! `jws.dict` holds the claim names and edge numbers for libFuzzer (`-dict=jws.dict`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use oauth_dcr::{BodyFormat, Jwks, RequestContext};
-use oauth_dcr_fuzz::{block_on, check_error, issuer_jwks, protected_registrar};
+use oauth_dcr_fuzz::{
+    block_on, check_error, claims_from_bytes, guarded_registrar, issuer_jwks, issuer_signed,
+    protected_registrar, ISSUER,
+};
 
 /// A statement signed by the issuer's key (see `fuzz/make-corpus.sh`): a fixed input for mode 2.
 const SIGNED_STATEMENT: &str = include_str!("../corpus/jws/statement-valid").trim_ascii();
@@ -19,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    match mode % 4 {
+    match mode % 6 {
         0 => {
             let statement = String::from_utf8_lossy(rest);
             let body = serde_json::json!({
@@ -43,12 +52,33 @@ fuzz_target!(|data: &[u8]| {
             });
             register(keys, &serde_json::to_vec(&body).unwrap(), BodyFormat::Json);
         }
-        _ => register(issuer_jwks(), rest, BodyFormat::Json),
+        3 => register(issuer_jwks(), rest, BodyFormat::Json),
+        4 => {
+            let statement = issuer_signed(&claims_from_bytes(rest, Some(ISSUER)));
+            let body = serde_json::json!({
+                "redirect_uris": ["https://app.example/cb"],
+                "software_statement": statement,
+            });
+            let registrar = guarded_registrar(issuer_jwks(), rest.len() % 2 == 1);
+            answer(
+                &registrar,
+                &serde_json::to_vec(&body).unwrap(),
+                BodyFormat::Json,
+            );
+        }
+        _ => {
+            let body = issuer_signed(&claims_from_bytes(rest, None));
+            let registrar = guarded_registrar(issuer_jwks(), rest.len() % 2 == 1);
+            answer(&registrar, body.as_bytes(), BodyFormat::Jwt);
+        }
     }
 });
 
 fn register(keys: Jwks, body: &[u8], format: BodyFormat) {
-    let registrar = protected_registrar(keys);
+    answer(&protected_registrar(keys), body, format);
+}
+
+fn answer(registrar: &oauth_dcr::Registrar, body: &[u8], format: BodyFormat) {
     let context = RequestContext::new().with_body_format(format);
     match block_on(registrar.register(body, &context)) {
         Ok(client) => assert_eq!(client.status, 201),

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oauth_dcr::RequestContext;
+use oauth_dcr::{ClientMetadata, RequestContext};
 use oauth_dcr_fuzz::{block_on, check_error, plain_registrar};
 
 fuzz_target!(|data: &[u8]| {
@@ -28,8 +28,10 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         assert_eq!(client.status, 201);
-        // The dry run and the registration agree on the stored metadata.
-        assert_eq!(validated.as_ref().ok(), Some(&client.metadata));
+        // The dry run and the registration agree on the stored metadata (a deref coercion, so
+        // this holds whether the response keeps its metadata boxed or not).
+        let stored: &ClientMetadata = &client.metadata;
+        assert_eq!(validated.as_ref().ok(), Some(stored));
         let token = client.registration_access_token.secret().to_owned();
         let read = registrar.read(&client.client_id, Some(&token)).await;
         let read = read.unwrap_or_else(|e| panic!("read after register: {e:?}"));

@@ -3,9 +3,12 @@
 
 use std::sync::{Arc, OnceLock};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use josekit::jws::{JwsSigner, RS256};
 use oauth_dcr::{
-    Clock, ErrorCode, Jwks, MemoryStore, Registrar, RegistrationError, ServerPolicy,
-    SignedRequests, SoftwareStatements, StaticKeySource,
+    Clock, ErrorCode, Jwks, JwtRules, MemoryReplayGuard, MemoryStore, Registrar, RegistrationError,
+    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use time::OffsetDateTime;
 
@@ -75,6 +78,152 @@ pub fn protected_registrar(keys: Jwks) -> Registrar {
     plain_registrar()
         .with_software_statements(SoftwareStatements::new(Arc::new(statements)))
         .with_signed_requests(SignedRequests::new(Arc::new(requests)))
+}
+
+/// A registrar like [`protected_registrar`] whose statements and signed bodies also pass a
+/// replay guard, with a five-minute maximum age when `max_age` is set: every claim-time
+/// computation (leeway, maximum age, the guard's expiry) is reached.
+pub fn guarded_registrar(keys: Jwks, max_age: bool) -> Registrar {
+    let mut rules = JwtRules::default();
+    if max_age {
+        rules.max_age = Some(time::Duration::minutes(5));
+    }
+    let statements = StaticKeySource::new().with_issuer(ISSUER, keys.clone());
+    let requests = StaticKeySource::new().with_any_issuer(keys);
+    plain_registrar()
+        .with_software_statements(
+            SoftwareStatements::new(Arc::new(statements))
+                .rules(rules.clone())
+                .replay_guard(Arc::new(MemoryReplayGuard::new())),
+        )
+        .with_signed_requests(
+            SignedRequests::new(Arc::new(requests))
+                .rules(rules)
+                .replay_guard(Arc::new(MemoryReplayGuard::new())),
+        )
+}
+
+/// NumericDates at the edges, as a client may write them: the bounds of `i64` and `u64`, the
+/// years −9999, 0 and 9999 and just past, the fixed clock's time and its leeway, fractions,
+/// huge and tiny floats, and values that are no number at all.
+pub const EDGE_TIMES: [&str; 30] = [
+    "-9223372036854775808",
+    "9223372036854775807",
+    "18446744073709551615",
+    "123456789012345678901234567890",
+    "-377705116800",
+    "-377705116801",
+    "-62167219200",
+    "253402300799",
+    "253402300800",
+    "253402300799.999999999",
+    "0",
+    "-0",
+    "-1",
+    "1700000000",
+    "1699999940",
+    "1700000060",
+    "1700000300",
+    "1699999700",
+    "1700000000.5",
+    "1.7e9",
+    "1e308",
+    "-1e308",
+    "1.7976931348623157e308",
+    "5e-324",
+    "1e19",
+    "1e400",
+    "\"1700000000\"",
+    "null",
+    "true",
+    "[]",
+];
+
+/// The JSON text of a claim time picked by `selector`: an edge, absent (`None`), an `i64` or an
+/// `f64` read from `bytes`.
+fn claim_time(selector: u8, bytes: &mut &[u8]) -> Option<String> {
+    let mut word = || {
+        let mut eight = [0u8; 8];
+        let n = bytes.len().min(8);
+        eight[..n].copy_from_slice(&bytes[..n]);
+        *bytes = &bytes[n..];
+        eight
+    };
+    match usize::from(selector) % (EDGE_TIMES.len() + 3) {
+        i if i < EDGE_TIMES.len() => Some(EDGE_TIMES[i].to_owned()),
+        i if i == EDGE_TIMES.len() => None,
+        i if i == EDGE_TIMES.len() + 1 => Some(i64::from_le_bytes(word()).to_string()),
+        _ => {
+            let f = f64::from_le_bytes(word());
+            Some(if f.is_finite() {
+                format!("{f:e}")
+            } else {
+                "0".to_owned()
+            })
+        }
+    }
+}
+
+/// A JWT payload built from fuzz input, so that claim times reach their edges behind a valid
+/// signature: three selector bytes pick `exp`, `iat` and `nbf` (see [`EDGE_TIMES`]); what is
+/// left, when it is a JSON object, adds its members (metadata, `jti`, `aud`, `iss`, more
+/// times). `issuer` is the default `iss` (`None`: none).
+pub fn claims_from_bytes(data: &[u8], issuer: Option<&str>) -> String {
+    let (selectors, mut rest) = data.split_at(data.len().min(3));
+    let mut members = Vec::new();
+    for (i, name) in ["exp", "iat", "nbf"].into_iter().enumerate() {
+        let selector = selectors.get(i).copied().unwrap_or(0);
+        if let Some(raw) = claim_time(selector, &mut rest) {
+            members.push(format!("\"{name}\":{raw}"));
+        }
+    }
+    let extra: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(rest).unwrap_or_default();
+    let mut defaults = serde_json::json!({
+        "jti": "fuzz",
+        "redirect_uris": ["https://app.example/cb"],
+    });
+    if let Some(issuer) = issuer {
+        defaults["iss"] = issuer.into();
+    }
+    for (name, value) in defaults.as_object().into_iter().flatten() {
+        if !extra.contains_key(name) {
+            members.push(format!(
+                "{}:{value}",
+                serde_json::Value::from(name.as_str())
+            ));
+        }
+    }
+    for (name, value) in &extra {
+        members.push(format!(
+            "{}:{value}",
+            serde_json::Value::from(name.as_str())
+        ));
+    }
+    format!("{{{}}}", members.join(","))
+}
+
+/// The trusted issuer's private key (`tests/hostile/keys/issuer.pem`), signing fuzz payloads.
+const ISSUER_PEM: &str = include_str!("../../tests/hostile/keys/issuer.pem");
+
+/// A compact JWS of `payload` (JSON text, as is) signed RS256 by the trusted issuer's key.
+pub fn issuer_signed(payload: &str) -> String {
+    static SIGNER: OnceLock<Box<dyn JwsSigner>> = OnceLock::new();
+    let signer = SIGNER.get_or_init(|| {
+        Box::new(
+            RS256
+                .signer_from_pem(ISSUER_PEM)
+                .expect("the issuer key parses"),
+        )
+    });
+    let header = r#"{"alg":"RS256","typ":"JWT","kid":"issuer-rs256"}"#;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = signer.sign(input.as_bytes()).expect("RS256 signs");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 /// Every refusal is a client error with an RFC code (the in-memory store never fails, so a 500

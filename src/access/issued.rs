@@ -99,7 +99,7 @@ pub struct TokenSpec {
     pub scopes: Vec<String>,
     /// Who it is for.
     pub subject: Option<String>,
-    /// How long it lives; `None` for ever.
+    /// How long it lives; `None` for ever (a lifetime past the year 9999 ends then).
     pub lifetime: Option<Duration>,
     /// How many registrations it may make; `None` for unlimited.
     pub max_uses: Option<u32>,
@@ -216,7 +216,7 @@ impl IssuedInitialTokens {
             scopes: spec.scopes,
             subject: spec.subject,
             issued_at: now,
-            expires_at: spec.lifetime.map(|d| now + d),
+            expires_at: spec.lifetime.map(|lifetime| expiry(now, lifetime)),
             max_uses: spec.max_uses,
             uses: 0,
             allowed_scopes: spec.allowed_scopes,
@@ -241,6 +241,18 @@ impl IssuedInitialTokens {
     pub async fn revoke(&self, id: &str) -> Result<bool, StoreError> {
         self.store.revoke_token(id).await
     }
+}
+
+/// `now + lifetime`, checked: a lifetime past the last second the clock holds (9999-12-31
+/// 23:59:59 UTC) ends then, one before its first ends now (already expired).
+fn expiry(now: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
+    now.checked_add(lifetime).unwrap_or_else(|| {
+        if lifetime.is_negative() {
+            now
+        } else {
+            OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap_or(now)
+        }
+    })
 }
 
 #[async_trait]

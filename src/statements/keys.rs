@@ -126,6 +126,16 @@ pub trait KeySource: Send + Sync {
     async fn refresh(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
         self.keys(issuer).await
     }
+
+    /// Keys that verify tokens of any issuer, tokens without `iss` included; `None` when keys
+    /// are looked up per issuer only. Signed request bodies need an `iss` only when this is
+    /// `None`, because only then is the claim bound to the keys. The default is `None`.
+    ///
+    /// # Errors
+    /// As [`keys`](Self::keys).
+    async fn keys_for_any_issuer(&self) -> Result<Option<Arc<Jwks>>, KeyError> {
+        Ok(None)
+    }
 }
 
 /// Fixed keys per issuer, from configuration.
@@ -171,15 +181,26 @@ impl KeySource for StaticKeySource {
     async fn keys(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
         Ok(self.issuers.get(issuer).or(self.any.as_ref()).cloned())
     }
+
+    async fn keys_for_any_issuer(&self) -> Result<Option<Arc<Jwks>>, KeyError> {
+        Ok(self.any.clone())
+    }
 }
 
 /// Caches another source's keys per issuer for a time to live, and refetches early when a token
 /// names an unknown `kid` (at most once per `min_refresh` per issuer, so a flood of tokens with
 /// random `kid`s cannot turn into a flood of fetches).
+///
+/// Issuer names come from tokens not yet verified, so the cache is bounded: "not trusted"
+/// answers are kept only for [`negative_ttl`](Self::negative_ttl), and at most
+/// [`max_entries`](Self::max_entries) issuers are held; when full, expired entries go first,
+/// then the oldest "not trusted" answer, then the oldest keys.
 pub struct CachingKeySource<S> {
     inner: S,
     ttl: Duration,
+    negative_ttl: Duration,
     min_refresh: Duration,
+    max_entries: usize,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -190,18 +211,23 @@ impl<S> fmt::Debug for CachingKeySource<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CachingKeySource")
             .field("ttl", &self.ttl)
+            .field("negative_ttl", &self.negative_ttl)
             .field("min_refresh", &self.min_refresh)
+            .field("max_entries", &self.max_entries)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: KeySource> CachingKeySource<S> {
-    /// Caches `inner` for `ttl`, refreshing on an unknown `kid` at most every 30 seconds.
+    /// Caches `inner` for `ttl` ("not trusted" answers for at most 60 seconds), refreshing on an
+    /// unknown `kid` at most every 30 seconds, holding at most 1,024 issuers.
     pub fn new(inner: S, ttl: Duration) -> Self {
         Self {
             inner,
             ttl,
+            negative_ttl: Duration::from_secs(60),
             min_refresh: Duration::from_secs(30),
+            max_entries: 1024,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -213,17 +239,69 @@ impl<S: KeySource> CachingKeySource<S> {
         self
     }
 
+    /// Sets how long a "not trusted" answer is kept (never longer than the time to live).
+    /// Defaults to 60 seconds.
+    #[must_use]
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// Sets the most issuers held at once. Defaults to 1,024.
+    #[must_use]
+    pub fn max_entries(mut self, entries: usize) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// How many issuers the cache holds now, trusted or not (for monitoring and tests).
+    pub fn cached_issuers(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// How long an answer stays fresh.
+    fn lifetime(&self, keys: &Option<Arc<Jwks>>) -> Duration {
+        match keys {
+            Some(_) => self.ttl,
+            None => self.negative_ttl.min(self.ttl),
+        }
+    }
+
     fn cached(&self, issuer: &str, max_age: Duration) -> Option<Option<Arc<Jwks>>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let (at, keys) = cache.get(issuer)?;
-        (at.elapsed() < max_age).then(|| keys.clone())
+        let fresh = at.elapsed() < max_age.min(self.lifetime(keys));
+        fresh.then(|| keys.clone())
     }
 
     async fn load(&self, issuer: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
         let keys = self.inner.refresh(issuer).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(issuer.to_owned(), (Instant::now(), keys.clone()));
+        if !cache.contains_key(issuer) {
+            self.make_room(&mut cache);
+        }
+        if self.max_entries > 0 {
+            cache.insert(issuer.to_owned(), (Instant::now(), keys.clone()));
+        }
         Ok(keys)
+    }
+
+    /// Evicts until one more entry fits: expired entries, then the oldest "not trusted" answer,
+    /// then the oldest keys.
+    fn make_room(&self, cache: &mut HashMap<String, Cached>) {
+        if cache.len() < self.max_entries {
+            return;
+        }
+        cache.retain(|_, (at, keys)| at.elapsed() < self.lifetime(keys));
+        while !cache.is_empty() && cache.len() >= self.max_entries {
+            let oldest = cache
+                .iter()
+                .min_by_key(|(_, (at, keys))| (keys.is_some(), *at))
+                .map(|(issuer, _)| issuer.clone());
+            if let Some(issuer) = oldest {
+                cache.remove(&issuer);
+            }
+        }
     }
 }
 
@@ -241,5 +319,9 @@ impl<S: KeySource> KeySource for CachingKeySource<S> {
             Some(keys) => Ok(keys),
             None => self.load(issuer).await,
         }
+    }
+
+    async fn keys_for_any_issuer(&self) -> Result<Option<Arc<Jwks>>, KeyError> {
+        self.inner.keys_for_any_issuer().await
     }
 }

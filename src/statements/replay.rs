@@ -1,14 +1,19 @@
 //! The `jti` replay guard for software statements and signed request bodies.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::store::StoreError;
 
 /// Remembers the `jti` of each accepted JWT until it expires, so it is accepted only once.
+///
+/// The registrar passes, as `expires_at`, the end of the token's acceptance window (`exp` plus
+/// the leeway, or `iat` plus the maximum age plus the leeway): a guard must refuse the key until
+/// then, or a token could be replayed while it is still valid.
 ///
 /// Multi-replica deployments share it through their database (the PostgreSQL store provides
 /// one); [`MemoryReplayGuard`] serves a single process.
@@ -32,18 +37,89 @@ pub trait ReplayGuard: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// An in-memory [`ReplayGuard`], pruning expired entries as it goes.
-#[derive(Debug, Default)]
+/// An in-memory [`ReplayGuard`] for a single process, bounded in memory.
+///
+/// It keeps a SHA-256 digest of each key (a fixed size, whatever the `jti`), forgets entries as
+/// they expire, and holds at most [`capacity`](Self::with_capacity) unexpired entries: when full,
+/// a new key is refused with an error (the client sees a 500) rather than an unexpired one
+/// forgotten, which would let its token be replayed.
+#[derive(Debug)]
 pub struct MemoryReplayGuard {
-    seen: Mutex<HashMap<String, OffsetDateTime>>,
+    capacity: usize,
+    seen: Mutex<Seen>,
+}
+
+/// The digests seen, with their expiry, and the same entries ordered by expiry for pruning.
+#[derive(Debug, Default)]
+struct Seen {
+    until: HashMap<[u8; 32], OffsetDateTime>,
+    by_expiry: BTreeSet<(OffsetDateTime, [u8; 32])>,
+}
+
+impl Seen {
+    /// Forgets every entry expired at `now`.
+    fn prune(&mut self, now: OffsetDateTime) {
+        while let Some(&(at, digest)) = self.by_expiry.first() {
+            if at > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            if self.until.get(&digest) == Some(&at) {
+                self.until.remove(&digest);
+            }
+        }
+    }
+
+    fn insert(&mut self, digest: [u8; 32], expires_at: OffsetDateTime) {
+        if let Some(old) = self.until.insert(digest, expires_at) {
+            self.by_expiry.remove(&(old, digest));
+        }
+        self.by_expiry.insert((expires_at, digest));
+    }
+}
+
+impl Default for MemoryReplayGuard {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
 }
 
 impl MemoryReplayGuard {
-    /// An empty guard.
+    /// The default capacity: 100,000 unexpired entries (a few megabytes).
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty guard holding at most [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) entries.
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// An empty guard holding at most `capacity` unexpired entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// How many unexpired entries the guard held after its last call (for monitoring and tests).
+    pub fn len(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .until
+            .len()
+    }
+
+    /// Whether the guard holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
+
+/// The guard is full of unexpired entries.
+#[derive(Debug, thiserror::Error)]
+#[error("the replay guard holds {0} unexpired entries, its capacity")]
+struct Full(usize);
 
 #[async_trait]
 impl ReplayGuard for MemoryReplayGuard {
@@ -53,16 +129,16 @@ impl ReplayGuard for MemoryReplayGuard {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 10_000 {
-            seen.retain(|_, at| *at > now);
+        seen.prune(now);
+        if seen.until.contains_key(&digest) {
+            return Ok(false);
         }
-        match seen.get(key) {
-            Some(at) if *at > now => Ok(false),
-            _ => {
-                seen.insert(key.to_owned(), expires_at);
-                Ok(true)
-            }
+        if seen.until.len() >= self.capacity {
+            return Err(StoreError::backend(Full(self.capacity)));
         }
+        seen.insert(digest, expires_at);
+        Ok(true)
     }
 }

@@ -137,11 +137,12 @@ async fn software_statements_from_a_trusted_issuer() {
 
     let forged = stranger.sign(claims(statement_claims));
     let refused = post(&server, JSON, body(&forged)).await;
-    // Signed with a key the trusted issuer's set does not hold.
+    // Signed with a key the trusted issuer's set does not hold: the signature does not verify
+    // with its issuer's keys, an invalid statement (RFC 7591 §3.2.2; issue 14, B9).
     assert_error(
         &refused,
         StatusCode::BAD_REQUEST,
-        "unapproved_software_statement",
+        "invalid_software_statement",
         "software statement: ",
     );
 
@@ -168,6 +169,7 @@ async fn signed_request_bodies() {
     let request = |key: &Key, jti: &str| {
         key.sign(claims(json!({
             "iss": "https://app.example",
+            "aud": server.base,
             "jti": jti,
             "redirect_uris": ["https://app.example/cb"],
             "client_name": "Signed App",
@@ -228,9 +230,39 @@ async fn signed_requests_are_optional_without_the_require_flag() {
     server.assert_serving().await;
     let signed = client_key.sign(claims(json!({
         "iss": "https://app.example",
+        "aud": server.base,
         "jti": "only-once",
         "redirect_uris": ["https://app.example/cb"],
     })));
     let created = post(&server, "application/jwt", signed).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.json);
+}
+
+/// The keys of `--signed-request-jwks` serve any issuer, so `iss` is bound to nothing and may be
+/// left out; `aud` must be this server's issuer (issue 14, B10).
+#[tokio::test]
+async fn signed_requests_need_this_servers_audience_and_no_issuer() {
+    let client_key = Key::new("client-audience");
+    let server = Server::start(&["--signed-request-jwks", client_key.path()]).await;
+    let request = |aud: Value, jti: &str| {
+        let mut members = json!({ "jti": jti, "redirect_uris": ["https://app.example/cb"] });
+        if !aud.is_null() {
+            members["aud"] = aud;
+        }
+        client_key.sign(claims(members))
+    };
+    let created = post(
+        &server,
+        "application/jwt",
+        request(json!(server.base), "no-iss"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.json);
+    for (aud, jti) in [
+        (json!("https://other-as.example"), "elsewhere"),
+        (Value::Null, "nowhere"),
+    ] {
+        let refused = post(&server, "application/jwt", request(aud, jti)).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "invalid_request", "aud");
+    }
 }
