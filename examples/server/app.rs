@@ -23,8 +23,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
     discovery_metadata, ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
     MemoryStore, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy,
-    ServerPolicy, SignedRequests,
-    SoftwareStatements, StaticKeySource,
+    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 
