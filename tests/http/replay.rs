@@ -18,7 +18,8 @@ async fn replicas(flags: &[&str]) -> Option<(Server, Server)> {
         eprintln!("skipping: set DATABASE_URL=postgres://… to run the example on PostgreSQL");
         return None;
     };
-    let mut args = vec!["--store", url.as_str()];
+    // Replicas of one server share its issuer identifier.
+    let mut args = vec!["--store", url.as_str(), "--issuer", ISSUER];
     args.extend_from_slice(flags);
     let a = match Server::try_start(&args).await {
         Ok(server) => server,
@@ -31,6 +32,9 @@ async fn replicas(flags: &[&str]) -> Option<(Server, Server)> {
     let b = Server::try_start(&args).await.expect("the second replica");
     Some((a, b))
 }
+
+/// The issuer identifier both replicas serve under.
+const ISSUER: &str = "https://as.example";
 
 /// A `jti` as real issuers make them: unique, here with a non-ASCII part and a few hundred bytes.
 fn jti() -> String {
@@ -86,6 +90,7 @@ async fn a_signed_request_is_accepted_once_across_replicas_on_postgres() {
     };
     let signed = client_key.sign(claims(json!({
         "iss": "https://app.example",
+        "aud": ISSUER,
         "jti": jti(),
         "redirect_uris": ["https://app.example/cb"],
         "client_name": "Signed App",
