@@ -423,6 +423,9 @@ impl Registrar {
         let mut metadata = parsed.metadata;
         self.validated_metadata(&mut metadata, parsed.violations)
             .map_err(|e| (e.code(), e.to_string()))?;
+        self.bind_document(client_id, &mut metadata)
+            .await
+            .map_err(|e| (e.code(), e.to_string()))?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -460,6 +463,32 @@ impl ServerPolicy {
     /// Whether URL client identifiers are enabled.
     pub fn supports_metadata_documents(&self) -> bool {
         self.metadata_documents.is_some()
+    }
+}
+
+impl Registrar {
+    /// What binds a document's client beyond validation, as it binds a registration: the host's
+    /// hook (where the deployment profiles' rules live; whatever it changes is validated again)
+    /// and the `sector_identifier_uri` document.
+    async fn bind_document(
+        &self,
+        client_id: &str,
+        metadata: &mut ClientMetadata,
+    ) -> Result<(), RegistrationError> {
+        if let Some(hook) = &self.hook {
+            let request = crate::registrar::RequestContext::new();
+            let context = crate::events::HookContext {
+                operation: crate::events::Operation::Resolve,
+                client_id: Some(client_id),
+                request: &request,
+                initial_token: None,
+                statement: None,
+                signed_request: None,
+            };
+            hook.check(metadata, &context).await?;
+            self.validated_metadata(metadata, Vec::new())?;
+        }
+        self.check_sector_identifier(metadata).await
     }
 }
 

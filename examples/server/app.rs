@@ -168,6 +168,7 @@ fn protection(
         let mut rules = JwtRules::default();
         rules.required_claims = vec!["iat".into(), "exp".into()];
         rules.audience = Some(config.issuer.clone());
+        rules.max_lifetime = Some(time::Duration::hours(24));
         let mut signed = SignedRequests::new(Arc::new(keys))
             .rules(rules)
             .replay_guard(replay);

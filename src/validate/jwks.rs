@@ -187,9 +187,10 @@ fn unsupported_curve(crv: &str) -> String {
     format!("uses the unsupported curve `{}`", super::printable(crv))
 }
 
-fn malformed(kty: &str, error: &josekit::JoseError) -> String {
-    let why = super::printable(&error.to_string());
-    format!("is not a valid {kty} public key ({why})")
+/// The JOSE library's own text (OpenSSL's, underneath) stays out of the client's answer: it
+/// names library internals, not the client's mistake.
+fn malformed(kty: &str, _error: &josekit::JoseError) -> String {
+    format!("is not a valid {kty} public key")
 }
 
 #[cfg(test)]
