@@ -130,9 +130,7 @@ fn parse_profile(value: &str) -> Result<Profile, String> {
         .find(|(name, _)| *name == value)
         .map(|(_, profile)| *profile)
         .ok_or_else(|| {
-            format!(
-                "--profile expects oidc-dynamic, fapi2, mcp or uk-open-banking, got `{value}`"
-            )
+            format!("--profile expects oidc-dynamic, fapi2, mcp or uk-open-banking, got `{value}`")
         })
 }
 
