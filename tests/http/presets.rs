@@ -60,12 +60,21 @@ async fn a_fapi2_native_app_registers_over_http_with_profile_fapi2() {
     let refused = server.register(&secret.to_string(), None).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error(), "invalid_client_metadata");
+    assert_eq!(
+        refused.json["error_description"],
+        "token_endpoint_auth_method `client_secret_basic` is not supported"
+    );
     // A private-use scheme without a dot: RFC 8252 §7.1, the ordinary native rule.
     let mut no_dot: Value = serde_json::from_str(&app).unwrap();
     no_dot["redirect_uris"] = json!(["myapp:/cb"]);
     let refused = server.register(&no_dot.to_string(), None).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error(), "invalid_redirect_uri");
+    assert_eq!(
+        refused.json["error_description"],
+        "redirect_uris: `myapp:/cb` uses the private-use scheme `myapp`, which is not in reverse \
+         domain form (RFC 8252 §7.1)"
+    );
 
     // The registration reads back as registered.
     let read = server
