@@ -856,6 +856,52 @@ async fn fapi2_sets_the_sender_constraint_the_authentication_implies() {
     );
 }
 
+/// Every path: a FAPI 2.0 native app whose metadata a software statement asserts gets the same
+/// redirect rules and the same sender constraint as one that sends them in the body.
+#[tokio::test]
+async fn fapi2_native_rules_and_sender_constraint_hold_for_statement_asserted_metadata() {
+    let server = Server::new(|store| {
+        Profile::Fapi2
+            .registrar(ENDPOINT, store)
+            .with_software_statements(trusting_issuer().rules(Profile::Fapi2.jwt_rules()))
+    });
+    let app = fixture("fapi2-native-app.json");
+    let claims = |redirects: Value| {
+        with(
+            statement_claims(server.now()),
+            json!({
+                "application_type": "native",
+                "redirect_uris": redirects,
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=app,O=Example",
+            }),
+        )
+    };
+    let body = |statement: String| json!({ "software_statement": statement, "jwks": app["jwks"] });
+    let native = issuer_jws("PS256", &claims(app["redirect_uris"].clone()));
+    let no_dot = issuer_jws("PS256", &claims(json!(["myapp:/cb"])));
+    let rows = vec![
+        json_row("statement-asserted native app", body(native), Accept),
+        json_row(
+            "statement-asserted scheme without a dot",
+            body(no_dot),
+            Refuse(400, "invalid_redirect_uri", "not in reverse domain form"),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let client = &response(&accepted, "statement-asserted native app").metadata;
+    assert_eq!(
+        serde_json::to_value(&client.redirect_uris).unwrap(),
+        app["redirect_uris"]
+    );
+    assert_eq!(
+        client.tls_client_certificate_bound_access_tokens,
+        Some(true)
+    );
+    assert_eq!(client.dpop_bound_access_tokens, None);
+    assert_eq!(client.require_pushed_authorization_requests, Some(true));
+}
+
 #[tokio::test]
 async fn fapi2_refuses_rsa_keys_under_2048_bits_and_ec_keys_under_224_bits() {
     let server = Server::profile(Profile::Fapi2);
