@@ -139,6 +139,12 @@ fn decode(kty: &str, key: &Map<String, Value>) -> Result<(bool, bool), String> {
                 "P-384" => (384, ES384),
                 "P-521" => (521, ES512),
                 "secp256k1" => (256, ES256K),
+                // Not a registered JOSE curve and not one the library decodes, but clients send
+                // it: refused for its size (FAPI 2.0 §5.4.1), which says more than its name.
+                "P-192" => {
+                    check_ec_bits(crv, 192)?;
+                    return Err(unsupported_curve(crv));
+                }
                 other => return Err(unsupported_curve(other)),
             };
             check_ec_bits(crv, bits)?;
