@@ -588,6 +588,39 @@ impl OpenBanking {
         registration_endpoint: impl Into<String>,
         store: Arc<dyn ClientStore>,
     ) -> Registrar {
+        let policy = Profile::UkOpenBanking.policy(registration_endpoint);
+        self.registrar_with_policy(policy, store)
+    }
+
+    /// As [`registrar`](Self::registrar), over a policy you adjusted from
+    /// [`Profile::UkOpenBanking`]'s (more scopes, client limits, or, for a local walkthrough
+    /// only, the `dangerously_*` switches that let a statement's `software_jwks_endpoint` on
+    /// `http` loopback become the client's `jwks_uri`). The profile's own rules still run as its
+    /// hook.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{MemoryStore, OpenBanking, Profile, ScopePolicy, StaticKeySource};
+    /// # use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
+    /// # struct Offline;
+    /// # #[async_trait::async_trait]
+    /// # impl Fetcher for Offline {
+    /// #     async fn fetch(&self, _: &str, _: FetchLimits) -> Result<Fetched, FetchError> {
+    /// #         Err(FetchError::Timeout)
+    /// #     }
+    /// # }
+    ///
+    /// let mut policy = Profile::UkOpenBanking.policy("https://as.bank.example/register");
+    /// policy.scope = ScopePolicy::reject_outside(["openid", "accounts", "payments", "eventpolling"]);
+    /// let registrar = OpenBanking::new("https://as.bank.example", Arc::new(StaticKeySource::new()), Arc::new(Offline))
+    ///     .registrar_with_policy(policy, Arc::new(MemoryStore::new()));
+    /// assert!(registrar.policy().scope.allowed().unwrap().contains("eventpolling"));
+    /// ```
+    pub fn registrar_with_policy(
+        self,
+        policy: ServerPolicy,
+        store: Arc<dyn ClientStore>,
+    ) -> Registrar {
         let profile = Profile::UkOpenBanking;
         let mut statement_rules = profile.jwt_rules();
         statement_rules.required_claims = claims(&["iat", "software_id", "software_redirect_uris"]);
@@ -610,8 +643,8 @@ impl OpenBanking {
             .keys_from_statement_endpoints(self.fetcher)
             .replay_guard(self.replay)
             .required();
-        profile
-            .registrar(registration_endpoint, store)
+        Registrar::new(policy, store)
+            .with_hook(profile.hook())
             .with_software_statements(statements)
             .with_signed_requests(requests)
     }
