@@ -93,9 +93,13 @@ pub fn is_json(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
 }
 
-/// Whether the `Content-Type` is `application/jwt` (a signed request body).
+/// Whether the `Content-Type` is `application/jwt` or `application/jose` (a signed request
+/// body). The UK Open Banking API definition and its `conformance-dcr` tool send the compact JWS
+/// as `application/jose` (RFC 7515 §9.2.1 registers it for the compact serialization).
 pub fn is_jwt(headers: &HeaderMap) -> bool {
-    media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/jwt"))
+    media_type(headers).is_some_and(|t| {
+        t.eq_ignore_ascii_case("application/jwt") || t.eq_ignore_ascii_case("application/jose")
+    })
 }
 
 fn media_type(headers: &HeaderMap) -> Option<&str> {
@@ -140,7 +144,8 @@ fn endpoint_path(endpoint: &str) -> &str {
 ///   `{endpoint}/{client_id}` read (200), update (200) and delete (204).
 /// - Other methods answer 405 with `Allow`; `OPTIONS` answers 204 with `Allow`, and with the CORS
 ///   headers when the request's `Origin` is in [`allowed_origins`](crate::ServerPolicy::allowed_origins).
-/// - Bodies must be `application/json` (415 otherwise); the bearer token comes from the
+/// - Bodies must be `application/json`, or `application/jwt` / `application/jose` when the
+///   registrar accepts signed request bodies (415 otherwise); the bearer token comes from the
 ///   `Authorization` header only. A request that needs a token and carries no credentials (no
 ///   `Authorization` header, or another scheme than `Bearer`) answers 401 with a bare
 ///   `WWW-Authenticate: Bearer` challenge (RFC 6750 §3.1); a malformed, unknown, expired or

@@ -32,6 +32,14 @@ pub struct ServerPolicy {
     /// Response types clients may register, compared without regard to the order of their parts.
     /// Defaults to `code`.
     pub response_types_supported: Vec<ResponseType>,
+    /// Hold hybrid response types (`code id_token`, `code token`, `code id_token token`) to the
+    /// OIDC Registration §2 pairing with the `implicit` grant, as for `token` and `id_token`
+    /// alone. With `false` a hybrid needs `authorization_code` only, and `implicit` is not
+    /// implied when `grant_types` is omitted: UK Open Banking registers `code id_token` with
+    /// grant types that never list `implicit` (DCR v3.3), because the authorization server
+    /// returns only the ID token, used as a detached signature, from the authorization endpoint.
+    /// `token` and `id_token` without `code` still need `implicit`. Defaults to `true`.
+    pub hybrid_needs_implicit_grant: bool,
     /// Token endpoint authentication methods. Defaults to `client_secret_basic`,
     /// `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, `tls_client_auth`,
     /// `self_signed_tls_client_auth` and `none`.
@@ -163,6 +171,7 @@ impl ServerPolicy {
                 GrantType::RefreshToken,
             ],
             response_types_supported: vec![ResponseType::code()],
+            hybrid_needs_implicit_grant: true,
             token_endpoint_auth_methods_supported: vec![
                 AuthMethod::ClientSecretBasic,
                 AuthMethod::ClientSecretPost,

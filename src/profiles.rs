@@ -14,14 +14,16 @@ use time::Duration;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::{HookContext, RegistrationHook, StatementInfo};
+use crate::fetch::Fetcher;
 use crate::metadata::{
     ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, ResponseType,
     SubjectType,
 };
-use crate::policy::{JoseSupport, ServerPolicy};
+use crate::policy::{JoseSupport, ScopePolicy, ServerPolicy};
 use crate::registrar::{BodyFormat, Registrar};
 use crate::statements::{
     JwtRules, KeySource, MemoryReplayGuard, ReplayGuard, SignedRequests, SoftwareStatements,
+    StaticKeySource, STATEMENT_JWKS_CLAIMS,
 };
 use crate::store::ClientStore;
 
@@ -29,21 +31,25 @@ use crate::store::ClientStore;
 /// Ed25519; never RS256, `none` or HMAC).
 const FAPI_ALGORITHMS: [&str; 3] = ["PS256", "ES256", "EdDSA"];
 
-/// The one signing algorithm UK Open Banking allows.
-const OPEN_BANKING_ALGORITHMS: [&str; 1] = ["PS256"];
+/// The signing algorithms UK Open Banking allows: the Directory requires ES256 or PS256 (FAPI 1.0
+/// Part 2 §8.6).
+const OPEN_BANKING_ALGORITHMS: [&str; 2] = ["PS256", "ES256"];
 
-/// The statement claims naming the software's key set: UK Open Banking and Brazil spellings.
-const STATEMENT_JWKS_CLAIMS: [&str; 2] = ["software_jwks_endpoint", "software_jwks_uri"];
+/// The scopes of the UK Open Banking Read/Write APIs, with `openid`.
+const OPEN_BANKING_SCOPES: [&str; 4] = ["openid", "accounts", "payments", "fundsconfirmations"];
+
+/// How old a software statement UK Open Banking accepts by default (its `iat`).
+const OPEN_BANKING_STATEMENT_MAX_AGE: Duration = Duration::hours(24);
 
 /// A deployment profile: a [`ServerPolicy`] preset and the rules a policy cannot express.
 ///
 /// | | `OidcDynamic` | `Fapi2` | `UkOpenBanking` | `Mcp` |
 /// |---|---|---|---|---|
-/// | clients | any | confidential | confidential | public |
+/// | clients | any | confidential | confidential (`web`, `mobile`) | public |
 /// | authentication | all methods | `private_key_jwt`, mTLS | `private_key_jwt`, `tls_client_auth` | `none` |
-/// | response types | `code`, `id_token`, hybrids | `code` | `code`, `code id_token` | `code` |
-/// | redirect URIs | the crate's rules (web: https; native: loopback `http` IP literals, reverse-DNS private-use schemes, claimed https) | the crate's rules, native apps included | https, ⊆ statement | loopback on any port, `localhost` |
-/// | signing algorithms | RS256, PS256, ES256, EdDSA (`none` for ID tokens without a front-channel ID token, and for request objects) | PS256, ES256, EdDSA | PS256 | defaults |
+/// | response types | `code`, `id_token`, hybrids | `code` | `code`, `code id_token` (no `implicit` needed) | `code` |
+/// | redirect URIs | the crate's rules (web: https; native: loopback `http` IP literals, reverse-DNS private-use schemes, claimed https) | the crate's rules, native apps included | https, ⊆ statement (all of it when omitted) | loopback on any port, `localhost` |
+/// | signing algorithms | RS256, PS256, ES256, EdDSA (`none` for ID tokens without a front-channel ID token, and for request objects) | PS256, ES256, EdDSA | PS256, ES256 | defaults |
 /// | also | pairwise subjects | sender-constrained tokens recorded (DPoP or certificate-bound, set from the authentication), PAR forced | signed body, statement | never-used clients reaped after 24 h |
 ///
 /// ```
@@ -96,13 +102,28 @@ pub enum Profile {
     /// PKCE with S256 and the use of PAR are enforced at the authorization and PAR endpoints,
     /// not at registration.
     Fapi2,
-    /// UK Open Banking: a signed request body (`application/jwt`, PS256) with `iss`, `iat`,
-    /// `exp`, `aud` (the authorization server's issuer) and a `jti` accepted once; a software
-    /// statement (PS256, from the directory) required; redirect URIs a subset of the statement's
-    /// `software_redirect_uris`; no `jwks` by value and no `jwks_uri` other than the statement's
-    /// `software_jwks_endpoint`; keys never from JWS headers; web clients with https redirects,
-    /// authenticating with `private_key_jwt` or `tls_client_auth`; PS256 for every signing
-    /// algorithm.
+    /// UK Open Banking (DCR v3.3 and the Directory's SSA specification): a signed request body
+    /// (`application/jwt` or `application/jose`, PS256 or ES256) with `iss` (the statement's
+    /// `software_id`), `iat`, `exp`, `aud` (the authorization server's issuer or the ASPSP's
+    /// organisation identifier) and a `jti` accepted once, signed with a key of the software
+    /// statement's key set (`software_jwks_endpoint`); a software statement (PS256 or ES256,
+    /// from the directory, at most 24 hours old by default) required; redirect URIs a subset of
+    /// the statement's `software_redirect_uris`, all of them when `redirect_uris` is omitted;
+    /// `jwks_uri` the statement's `software_jwks_endpoint` (filled in when omitted), no `jwks`
+    /// by value; keys never from JWS headers; `web` or `mobile` clients with https redirects,
+    /// authenticating with `private_key_jwt` (with `token_endpoint_auth_signing_alg`) or
+    /// `tls_client_auth` (with `tls_client_auth_subject_dn`); PS256 or ES256 for every signing
+    /// algorithm, PS256 ID tokens by default; `code id_token` registered with
+    /// `authorization_code` alone ([`ServerPolicy::hybrid_needs_implicit_grant`] is off); the
+    /// scopes `openid`, `accounts`, `payments` and `fundsconfirmations`.
+    ///
+    /// `application_type: "mobile"` is kept as sent and held to the web rules (https redirect
+    /// URIs, no loopback, no private-use schemes): v3.3's mobile apps receive their redirects
+    /// through claimed https links.
+    ///
+    /// Not supported: the CIBA grant (`urn:openid:params:grant-type:ciba`) and its
+    /// `backchannel_*` members (v3.3 lists them). The grant is refused as unsupported, and the
+    /// members are dropped unless the host accepts them as extensions.
     ///
     /// It needs keys and the issuer: build its registrar with [`OpenBanking::registrar`].
     /// `Profile::UkOpenBanking.registrar` alone refuses every registration.
@@ -280,20 +301,26 @@ fn uk_open_banking(policy: &mut ServerPolicy) {
     // Clients manage their registration with their own access token
     // (`Registrar::manage_with_host_tokens`), not a registration access token.
     policy.registration_access_tokens = false;
-    // `code id_token` is a hybrid response type: OIDC Registration §2 pairs it with `implicit`.
+    // DCR v3.3 lists `code id_token` with the grant types `authorization_code`,
+    // `client_credentials` and `refresh_token`, never `implicit`: the hybrid's ID token is a
+    // detached signature, and no access token comes from the authorization endpoint.
     policy.grant_types_supported = vec![
         GrantType::AuthorizationCode,
-        GrantType::Implicit,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
     ];
     policy.response_types_supported =
         vec![ResponseType::code(), ResponseType::new("code id_token")];
+    policy.hybrid_needs_implicit_grant = false;
+    policy.scope = ScopePolicy::reject_outside(OPEN_BANKING_SCOPES);
     policy.token_endpoint_auth_methods_supported =
         vec![AuthMethod::PrivateKeyJwt, AuthMethod::TlsClientAuth];
     policy.defaults.token_endpoint_auth_method = AuthMethod::PrivateKeyJwt;
-    // Web clients only: their redirect URIs must use https.
-    policy.application_types_supported = vec![ApplicationType::Web];
+    // DCR v3.3: `web` or `mobile`. `mobile` is not an OIDC value: it is kept as sent, and
+    // validation holds every application type other than `native` to the web rules (https
+    // redirect URIs only), which is what mobile apps with claimed https links register.
+    policy.application_types_supported =
+        vec![ApplicationType::Web, ApplicationType::from("mobile")];
     only_signing(&mut policy.jose, &OPEN_BANKING_ALGORITHMS);
     policy.defaults.id_token_signed_response_alg = Some(JoseAlgorithm::from("PS256"));
 }
@@ -438,7 +465,29 @@ fn open_banking_rules(
             ));
         }
     }
-    statement_keys(metadata, statement)
+    statement_keys(metadata, statement)?;
+    authentication_details(metadata)
+}
+
+/// DCR v3.3: `token_endpoint_auth_signing_alg` "MUST be specified" with `private_key_jwt`, and
+/// `tls_client_auth_subject_dn` with `tls_client_auth` (the Directory identifies the client's
+/// certificate by its subject).
+fn authentication_details(metadata: &ClientMetadata) -> Result<(), RegistrationError> {
+    match metadata.token_endpoint_auth_method {
+        Some(AuthMethod::PrivateKeyJwt) if metadata.token_endpoint_auth_signing_alg.is_none() => {
+            Err(RegistrationError::refused(
+                "token_endpoint_auth_signing_alg is required with private_key_jwt under UK Open \
+                 Banking",
+            ))
+        }
+        Some(AuthMethod::TlsClientAuth) if metadata.tls_client_auth_subject_dn.is_none() => {
+            Err(RegistrationError::refused(
+                "tls_client_auth_subject_dn is required with tls_client_auth under UK Open \
+                 Banking",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The client's keys are the ones the directory published for the software: no `jwks` by value,
@@ -476,54 +525,88 @@ fn strings<'a>(statement: &'a StatementInfo, claim: &str) -> Option<Vec<&'a str>
 }
 
 /// What [`Profile::UkOpenBanking`] needs besides its policy: the authorization server's issuer
-/// (the `aud` of signed requests), the directory's keys for software statements, the software's
-/// keys for signed request bodies, and a `jti` replay guard.
+/// and organisation identifier (the accepted `aud` of signed requests), the directory's keys for
+/// software statements, a [`Fetcher`] for the software's key sets, and a `jti` replay guard.
 ///
-/// The software's keys are looked up by the request's `iss` (UK Open Banking: the `software_id`;
-/// a [`KeySource`] over the directory's `software_jwks_endpoint`s is the usual choice), or are the
-/// `jwks` claim of the statement the body carries. Statement `jti`s are not guarded: one statement
-/// serves several registrations.
+/// A signed request is verified with the keys of the key set its verified software statement
+/// names (`software_jwks_endpoint`, or `software_jwks_uri`), fetched through the fetcher and
+/// cached per URL: the Directory's SSA specification says the request "MUST be signed with a
+/// key in the software statement's key set". A statement with a `jwks` claim names its keys by
+/// value instead. Statement `jti`s are not guarded: one statement serves several registrations.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use oauth_dcr::{MemoryStore, OpenBanking, StaticKeySource};
+/// # use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
+/// # struct Offline;
+/// # #[async_trait::async_trait]
+/// # impl Fetcher for Offline {
+/// #     async fn fetch(&self, _: &str, _: FetchLimits) -> Result<Fetched, FetchError> {
+/// #         Err(FetchError::Timeout)
+/// #     }
+/// # }
+/// # let fetcher: Arc<dyn Fetcher> = Arc::new(Offline); // `HttpFetcher::new()?` in production
 ///
 /// let directory = Arc::new(StaticKeySource::new()); // .with_issuer("OpenBanking Ltd", keys)
-/// let software = Arc::new(StaticKeySource::new()); // keys per software_id
-/// let registrar = OpenBanking::new("https://as.bank.example", directory, software)
+/// let registrar = OpenBanking::new("https://as.bank.example", directory, fetcher)
+///     .audience("0015800001041REAAY") // the ASPSP's organisation id in the directory
 ///     .registrar("https://as.bank.example/register", Arc::new(MemoryStore::new()));
 /// assert!(registrar.accepts_signed_requests());
 /// ```
 #[derive(Clone)]
 pub struct OpenBanking {
     issuer: String,
+    audiences: Vec<String>,
     directory: Arc<dyn KeySource>,
-    software: Arc<dyn KeySource>,
+    fetcher: Arc<dyn Fetcher>,
     replay: Arc<dyn ReplayGuard>,
+    statement_max_age: Option<Duration>,
 }
 
 impl fmt::Debug for OpenBanking {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenBanking")
             .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("statement_max_age", &self.statement_max_age)
             .finish_non_exhaustive()
     }
 }
 
 impl OpenBanking {
-    /// Trusts `directory` for software statements and `software` for signed request bodies
-    /// addressed to `issuer`, with an in-memory replay guard.
+    /// Trusts `directory` for software statements, and fetches the software key sets the
+    /// statements name through `fetcher`, for signed requests addressed to `issuer`; with an
+    /// in-memory replay guard and software statements at most 24 hours old.
     pub fn new(
         issuer: impl Into<String>,
         directory: Arc<dyn KeySource>,
-        software: Arc<dyn KeySource>,
+        fetcher: Arc<dyn Fetcher>,
     ) -> Self {
         Self {
             issuer: issuer.into(),
+            audiences: Vec::new(),
             directory,
-            software,
+            fetcher,
             replay: Arc::new(MemoryReplayGuard::new()),
+            statement_max_age: Some(OPEN_BANKING_STATEMENT_MAX_AGE),
         }
+    }
+
+    /// Accepts `audience` as the `aud` of signed requests besides the issuer: DCR v3.3 lets the
+    /// TPP address the ASPSP by its organisation identifier in the directory (what the
+    /// Open Banking `conformance-dcr` tool sends). Call it once per accepted value.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Sets how old (by `iat`) a software statement may be when it is presented; `None` accepts
+    /// any age. The Directory asks for "pragmatic time ranges". Defaults to 24 hours.
+    #[must_use]
+    pub fn statement_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.statement_max_age = max_age;
+        self
     }
 
     /// Replaces the replay guard (replicas share one through their database).
@@ -537,31 +620,74 @@ impl OpenBanking {
     /// signed request bodies required.
     ///
     /// Statements must carry `iat`, `software_id` and `software_redirect_uris`; request bodies
-    /// `iss`, `iat`, `exp`, `aud` (including the issuer) and a `jti` not seen before its `exp`.
-    /// Chain [`Registrar::manage_with_host_tokens`] so that clients manage their registration
-    /// with the access token your token endpoint issued them (`client_credentials`).
+    /// `iss`, `iat`, `exp`, `aud` (the issuer or an [`audience`](Self::audience)) and a `jti` not
+    /// seen before its `exp`. A request that omits `redirect_uris` registers all of the
+    /// statement's `software_redirect_uris`, one that omits `jwks_uri` its
+    /// `software_jwks_endpoint` (DCR v3.3). Chain [`Registrar::manage_with_host_tokens`] so that
+    /// clients manage their registration with the access token your token endpoint issued them
+    /// (`client_credentials`).
     pub fn registrar(
         self,
         registration_endpoint: impl Into<String>,
         store: Arc<dyn ClientStore>,
     ) -> Registrar {
+        let policy = Profile::UkOpenBanking.policy(registration_endpoint);
+        self.registrar_with_policy(policy, store)
+    }
+
+    /// As [`registrar`](Self::registrar), over a policy you adjusted from
+    /// [`Profile::UkOpenBanking`]'s (more scopes, client limits, or, for a local walkthrough
+    /// only, the `dangerously_*` switches that let a statement's `software_jwks_endpoint` on
+    /// `http` loopback become the client's `jwks_uri`). The profile's own rules still run as its
+    /// hook.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{MemoryStore, OpenBanking, Profile, ScopePolicy, StaticKeySource};
+    /// # use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
+    /// # struct Offline;
+    /// # #[async_trait::async_trait]
+    /// # impl Fetcher for Offline {
+    /// #     async fn fetch(&self, _: &str, _: FetchLimits) -> Result<Fetched, FetchError> {
+    /// #         Err(FetchError::Timeout)
+    /// #     }
+    /// # }
+    ///
+    /// let mut policy = Profile::UkOpenBanking.policy("https://as.bank.example/register");
+    /// policy.scope = ScopePolicy::reject_outside(["openid", "accounts", "payments", "eventpolling"]);
+    /// let registrar = OpenBanking::new("https://as.bank.example", Arc::new(StaticKeySource::new()), Arc::new(Offline))
+    ///     .registrar_with_policy(policy, Arc::new(MemoryStore::new()));
+    /// assert!(registrar.policy().scope.allowed().unwrap().contains("eventpolling"));
+    /// ```
+    pub fn registrar_with_policy(
+        self,
+        policy: ServerPolicy,
+        store: Arc<dyn ClientStore>,
+    ) -> Registrar {
         let profile = Profile::UkOpenBanking;
         let mut statement_rules = profile.jwt_rules();
         statement_rules.required_claims = claims(&["iat", "software_id", "software_redirect_uris"]);
+        statement_rules.max_age = self.statement_max_age;
         let statements = SoftwareStatements::new(self.directory)
             .rules(statement_rules)
+            .fill_from("redirect_uris", ["software_redirect_uris"])
+            .fill_from("jwks_uri", STATEMENT_JWKS_CLAIMS)
             .required();
         let mut request_rules = profile.jwt_rules();
-        // The software's keys are looked up by the request's `iss`, which the profile also binds
-        // to the statement's `software_id`: it is required whatever key source the host gives.
+        // The profile binds `iss` to the statement's `software_id`: it is required whatever
+        // keys verify the request.
         request_rules.required_claims = claims(&["iss", "iat", "exp", "aud", "jti"]);
         request_rules.audience = Some(self.issuer);
-        let requests = SignedRequests::new(self.software)
+        request_rules.other_audiences = self.audiences;
+        // Bodies without a statement that names a key set find no keys here: the statement is
+        // required, and so are its keys.
+        let requests = SignedRequests::new(Arc::new(StaticKeySource::new()))
             .rules(request_rules)
+            .keys_from_statement_endpoints(self.fetcher)
             .replay_guard(self.replay)
             .required();
-        profile
-            .registrar(registration_endpoint, store)
+        Registrar::new(policy, store)
+            .with_hook(profile.hook())
             .with_software_statements(statements)
             .with_signed_requests(requests)
     }

@@ -29,6 +29,14 @@ pub(crate) struct Intake {
     pub(crate) request_claims: Option<Map<String, Value>>,
 }
 
+/// The keys a verified statement names for the body it travels in.
+enum NamedKeys {
+    /// Its `jwks` claim.
+    Set(Jwks),
+    /// The key set at this URL, from this fetching, caching source.
+    At(String, std::sync::Arc<dyn statements::KeySource>),
+}
+
 /// A software statement that verified (now, or when the client's record stored it).
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedStatement {
@@ -96,7 +104,7 @@ impl Registrar {
         let mut request_claims = None;
         let mut map = match context.body_format {
             BodyFormat::Jwt => {
-                let (metadata, claims) = self.signed_body(body).await?;
+                let (metadata, claims) = self.signed_body(body, kept).await?;
                 request_claims = Some(claims);
                 metadata
             }
@@ -128,9 +136,11 @@ impl Registrar {
     }
 
     /// Verifies an `application/jwt` body and returns its metadata claims and its JWT claims.
+    /// `kept` is the statement of the client being updated, if it has one.
     async fn signed_body(
         &self,
         body: &[u8],
+        kept: Option<&str>,
     ) -> Result<(Map<String, Value>, Map<String, Value>), RegistrationError> {
         let Some(config) = &self.signed_requests else {
             return Err(RegistrationError::invalid_request(
@@ -151,9 +161,21 @@ impl Registrar {
         let now = self.now();
         let replay = config.replay.as_deref();
         // Keys a verified software statement inside the body names take precedence.
-        let named = match self.statement_keys(raw).await? {
-            Some(keys) => {
+        let named = match self.statement_keys(raw, kept).await? {
+            Some(NamedKeys::Set(keys)) => {
                 statements::verify_with_keys(raw, &config.rules, &keys, replay, limits, now).await
+            }
+            Some(NamedKeys::At(url, sets)) => {
+                statements::verify_with_named_source(
+                    raw,
+                    &config.rules,
+                    sets.as_ref(),
+                    &url,
+                    replay,
+                    limits,
+                    now,
+                )
+                .await
             }
             None => {
                 statements::verify_body_from_source(
@@ -175,40 +197,81 @@ impl Registrar {
         Ok((metadata, registered))
     }
 
-    /// The `jwks` of a software statement carried inside a signed body, once that statement
-    /// verifies. The body itself is not trusted here: only the statement's own signature is.
-    async fn statement_keys(&self, raw: &str) -> Result<Option<Jwks>, RegistrationError> {
+    /// The keys a software statement carried inside a signed body names, once that statement
+    /// verifies: its `jwks`, or, when the registrar fetches them
+    /// ([`SignedRequests::keys_from_statement_endpoints`](crate::SignedRequests::keys_from_statement_endpoints)),
+    /// the key set at its `software_jwks_endpoint` / `software_jwks_uri`. The body itself is not
+    /// trusted here: only the statement's own signature is.
+    ///
+    /// On update, a body that omits the statement or sends the client's own back names the
+    /// keys of the client's stored statement (as the statement stage keeps it). A body without
+    /// a statement where one is required is refused here, before its signature is checked with
+    /// keys no statement names, and so is a statement that does not verify.
+    async fn statement_keys(
+        &self,
+        raw: &str,
+        kept: Option<&str>,
+    ) -> Result<Option<NamedKeys>, RegistrationError> {
         let Some(config) = &self.statements else {
             return Ok(None);
         };
         let limits = &self.policy.limits;
-        let Some(inner) = raw
+        let sent = raw
             .split('.')
             .nth(1)
             .and_then(|p| base64_json(p, limits))
-            .and_then(|m| m.get("software_statement")?.as_str().map(str::to_owned))
-        else {
-            return Ok(None);
+            .and_then(|m| m.get("software_statement")?.as_str().map(str::to_owned));
+        let claims = match (sent, kept) {
+            (Some(sent), Some(kept)) if sent == kept => stored_claims(kept)?,
+            (None, Some(kept)) => stored_claims(kept)?,
+            (Some(inner), _) => {
+                // Verified without the replay guard: the statement is checked again, with it,
+                // when merged. A statement that does not verify is refused as the statement
+                // stage would refuse it.
+                statements::verify_from_source(
+                    &inner,
+                    &config.rules,
+                    config.keys.as_ref(),
+                    None,
+                    limits,
+                    self.now(),
+                )
+                .await
+                .map_err(|e| {
+                    e.into_error(
+                        ErrorCode::InvalidSoftwareStatement,
+                        ErrorCode::UnapprovedSoftwareStatement,
+                        "software statement",
+                    )
+                })?
+                .claims
+            }
+            (None, None) if config.required => {
+                return Err(RegistrationError::rejected(
+                    ErrorCode::InvalidSoftwareStatement,
+                    "a software statement is required",
+                ))
+            }
+            (None, None) => return Ok(None),
         };
-        // Verified without the replay guard: the statement is checked again, with it, when
-        // merged.
-        let verified = statements::verify_from_source(
-            &inner,
-            &config.rules,
-            config.keys.as_ref(),
-            None,
-            limits,
-            self.now(),
-        )
-        .await;
-        let Ok(decoded) = verified else {
-            return Ok(None);
-        };
-        let Some(jwks) = decoded.claims.get("jwks") else {
-            return Ok(None);
-        };
-        let bytes = serde_json::to_vec(jwks).unwrap_or_default();
-        Ok(Jwks::from_json(&bytes).ok())
+        Ok(self.keys_named_by(&claims))
+    }
+
+    /// The keys a statement's claims name: its `jwks`, or the key set at its
+    /// `software_jwks_endpoint` / `software_jwks_uri` when the registrar fetches those.
+    fn keys_named_by(&self, claims: &Map<String, Value>) -> Option<NamedKeys> {
+        if let Some(jwks) = claims.get("jwks") {
+            let bytes = serde_json::to_vec(jwks).unwrap_or_default();
+            return Jwks::from_json(&bytes).ok().map(NamedKeys::Set);
+        }
+        let sets = self
+            .signed_requests
+            .as_ref()
+            .and_then(|s| s.statement_key_sets.clone())?;
+        let url = statements::STATEMENT_JWKS_CLAIMS
+            .iter()
+            .find_map(|c| claims.get(*c)?.as_str())?;
+        Some(NamedKeys::At(url.to_owned(), sets))
     }
 
     /// The software statement that binds the request, its asserted members merged over the
@@ -228,8 +291,9 @@ impl Registrar {
         let Some(config) = &self.statements else {
             // RFC 7591 §3.1.1: a server that does not support statements MAY ignore them. A
             // statement stored with the client while it did still binds the client.
-            return kept.map(|raw| kept_statement(map, raw)).transpose();
+            return kept.map(|raw| kept_statement(map, raw, &[])).transpose();
         };
+        let fills = config.fills.as_slice();
         let sent = match member {
             None => None,
             Some(Value::String(raw)) => Some(raw),
@@ -241,8 +305,10 @@ impl Registrar {
             }
         };
         let raw = match (sent, kept) {
-            (None, Some(kept)) => return kept_statement(map, kept).map(Some),
-            (Some(sent), Some(kept)) if sent == kept => return kept_statement(map, kept).map(Some),
+            (None, Some(kept)) => return kept_statement(map, kept, fills).map(Some),
+            (Some(sent), Some(kept)) if sent == kept => {
+                return kept_statement(map, kept, fills).map(Some)
+            }
             (None, None) if config.required => {
                 return Err(RegistrationError::rejected(
                     ErrorCode::InvalidSoftwareStatement,
@@ -256,7 +322,7 @@ impl Registrar {
         if let Some(kept) = kept {
             same_software(&stored_claims(kept)?, &claims)?;
         }
-        Ok(Some(merged(map, raw, claims)))
+        Ok(Some(merged(map, raw, claims, fills)))
     }
 
     /// Verifies a software statement presented now: keys, claims and the replay guard.
@@ -385,9 +451,10 @@ fn bind_reregistration(
 fn kept_statement(
     map: &mut Map<String, Value>,
     raw: &str,
+    fills: &[(String, Vec<String>)],
 ) -> Result<VerifiedStatement, RegistrationError> {
     let claims = stored_claims(raw)?;
-    Ok(merged(map, raw.to_owned(), claims))
+    Ok(merged(map, raw.to_owned(), claims, fills))
 }
 
 /// The claims of a statement the store holds. It verified when it was stored; the store is
@@ -467,13 +534,16 @@ fn software_of(claims: &Map<String, Value>) -> Option<&str> {
 /// A statement that asserts a member in any language (`client_name`, `client_name#de`, …) also
 /// removes every language-tagged variant of that member from the body: otherwise a body's
 /// `client_name#en` would be shown to English speakers as if the statement vouched for it.
-/// Server-owned members are never taken from a statement.
+/// Server-owned members are never taken from a statement. Then the `fills` the host configured
+/// ([`SoftwareStatements::fill_from`]) supply members the request omits, before validation sees
+/// the request.
 fn merged(
     map: &mut Map<String, Value>,
     raw: String,
     claims: Map<String, Value>,
+    fills: &[(String, Vec<String>)],
 ) -> VerifiedStatement {
-    let asserted: BTreeSet<String> = claims
+    let mut asserted: BTreeSet<String> = claims
         .keys()
         .filter(|k| {
             !statements::is_registered_claim(k)
@@ -489,6 +559,11 @@ fn merged(
             map.insert(name.clone(), value.clone());
         }
     }
+    for (member, sources) in fills {
+        if fill(map, member, sources, &claims) {
+            asserted.insert(member.clone());
+        }
+    }
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)
@@ -499,6 +574,32 @@ fn merged(
         info: StatementInfo { issuer, claims },
         asserted,
     }
+}
+
+/// Fills `member` from the first of `sources` the statement carries, when the request omits it;
+/// `jwks_uri` never beside a `jwks` (RFC 7591 §2). Server-owned members are never filled.
+fn fill(
+    map: &mut Map<String, Value>,
+    member: &str,
+    sources: &[String],
+    claims: &Map<String, Value>,
+) -> bool {
+    let present = |name: &str| map.get(name).is_some_and(|v| !v.is_null());
+    if present(member)
+        || (member == "jwks_uri" && present("jwks"))
+        || request::SERVER_OWNED.contains(&member)
+        || statements::is_registered_claim(member)
+    {
+        return false;
+    }
+    let Some(value) = sources
+        .iter()
+        .find_map(|c| claims.get(c).filter(|v| !v.is_null()))
+    else {
+        return false;
+    };
+    map.insert(member.to_owned(), value.clone());
+    true
 }
 
 /// A member's name without its language tag (`client_name#en` → `client_name`).

@@ -56,6 +56,10 @@ pub struct JwtRules {
     /// value. Set it to your authorization server's issuer for signed request bodies. Defaults to
     /// `None`.
     pub audience: Option<String>,
+    /// Further accepted audiences: `aud` must then contain [`audience`](Self::audience) or one
+    /// of these (UK Open Banking DCR v3.3: the authorization server's issuer or the ASPSP's
+    /// organisation identifier from the directory). Defaults to none.
+    pub other_audiences: Vec<String>,
     /// Claims that must be present. Besides these, `iss` is required of every software
     /// statement (RFC 7591 §2.3) and of signed request bodies whose keys are looked up by issuer;
     /// with a replay guard, `jti`, and `exp` unless `max_age` is set. Defaults to none.
@@ -79,6 +83,7 @@ impl Default for JwtRules {
             leeway: Duration::seconds(60),
             max_age: None,
             audience: None,
+            other_audiences: Vec::new(),
             required_claims: Vec::new(),
             max_length: 16 * 1024,
             max_lifetime: None,
@@ -93,6 +98,8 @@ pub struct SoftwareStatements {
     pub(crate) rules: JwtRules,
     pub(crate) replay: Option<Arc<dyn ReplayGuard>>,
     pub(crate) required: bool,
+    /// Members filled from statement claims when the request omits them: (member, claims).
+    pub(crate) fills: Vec<(String, Vec<String>)>,
 }
 
 impl fmt::Debug for SoftwareStatements {
@@ -101,6 +108,7 @@ impl fmt::Debug for SoftwareStatements {
             .field("rules", &self.rules)
             .field("replay", &self.replay.is_some())
             .field("required", &self.required)
+            .field("fills", &self.fills)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +121,7 @@ impl SoftwareStatements {
             rules: JwtRules::default(),
             replay: None,
             required: false,
+            fills: Vec::new(),
         }
     }
 
@@ -120,6 +129,31 @@ impl SoftwareStatements {
     #[must_use]
     pub fn rules(mut self, rules: JwtRules) -> Self {
         self.rules = rules;
+        self
+    }
+
+    /// Fills the metadata member `member`, when the request omits it, from the first of `claims`
+    /// the verified statement carries (an ecosystem's own claim names: UK Open Banking's
+    /// `software_jwks_endpoint` for `jwks_uri`). The filled value counts as asserted by the
+    /// statement, and validation, the hook and the stored record all see it, on registration
+    /// and update alike. `jwks_uri` is not filled when the request sends `jwks` (RFC 7591 §2:
+    /// never both).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{SoftwareStatements, StaticKeySource};
+    ///
+    /// let statements = SoftwareStatements::new(Arc::new(StaticKeySource::new()))
+    ///     .fill_from("redirect_uris", ["software_redirect_uris"]);
+    /// ```
+    #[must_use]
+    pub fn fill_from<'a>(
+        mut self,
+        member: impl Into<String>,
+        claims: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let claims = claims.into_iter().map(str::to_owned).collect();
+        self.fills.push((member.into(), claims));
         self
     }
 
@@ -149,6 +183,8 @@ pub struct SignedRequests {
     pub(crate) rules: JwtRules,
     pub(crate) replay: Option<Arc<dyn ReplayGuard>>,
     pub(crate) required: bool,
+    /// Key sets at the URLs verified statements name, by URL, fetched and cached.
+    pub(crate) statement_key_sets: Option<Arc<dyn KeySource>>,
 }
 
 impl fmt::Debug for SignedRequests {
@@ -157,6 +193,7 @@ impl fmt::Debug for SignedRequests {
             .field("rules", &self.rules)
             .field("replay", &self.replay.is_some())
             .field("required", &self.required)
+            .field("statement_key_sets", &self.statement_key_sets.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -179,7 +216,30 @@ impl SignedRequests {
             },
             replay: None,
             required: false,
+            statement_key_sets: None,
         }
+    }
+
+    /// Verifies a body that carries a verified software statement naming its software's key set
+    /// by URL (`software_jwks_endpoint`, or Brazil's `software_jwks_uri`) with the keys at that
+    /// URL, fetched through `fetcher` and cached for five minutes per URL (fetched again early,
+    /// at most every 30 seconds, when a body names a `kid` the cached set lacks; at most 1,024
+    /// URLs held). UK Open Banking's Directory: the request "MUST be signed with a key in the
+    /// software statement's key set". A statement's `jwks` claim still comes first; bodies
+    /// without such a statement are verified with the key source of [`new`](Self::new).
+    ///
+    /// The URL comes from a statement the directory signed, never from the body itself; the
+    /// fetcher is still responsible for the SSRF rules ([`Fetcher`](crate::fetch::Fetcher)). A failed
+    /// fetch answers 500 (the detail goes to the host's logs, not to the client).
+    #[must_use]
+    pub fn keys_from_statement_endpoints(
+        mut self,
+        fetcher: Arc<dyn crate::fetch::Fetcher>,
+    ) -> Self {
+        let source = EndpointKeys { fetcher };
+        let cached = CachingKeySource::new(source, std::time::Duration::from_secs(300));
+        self.statement_key_sets = Some(Arc::new(cached));
+        self
     }
 
     /// Replaces the JWT rules (by default `iat` and `exp` are required, and `iss` where keys are
@@ -557,18 +617,29 @@ fn from_fractional_seconds(seconds: f64) -> Option<OffsetDateTime> {
 }
 
 fn check_audience(claims: &Map<String, Value>, rules: &JwtRules) -> Result<(), JwtError> {
-    let Some(expected) = &rules.audience else {
+    let expected: Vec<&str> = rules
+        .audience
+        .iter()
+        .chain(&rules.other_audiences)
+        .map(String::as_str)
+        .collect();
+    if expected.is_empty() {
         return Ok(());
-    };
+    }
     let ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == expected,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
+        Some(Value::String(aud)) => expected.contains(&aud.as_str()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| expected.contains(&a))),
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!("the audience must include `{expected}`")))
+    match expected.as_slice() {
+        _ if ok => Ok(()),
+        [one] => Err(invalid(format!("the audience must include `{one}`"))),
+        several => Err(invalid(format!(
+            "the audience must include one of `{}`",
+            several.join("`, `")
+        ))),
     }
 }
 
@@ -623,6 +694,15 @@ async fn issuer_keys(decoded: &Decoded<'_>, source: &dyn KeySource) -> Result<Ar
         None | Some(Value::Null) => return Err(invalid("the claim `iss` is required")),
         Some(_) => return Err(invalid("the claim `iss` must be a string")),
     };
+    named_keys(decoded, source, issuer).await
+}
+
+/// The keys `source` holds under `issuer`, refreshed once when they lack the token's `kid`.
+async fn named_keys(
+    decoded: &Decoded<'_>,
+    source: &dyn KeySource,
+    issuer: &str,
+) -> Result<Arc<Jwks>, JwtError> {
     let keys = source
         .keys(issuer)
         .await
@@ -634,6 +714,22 @@ async fn issuer_keys(decoded: &Decoded<'_>, source: &dyn KeySource) -> Result<Ar
         }
     }
     Ok(keys)
+}
+
+/// Verifies a compact JWS with the keys `source` holds under `name` (the key set URL a verified
+/// statement names), refreshed once when they lack the token's `kid`.
+pub(crate) async fn verify_with_named_source<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    source: &dyn KeySource,
+    name: &str,
+    replay: Option<&dyn ReplayGuard>,
+    limits: &RequestLimits,
+    now: OffsetDateTime,
+) -> Result<Decoded<'a>, JwtError> {
+    let decoded = decode(raw, rules, limits)?;
+    let keys = named_keys(&decoded, source, name).await?;
+    verified(decoded, &keys, rules, replay, now).await
 }
 
 /// Verifies a compact JWS against a fixed key set (keys named by a verified statement).
@@ -690,5 +786,26 @@ async fn check_replay(
         Ok(true) => Ok(()),
         Ok(false) => Err(invalid("the `jti` was used before")),
         Err(e) => Err(JwtError::Internal(e.into())),
+    }
+}
+
+/// The claims of a software statement that name the software's key set by URL: UK Open Banking
+/// and Brazil spellings.
+pub(crate) const STATEMENT_JWKS_CLAIMS: [&str; 2] = ["software_jwks_endpoint", "software_jwks_uri"];
+
+/// Key sets by URL, fetched: the "issuer" a [`KeySource`] is asked about is the URL itself.
+struct EndpointKeys {
+    fetcher: Arc<dyn crate::fetch::Fetcher>,
+}
+
+#[async_trait::async_trait]
+impl KeySource for EndpointKeys {
+    async fn keys(&self, url: &str) -> Result<Option<Arc<Jwks>>, KeyError> {
+        let fetched = self
+            .fetcher
+            .fetch(url, crate::fetch::FetchLimits::default())
+            .await
+            .map_err(|e| KeyError::new(format!("{url}: {e}")))?;
+        Jwks::from_json(&fetched.body).map(|k| Some(Arc::new(k)))
     }
 }

@@ -184,7 +184,7 @@ impl Check<'_> {
             .map(|r| self.canonical_responses(r));
         let grants = match (&m.grant_types, &sent) {
             (Some(g), _) if !g.is_empty() => dedup(g),
-            (_, Some(r)) => grants_for(r),
+            (_, Some(r)) => grants_for(r, self.policy.hybrid_needs_implicit_grant),
             _ => vec![GrantType::AuthorizationCode],
         };
         let responses = sent.unwrap_or_else(|| responses_for(&grants));
@@ -210,7 +210,7 @@ impl Check<'_> {
                     format!("response type `{r}` needs the grant type `authorization_code`"),
                 );
             }
-            if (r.contains("token") || r.contains("id_token")) && !has_implicit {
+            if front_channel_tokens(r, self.policy.hybrid_needs_implicit_grant) && !has_implicit {
                 self.metadata(
                     "response_types",
                     format!("response type `{r}` needs the grant type `implicit`"),
@@ -840,19 +840,28 @@ fn dedup<T: Clone + PartialEq>(list: &[T]) -> Vec<T> {
     out
 }
 
-/// The grant types implied by response types (OIDC Registration §2 table).
-fn grants_for(responses: &[ResponseType]) -> Vec<GrantType> {
+/// The grant types implied by response types (OIDC Registration §2 table); without
+/// `hybrid_needs_implicit`, a hybrid implies `authorization_code` only.
+fn grants_for(responses: &[ResponseType], hybrid_needs_implicit: bool) -> Vec<GrantType> {
     let mut grants = Vec::new();
     if responses.iter().any(|r| r.contains("code")) {
         grants.push(GrantType::AuthorizationCode);
     }
     if responses
         .iter()
-        .any(|r| r.contains("token") || r.contains("id_token"))
+        .any(|r| front_channel_tokens(r, hybrid_needs_implicit))
     {
         grants.push(GrantType::Implicit);
     }
     grants
+}
+
+/// Whether a response type needs the `implicit` grant: it returns a token or an ID token from
+/// the authorization endpoint (OIDC Registration §2), unless it is a hybrid and the policy's
+/// [`hybrid_needs_implicit_grant`](ServerPolicy::hybrid_needs_implicit_grant) is off.
+fn front_channel_tokens(response: &ResponseType, hybrid_needs_implicit: bool) -> bool {
+    let tokens = response.contains("token") || response.contains("id_token");
+    tokens && (hybrid_needs_implicit || !response.contains("code"))
 }
 
 /// The response types implied by grant types: `code` for `authorization_code`, `token` for

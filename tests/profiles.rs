@@ -6,10 +6,11 @@ mod signing;
 
 use std::sync::Arc;
 
+use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
 use oauth_dcr::{
-    discovery_metadata, BodyFormat, ClientStore, InitialAccessGrant, InitialTokenVerifier, Jwks,
-    MemoryStore, OpenBanking, Profile, RedirectUri, Registrar, RegistrationError,
-    RegistrationResponse, RequestContext, StaticKeySource, StoreError,
+    discovery_metadata, ApplicationType, BodyFormat, ClientStore, GrantType, InitialAccessGrant,
+    InitialTokenVerifier, MemoryStore, OpenBanking, Profile, RedirectUri, Registrar,
+    RegistrationError, RegistrationResponse, RequestContext, StaticKeySource, StoreError,
 };
 use serde_json::{json, Value};
 use signing::*;
@@ -1056,34 +1057,86 @@ async fn oidc_dynamic_registers_client_credentials_clients() {
 
 // ---- UK Open Banking ----
 
-/// The authorization server's issuer: the `aud` of signed requests.
+/// The authorization server's issuer: one accepted `aud` of signed requests.
 const AS_ISSUER: &str = "https://as.example";
+/// The ASPSP's organisation identifier in the directory: the other accepted `aud` (DCR v3.3),
+/// the one the Open Banking conformance tool sends.
+const ASPSP_ORG_ID: &str = "0015800001041REAAY";
 /// The software the directory's statements describe; the `iss` of its signed requests.
 const SOFTWARE_ID: &str = "ob-software-1";
 /// Where the directory publishes the software's keys.
 const SOFTWARE_JWKS: &str = "https://keystore.directory.example/org-1/ob-software-1.jwks";
+/// Another software's key set at the directory.
+const OTHER_JWKS: &str = "https://keystore.directory.example/org-2/other-software.jwks";
 const TPP_CB: &str = "https://tpp.example/cb";
 const TPP_CB2: &str = "https://tpp.example/cb2";
 
-/// The software's PS256 key set: the `issuer-ps256` key of `tests/data/keys/` (the key files hold
-/// no client PS256 key; the software key source maps `SOFTWARE_ID` to it, so which file the key
-/// pair comes from does not matter).
-fn software_keys() -> Jwks {
+/// The software's key set as the directory publishes it: a PS256 key (the `issuer-ps256` key of
+/// `tests/data/keys/`: the key files hold no client PS256 key, and which file a key pair comes
+/// from does not matter) and an ES256 key (`client-es256`).
+fn software_jwks_json() -> Value {
     let mut set = jwks_json("issuer.jwks.json");
     set["keys"]
         .as_array_mut()
         .unwrap()
         .retain(|k| k["kid"] == "issuer-ps256");
-    Jwks::from_json(set.to_string().as_bytes()).unwrap()
+    let es256 = jwks_json("client.jwks.json")["keys"][0].clone();
+    set["keys"].as_array_mut().unwrap().push(es256);
+    set
+}
+
+/// A fetcher serving key sets from memory by URL, counting fetches per URL.
+#[derive(Default)]
+struct KeySets {
+    sets: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+    fetches: std::sync::Mutex<Vec<String>>,
+}
+
+impl KeySets {
+    /// The directory's key store: the software's set, and another software's.
+    fn directory() -> Arc<Self> {
+        let sets = Self::default();
+        sets.publish(SOFTWARE_JWKS, software_jwks_json());
+        sets.publish(OTHER_JWKS, jwks_json("attacker.jwks.json"));
+        Arc::new(sets)
+    }
+
+    fn publish(&self, url: &str, set: Value) {
+        self.sets.lock().unwrap().insert(url.to_owned(), set);
+    }
+
+    fn fetches(&self, url: &str) -> usize {
+        self.fetches
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| *u == url)
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl Fetcher for KeySets {
+    async fn fetch(&self, url: &str, _limits: FetchLimits) -> Result<Fetched, FetchError> {
+        self.fetches.lock().unwrap().push(url.to_owned());
+        match self.sets.lock().unwrap().get(url) {
+            Some(set) => Ok(Fetched::new(set.to_string().into_bytes())),
+            None => Err(FetchError::Status(404)),
+        }
+    }
+}
+
+fn open_banking_with(key_sets: Arc<KeySets>) -> Server {
+    Server::new(|store| {
+        let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), key_sets)
+            .audience(ASPSP_ORG_ID)
+            .registrar(ENDPOINT, store)
+    })
 }
 
 fn open_banking() -> Server {
-    Server::new(|store| {
-        let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
-        let software = StaticKeySource::new().with_issuer(SOFTWARE_ID, software_keys());
-        OpenBanking::new(AS_ISSUER, Arc::new(directory), Arc::new(software))
-            .registrar(ENDPOINT, store)
-    })
+    open_banking_with(KeySets::directory())
 }
 
 /// The claims of the directory's statement for the software.
@@ -1100,11 +1153,13 @@ fn ssa_claims(now: i64) -> Value {
     })
 }
 
-/// The claims of a valid signed registration request with the `jti` given.
+/// The claims of a valid signed registration request with the `jti` given, as the Open Banking
+/// conformance tool builds them: addressed to the ASPSP's organisation id, no `jwks_uri` (the
+/// statement names the key set).
 fn ob_request(now: i64, jti: &str, ssa: &str) -> Value {
     json!({
         "iss": SOFTWARE_ID,
-        "aud": AS_ISSUER,
+        "aud": ASPSP_ORG_ID,
         "iat": now,
         "exp": now + 300,
         "jti": jti,
@@ -1113,7 +1168,6 @@ fn ob_request(now: i64, jti: &str, ssa: &str) -> Value {
         "token_endpoint_auth_method": "private_key_jwt",
         "token_endpoint_auth_signing_alg": "PS256",
         "id_token_signed_response_alg": "PS256",
-        "jwks_uri": SOFTWARE_JWKS,
         "grant_types": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types": ["code"],
         "application_type": "web",
@@ -1127,6 +1181,17 @@ fn software_signed(claims: &Value) -> Vec<u8> {
         &header,
         claims,
         signer("PS256", "issuer-ps256.pem").as_ref(),
+    )
+    .into_bytes()
+}
+
+/// A request signed with the software's ES256 key.
+fn software_signed_es256(claims: &Value) -> Vec<u8> {
+    let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
+    jws(
+        &header,
+        claims,
+        signer("ES256", "client-es256.pem").as_ref(),
     )
     .into_bytes()
 }
@@ -1170,13 +1235,24 @@ async fn uk_open_banking_accepts_signed_requests_within_the_statement() {
             Accept,
         ),
         ob_row(
-            "hybrid code id_token with implicit",
+            "addressed to the issuer",
             now,
             &ssa,
-            json!({
-                "response_types": ["code id_token"],
-                "grant_types": ["authorization_code", "implicit", "client_credentials"],
-            }),
+            json!({ "aud": AS_ISSUER }),
+            Accept,
+        ),
+        ob_row(
+            "addressed to a list holding the organisation id",
+            now,
+            &ssa,
+            json!({ "aud": ["https://elsewhere.example", ASPSP_ORG_ID] }),
+            Accept,
+        ),
+        ob_row(
+            "the statement's jwks_uri sent",
+            now,
+            &ssa,
+            json!({ "jwks_uri": SOFTWARE_JWKS }),
             Accept,
         ),
         ob_row(
@@ -1201,13 +1277,471 @@ async fn uk_open_banking_accepts_signed_requests_within_the_statement() {
             }),
             Accept,
         ),
+        ob_row(
+            "the Open Banking scopes",
+            now,
+            &ssa,
+            json!({ "scope": "openid accounts payments fundsconfirmations" }),
+            Accept,
+        ),
     ];
     let accepted = run(&server, rows).await;
     let client = response(&accepted, "signed request with a statement");
     assert_eq!(client.metadata.software_id.as_deref(), Some(SOFTWARE_ID));
     assert_eq!(client.software_statement.as_deref(), Some(ssa.as_str()));
+    // DCR v3.3: the server takes the key location from the statement.
+    assert_eq!(client.metadata.jwks_uri.as_deref(), Some(SOFTWARE_JWKS));
     let record = server.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(record.statement_issuer.as_deref(), Some(ISSUER));
+    assert!(record.statement_asserted.contains("jwks_uri"));
+}
+
+/// Issue 15, item 1: the Open Banking API definition and the conformance tool send the signed
+/// body as `application/jose`; it was answered 415.
+#[tokio::test]
+async fn uk_open_banking_accepts_application_jose_over_http() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    for (content_type, jti) in [
+        ("application/jose", "jose"),
+        ("application/JOSE; charset=utf-8", "jose-params"),
+        ("application/jwt", "jwt"),
+    ] {
+        let request = http::Request::post("/register")
+            .header("content-type", content_type)
+            .body(software_signed(&ob_request(now, jti, &ssa)))
+            .unwrap();
+        let response =
+            oauth_dcr::http::handle(&server.registrar, request, &RequestContext::new()).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "{content_type}: {}",
+            String::from_utf8_lossy(response.body())
+        );
+    }
+    assert_eq!(server.store.len(), 3);
+}
+
+/// Issue 15, item 2: `private_key_jwt` without `jwks_uri` registers, with the statement's key
+/// set location filled in before validation (which needs keys for `private_key_jwt`), on
+/// registration and update alike; the `software_jwks_uri` spelling works the same.
+#[tokio::test]
+async fn uk_open_banking_takes_jwks_uri_from_the_statement_before_validation() {
+    let key_sets = KeySets::directory();
+    const BRAZIL_STYLE: &str = "https://keystore.directory.example/org-1/brazil-style.jwks";
+    key_sets.publish(BRAZIL_STYLE, software_jwks_json());
+    let server = open_banking_with(key_sets.clone());
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let alias = issuer_jws(
+        "PS256",
+        &with(
+            ssa_claims(now),
+            json!({ "software_jwks_endpoint": null, "software_jwks_uri": BRAZIL_STYLE }),
+        ),
+    );
+    let rows = vec![
+        ob_row("software_jwks_endpoint", now, &ssa, json!({}), Accept),
+        ob_row("software_jwks_uri alias", now, &alias, json!({}), Accept),
+        ob_row(
+            "keys by value still refused",
+            now,
+            &ssa,
+            json!({ "jwks": jwks_json("client.jwks.json") }),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "keys by value are not accepted",
+            ),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let client = response(&accepted, "software_jwks_endpoint");
+    assert_eq!(client.metadata.jwks_uri.as_deref(), Some(SOFTWARE_JWKS));
+    let aliased = response(&accepted, "software_jwks_uri alias");
+    assert_eq!(aliased.metadata.jwks_uri.as_deref(), Some(BRAZIL_STYLE));
+    // The alias's key set verified the request.
+    assert_eq!(key_sets.fetches(BRAZIL_STYLE), 1);
+}
+
+/// Issue 15, item 3: Open Banking's grant types never list `implicit`; `code id_token` registers
+/// with `authorization_code` alone, and `implicit` itself is not supported.
+#[tokio::test]
+async fn uk_open_banking_registers_code_id_token_without_implicit() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![
+        ob_row(
+            "hybrid with the conformance tool's grant types",
+            now,
+            &ssa,
+            json!({
+                "response_types": ["code id_token"],
+                "grant_types": ["authorization_code", "client_credentials"],
+            }),
+            Accept,
+        ),
+        ob_row(
+            "hybrid with grant types omitted",
+            now,
+            &ssa,
+            json!({ "response_types": ["code id_token", "code"], "grant_types": null }),
+            Accept,
+        ),
+        ob_row(
+            "the implicit grant",
+            now,
+            &ssa,
+            json!({
+                "response_types": ["code id_token"],
+                "grant_types": ["authorization_code", "implicit"],
+            }),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "grant type `implicit` is not supported",
+            ),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let omitted = response(&accepted, "hybrid with grant types omitted");
+    assert_eq!(
+        omitted.metadata.grant_types,
+        Some(vec![GrantType::AuthorizationCode])
+    );
+}
+
+/// Issue 15, item 4: the Directory requires ES256 or PS256 (FAPI 1.0 Part 2 §8.6): both for the
+/// statement, the request and every algorithm member.
+#[tokio::test]
+async fn uk_open_banking_accepts_es256_as_well_as_ps256() {
+    let server = open_banking();
+    let now = server.now();
+    let es256_ssa = issuer_jws("ES256", &ssa_claims(now));
+    let rows = vec![
+        jwt_row(
+            "ES256 request, ES256 statement, ES256 members",
+            software_signed_es256(&with(
+                ob_request(now, "es256", &es256_ssa),
+                json!({
+                    "token_endpoint_auth_signing_alg": "ES256",
+                    "id_token_signed_response_alg": "ES256",
+                    "request_object_signing_alg": "ES256",
+                    "userinfo_signed_response_alg": "ES256",
+                }),
+            )),
+            Accept,
+        ),
+        ob_row(
+            "PS256 request with an ES256 statement",
+            now,
+            &es256_ssa,
+            json!({ "request_object_signing_alg": "PS256" }),
+            Accept,
+        ),
+        ob_row(
+            "RS256 member",
+            now,
+            &es256_ssa,
+            json!({ "request_object_signing_alg": "RS256" }),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "request_object_signing_alg `RS256` is not supported",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    assert_eq!(
+        Profile::UkOpenBanking.jwt_rules().algorithms,
+        ["PS256", "ES256"]
+    );
+}
+
+/// Issue 15, item 5: DCR v3.3 allows `web` and `mobile`. `mobile` is kept as sent and held to
+/// the web rules for redirect URIs (https only).
+#[tokio::test]
+async fn uk_open_banking_accepts_mobile_applications_under_the_web_redirect_rules() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let loopback = issuer_jws(
+        "PS256",
+        &with(
+            ssa_claims(now),
+            json!({ "software_redirect_uris": ["http://127.0.0.1/cb"] }),
+        ),
+    );
+    let rows = vec![
+        ob_row(
+            "mobile",
+            now,
+            &ssa,
+            json!({ "application_type": "mobile" }),
+            Accept,
+        ),
+        ob_row(
+            "mobile with a loopback http redirect",
+            now,
+            &loopback,
+            json!({ "application_type": "mobile", "redirect_uris": ["http://127.0.0.1/cb"] }),
+            Refuse(
+                400,
+                "invalid_redirect_uri",
+                "must use https for a web client",
+            ),
+        ),
+        ob_row(
+            "native application",
+            now,
+            &ssa,
+            json!({ "application_type": "native" }),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "application_type `native` is not supported",
+            ),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    assert_eq!(
+        response(&accepted, "mobile").metadata.application_type,
+        Some(ApplicationType::from("mobile"))
+    );
+}
+
+/// Issue 15, item 6: the request is verified with the key set the verified statement names,
+/// fetched through the fetcher and cached; not with keys found by the request's `iss`.
+#[tokio::test]
+async fn uk_open_banking_verifies_requests_with_the_statements_key_set() {
+    let key_sets = KeySets::directory();
+    let server = open_banking_with(key_sets.clone());
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    // A statement naming another software's key set: the request, signed by this software's
+    // key, does not verify with it, whatever its `iss` says.
+    let other = issuer_jws(
+        "PS256",
+        &with(
+            ssa_claims(now),
+            json!({ "software_jwks_endpoint": OTHER_JWKS }),
+        ),
+    );
+    let unpublished = issuer_jws(
+        "PS256",
+        &with(
+            ssa_claims(now),
+            json!({ "software_jwks_endpoint": "https://keystore.directory.example/gone.jwks" }),
+        ),
+    );
+    let rows = vec![
+        ob_row("first", now, &ssa, json!({}), Accept),
+        ob_row("second", now, &ssa, json!({}), Accept),
+        ob_row(
+            "statement naming another key set",
+            now,
+            &other,
+            json!({}),
+            Refuse(
+                400,
+                "invalid_request",
+                "no trusted `PS256` key with kid `issuer-ps256`",
+            ),
+        ),
+        ob_row(
+            "statement naming a key set that cannot be fetched",
+            now,
+            &unpublished,
+            json!({}),
+            Refuse(500, "server_error", ""),
+        ),
+    ];
+    run(&server, rows).await;
+    assert_eq!(key_sets.fetches(SOFTWARE_JWKS), 1, "the key set is cached");
+}
+
+/// Issue 15, item 7: `aud` is one of the configured audiences: the issuer or the ASPSP's
+/// organisation identifier.
+#[tokio::test]
+async fn uk_open_banking_accepts_the_configured_audiences_only() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![
+        ob_row("org id", now, &ssa, json!({ "aud": ASPSP_ORG_ID }), Accept),
+        ob_row("issuer", now, &ssa, json!({ "aud": AS_ISSUER }), Accept),
+        ob_row(
+            "another ASPSP",
+            now,
+            &ssa,
+            json!({ "aud": "0015800001041REBBB" }),
+            Refuse(
+                400,
+                "invalid_request",
+                "the audience must include one of `https://as.example`, `0015800001041REAAY`",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+}
+
+/// Issue 15, item 8: statements older than the preset's maximum age (24 hours by default,
+/// configurable) are refused.
+#[tokio::test]
+async fn uk_open_banking_refuses_statements_older_than_its_maximum_age() {
+    let server = open_banking();
+    let now = server.now();
+    let day = 24 * 3600;
+    let fresh = issuer_jws(
+        "PS256",
+        &with(ssa_claims(now), json!({ "iat": now - day + 120 })),
+    );
+    let stale = issuer_jws(
+        "PS256",
+        &with(ssa_claims(now), json!({ "iat": now - day - 120 })),
+    );
+    let rows = vec![
+        ob_row("a day old", now, &fresh, json!({}), Accept),
+        ob_row(
+            "older than a day",
+            now,
+            &stale,
+            json!({}),
+            Refuse(400, "invalid_software_statement", "issued too long ago"),
+        ),
+    ];
+    run(&server, rows).await;
+
+    let relaxed = Server::new(|store| {
+        let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), KeySets::directory())
+            .statement_max_age(Some(Duration::days(7)))
+            .registrar(ENDPOINT, store)
+    });
+    let now = relaxed.now();
+    let stale = issuer_jws(
+        "PS256",
+        &with(ssa_claims(now), json!({ "iat": now - 3 * day })),
+    );
+    let body = software_signed(&with(
+        ob_request(now, "relaxed", &stale),
+        json!({ "aud": AS_ISSUER }),
+    ));
+    run(&relaxed, vec![jwt_row("three days old", body, Accept)]).await;
+}
+
+/// Issue 15, item 9: an omitted `redirect_uris` registers all of the statement's
+/// `software_redirect_uris` (DCR v3.3).
+#[tokio::test]
+async fn uk_open_banking_registers_all_statement_redirect_uris_when_omitted() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![ob_row(
+        "redirect_uris omitted",
+        now,
+        &ssa,
+        json!({ "redirect_uris": null }),
+        Accept,
+    )];
+    let accepted = run(&server, rows).await;
+    let client = response(&accepted, "redirect_uris omitted");
+    assert_eq!(
+        client.metadata.redirect_uris,
+        Some(vec![RedirectUri::new(TPP_CB), RedirectUri::new(TPP_CB2)])
+    );
+}
+
+/// Issue 15, item 10: DCR v3.3 requires `token_endpoint_auth_signing_alg` with
+/// `private_key_jwt` and `tls_client_auth_subject_dn` with `tls_client_auth`; CIBA is not
+/// supported by the preset.
+#[tokio::test]
+async fn uk_open_banking_requires_the_authentication_details_v3_3_names() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let meta = "invalid_client_metadata";
+    let rows = vec![
+        ob_row(
+            "private_key_jwt without its signing alg",
+            now,
+            &ssa,
+            json!({ "token_endpoint_auth_signing_alg": null }),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_signing_alg is required with private_key_jwt",
+            ),
+        ),
+        ob_row(
+            "method omitted (private_key_jwt) without its signing alg",
+            now,
+            &ssa,
+            json!({ "token_endpoint_auth_method": null, "token_endpoint_auth_signing_alg": null }),
+            Refuse(
+                400,
+                meta,
+                "token_endpoint_auth_signing_alg is required with private_key_jwt",
+            ),
+        ),
+        ob_row(
+            "tls_client_auth by a SAN",
+            now,
+            &ssa,
+            json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_san_dns": "tpp.example",
+                "token_endpoint_auth_signing_alg": null,
+            }),
+            Refuse(
+                400,
+                meta,
+                "tls_client_auth_subject_dn is required with tls_client_auth",
+            ),
+        ),
+        ob_row(
+            "the CIBA grant",
+            now,
+            &ssa,
+            json!({ "grant_types": ["urn:openid:params:grant-type:ciba", "client_credentials"],
+                    "response_types": null }),
+            Refuse(
+                400,
+                meta,
+                "grant type `urn:openid:params:grant-type:ciba` is not supported",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+/// The preset's ID-token default: PS256 when the request names none.
+#[tokio::test]
+async fn uk_open_banking_defaults_id_tokens_to_ps256() {
+    let server = open_banking();
+    let now = server.now();
+    let ssa = issuer_jws("PS256", &ssa_claims(now));
+    let rows = vec![ob_row(
+        "no id_token_signed_response_alg",
+        now,
+        &ssa,
+        json!({ "id_token_signed_response_alg": null }),
+        Accept,
+    )];
+    let accepted = run(&server, rows).await;
+    let client = response(&accepted, "no id_token_signed_response_alg");
+    assert_eq!(
+        client
+            .metadata
+            .id_token_signed_response_alg
+            .as_ref()
+            .map(|a| a.as_str()),
+        Some("PS256")
+    );
 }
 
 #[tokio::test]
@@ -1220,13 +1754,13 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
     let statement = "invalid_software_statement";
     let meta = "invalid_client_metadata";
     let redirect = "invalid_redirect_uri";
-    let es256 = {
-        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
-        let claims = ob_request(now, "es256", &ssa);
+    let rs256 = {
+        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "issuer-ps256" });
+        let claims = ob_request(now, "rs256", &ssa);
         jws(
             &header,
             &claims,
-            signer("ES256", "client-es256.pem").as_ref(),
+            signer("RS256", "issuer-ps256.pem").as_ref(),
         )
         .into_bytes()
     };
@@ -1259,9 +1793,9 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             Refuse(400, bad, "requires a signed request body"),
         ),
         jwt_row(
-            "request signed ES256",
-            es256,
-            Refuse(400, bad, "the algorithm `ES256` is not accepted"),
+            "request signed RS256",
+            rs256,
+            Refuse(400, bad, "the algorithm `RS256` is not accepted"),
         ),
         jwt_row(
             "request signed with a key the software does not have",
@@ -1292,7 +1826,11 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             now,
             &ssa,
             json!({ "aud": "https://other-bank.example" }),
-            Refuse(400, bad, "the audience must include `https://as.example`"),
+            Refuse(
+                400,
+                bad,
+                "the audience must include one of `https://as.example`",
+            ),
         ),
         ob_row(
             "request without exp",
@@ -1412,7 +1950,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             "keys by value",
             now,
             &ssa,
-            json!({ "jwks_uri": null, "jwks": jwks_json("client.jwks.json") }),
+            json!({ "jwks": jwks_json("client.jwks.json") }),
             Refuse(400, meta, "keys by value are not accepted"),
         ),
         ob_row(
@@ -1459,29 +1997,22 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             ),
         ),
         ob_row(
-            "ES256 client assertions",
+            "EdDSA client assertions",
             now,
             &ssa,
-            json!({ "token_endpoint_auth_signing_alg": "ES256" }),
+            json!({ "token_endpoint_auth_signing_alg": "EdDSA" }),
             Refuse(
                 400,
                 meta,
-                "token_endpoint_auth_signing_alg `ES256` is not supported",
+                "token_endpoint_auth_signing_alg `EdDSA` is not supported",
             ),
         ),
         ob_row(
-            "native application",
+            "a scope outside Open Banking's",
             now,
             &ssa,
-            json!({ "application_type": "native" }),
-            Refuse(400, meta, "application_type `native` is not supported"),
-        ),
-        ob_row(
-            "hybrid without the implicit grant",
-            now,
-            &ssa,
-            json!({ "response_types": ["code id_token"] }),
-            Refuse(400, meta, "needs the grant type `implicit`"),
+            json!({ "scope": "openid accounts admin" }),
+            Refuse(400, meta, "admin"),
         ),
     ];
     run(&server, rows).await;
@@ -1546,6 +2077,21 @@ async fn uk_open_banking_updates_are_signed_too() {
         updated.metadata.redirect_uris,
         Some(vec![RedirectUri::new(TPP_CB2)])
     );
+    // The update omitted `jwks_uri`: the statement's key set is filled in again.
+    assert_eq!(updated.metadata.jwks_uri.as_deref(), Some(SOFTWARE_JWKS));
+
+    // An update that omits `redirect_uris` gets all of the statement's, as a registration does.
+    let all = json!({ "client_id": client.client_id, "redirect_uris": null });
+    let signed = software_signed(&with(ob_request(now, "update-all", &ssa), all));
+    let updated = server
+        .registrar
+        .update(&client.client_id, Some(&token), &signed, &jwt)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.metadata.redirect_uris,
+        Some(vec![RedirectUri::new(TPP_CB), RedirectUri::new(TPP_CB2)])
+    );
 }
 
 /// The host's access tokens `cc:<client_id>`, as its token endpoint issues them to a client
@@ -1565,8 +2111,8 @@ impl InitialTokenVerifier for ClientCredentials {
 fn open_banking_managed() -> Server {
     Server::new(|store| {
         let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
-        let software = StaticKeySource::new().with_issuer(SOFTWARE_ID, software_keys());
-        OpenBanking::new(AS_ISSUER, Arc::new(directory), Arc::new(software))
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), KeySets::directory())
+            .audience(ASPSP_ORG_ID)
             .registrar(ENDPOINT, store)
             .manage_with_host_tokens(Arc::new(ClientCredentials))
     })
@@ -1622,15 +2168,18 @@ async fn uk_open_banking_without_its_trust_refuses_everything() {
     let server = Server::profile(Profile::UkOpenBanking);
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
+    // Without `OpenBanking` nothing fills `jwks_uri` from the statement: the body sends it, so
+    // that validation passes and the profile's own rule answers.
+    let keys = json!({ "jwks_uri": SOFTWARE_JWKS });
     let rows = vec![
         json_row(
             "plain JSON body",
-            ob_request(now, "json", &ssa),
+            with(ob_request(now, "json", &ssa), keys.clone()),
             Refuse(400, "invalid_request", "requires a signed request body"),
         ),
         jwt_row(
             "signed body",
-            software_signed(&ob_request(now, "jwt", &ssa)),
+            software_signed(&with(ob_request(now, "jwt", &ssa), keys)),
             Refuse(
                 400,
                 "invalid_request",

@@ -1822,17 +1822,17 @@ async fn a_signed_body_must_be_addressed_to_the_configured_issuer() {
 }
 
 /// UK Open Banking binds `iss` to the statement's `software_id`: it is required even when the
-/// host gives keys for any issuer.
+/// body's keys do not come by issuer (issue 15: the preset no longer takes a host key source
+/// for software keys; here the statement names them by value).
 #[tokio::test]
 async fn uk_open_banking_requires_iss_even_with_keys_for_any_issuer() {
     let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
-    let software = StaticKeySource::new().with_any_issuer(jwks("issuer.jwks.json"));
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new());
     let registrar = oauth_dcr::OpenBanking::new(
         "https://as.example",
         Arc::new(directory),
-        Arc::new(software),
+        Arc::new(Recording::default()),
     )
     .registrar(ENDPOINT, store.clone())
     .with_clock(clock.clone());
@@ -1842,9 +1842,18 @@ async fn uk_open_banking_requires_iss_even_with_keys_for_any_issuer() {
         clock,
     };
     let now = fx.now();
+    // The statement names the software's keys by value: the body verifies with them, and
+    // `iss` is still required.
+    let statement = issuer_jws(
+        "PS256",
+        &json!({
+            "iss": ISSUER, "iat": now, "software_id": "ob-software-1",
+            "software_redirect_uris": [REDIRECT], "jwks": jwks_json("issuer.jwks.json"),
+        }),
+    );
     let claims = json!({
         "aud": "https://as.example", "iat": now, "exp": now + 300, "jti": "ob-no-iss",
-        "redirect_uris": [REDIRECT],
+        "redirect_uris": [REDIRECT], "software_statement": statement,
     });
     let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-ps256" });
     let jwt = jws(
