@@ -157,11 +157,12 @@ fn policy(config: &Config, profile: Option<Profile>) -> ServerPolicy {
 }
 
 /// `--profile uk-open-banking`: the crate's [`OpenBanking`] registrar, with the directory's keys
-/// from `--trust-issuer`, the software's keys from `--signed-request-jwks` and the first
-/// `--audience` (or the issuer) as the signed requests' `aud`. The preset builds its own policy:
-/// `--scopes`, `--no-rotate-on-read` and `--allow-origin` do not apply to it.
-///
-/// Kept in this one function so that it follows the `OpenBanking` API as it changes.
+/// from `--trust-issuer`, the software's key sets fetched from the URL each statement names
+/// (`software_jwks_endpoint`), and every `--audience` accepted as the signed requests' `aud`
+/// besides the issuer. The preset's policy keeps its own scopes (`openid accounts payments
+/// fundsconfirmations`); `--no-rotate-on-read`, `--detect-token-reuse` and `--allow-origin`
+/// apply. With `--dangerously-allow-http-loopback-fetch`, a statement's key set may be served on
+/// `http` loopback and become the client's `jwks_uri` (local walkthroughs only).
 fn open_banking(config: &Config, stores: Stores) -> Registrar {
     let directory = config
         .trusted_issuers
@@ -169,17 +170,62 @@ fn open_banking(config: &Config, stores: Stores) -> Registrar {
         .fold(StaticKeySource::new(), |keys, (issuer, jwks)| {
             keys.with_issuer(issuer.as_str(), jwks.clone())
         });
-    let software = config
-        .signed_request_keys
-        .clone()
-        .map_or_else(StaticKeySource::new, |jwks| {
-            StaticKeySource::new().with_any_issuer(jwks)
-        });
-    // The current API takes one audience; the others of `--audience` wait for a list.
-    let audience = config.audiences().swap_remove(0);
-    OpenBanking::new(audience, Arc::new(directory), Arc::new(software))
+    let endpoint = config.registration_endpoint();
+    let mut policy = Profile::UkOpenBanking.policy(&endpoint);
+    policy.rotate_on_read = config.rotate_on_read;
+    policy.detect_token_reuse = config.detect_token_reuse;
+    policy.allowed_origins.clone_from(&config.allowed_origins);
+    if config.dangerously_allow_http_loopback_fetch {
+        policy.dangerously_allow_http_metadata_uris = true;
+        policy.dangerously_allow_private_addresses = true;
+    }
+    config
+        .audiences()
+        .into_iter()
+        .fold(
+            OpenBanking::new(
+                config.issuer.clone(),
+                Arc::new(directory),
+                key_fetcher(config),
+            ),
+            OpenBanking::audience,
+        )
         .replay_guard(stores.replay)
-        .registrar(config.registration_endpoint(), stores.clients)
+        .registrar_with_policy(policy, stores.clients)
+}
+
+/// The fetcher of Open Banking software key sets.
+#[cfg(feature = "fetch")]
+fn key_fetcher(config: &Config) -> Arc<dyn oauth_dcr::fetch::Fetcher> {
+    match fetcher(config) {
+        Ok(fetcher) => Arc::new(fetcher),
+        Err(e) => {
+            tracing::error!("cannot build the fetcher for software key sets: {e}");
+            Arc::new(NoFetcher)
+        }
+    }
+}
+
+/// Without the `fetch` feature no key set can be fetched: signed requests are refused (500).
+#[cfg(not(feature = "fetch"))]
+fn key_fetcher(_: &Config) -> Arc<dyn oauth_dcr::fetch::Fetcher> {
+    Arc::new(NoFetcher)
+}
+
+/// A fetcher that fetches nothing.
+struct NoFetcher;
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for NoFetcher {
+    async fn fetch(
+        &self,
+        url: &str,
+        _: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        Err(oauth_dcr::fetch::FetchError::Refused(format!(
+            "{url}: this server fetches nothing (build it with the `fetch` feature)"
+        )))
+    }
 }
 
 /// Software statements from the trusted issuers, and signed request bodies: each accepted once

@@ -322,20 +322,15 @@ impl Config {
         Ok(())
     }
 
-    /// What `--profile uk-open-banking` needs with the crate's current [`oauth_dcr::OpenBanking`]
-    /// API: the directory's keys (`--trust-issuer`) for software statements and the software's
-    /// keys (`--signed-request-jwks`) for the signed request bodies.
+    /// What `--profile uk-open-banking` needs: the directory's keys (`--trust-issuer`) for
+    /// software statements. The software's keys come from the URL each statement names.
     fn open_banking_flags(&self) -> Result<(), String> {
-        let flag = "--profile uk-open-banking";
         if self.trusted_issuers.is_empty() {
-            return Err(format!(
-                "{flag} needs --trust-issuer: the directory's keys verify the software statements"
-            ));
-        }
-        if self.signed_request_keys.is_none() {
-            return Err(format!(
-                "{flag} needs --signed-request-jwks: the software's keys verify the signed requests"
-            ));
+            return Err(
+                "--profile uk-open-banking needs --trust-issuer: the directory's keys verify the \
+                 software statements"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
