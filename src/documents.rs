@@ -51,7 +51,11 @@ pub struct DocumentPolicy {
     pub min_cache: Duration,
     /// Longest time a document is cached. Defaults to 24 hours.
     pub max_cache: Duration,
-    /// How long a failure is remembered before the URL is fetched again. Defaults to 30 seconds.
+    /// How long a failure is remembered before the URL is fetched again. Defaults to zero:
+    /// failures are not cached, as the draft requires ("MUST NOT cache error responses",
+    /// nor invalid documents). A non-zero value damps floods of resolutions of a failing URL
+    /// (each would otherwise fetch it) at the price of a deliberate deviation from the draft:
+    /// a client that fixes its document waits this long to be resolved.
     pub failure_cache: Duration,
     /// Most cached documents and failures. Defaults to 10,000.
     pub max_entries: usize,
@@ -72,7 +76,7 @@ impl Default for DocumentPolicy {
             timeout: Duration::from_secs(5),
             min_cache: Duration::from_secs(300),
             max_cache: Duration::from_secs(24 * 3600),
-            failure_cache: Duration::from_secs(30),
+            failure_cache: Duration::ZERO,
             max_entries: 10_000,
             allowed_hosts: None,
             denied_hosts: BTreeSet::new(),
@@ -114,7 +118,7 @@ pub trait DocumentTrust: Send + Sync {
     /// `verified_hosts`.
     ///
     /// # Errors
-    /// A refusal, which the caller sees (and which is cached as a failure).
+    /// A refusal, which the caller sees (cached only as [`DocumentPolicy::failure_cache`] says).
     async fn assess(
         &self,
         client_id: &str,
@@ -165,6 +169,9 @@ impl Documents {
             Ok(client) => client.cache_for,
             Err(_) => policy.failure_cache,
         };
+        if ttl.is_zero() {
+            return;
+        }
         let now = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= policy.max_entries && !cache.contains_key(url) {
@@ -298,7 +305,8 @@ impl Registrar {
     /// registration would be, plus the draft's own rules: the document's `client_id` equals the
     /// URL; no shared-secret authentication and no `client_secret` member (so `none`, the
     /// default, or `private_key_jwt` with keys). Results are cached within the policy's bounds;
-    /// concurrent calls for one URL share one fetch; failures are remembered briefly.
+    /// concurrent calls for one URL share one fetch; failures are not cached unless
+    /// [`DocumentPolicy::failure_cache`] says so.
     ///
     /// # Errors
     /// 400 `invalid_client` with a description when the URL, the fetch or the document is not

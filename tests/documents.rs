@@ -259,12 +259,34 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
         let id = format!("{base}{path}");
         let err = registrar.resolve_client_id(&id).await.expect_err(path);
         refused(err, code, needle);
-        // A failure is remembered briefly, but never as a valid client: asking again fails the
-        // same way without a new fetch.
+        // A failure is never cached by default (the draft: the server "MUST NOT cache error
+        // responses" or invalid documents): asking again fetches again, and fails the same way.
         let again = registrar.resolve_client_id(&id).await.expect_err(path);
         refused(again, code, needle);
-        assert_eq!(f.site.hits(path), 1, "{path}: the failure was cached");
+        assert_eq!(f.site.hits(path), 2, "{path}: the failure was not cached");
     }
+    assert_eq!(registrar.cached_documents(), 0, "no failure is cached");
+}
+
+/// The flood-damping knob, off by default, still remembers failures when a host turns it on
+/// (a documented deviation from the draft).
+#[tokio::test]
+async fn failures_are_remembered_only_when_the_host_turns_failure_caching_on() {
+    let f = fixture().await;
+    let id = "https://app.test/flaky.json";
+    assert_eq!(DocumentPolicy::default().failure_cache, Duration::ZERO);
+    let damped = registrar(
+        f.fetcher.clone(),
+        with_policy(|p| p.failure_cache = Duration::from_secs(30)),
+    );
+    damped.resolve_client_id(id).await.expect_err("not served yet");
+    f.site.serve("flaky.json", Doc::json(doc_body(id, "")));
+    damped.resolve_client_id(id).await.expect_err("failure remembered");
+    assert_eq!(f.site.hits("flaky.json"), 1);
+
+    let plain = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    plain.resolve_client_id(id).await.expect("a fresh fetch resolves");
+    assert_eq!(f.site.hits("flaky.json"), 2);
 }
 
 #[tokio::test]
