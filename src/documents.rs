@@ -235,9 +235,21 @@ fn into_error((code, message): (ErrorCode, String)) -> RegistrationError {
     RegistrationError::rejected(code, message)
 }
 
-/// Checks a URL client identifier: https, canonical, a path, no fragment, userinfo or dot
-/// segments, and a host the policy allows.
+/// Checks a URL client identifier: https, a path, no fragment, userinfo or dot segments, and a
+/// host the policy allows. The identifier is kept as sent (draft-ietf-oauth-client-id-metadata-
+/// document §3: the document's `client_id` is compared "using simple string comparison"), so an
+/// explicit `:443` or an uppercase host is not refused for its form; characters the URL parser
+/// would drop or rewrite (controls, spaces, backslashes) are, so that the URL fetched is the one
+/// the client named.
 fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (ErrorCode, String)> {
+    if client_id
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
+        return Err(refuse(
+            "a URL client_id must not contain spaces, controls or backslashes",
+        ));
+    }
     let url = Url::parse(client_id).map_err(|_| refuse("the client_id is not a URL"))?;
     if url.scheme() != "https" {
         return Err(refuse("a URL client_id must use https"));
@@ -245,25 +257,20 @@ fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (Err
     if client_id.contains('#') {
         return Err(refuse("a URL client_id must not have a fragment"));
     }
-    if !url.username().is_empty() || url.password().is_some() || client_id.contains('@') {
+    let (authority, raw_path) = split_authority(client_id);
+    // Userinfo lives in the authority only: an `@` in the path or query is an ordinary character.
+    if !url.username().is_empty() || url.password().is_some() || authority.contains('@') {
         return Err(refuse("a URL client_id must not have userinfo"));
     }
-    let path = url.path();
-    let raw_path = client_id
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-        .unwrap_or("");
     let dot_segment = raw_path.split(['/', '?']).any(|s| {
         s == "." || s == ".." || s.eq_ignore_ascii_case("%2e") || s.eq_ignore_ascii_case("%2e%2e")
     });
     if dot_segment {
         return Err(refuse("a URL client_id must not have dot segments"));
     }
-    if path.is_empty() || path == "/" {
+    let path = url.path();
+    if path.is_empty() || path == "/" || !raw_path.starts_with('/') {
         return Err(refuse("a URL client_id must have a path"));
-    }
-    if url.as_str() != client_id {
-        return Err(refuse("a URL client_id must be in canonical form"));
     }
     let host = url.host_str().unwrap_or_default().to_owned();
     if host_allowed(&host, &policy.denied_hosts) {
@@ -458,6 +465,14 @@ impl Registrar {
     }
 }
 
+/// The authority and the rest (path, query) of an absolute URL as sent: the authority ends at
+/// the first `/`, `?` or `#` after `://`.
+fn split_authority(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    rest.split_at(end)
+}
+
 /// Whether `client_id` looks like a URL client identifier (starts with `https://`), so an
 /// authorization endpoint knows to call [`Registrar::resolve_client_id`] instead of its store.
 pub fn is_url_client_id(client_id: &str) -> bool {
@@ -519,6 +534,10 @@ mod tests {
             "https://app.example/client.json",
             "https://app.example:8443/oauth/client",
             "https://app.example/c?v=1",
+            "https://APP.example/client.json",
+            "https://app.example:443/client.json",
+            "https://app.example/@scope/client.json",
+            "https://app.example/client.json?owner=me@example.com",
         ] {
             assert!(check_client_id(ok, &policy).is_ok(), "{ok}");
         }
@@ -531,7 +550,11 @@ mod tests {
             "https://app.example/a/../client.json",
             "https://app.example/./client.json",
             "https://app.example/%2e%2e/client.json",
-            "https://APP.example/client.json",
+            "https://@app.example/client.json",
+            "https://user:pw@app.example/client.json",
+            "https://app.example?x=/path",
+            "https://app.example/a b.json",
+            "https://app.example\\client.json",
             "not a url",
         ] {
             assert!(check_client_id(bad, &policy).is_err(), "{bad}");

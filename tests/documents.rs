@@ -358,6 +358,39 @@ async fn url_rules_and_host_lists_apply_before_any_fetch() {
     );
 }
 
+/// The draft compares the client id with the document's by simple string comparison: an `@` in
+/// the path or query is no userinfo, and an explicit `:443` or an uppercase host is compared as
+/// sent, not refused for its form.
+#[tokio::test]
+async fn client_ids_are_compared_as_sent_and_at_signs_outside_the_authority_are_not_userinfo() {
+    let f = fixture().await;
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    for (id, path) in [
+        ("https://app.test/agents/@scope/client.json", "agents/@scope/client.json"),
+        ("https://app.test/client.json?owner=me@example.com", "client.json"),
+    ] {
+        f.site.serve(path, Doc::json(doc_body(id, "")));
+        let resolved = registrar.resolve_client_id(id).await.expect(id);
+        assert_eq!(resolved.client_id, id);
+    }
+    // The registrar fetches the parsed URL (`https://app.test/…`); the document's `client_id`
+    // must still spell the id as the client sent it.
+    for (id, path) in [
+        ("https://app.test:443/port.json", "port.json"),
+        ("https://APP.test/upper.json", "upper.json"),
+    ] {
+        f.site.serve(path, Doc::json(doc_body(id, "")));
+        let resolved = registrar.resolve_client_id(id).await.expect(id);
+        assert_eq!(resolved.client_id, id);
+        // The document must spell the client id exactly as the client sends it.
+        let other = format!("https://app.test/{path}");
+        f.site.serve(path, Doc::json(doc_body(&other, "")));
+        let fresh = self::registrar(f.fetcher.clone(), DocumentPolicy::default());
+        let err = fresh.resolve_client_id(id).await.expect_err(id);
+        refused(err, "invalid_client", "does not equal its URL");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_resolutions_share_one_fetch_and_hits_come_from_the_cache() {
     let f = fixture().await;
