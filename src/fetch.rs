@@ -121,7 +121,8 @@ pub trait Fetcher: Send + Sync {
 /// Whether an address is a public unicast address that a server may connect to on a client's
 /// behalf: not loopback, private (RFC 1918, RFC 4193), link-local (including the
 /// `169.254.169.254` cloud metadata service), shared (RFC 6598), unspecified, broadcast,
-/// multicast, documentation, benchmarking or reserved; IPv4-mapped and NAT64 IPv6 addresses are
+/// multicast, documentation, benchmarking (`2001:2::/48` too), 6to4 relay anycast
+/// (`192.88.99.0/24`), discard-only (`100::/64`), site-local (`fec0::/10`) or reserved; IPv4-mapped and NAT64 IPv6 addresses are
 /// judged by their IPv4 address.
 pub fn is_public_ip(ip: IpAddr) -> bool {
     match ip {
@@ -153,6 +154,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast, RFC 7526 (deprecated)
         || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
         || a >= 240) // reserved
 }
@@ -175,7 +177,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
         || segments[0] == 0 // IPv4-compatible and other reserved forms
         || (segments[0] == 0x2002) // 6to4 can reach arbitrary IPv4 addresses
-        || (segments[0] == 0x2001 && segments[1] == 0)) // Teredo
+        || (segments[0] == 0x2001 && segments[1] == 0) // Teredo
+        || (segments[0] == 0x2001 && segments[1] == 2 && segments[2] == 0) // benchmarking, RFC 5180
+        || (segments[0] == 0x0100 && segments[1..4] == [0, 0, 0]) // discard-only, RFC 6666
+        || (segments[0] & 0xffc0) == 0xfec0) // site-local, RFC 3879 (deprecated)
 }
 
 /// A [`KeySource`] that fetches each trusted issuer's JWK Set from a configured URL. Wrap it in
@@ -230,6 +235,27 @@ impl KeySource for FetchedKeySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 6to4 relay anycast, discard-only, benchmarking and deprecated site-local ranges of
+    /// the IANA special-purpose registries are not public either.
+    #[test]
+    fn relay_discard_benchmarking_and_site_local_ranges_are_not_public() {
+        for special in [
+            "192.88.99.1",
+            "192.88.99.255",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "2001:2::1",
+            "2001:2:0:ffff::1",
+            "fec0::1",
+            "feff:ffff::1",
+        ] {
+            assert!(!is_public_ip(special.parse().unwrap()), "{special}");
+        }
+        for public in ["192.88.98.1", "192.88.100.1", "100:0:0:1::1", "2001:3::1"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     fn loopback_names() {
