@@ -47,8 +47,9 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The media type of `Content-Type`, lowercased, without parameters.
     pub content_type: Option<String>,
-    /// How long the document may be cached, from `Cache-Control: max-age` (`None` when absent,
-    /// zero for `no-store` / `no-cache`).
+    /// How long the document may still be cached: its freshness lifetime less its age
+    /// ([`CacheHeaders::freshness`]: `Cache-Control: max-age`, else `Expires`, less `Age`;
+    /// `None` when the response says nothing, zero for `no-store` / `no-cache`).
     pub max_age: Option<Duration>,
 }
 
@@ -105,6 +106,87 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
         }
     }
     age
+}
+
+/// The response headers that decide how long a document stays fresh (RFC 9111 §4.2), as
+/// received. For [`Fetcher`] implementations filling [`Fetched::max_age`] with
+/// [`freshness`](Self::freshness).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheHeaders<'a> {
+    /// `Cache-Control`.
+    pub cache_control: Option<&'a str>,
+    /// `Expires`.
+    pub expires: Option<&'a str>,
+    /// `Date`.
+    pub date: Option<&'a str>,
+    /// `Age`.
+    pub age: Option<&'a str>,
+}
+
+impl CacheHeaders<'_> {
+    /// How long the document stays fresh from now: `max-age` (zero for `no-store` and
+    /// `no-cache`), else `Expires` minus `Date` (or minus `now` without a `Date`), less the `Age`
+    /// it already has (RFC 9111 §4.2.1, §4.2.3); `None` when neither `max-age` nor `Expires`
+    /// says. An `Expires` that is not an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), `0`
+    /// for example, means already expired (RFC 9111 §5.3); the obsolete date formats are read
+    /// that way too.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use oauth_dcr::fetch::CacheHeaders;
+    ///
+    /// let mut headers = CacheHeaders::default();
+    /// headers.cache_control = Some("max-age=600");
+    /// headers.age = Some("100");
+    /// assert_eq!(headers.freshness(SystemTime::now()), Some(Duration::from_secs(500)));
+    /// ```
+    pub fn freshness(&self, now: std::time::SystemTime) -> Option<Duration> {
+        let lifetime = match self.cache_control.and_then(max_age) {
+            Some(age) => age,
+            None => {
+                let expires = http_date(self.expires?);
+                let date = self.date.and_then(http_date).or_else(|| unix_seconds(now));
+                match (expires, date) {
+                    (Some(e), Some(d)) => Duration::from_secs(e.saturating_sub(d)),
+                    _ => Duration::ZERO,
+                }
+            }
+        };
+        let age = self
+            .age
+            .and_then(|a| a.trim().parse::<u64>().ok())
+            .map_or(Duration::ZERO, Duration::from_secs);
+        Some(lifetime.saturating_sub(age))
+    }
+}
+
+fn unix_seconds(at: std::time::SystemTime) -> Option<u64> {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7) as seconds since the Unix epoch.
+fn http_date(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = value.split_ascii_whitespace().collect();
+    let [_weekday, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)?;
+    let month = time::Month::try_from(u8::try_from(month).ok()?.checked_add(1)?).ok()?;
+    let date = time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+    let mut hms = clock.split(':').map(|n| n.parse::<u8>().ok());
+    let (Some(Some(h)), Some(Some(m)), Some(Some(s)), None) =
+        (hms.next(), hms.next(), hms.next(), hms.next())
+    else {
+        return None;
+    };
+    let at = date.with_hms(h, m, s).ok()?.assume_utc();
+    u64::try_from(at.unix_timestamp()).ok()
 }
 
 /// Fetches a document from an https URL. Implement it to route fetches through your own

@@ -29,6 +29,7 @@ struct Doc {
     content_type: &'static str,
     cache_control: Option<&'static str>,
     location: Option<&'static str>,
+    headers: Vec<(&'static str, &'static str)>,
     body: String,
     delay: Duration,
 }
@@ -40,6 +41,7 @@ impl Doc {
             content_type: "application/json",
             cache_control: None,
             location: None,
+            headers: Vec::new(),
             body: body.into(),
             delay: Duration::ZERO,
         }
@@ -76,6 +78,9 @@ async fn document(State(site): State<Site>, Path(path): Path<String>) -> axum::r
     }
     if let Some(location) = doc.location {
         headers.insert(header::LOCATION, location.parse().unwrap());
+    }
+    for (name, value) in &doc.headers {
+        headers.insert(*name, value.parse().unwrap());
     }
     (doc.status, headers, doc.body).into_response()
 }
@@ -451,6 +456,41 @@ async fn cache_lifetimes_follow_cache_control_within_the_policy_bounds() {
             path,
             Doc {
                 cache_control,
+                ..Doc::json(doc_body(&id, ""))
+            },
+        );
+        let resolved = registrar.resolve_client_id(&id).await.expect(path);
+        assert_eq!(resolved.cache_for, Duration::from_secs(expected), "{path}");
+    }
+}
+
+/// RFC 9111 §4.2: the freshness lifetime is `max-age`, else `Expires` minus `Date`; the `Age`
+/// the document already has is taken off.
+#[tokio::test]
+async fn cache_lifetimes_honour_age_and_expires() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.min_cache = Duration::from_secs(60);
+        p.max_cache = Duration::from_secs(3600);
+    });
+    let registrar = registrar(f.fetcher.clone(), policy);
+    let date = ("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    let in_15_min = ("expires", "Sun, 06 Nov 1994 09:04:37 GMT");
+    for (path, cache_control, headers, expected) in [
+        ("aged.json", Some("max-age=600"), vec![("age", "100")], 500),
+        ("too-old.json", Some("max-age=600"), vec![("age", "590")], 60),
+        ("expires.json", None, vec![date, in_15_min], 900),
+        ("expires-aged.json", None, vec![date, in_15_min, ("age", "300")], 600),
+        ("expired.json", None, vec![in_15_min, ("date", "Mon, 07 Nov 1994 00:00:00 GMT")], 60),
+        ("bad-expires.json", None, vec![date, ("expires", "0")], 60),
+        ("max-age-wins.json", Some("max-age=120"), vec![date, in_15_min], 120),
+    ] {
+        let id = format!("https://app.test/{path}");
+        f.site.serve(
+            path,
+            Doc {
+                cache_control,
+                headers,
                 ..Doc::json(doc_body(&id, ""))
             },
         );
