@@ -28,7 +28,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{ErrorCode, RegistrationError};
-use crate::fetch::{FetchLimits, Fetcher};
+use crate::fetch::{FetchError, FetchLimits, Fetcher};
 use crate::metadata::{AuthMethod, ClientMetadata};
 use crate::policy::ServerPolicy;
 use crate::registrar::Registrar;
@@ -127,7 +127,18 @@ pub trait DocumentTrust: Send + Sync {
     ) -> Result<Trust, RegistrationError>;
 }
 
-type Outcome = Result<Arc<ResolvedClient>, (ErrorCode, String)>;
+type Outcome = Result<Arc<ResolvedClient>, Failure>;
+
+/// Why a resolution failed, kept apart from the error a client sees so that a fetch failure's
+/// detail reaches only the host.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Refused with this code and description, which the client sees.
+    Refused(ErrorCode, String),
+    /// The document could not be fetched: the client sees a generic description, the host
+    /// the [`FetchError`] as the error's `source()`.
+    Unfetchable(FetchError),
+}
 
 struct Entry {
     outcome: Outcome,
@@ -227,12 +238,20 @@ impl Drop for Landing<'_> {
     }
 }
 
-fn refuse(message: impl Into<String>) -> (ErrorCode, String) {
-    (ErrorCode::InvalidClient, message.into())
+fn refuse(message: impl Into<String>) -> Failure {
+    Failure::Refused(ErrorCode::InvalidClient, message.into())
 }
 
-fn into_error((code, message): (ErrorCode, String)) -> RegistrationError {
-    RegistrationError::rejected(code, message)
+/// A validation or hook refusal, kept with its code and description.
+fn refused_by(e: RegistrationError) -> Failure {
+    Failure::Refused(e.code(), e.to_string())
+}
+
+fn into_error(failure: Failure) -> RegistrationError {
+    match failure {
+        Failure::Refused(code, message) => RegistrationError::rejected(code, message),
+        Failure::Unfetchable(detail) => RegistrationError::DocumentUnavailable(detail),
+    }
 }
 
 /// Checks a URL client identifier: https, a path, no fragment, userinfo or dot segments, and a
@@ -241,7 +260,7 @@ fn into_error((code, message): (ErrorCode, String)) -> RegistrationError {
 /// explicit `:443` or an uppercase host is not refused for its form; characters the URL parser
 /// would drop or rewrite (controls, spaces, backslashes) are, so that the URL fetched is the one
 /// the client named.
-fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (ErrorCode, String)> {
+fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, Failure> {
     if client_id
         .bytes()
         .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
@@ -316,8 +335,9 @@ impl Registrar {
     /// [`DocumentPolicy::failure_cache`] says so.
     ///
     /// # Errors
-    /// 400 `invalid_client` with a description when the URL, the fetch or the document is not
-    /// acceptable, or the validation code (`invalid_redirect_uri`, …) when its metadata is not;
+    /// 400 `invalid_client` with a description when the URL or the document is not acceptable;
+    /// [`RegistrationError::DocumentUnavailable`] (400 `invalid_client`, a generic description,
+    /// the [`FetchError`] as its `source()` for your logs) when the fetch fails; the validation code (`invalid_redirect_uri`, …) when its metadata is not;
     /// 403 `access_denied` when the policy does not enable metadata documents.
     pub async fn resolve_client_id(
         &self,
@@ -394,16 +414,11 @@ impl Registrar {
             .fetcher
             .fetch(url.as_str(), limits)
             .await
-            .map_err(|e| {
-                refuse(format!(
-                    "the client metadata document could not be fetched: {e}"
-                ))
-            })?;
+            .map_err(Failure::Unfetchable)?;
         if let Some(kind) = &fetched.content_type {
             if kind != "application/json" && !kind.ends_with("+json") {
-                return Err(refuse(format!(
-                    "the client metadata document is `{kind}`, not JSON"
-                )));
+                // The upstream's media type is not echoed: it is the server's detail.
+                return Err(refuse("the client metadata document's media type is not JSON"));
             }
         }
         let mut limits = self.policy.limits.clone();
@@ -437,7 +452,7 @@ impl Registrar {
         }
         let mut metadata = parsed.metadata;
         self.validated_metadata(&mut metadata, parsed.violations)
-            .map_err(|e| (e.code(), e.to_string()))?;
+            .map_err(refused_by)?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -448,9 +463,9 @@ impl Registrar {
             trust = hook
                 .assess(client_id, &mut metadata, trust)
                 .await
-                .map_err(|e| (e.code(), e.to_string()))?;
+                .map_err(refused_by)?;
             self.validated_metadata(&mut metadata, Vec::new())
-                .map_err(|e| (e.code(), e.to_string()))?;
+                .map_err(refused_by)?;
         }
         let cache_for = fetched
             .max_age

@@ -207,7 +207,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
             "big.json",
             Doc::json(doc_body(&format!("{base}big.json"), &big)),
             "invalid_client",
-            "larger than",
+            "could not be fetched",
         ),
         (
             "html.json",
@@ -238,7 +238,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
                 ..Doc::json("")
             },
             "invalid_client",
-            "redirect",
+            "could not be fetched",
         ),
         (
             "bad-redirect-uri.json",
@@ -255,7 +255,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
                 ..Doc::json("")
             },
             "invalid_client",
-            "404",
+            "could not be fetched",
         ),
     ];
     let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
@@ -305,7 +305,7 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         "https://169.254.169.254/latest/meta-data",
     ] {
         let err = registrar_strict.resolve_client_id(id).await.expect_err(id);
-        refused(err, "invalid_client", "not a public address");
+        refused(err, "invalid_client", "could not be fetched");
     }
 
     let f = fixture().await;
@@ -324,7 +324,7 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         .resolve_client_id(id)
         .await
         .expect_err("slow");
-    refused(err, "invalid_client", "timed out");
+    refused(err, "invalid_client", "could not be fetched");
 
     let dead: Arc<dyn Fetcher> = Arc::new(LoopbackFetcher {
         base: "http://127.0.0.1:9".to_owned(),
@@ -336,6 +336,59 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         .await
         .expect_err("dead host");
     refused(err, "invalid_client", "could not be fetched");
+}
+
+/// The fetch module's promise: clients never see why a fetch failed (addresses, upstream
+/// statuses); the host finds it in the error's `source()` for its logs.
+#[tokio::test]
+async fn fetch_failures_tell_the_client_nothing_and_the_host_everything() {
+    let strict = registrar(Arc::new(HttpFetcher::new().unwrap()), DocumentPolicy::default());
+    let err = strict
+        .resolve_client_id("https://169.254.169.254/latest/meta-data")
+        .await
+        .expect_err("private address");
+    let detail = fetch_detail(&err);
+    assert!(matches!(detail, FetchError::Refused(d) if d.contains("169.254.169.254")));
+    generic(&err, &["169.254", "public address"]);
+
+    let f = fixture().await;
+    f.site.serve(
+        "gone.json",
+        Doc {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..Doc::json("upstream says: database 10.0.0.7 down")
+        },
+    );
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let err = registrar
+        .resolve_client_id("https://app.test/gone.json")
+        .await
+        .expect_err("503");
+    assert_eq!(fetch_detail(&err), FetchError::Status(503));
+    generic(&err, &["503", "10.0.0.7"]);
+}
+
+fn fetch_detail(err: &RegistrationError) -> FetchError {
+    let source = std::error::Error::source(err).expect("the detail is the source");
+    source
+        .downcast_ref::<FetchError>()
+        .expect("a FetchError")
+        .clone()
+}
+
+fn generic(err: &RegistrationError, hidden: &[&str]) {
+    assert_eq!(err.status(), 400);
+    assert_eq!(err.code().as_str(), "invalid_client");
+    let wire = serde_json::to_string(&err.response()).unwrap();
+    assert_eq!(
+        err.response().error_description.as_deref(),
+        Some("the client metadata document could not be fetched"),
+        "{wire}"
+    );
+    for h in hidden {
+        assert!(!wire.contains(h), "`{h}` leaked into {wire}");
+        assert!(!err.to_string().contains(h), "`{h}` leaked into Display");
+    }
 }
 
 #[tokio::test]
