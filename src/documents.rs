@@ -29,7 +29,7 @@ use url::Url;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
-use crate::metadata::{AuthMethod, ClientMetadata};
+use crate::metadata::{ApplicationType, AuthMethod, ClientMetadata};
 use crate::policy::ServerPolicy;
 use crate::registrar::Registrar;
 use crate::request;
@@ -62,6 +62,12 @@ pub struct DocumentPolicy {
     /// When set, only URLs on these hosts are resolved (`.example.com` admits subdomains).
     /// Defaults to `None` (any public host).
     pub allowed_hosts: Option<BTreeSet<String>>,
+    /// Accept `http://localhost` loopback redirect URIs (any port) for native document clients
+    /// besides `127.0.0.1` and `[::1]`, as MCP clients publish them, whatever
+    /// [`RedirectPolicy::allow_localhost`](crate::RedirectPolicy::allow_localhost) says for
+    /// registrations (RFC 8252 §8.3 calls `localhost` NOT RECOMMENDED; the MCP specification's
+    /// example lists it). Defaults to `true`.
+    pub localhost_redirects: bool,
     /// URLs on these hosts are never resolved. Defaults to none.
     pub denied_hosts: BTreeSet<String>,
     /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
@@ -79,6 +85,7 @@ impl Default for DocumentPolicy {
             failure_cache: Duration::ZERO,
             max_entries: 10_000,
             allowed_hosts: None,
+            localhost_redirects: true,
             denied_hosts: BTreeSet::new(),
             verified_hosts: BTreeSet::new(),
         }
@@ -440,19 +447,10 @@ impl Registrar {
                 "a client metadata document must not carry a client_secret",
             ));
         }
-        let mut parsed = request::from_object(map, &self.policy);
-        let method = parsed
-            .metadata
-            .token_endpoint_auth_method
-            .get_or_insert(AuthMethod::None);
-        if method.uses_secret() {
-            return Err(refuse(format!(
-                "a client metadata document cannot use the shared-secret method `{method}`"
-            )));
-        }
+        let parsed = request::from_object(map, &self.policy);
         let mut metadata = parsed.metadata;
-        self.validated_metadata(&mut metadata, parsed.violations)
-            .map_err(refused_by)?;
+        let rules = self.document_rules(policy);
+        validate_document(&mut metadata, &rules, parsed.violations)?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -464,8 +462,7 @@ impl Registrar {
                 .assess(client_id, &mut metadata, trust)
                 .await
                 .map_err(refused_by)?;
-            self.validated_metadata(&mut metadata, Vec::new())
-                .map_err(refused_by)?;
+            validate_document(&mut metadata, &rules, Vec::new())?;
         }
         let cache_for = fetched
             .max_age
@@ -478,6 +475,44 @@ impl Registrar {
             cache_for,
         }))
     }
+}
+
+impl Registrar {
+    /// The registration policy a document is validated with: the server's, where a document
+    /// without `application_type` is a native client (the draft's documents are mostly those
+    /// of desktop and command-line apps, RFC 8252 §8.4, the MCP specification's own example)
+    /// and, when [`DocumentPolicy::localhost_redirects`] is on, `http://localhost` loopback
+    /// redirects are accepted beside the IP literals.
+    fn document_rules(&self, policy: &DocumentPolicy) -> ServerPolicy {
+        let mut rules = ServerPolicy::clone(&self.policy);
+        rules.defaults.application_type = ApplicationType::Native;
+        rules.redirect.allow_localhost |= policy.localhost_redirects;
+        rules
+    }
+}
+
+/// Validates a document's metadata with the registration rules (`rules`, see
+/// [`Registrar::document_rules`]) and the draft's own: no shared-secret authentication (`none`
+/// when the document names no method). Run again after the trust hook, whatever it changed.
+fn validate_document(
+    metadata: &mut ClientMetadata,
+    rules: &ServerPolicy,
+    violations: Vec<crate::error::Violation>,
+) -> Result<(), Failure> {
+    let method = metadata
+        .token_endpoint_auth_method
+        .get_or_insert(AuthMethod::None);
+    if method.uses_secret() {
+        return Err(refuse(format!(
+            "a client metadata document cannot use the shared-secret method `{method}`"
+        )));
+    }
+    crate::validate::validate(metadata, rules, violations).map_err(|list| {
+        refused_by(crate::error::Violations::new(list).map_or_else(
+            || RegistrationError::invalid_request("invalid metadata"),
+            RegistrationError::InvalidMetadata,
+        ))
+    })
 }
 
 /// The authority and the rest (path, query) of an absolute URL as sent: the authority ends at

@@ -173,6 +173,43 @@ async fn a_valid_document_resolves_to_what_a_registration_would_store() {
     assert_eq!(resolved.metadata.client_name.as_deref(), Some("Agent"));
 }
 
+/// An MCP client's document as coding agents publish it (and as the MCP specification's own
+/// example has it): no `application_type`, `localhost` and `127.0.0.1` loopback redirects.
+const MCP_DOCUMENT: &str = include_str!("data/mcp-client-metadata-document.json");
+
+/// Issue 15: the README's setup (`ServerPolicy::new` plus `DocumentPolicy::default()`) resolves
+/// it: a document without `application_type` is a native client, and `localhost` loopback
+/// redirects are accepted for it.
+#[tokio::test]
+async fn an_mcp_coding_agent_document_resolves_under_the_default_policy() {
+    let f = fixture().await;
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let resolved = registrar.resolve_client_id(id).await.expect("resolves");
+    let m = serde_json::to_value(&resolved.metadata).unwrap();
+    assert_eq!(m["application_type"], "native");
+    assert_eq!(
+        m["redirect_uris"],
+        serde_json::json!(["http://localhost/callback", "http://127.0.0.1/callback"])
+    );
+    assert_eq!(m["token_endpoint_auth_method"], "none");
+    assert_eq!(m["client_name"], "Example Coding Agent");
+    // A document that says it is a web client still gets no http loopback redirect.
+    let web = MCP_DOCUMENT.replace(
+        r#""client_name""#,
+        r#""application_type": "web", "client_name""#,
+    );
+    let web_id = "https://app.test/oauth/web.json";
+    f.site.serve(
+        "oauth/web.json",
+        Doc::json(web.replace("oauth/client-metadata.json", "oauth/web.json")),
+    );
+    let err = registrar.resolve_client_id(web_id).await.expect_err("web");
+    refused(err, "invalid_redirect_uri", "web client");
+}
+
 #[tokio::test]
 async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
     let f = fixture().await;
