@@ -37,7 +37,8 @@ use crate::validate::host_allowed;
 use flight::{Flight, Leader};
 
 /// How the server treats URL client identifiers. Put it in
-/// [`ServerPolicy::metadata_documents`]; discovery then advertises
+/// [`ServerPolicy::metadata_documents`] and attach a fetcher
+/// ([`Registrar::with_metadata_documents`]); [`Registrar::discovery_metadata`] then advertises
 /// `client_id_metadata_document_supported`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -327,6 +328,12 @@ impl Registrar {
     pub fn with_document_trust(mut self, hook: Arc<dyn DocumentTrust>) -> Self {
         self.document_trust = Some(hook);
         self
+    }
+
+    /// Whether this registrar resolves URL client identifiers: the policy enables
+    /// [`metadata_documents`](ServerPolicy::metadata_documents) and a fetcher is attached.
+    pub fn resolves_metadata_documents(&self) -> bool {
+        self.policy.metadata_documents.is_some() && self.documents.is_some()
     }
 
     /// The number of cached document resolutions (successes and failures).

@@ -667,16 +667,30 @@ async fn the_trust_hook_and_verified_hosts_label_or_refuse_clients() {
     refused(err, "invalid_client_metadata", "blocked");
 }
 
+/// Issue 15: discovery says what the registrar can do: the policy enables documents, and a
+/// fetcher is attached. The policy alone cannot say, so the free function never advertises it.
 #[test]
-fn discovery_advertises_metadata_documents_from_the_same_policy() {
+fn discovery_advertises_metadata_documents_only_when_a_fetcher_is_attached() {
     let mut policy = ServerPolicy::new("https://as.example/register");
-    assert!(discovery_metadata(&policy)
-        .get("client_id_metadata_document_supported")
-        .is_none());
     policy.metadata_documents = Some(DocumentPolicy::default());
+    let flag = "client_id_metadata_document_supported";
+    assert!(discovery_metadata(&policy).get(flag).is_none());
+    let without = Registrar::new(policy.clone(), Arc::new(MemoryStore::new()));
+    assert!(without.discovery_metadata().get(flag).is_none());
+    let fetcher: Arc<dyn Fetcher> = Arc::new(HttpFetcher::new().unwrap());
+    let with = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_metadata_documents(fetcher.clone());
+    assert_eq!(with.discovery_metadata()[flag], true);
+    // A fetcher without the policy enables nothing either.
+    let off = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_metadata_documents(fetcher);
+    assert!(off.discovery_metadata().get(flag).is_none());
     assert_eq!(
-        discovery_metadata(&policy)["client_id_metadata_document_supported"],
-        true
+        with.discovery_metadata()["registration_endpoint"],
+        "https://as.example/register"
     );
 }
 

@@ -21,7 +21,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    discovery_metadata, ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
+    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
     MemoryStore, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy,
     ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
 };
@@ -182,11 +182,16 @@ fn protection(
 /// Client ID Metadata Documents through the crate's SSRF-safe fetcher.
 #[cfg(feature = "fetch")]
 fn metadata_documents(config: &Config, registrar: Registrar) -> Registrar {
+    if !config.metadata_documents {
+        return registrar;
+    }
     match oauth_dcr::fetch::HttpFetcher::new() {
-        Ok(fetcher) if config.metadata_documents => {
-            registrar.with_metadata_documents(Arc::new(fetcher))
+        Ok(fetcher) => registrar.with_metadata_documents(Arc::new(fetcher)),
+        Err(e) => {
+            // Never run without the fetcher the flag asked for: say why and stop.
+            eprintln!("--metadata-documents: the fetcher could not be built: {e}");
+            std::process::exit(1);
         }
-        _ => registrar,
     }
 }
 
@@ -253,7 +258,7 @@ fn discovery_document(config: &Config, registrar: &Registrar) -> Value {
         document.insert("token_endpoint".into(), config.token_endpoint().into());
     }
     document.insert("jwks_uri".into(), config.jwks_uri().into());
-    document.extend(discovery_metadata(registrar.policy()));
+    document.extend(registrar.discovery_metadata());
     Value::Object(document)
 }
 
