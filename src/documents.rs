@@ -17,6 +17,7 @@
 //! ```
 
 mod flight;
+mod keys;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -35,6 +36,7 @@ use crate::registrar::Registrar;
 use crate::request;
 use crate::validate::host_allowed;
 use flight::{Flight, Leader};
+pub use keys::DocumentKeys;
 
 /// How the server treats URL client identifiers. Put it in
 /// [`ServerPolicy::metadata_documents`] and attach a fetcher

@@ -1555,6 +1555,95 @@ async fn mcp_resolves_metadata_documents_once_a_fetcher_is_supplied() {
     assert!(server.store.is_empty(), "a document client is not stored");
 }
 
+/// Serves documents by URL; anything else is a 404.
+struct Site(Vec<(&'static str, String)>);
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for Site {
+    async fn fetch(
+        &self,
+        url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        self.0
+            .iter()
+            .find(|(u, _)| *u == url)
+            .map(|(_, body)| oauth_dcr::fetch::Fetched::new(body.clone().into_bytes()))
+            .ok_or(oauth_dcr::fetch::FetchError::Status(404))
+    }
+}
+
+/// Issue 15: the token endpoint side of document clients. `record_use` answers for a URL
+/// client that still resolves (it has no record to touch, and is never reaped) and refuses one
+/// whose document is gone; it no longer answers NotFound.
+#[tokio::test]
+async fn mcp_record_use_is_correct_for_url_clients() {
+    let server = Server::new(|store| {
+        Profile::Mcp
+            .registrar(ENDPOINT, store)
+            .with_metadata_documents(Arc::new(Site(vec![(
+                MCP_DOCUMENT_URL,
+                MCP_DOCUMENT.to_owned(),
+            )])))
+    });
+    server
+        .registrar
+        .record_use(MCP_DOCUMENT_URL)
+        .await
+        .expect("a resolvable document client was used");
+    assert!(server.store.is_empty(), "nothing is stored for it");
+    server.clock.advance(Duration::hours(25));
+    assert!(server.registrar.reap(10).await.unwrap().is_empty());
+    let gone = server
+        .registrar
+        .record_use("https://app.test/oauth/withdrawn.json")
+        .await
+        .unwrap_err();
+    assert_eq!(gone.status(), 400);
+    assert_eq!(gone.code().as_str(), "invalid_client");
+}
+
+/// Issue 15: a key source backed by the resolved document, for `private_key_jwt` assertions of
+/// document clients (`iss` = `sub` = the URL client id): the document's `jwks`, or its
+/// `jwks_uri` fetched through the registrar's fetcher. Unknown or non-URL issuers are `None`.
+#[tokio::test]
+async fn document_keys_come_from_the_resolved_documents_jwks_or_jwks_uri() {
+    use oauth_dcr::{DocumentKeys, KeySource};
+    let by_value = "https://app.test/by-value.json";
+    let by_uri = "https://app.test/by-uri.json";
+    let keys_url = "https://app.test/jwks.json";
+    let jwks = jwks_json("client.jwks.json");
+    let doc = |id: &str, keys: Value| {
+        let mut d = json!({
+            "client_id": id,
+            "client_name": "Agent",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        });
+        d.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
+        d.to_string()
+    };
+    let site = Site(vec![
+        (by_value, doc(by_value, json!({ "jwks": jwks }))),
+        (by_uri, doc(by_uri, json!({ "jwks_uri": keys_url }))),
+        (keys_url, jwks.to_string()),
+        (MCP_DOCUMENT_URL, MCP_DOCUMENT.to_owned()),
+    ]);
+    let registrar = Arc::new(
+        Profile::Mcp
+            .registrar(ENDPOINT, Arc::new(MemoryStore::new()))
+            .with_metadata_documents(Arc::new(site)),
+    );
+    let keys = DocumentKeys::new(registrar);
+    for id in [by_value, by_uri] {
+        let found = keys.keys(id).await.expect(id).expect(id);
+        assert_eq!(found.len(), 1, "{id}: the client's ES256 key");
+    }
+    assert!(keys.keys(MCP_DOCUMENT_URL).await.unwrap().is_none(), "a public client has no keys");
+    assert!(keys.keys("https://app.test/missing.json").await.unwrap().is_none());
+    assert!(keys.keys("registered-client-id").await.unwrap().is_none());
+}
+
 #[test]
 fn mcp_loopback_redirects_match_on_any_port() {
     let registered = RedirectUri::new("http://127.0.0.1:33418/callback");
