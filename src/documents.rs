@@ -71,6 +71,10 @@ pub struct DocumentPolicy {
     /// registrations (RFC 8252 §8.3 calls `localhost` NOT RECOMMENDED; the MCP specification's
     /// example lists it). Defaults to `true`.
     pub localhost_redirects: bool,
+    /// Refuse a document without `client_name` (`invalid_client_metadata`), so that the consent
+    /// screen always has a name to show beside the host (MCP: servers should show the client's
+    /// hostname and name). Defaults to `false`.
+    pub require_client_name: bool,
     /// URLs on these hosts are never resolved. Defaults to none.
     pub denied_hosts: BTreeSet<String>,
     /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
@@ -89,6 +93,7 @@ impl Default for DocumentPolicy {
             max_entries: 10_000,
             allowed_hosts: None,
             localhost_redirects: true,
+            require_client_name: false,
             denied_hosts: BTreeSet::new(),
             verified_hosts: BTreeSet::new(),
         }
@@ -119,6 +124,13 @@ pub struct ResolvedClient {
     pub trust: Trust,
     /// How long this resolution is cached.
     pub cache_for: Duration,
+    /// The client id's host, lowercased: show it on the consent screen (MCP asks servers to
+    /// display it), since the name is whatever the document says.
+    pub host: String,
+    /// Every redirect URI is an `http` loopback one (`127.0.0.0/8`, `[::1]`, `localhost`): the
+    /// code goes to whatever program listens on this device, so the document proves little
+    /// about who the client is. MCP asks servers to warn the user about such clients.
+    pub loopback_only: bool,
 }
 
 /// The host's hook for document clients: refuse one, adjust its metadata, or label it.
@@ -459,7 +471,7 @@ impl Registrar {
         let parsed = request::from_object(map, &self.policy);
         let mut metadata = parsed.metadata;
         let rules = self.document_rules(policy);
-        validate_document(&mut metadata, &rules, parsed.violations)?;
+        validate_document(&mut metadata, &rules, policy, parsed.violations)?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -471,7 +483,7 @@ impl Registrar {
                 .assess(client_id, &mut metadata, trust)
                 .await
                 .map_err(refused_by)?;
-            validate_document(&mut metadata, &rules, Vec::new())?;
+            validate_document(&mut metadata, &rules, policy, Vec::new())?;
         }
         let cache_for = fetched
             .max_age
@@ -479,9 +491,11 @@ impl Registrar {
             .clamp(policy.min_cache, policy.max_cache.max(policy.min_cache));
         Ok(Arc::new(ResolvedClient {
             client_id: client_id.to_owned(),
+            loopback_only: loopback_only(&metadata),
             metadata,
             trust,
             cache_for,
+            host: host.to_owned(),
         }))
     }
 }
@@ -506,8 +520,16 @@ impl Registrar {
 fn validate_document(
     metadata: &mut ClientMetadata,
     rules: &ServerPolicy,
+    policy: &DocumentPolicy,
     violations: Vec<crate::error::Violation>,
 ) -> Result<(), Failure> {
+    if policy.require_client_name && metadata.client_name.is_none() {
+        return Err(Failure::Refused(
+            ErrorCode::InvalidClientMetadata,
+            "client_name: this server requires a client metadata document to name its client"
+                .to_owned(),
+        ));
+    }
     let method = metadata
         .token_endpoint_auth_method
         .get_or_insert(AuthMethod::None);
@@ -522,6 +544,24 @@ fn validate_document(
             RegistrationError::InvalidMetadata,
         ))
     })
+}
+
+/// Whether every redirect URI is plain `http` on a loopback host (an IP literal or
+/// `localhost`); `false` without redirect URIs.
+fn loopback_only(metadata: &ClientMetadata) -> bool {
+    let uris = metadata.redirect_uris.as_deref().unwrap_or_default();
+    !uris.is_empty()
+        && uris.iter().all(|uri| {
+            Url::parse(uri.as_str()).is_ok_and(|url| {
+                url.scheme() == "http"
+                    && match url.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        Some(url::Host::Domain(name)) => crate::fetch::is_loopback_name(name),
+                        None => false,
+                    }
+            })
+        })
 }
 
 /// The authority and the rest (path, query) of an absolute URL as sent: the authority ends at

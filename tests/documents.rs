@@ -210,6 +210,44 @@ async fn an_mcp_coding_agent_document_resolves_under_the_default_policy() {
     refused(err, "invalid_redirect_uri", "web client");
 }
 
+/// Issue 15, MCP: the consent screen shows the client's host and warns when every redirect
+/// stays on this device (anyone can publish such a document and name any app); a server may
+/// also demand a `client_name`.
+#[tokio::test]
+async fn documents_can_require_a_client_name_and_loopback_only_ones_are_labelled() {
+    let f = fixture().await;
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let agent = registrar.resolve_client_id(id).await.expect("resolves");
+    assert!(agent.loopback_only, "localhost and 127.0.0.1 only");
+    assert_eq!(agent.host, "app.test");
+    let mixed = "https://app.test/mixed.json";
+    f.site.serve("mixed.json", Doc::json(doc_body(mixed, "")));
+    let mixed = registrar.resolve_client_id(mixed).await.expect("resolves");
+    assert!(!mixed.loopback_only, "it also redirects to https://app.test/cb");
+
+    let nameless = "https://app.test/nameless.json";
+    f.site.serve(
+        "nameless.json",
+        Doc::json(format!(
+            r#"{{"client_id":"{nameless}","redirect_uris":["http://127.0.0.1/callback"]}}"#
+        )),
+    );
+    registrar
+        .resolve_client_id(nameless)
+        .await
+        .expect("a name is optional by default");
+    let strict = self::registrar(
+        f.fetcher.clone(),
+        with_policy(|p| p.require_client_name = true),
+    );
+    let err = strict.resolve_client_id(nameless).await.expect_err("no name");
+    refused(err, "invalid_client_metadata", "client_name");
+    strict.resolve_client_id(id).await.expect("named");
+}
+
 #[tokio::test]
 async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
     let f = fixture().await;
