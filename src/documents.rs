@@ -446,7 +446,9 @@ impl Registrar {
         if let Some(kind) = &fetched.content_type {
             if kind != "application/json" && !kind.ends_with("+json") {
                 // The upstream's media type is not echoed: it is the server's detail.
-                return Err(refuse("the client metadata document's media type is not JSON"));
+                return Err(refuse(
+                    "the client metadata document's media type is not JSON",
+                ));
             }
         }
         let mut limits = self.policy.limits.clone();

@@ -226,7 +226,10 @@ async fn documents_can_require_a_client_name_and_loopback_only_ones_are_labelled
     let mixed = "https://app.test/mixed.json";
     f.site.serve("mixed.json", Doc::json(doc_body(mixed, "")));
     let mixed = registrar.resolve_client_id(mixed).await.expect("resolves");
-    assert!(!mixed.loopback_only, "it also redirects to https://app.test/cb");
+    assert!(
+        !mixed.loopback_only,
+        "it also redirects to https://app.test/cb"
+    );
 
     let nameless = "https://app.test/nameless.json";
     f.site.serve(
@@ -243,7 +246,10 @@ async fn documents_can_require_a_client_name_and_loopback_only_ones_are_labelled
         f.fetcher.clone(),
         with_policy(|p| p.require_client_name = true),
     );
-    let err = strict.resolve_client_id(nameless).await.expect_err("no name");
+    let err = strict
+        .resolve_client_id(nameless)
+        .await
+        .expect_err("no name");
     refused(err, "invalid_client_metadata", "client_name");
     strict.resolve_client_id(id).await.expect("named");
 }
@@ -359,13 +365,22 @@ async fn failures_are_remembered_only_when_the_host_turns_failure_caching_on() {
         f.fetcher.clone(),
         with_policy(|p| p.failure_cache = Duration::from_secs(30)),
     );
-    damped.resolve_client_id(id).await.expect_err("not served yet");
+    damped
+        .resolve_client_id(id)
+        .await
+        .expect_err("not served yet");
     f.site.serve("flaky.json", Doc::json(doc_body(id, "")));
-    damped.resolve_client_id(id).await.expect_err("failure remembered");
+    damped
+        .resolve_client_id(id)
+        .await
+        .expect_err("failure remembered");
     assert_eq!(f.site.hits("flaky.json"), 1);
 
     let plain = registrar(f.fetcher.clone(), DocumentPolicy::default());
-    plain.resolve_client_id(id).await.expect("a fresh fetch resolves");
+    plain
+        .resolve_client_id(id)
+        .await
+        .expect("a fresh fetch resolves");
     assert_eq!(f.site.hits("flaky.json"), 2);
 }
 
@@ -417,7 +432,10 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
 /// statuses); the host finds it in the error's `source()` for its logs.
 #[tokio::test]
 async fn fetch_failures_tell_the_client_nothing_and_the_host_everything() {
-    let strict = registrar(Arc::new(HttpFetcher::new().unwrap()), DocumentPolicy::default());
+    let strict = registrar(
+        Arc::new(HttpFetcher::new().unwrap()),
+        DocumentPolicy::default(),
+    );
     let err = strict
         .resolve_client_id("https://169.254.169.254/latest/meta-data")
         .await
@@ -499,8 +517,14 @@ async fn client_ids_are_compared_as_sent_and_at_signs_outside_the_authority_are_
     let f = fixture().await;
     let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
     for (id, path) in [
-        ("https://app.test/agents/@scope/client.json", "agents/@scope/client.json"),
-        ("https://app.test/client.json?owner=me@example.com", "client.json"),
+        (
+            "https://app.test/agents/@scope/client.json",
+            "agents/@scope/client.json",
+        ),
+        (
+            "https://app.test/client.json?owner=me@example.com",
+            "client.json",
+        ),
     ] {
         f.site.serve(path, Doc::json(doc_body(id, "")));
         let resolved = registrar.resolve_client_id(id).await.expect(id);
@@ -606,12 +630,32 @@ async fn cache_lifetimes_honour_age_and_expires() {
     let in_15_min = ("expires", "Sun, 06 Nov 1994 09:04:37 GMT");
     for (path, cache_control, headers, expected) in [
         ("aged.json", Some("max-age=600"), vec![("age", "100")], 500),
-        ("too-old.json", Some("max-age=600"), vec![("age", "590")], 60),
+        (
+            "too-old.json",
+            Some("max-age=600"),
+            vec![("age", "590")],
+            60,
+        ),
         ("expires.json", None, vec![date, in_15_min], 900),
-        ("expires-aged.json", None, vec![date, in_15_min, ("age", "300")], 600),
-        ("expired.json", None, vec![in_15_min, ("date", "Mon, 07 Nov 1994 00:00:00 GMT")], 60),
+        (
+            "expires-aged.json",
+            None,
+            vec![date, in_15_min, ("age", "300")],
+            600,
+        ),
+        (
+            "expired.json",
+            None,
+            vec![in_15_min, ("date", "Mon, 07 Nov 1994 00:00:00 GMT")],
+            60,
+        ),
         ("bad-expires.json", None, vec![date, ("expires", "0")], 60),
-        ("max-age-wins.json", Some("max-age=120"), vec![date, in_15_min], 120),
+        (
+            "max-age-wins.json",
+            Some("max-age=120"),
+            vec![date, in_15_min],
+            120,
+        ),
     ] {
         let id = format!("https://app.test/{path}");
         f.site.serve(

@@ -1499,11 +1499,19 @@ async fn mcp_accepts_confidential_clients_as_the_sdks_register_them() {
     let public = response(&accepted, "no method: a public client");
     assert!(public.client_secret.is_none());
     let m = serde_json::to_value(&public.metadata).unwrap();
-    assert_eq!(m["token_endpoint_auth_method"], "none", "none stays the default");
+    assert_eq!(
+        m["token_endpoint_auth_method"], "none",
+        "none stays the default"
+    );
     let advertised = discovery_metadata(server.registrar.policy());
     assert_eq!(
         advertised["token_endpoint_auth_methods_supported"],
-        json!(["none", "client_secret_basic", "client_secret_post", "private_key_jwt"])
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
 }
 
@@ -1620,7 +1628,9 @@ async fn document_keys_come_from_the_resolved_documents_jwks_or_jwks_uri() {
             "redirect_uris": ["http://127.0.0.1/callback"],
             "token_endpoint_auth_method": "private_key_jwt",
         });
-        d.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
+        d.as_object_mut()
+            .unwrap()
+            .extend(keys.as_object().unwrap().clone());
         d.to_string()
     };
     let site = Site(vec![
@@ -1639,8 +1649,15 @@ async fn document_keys_come_from_the_resolved_documents_jwks_or_jwks_uri() {
         let found = keys.keys(id).await.expect(id).expect(id);
         assert_eq!(found.len(), 1, "{id}: the client's ES256 key");
     }
-    assert!(keys.keys(MCP_DOCUMENT_URL).await.unwrap().is_none(), "a public client has no keys");
-    assert!(keys.keys("https://app.test/missing.json").await.unwrap().is_none());
+    assert!(
+        keys.keys(MCP_DOCUMENT_URL).await.unwrap().is_none(),
+        "a public client has no keys"
+    );
+    assert!(keys
+        .keys("https://app.test/missing.json")
+        .await
+        .unwrap()
+        .is_none());
     assert!(keys.keys("registered-client-id").await.unwrap().is_none());
 }
 

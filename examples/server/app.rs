@@ -21,9 +21,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
-    MemoryStore, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy,
-    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
+    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard, MemoryStore, Registrar,
+    RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy, SignedRequests,
+    SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 

@@ -66,8 +66,7 @@ impl KeySource for DocumentKeys {
             let bytes = serde_json::to_vec(jwks).map_err(|e| KeyError::new(e.to_string()))?;
             return Jwks::from_json(&bytes).map(|k| Some(Arc::new(k)));
         }
-        let (Some(uri), Some(documents)) =
-            (&client.metadata.jwks_uri, &self.registrar.documents)
+        let (Some(uri), Some(documents)) = (&client.metadata.jwks_uri, &self.registrar.documents)
         else {
             return Ok(None);
         };

@@ -151,11 +151,12 @@ impl Fetcher for HttpFetcher {
 /// The freshness the response headers give (RFC 9111 §4.2).
 fn freshness(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
     let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let mut cache = CacheHeaders::default();
-    cache.cache_control = get(reqwest::header::CACHE_CONTROL);
-    cache.expires = get(reqwest::header::EXPIRES);
-    cache.date = get(reqwest::header::DATE);
-    cache.age = get(reqwest::header::AGE);
+    let cache = CacheHeaders {
+        cache_control: get(reqwest::header::CACHE_CONTROL),
+        expires: get(reqwest::header::EXPIRES),
+        date: get(reqwest::header::DATE),
+        age: get(reqwest::header::AGE),
+    };
     cache.freshness(std::time::SystemTime::now())
 }
 
