@@ -75,6 +75,12 @@ pub struct DocumentPolicy {
     /// screen always has a name to show beside the host (MCP: servers should show the client's
     /// hostname and name). Defaults to `false`.
     pub require_client_name: bool,
+    /// Accept `http` client ids on loopback (`http://127.0.0.1:9000/client.json`,
+    /// `http://[::1]/…`, `http://localhost/…`), for walkthroughs and tests that serve documents
+    /// locally; the fetcher must allow loopback too
+    /// (`HttpFetcher::dangerously_allow_loopback_for_tests`). Never in production: the draft
+    /// requires https. Defaults to `false`.
+    pub dangerously_allow_http_loopback: bool,
     /// URLs on these hosts are never resolved. Defaults to none.
     pub denied_hosts: BTreeSet<String>,
     /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
@@ -94,6 +100,7 @@ impl Default for DocumentPolicy {
             allowed_hosts: None,
             localhost_redirects: true,
             require_client_name: false,
+            dangerously_allow_http_loopback: false,
             denied_hosts: BTreeSet::new(),
             verified_hosts: BTreeSet::new(),
         }
@@ -292,7 +299,15 @@ fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, Fail
         ));
     }
     let url = Url::parse(client_id).map_err(|_| refuse("the client_id is not a URL"))?;
-    if url.scheme() != "https" {
+    let dev_loopback = policy.dangerously_allow_http_loopback
+        && url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => crate::fetch::is_loopback_name(name),
+            None => false,
+        };
+    if url.scheme() != "https" && !dev_loopback {
         return Err(refuse("a URL client_id must use https"));
     }
     if client_id.contains('#') {
@@ -576,6 +591,8 @@ fn split_authority(url: &str) -> (&str, &str) {
 
 /// Whether `client_id` looks like a URL client identifier (starts with `https://`), so an
 /// authorization endpoint knows to call [`Registrar::resolve_client_id`] instead of its store.
+/// (With [`DocumentPolicy::dangerously_allow_http_loopback`], a development server also treats
+/// `http://` loopback ids as URLs: check `client_id.starts_with("http://")` there too.)
 pub fn is_url_client_id(client_id: &str) -> bool {
     client_id.starts_with("https://")
 }
@@ -659,6 +676,21 @@ mod tests {
             "not a url",
         ] {
             assert!(check_client_id(bad, &policy).is_err(), "{bad}");
+        }
+        assert!(check_client_id("http://127.0.0.1:9000/client.json", &policy).is_err());
+        let dev = DocumentPolicy {
+            dangerously_allow_http_loopback: true,
+            ..DocumentPolicy::default()
+        };
+        for ok in [
+            "http://127.0.0.1:9000/client.json",
+            "http://[::1]/client.json",
+            "http://localhost:9000/client.json",
+        ] {
+            assert!(check_client_id(ok, &dev).is_ok(), "{ok}");
+        }
+        for bad in ["http://app.example/client.json", "http://10.0.0.1/c.json"] {
+            assert!(check_client_id(bad, &dev).is_err(), "{bad}");
         }
         let denied = DocumentPolicy {
             denied_hosts: [".evil.example".to_owned()].into(),

@@ -254,6 +254,27 @@ async fn documents_can_require_a_client_name_and_loopback_only_ones_are_labelled
     strict.resolve_client_id(id).await.expect("named");
 }
 
+/// The development switch for walkthroughs: an `http` loopback client id resolves when the
+/// policy and the fetcher both allow it, and only then.
+#[tokio::test]
+async fn http_loopback_client_ids_resolve_only_with_the_development_switch() {
+    let f = fixture().await;
+    let id = format!("{}/dev.json", f.fetcher.base);
+    f.site.serve("dev.json", Doc::json(doc_body(&id, "")));
+    let fetcher: Arc<dyn Fetcher> =
+        Arc::new(HttpFetcher::dangerously_allow_loopback_for_tests().unwrap());
+    let off = registrar(fetcher.clone(), DocumentPolicy::default());
+    let err = off.resolve_client_id(&id).await.expect_err("https only");
+    refused(err, "invalid_client", "must use https");
+    let dev = registrar(
+        fetcher,
+        with_policy(|p| p.dangerously_allow_http_loopback = true),
+    );
+    let resolved = dev.resolve_client_id(&id).await.expect("resolves locally");
+    assert!(!resolved.loopback_only, "it also lists https://app.test/cb");
+    assert_eq!(resolved.host, "127.0.0.1");
+}
+
 #[tokio::test]
 async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
     let f = fixture().await;
