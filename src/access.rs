@@ -110,10 +110,7 @@ impl InitialAccessGrant {
         }
         if let Some(hosts) = &self.redirect_hosts {
             for uri in metadata.redirect_uris.iter().flatten() {
-                let host = url::Url::parse(uri.as_str())
-                    .ok()
-                    .and_then(|u| crate::validate::remote_host(&u).map(str::to_owned));
-                if host.is_some_and(|h| !crate::validate::host_allowed(&h, hosts)) {
+                if !redirect_allowed(uri.as_str(), hosts) {
                     return Err(RegistrationError::rejected(
                         crate::ErrorCode::InvalidRedirectUri,
                         format!("the initial access token does not allow the redirect URI `{uri}`"),
@@ -130,6 +127,24 @@ impl InitialAccessGrant {
         self.single_use = true;
         self
     }
+}
+
+/// Whether a redirect URI stays within a grant's `redirect_hosts`: its host, or for a private-use
+/// scheme without one, the domain the scheme names in reverse order (RFC 8252 §7.1:
+/// `com.example.app:/cb` is the domain `app.example.com`). The loopback IP literals of native
+/// apps (the user's own device) are always within.
+fn redirect_allowed(uri: &str, hosts: &[String]) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    if let Some(host) = crate::validate::remote_host(&url) {
+        return crate::validate::host_allowed(host, hosts);
+    }
+    if url.host_str().is_some_and(|h| !h.is_empty()) {
+        return true; // a loopback IP literal
+    }
+    let domain: Vec<&str> = url.scheme().rsplit('.').collect();
+    domain.len() > 1 && crate::validate::host_allowed(&domain.join("."), hosts)
 }
 
 /// Verifies initial access tokens issued by the host's token endpoint (for example through the

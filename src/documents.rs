@@ -489,6 +489,8 @@ impl Registrar {
         let mut metadata = parsed.metadata;
         let rules = self.document_rules(policy);
         validate_document(&mut metadata, &rules, policy, parsed.violations)?;
+        self.bind_document(client_id, &mut metadata, &rules, policy)
+            .await?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -601,6 +603,37 @@ impl ServerPolicy {
     /// Whether URL client identifiers are enabled.
     pub fn supports_metadata_documents(&self) -> bool {
         self.metadata_documents.is_some()
+    }
+}
+
+impl Registrar {
+    /// What binds a document's client beyond validation, as it binds a registration: the host's
+    /// hook (where the deployment profiles' rules live; whatever it changes is validated again)
+    /// and the `sector_identifier_uri` document.
+    async fn bind_document(
+        &self,
+        client_id: &str,
+        metadata: &mut ClientMetadata,
+        rules: &ServerPolicy,
+        policy: &DocumentPolicy,
+    ) -> Result<(), Failure> {
+        if let Some(hook) = &self.hook {
+            let request = crate::registrar::RequestContext::new();
+            let context = crate::events::HookContext {
+                operation: crate::events::Operation::Resolve,
+                client_id: Some(client_id),
+                request: &request,
+                initial_token: None,
+                statement: None,
+                signed_request: None,
+            };
+            hook.check(metadata, &context).await.map_err(refused_by)?;
+            // Validated again with the documents' rules (native by default, `localhost`).
+            validate_document(metadata, rules, policy, Vec::new())?;
+        }
+        self.check_sector_identifier(metadata)
+            .await
+            .map_err(refused_by)
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Operation {
     TokenReuse,
     /// The reaper removed an expired or never-used client.
     Reap,
+    /// A Client ID Metadata Document was resolved: the hook sees its metadata as it sees a
+    /// registration's, with the document's URL as `client_id`.
+    Resolve,
 }
 
 /// A verified software statement, as the hook and the events see it.

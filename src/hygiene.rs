@@ -42,7 +42,10 @@ impl Registrar {
     /// removed).
     pub async fn reap(&self, batch: usize) -> Result<Vec<String>, RegistrationError> {
         let now = self.now();
-        let unused_before = self.policy.unused_client_ttl.map(|ttl| now - ttl);
+        let unused_before = self
+            .policy
+            .unused_client_ttl
+            .map(|ttl| now.saturating_sub(ttl));
         let candidates = self
             .store
             .reap_candidates(unused_before, now, batch)

@@ -42,9 +42,9 @@ const STATEMENT_JWKS_CLAIMS: [&str; 2] = ["software_jwks_endpoint", "software_jw
 /// | clients | any | confidential | confidential | public (default) or confidential |
 /// | authentication | all methods | `private_key_jwt`, mTLS | `private_key_jwt`, `tls_client_auth` | `none` (default), `client_secret_basic`, `client_secret_post`, `private_key_jwt` |
 /// | response types | `code`, `id_token`, hybrids | `code` | `code`, `code id_token` | `code` |
-/// | redirect URIs | OIDC rules | https only | https, ⊆ statement | loopback on any port, `localhost` |
-/// | signing algorithms | RS256, PS256, ES256, EdDSA | PS256, ES256, EdDSA | PS256 | defaults |
-/// | also | pairwise subjects | sender-constrained tokens, PAR forced | signed body, statement | never-used clients reaped after 24 h; metadata documents once a fetcher is attached |
+/// | redirect URIs | the crate's rules (web: https; native: loopback `http` IP literals, reverse-DNS private-use schemes, claimed https) | the crate's rules, native apps included | https, ⊆ statement | loopback on any port, `localhost` |
+/// | signing algorithms | RS256, PS256, ES256, EdDSA (`none` for ID tokens without a front-channel ID token, and for request objects) | PS256, ES256, EdDSA | PS256 | defaults |
+/// | also | pairwise subjects | sender-constrained tokens recorded (DPoP or certificate-bound, set from the authentication), PAR forced | signed body, statement | never-used clients reaped after 24 h; metadata documents once a fetcher is attached |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -65,19 +65,33 @@ pub enum Profile {
     /// it: response types `code`, `id_token`, `id_token token`, `code id_token`, `code token` and
     /// `code id_token token`, with the `implicit` grant allowed where a response type needs it;
     /// `public` and `pairwise` subjects; every authentication method; `none` as the ID token
-    /// algorithm only when no ID token comes from the authorization endpoint; the OIDC defaults
-    /// (`web`, `client_secret_basic`, RS256 ID tokens) written into the registration.
+    /// algorithm only when no ID token comes from the authorization endpoint; `none` as the
+    /// request object algorithm (OIDC Registration §2: unsigned request objects); the
+    /// `client_credentials` grant for confidential clients; the OIDC defaults (`web`,
+    /// `client_secret_basic`, RS256 ID tokens) written into the registration.
     ///
     /// Add [`Registrar::with_sector_identifier_check`] so that `sector_identifier_uri` documents
     /// are fetched and checked (OIDC Registration §5, the certification's
     /// `oidcc-registration-sector-bad`).
     OidcDynamic,
-    /// FAPI 2.0 Security Profile: confidential clients only, authenticating with
-    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth` (no `none`, no
-    /// `client_secret_*`); sender-constrained access tokens required
-    /// (`dpop_bound_access_tokens` or `tls_client_certificate_bound_access_tokens` true);
-    /// `require_pushed_authorization_requests` forced to true; https redirect URIs only; PS256,
-    /// ES256 or EdDSA for every signing algorithm; the `code` response type, no implicit.
+    /// FAPI 2.0 Security Profile (final): confidential clients only, authenticating with
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth` (§5.3.2.1: no
+    /// `none`, no `client_secret_*`); `require_pushed_authorization_requests` forced to true;
+    /// PS256, ES256 or EdDSA for every signing algorithm, introspection responses included
+    /// (§5.4.1); client keys of at least 2048 bits (RSA) or 224 bits (EC) (§5.4.1); the `code`
+    /// response type, no implicit, no password grant.
+    ///
+    /// Redirect URIs follow the crate's ordinary rules: web clients register https URIs; native
+    /// apps may also register loopback `http` IP literals (any port at request time) and
+    /// reverse-DNS private-use schemes (RFC 8252 §7.1, §7.3), which the final profile no longer
+    /// forbids.
+    ///
+    /// Sender-constrained access tokens (§5.3.2.1 item 4) are the server's duty, so the profile
+    /// does not refuse a client that omits the flag: it records the binding the client's
+    /// authentication implies. mTLS clients get `tls_client_certificate_bound_access_tokens:
+    /// true`; others (`private_key_jwt`) get `dpop_bound_access_tokens: true`; a client that
+    /// declined that one (`false`) gets the other; a flag the client set to `true` is kept. Your
+    /// token endpoint binds the tokens accordingly.
     ///
     /// PKCE with S256 and the use of PAR are enforced at the authorization and PAR endpoints,
     /// not at registration.
@@ -240,6 +254,13 @@ fn oidc_dynamic(policy: &mut ServerPolicy) {
         .jose
         .id_token_signing
         .push(JoseAlgorithm::from("none"));
+    // OIDC Registration §2: `request_object_signing_alg` "MAY be `none`" (the certification's
+    // dynamic plan registers unsigned request objects); an unsigned one is only as trustworthy as
+    // the authorization request it replaces.
+    policy
+        .jose
+        .request_object_signing
+        .push(JoseAlgorithm::from("none"));
     // OIDC Registration §2: "The default, if omitted, is RS256."
     policy.defaults.id_token_signed_response_alg = Some(JoseAlgorithm::from("RS256"));
 }
@@ -343,28 +364,50 @@ impl RegistrationHook for ProfileRules {
 }
 
 fn fapi2_rules(metadata: &mut ClientMetadata) -> Result<(), RegistrationError> {
-    for uri in metadata.redirect_uris.iter().flatten() {
-        // Validation admits loopback http and private-use schemes for native clients; FAPI 2.0
-        // admits https only.
-        if !uri.as_str().starts_with("https://") {
-            return Err(RegistrationError::rejected(
-                ErrorCode::InvalidRedirectUri,
-                format!("redirect_uris: `{uri}` must use https under FAPI 2.0"),
-            ));
-        }
-    }
-    let bound = metadata.dpop_bound_access_tokens == Some(true)
-        || metadata.tls_client_certificate_bound_access_tokens == Some(true);
-    if !bound {
-        return Err(RegistrationError::refused(
-            "FAPI 2.0 needs sender-constrained access tokens: set dpop_bound_access_tokens or \
-             tls_client_certificate_bound_access_tokens to true",
-        ));
-    }
+    // Redirect URIs: the ordinary rules, already applied by validation. The final FAPI 2.0
+    // Security Profile dropped the https-only rule its drafts had (FAPI issue #402): native apps
+    // register loopback `http` and reverse-DNS private-use redirects as RFC 8252 §7.1 and §7.3
+    // allow them.
+    sender_constraint(metadata);
     // FAPI 2.0 requires pushed authorization requests of every client; RFC 7591 §3.2.1 lets the
     // server replace a requested value, and the response shows the one registered.
     metadata.require_pushed_authorization_requests = Some(true);
     Ok(())
+}
+
+/// FAPI 2.0 §5.3.2.1 item 4: the authorization server "shall only issue sender-constrained
+/// access tokens". That is the server's duty, not a rule about what a client may register: a
+/// client that names no binding gets the one its authentication implies (RFC 7591 §3.2.1 lets
+/// the server replace requested values; the response shows what was registered).
+///
+/// - a flag already `true` is kept: the client chose its binding;
+/// - mTLS clients (`tls_client_auth`, `self_signed_tls_client_auth`) get
+///   `tls_client_certificate_bound_access_tokens` (RFC 8705 §3): they hold the certificate;
+/// - every other client (`private_key_jwt`) gets `dpop_bound_access_tokens` (RFC 9449): it needs
+///   no client certificate, which is what a `private_key_jwt` client, often a native app, lacks;
+/// - a client that declined the implied binding (`false`) gets the other one; one that declined
+///   both still gets the implied one, since the server must bind its tokens either way.
+fn sender_constraint(metadata: &mut ClientMetadata) {
+    let dpop = metadata.dpop_bound_access_tokens;
+    let certificate = metadata.tls_client_certificate_bound_access_tokens;
+    if dpop == Some(true) || certificate == Some(true) {
+        return;
+    }
+    let mtls = matches!(
+        metadata.token_endpoint_auth_method,
+        Some(AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth)
+    );
+    let (implied_declined, other_declined) = if mtls {
+        (certificate == Some(false), dpop == Some(false))
+    } else {
+        (dpop == Some(false), certificate == Some(false))
+    };
+    let use_certificate = mtls != (implied_declined && !other_declined);
+    if use_certificate {
+        metadata.tls_client_certificate_bound_access_tokens = Some(true);
+    } else {
+        metadata.dpop_bound_access_tokens = Some(true);
+    }
 }
 
 fn open_banking_rules(

@@ -161,6 +161,12 @@ impl Registrar {
             ));
         }
         record.client_id = existing.client_id;
+        // The grant the client first registered with keeps binding it (see `accept`); a token
+        // presented now adds nothing the client may escape through.
+        if existing.initial_grant.is_some() {
+            record.initial_grant = existing.initial_grant;
+            record.initial_token_subject = existing.initial_token_subject;
+        }
         record.created_at = existing.created_at;
         record.last_used = existing.last_used;
         record.version = existing.version;

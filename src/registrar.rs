@@ -284,7 +284,10 @@ impl Registrar {
         };
         StoredSecret {
             value,
-            expires_at: self.policy.client_secret_lifetime.map(|d| now + d),
+            expires_at: self
+                .policy
+                .client_secret_lifetime
+                .map(|d| now.saturating_add(d)),
         }
     }
 
@@ -306,7 +309,10 @@ impl Registrar {
     ) -> StoredToken {
         StoredToken {
             hash: token.hash(),
-            expires_at: self.policy.registration_token_lifetime.map(|d| now + d),
+            expires_at: self
+                .policy
+                .registration_token_lifetime
+                .map(|d| now.saturating_add(d)),
         }
     }
 }

@@ -324,6 +324,9 @@ impl Registrar {
             }
             Target::Update(_) => (None, None),
         };
+        if let Some(existing) = &existing {
+            bind_reregistration(existing, intake.statement.as_ref(), &metadata)?;
+        }
         let current = match target {
             Target::Update(record) => Some(record),
             Target::Register(_) => existing.as_ref(),
@@ -352,6 +355,30 @@ fn restrict(
     metadata: &ClientMetadata,
 ) -> Result<(), RegistrationError> {
     grant.map_or(Ok(()), |g| g.restrict(metadata))
+}
+
+/// An idempotent re-registration replaces a client, so what bound that client binds its
+/// replacement as it would bind an update: the restrictions of the initial token it registered
+/// with, and its software statement. A re-registration of a client that has a statement must
+/// present one from the same issuer for the same software (a fresh one: the stored statement's
+/// `jti` is spent), otherwise it could launder the client out of its statement's assertions.
+fn bind_reregistration(
+    existing: &ClientRecord,
+    statement: Option<&VerifiedStatement>,
+    metadata: &ClientMetadata,
+) -> Result<(), RegistrationError> {
+    restrict(existing.initial_grant.as_ref(), metadata)?;
+    let Some(stored) = existing.software_statement.as_deref() else {
+        return Ok(());
+    };
+    match statement {
+        Some(sent) => same_software(&stored_claims(stored)?, &sent.info.claims),
+        None => Err(RegistrationError::rejected(
+            ErrorCode::UnapprovedSoftwareStatement,
+            "this instance's client was registered with a software statement: register it again \
+             with a statement from the same issuer for the same software",
+        )),
+    }
 }
 
 /// The client's own statement, kept: its claims merged again over the body's members.
@@ -406,16 +433,32 @@ fn same_software(
             "the client's statement is from the issuer {kept_iss}, this one from {sent_iss}"
         )));
     }
-    let (kept_id, sent_id) = (
-        kept.get("software_id").unwrap_or(&null),
-        sent.get("software_id").unwrap_or(&null),
-    );
-    if kept_id != sent_id {
-        return Err(refuse(format!(
-            "the client's statement asserts the software_id {kept_id}, this one {sent_id}"
-        )));
+    // The software is named by `software_id` (RFC 7591 §2.3), or by `sub` for directories that
+    // name it there; a statement that names neither cannot be shown to be for the same software.
+    match (software_of(kept), software_of(sent)) {
+        (Some(kept_id), Some(sent_id)) if kept_id == sent_id => {}
+        (Some(kept_id), Some(sent_id)) => {
+            return Err(refuse(format!(
+                "the client's statement names the software_id `{kept_id}`, this one `{sent_id}`"
+            )))
+        }
+        _ => {
+            return Err(refuse(
+                "a statement that replaces the client's must name the same software \
+                 (software_id) as the client's"
+                    .to_owned(),
+            ))
+        }
     }
     Ok(())
+}
+
+/// The software a statement is for: its `software_id`, else its `sub`.
+fn software_of(claims: &Map<String, Value>) -> Option<&str> {
+    claims
+        .get("software_id")
+        .or_else(|| claims.get("sub"))
+        .and_then(Value::as_str)
 }
 
 /// Merges a statement's metadata claims over the body's members (RFC 7591 §3.1.1: "the software
@@ -474,7 +517,7 @@ fn base64_json(part: &str, limits: &crate::RequestLimits) -> Option<Map<String, 
 impl Registrar {
     /// OIDC Registration §5: the document at `sector_identifier_uri` is a JSON array that must
     /// contain every registered redirect URI.
-    async fn check_sector_identifier(
+    pub(crate) async fn check_sector_identifier(
         &self,
         metadata: &ClientMetadata,
     ) -> Result<(), RegistrationError> {
@@ -493,7 +536,7 @@ impl Registrar {
         let fetched = fetcher
             .fetch(uri, crate::fetch::FetchLimits::default())
             .await
-            .map_err(|e| refuse(format!("`{uri}` could not be fetched ({e})")))?;
+            .map_err(|_| refuse(format!("`{uri}` could not be fetched")))?;
         let listed: Vec<String> = serde_json::from_slice(&fetched.body)
             .map_err(|_| refuse(format!("`{uri}` is not a JSON array of URIs")))?;
         for redirect in metadata.redirect_uris.iter().flatten() {

@@ -62,6 +62,12 @@ pub struct JwtRules {
     pub required_claims: Vec<String>,
     /// Longest accepted compact JWS, checked before decoding. Defaults to 16 KiB.
     pub max_length: usize,
+    /// When set, a token that would stay acceptable for longer than this from now (its `exp`, or
+    /// `iat` plus [`max_age`](Self::max_age), beyond now plus this lifetime plus the leeway) is
+    /// refused. It bounds how long a replay guard must remember a `jti`, so that tokens whose
+    /// signer is not a trusted party (signed request bodies) cannot fill it with entries that
+    /// never expire. Defaults to `None`; [`SignedRequests::new`] sets 24 hours.
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for JwtRules {
@@ -75,6 +81,7 @@ impl Default for JwtRules {
             audience: None,
             required_claims: Vec::new(),
             max_length: 16 * 1024,
+            max_lifetime: None,
         }
     }
 }
@@ -167,6 +174,7 @@ impl SignedRequests {
             keys,
             rules: JwtRules {
                 required_claims: vec!["iat".into(), "exp".into()],
+                max_lifetime: Some(Duration::hours(24)),
                 ..JwtRules::default()
             },
             replay: None,
@@ -449,6 +457,14 @@ pub(crate) fn check_claims(
     }
     let times = Times::of(claims)?;
     let until = times.accepted_until(rules)?;
+    if let (Some(end), Some(lifetime)) = (until, rules.max_lifetime) {
+        let latest = now.saturating_add(lifetime).saturating_add(rules.leeway);
+        if end > latest {
+            return Err(invalid(format!(
+                "it would be accepted for longer than {lifetime}: its `exp` is too far ahead"
+            )));
+        }
+    }
     if until.is_some_and(|end| now >= end) {
         return Err(match times.exp {
             Some(exp) if now >= exp.saturating_add(rules.leeway) => invalid("expired"),

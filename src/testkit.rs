@@ -195,6 +195,18 @@ fn record() -> ClientRecord {
         grace_used: true,
     });
     record.retired_tokens = vec![token(None).1.hash, token(None).1.hash];
+    // What binds the client beyond its metadata: a store that drops these lets updates escape
+    // the initial token's restrictions and the statement's provenance.
+    record.initial_token_subject = Some("partner-onboarding".to_owned());
+    record.initial_grant = Some(
+        crate::InitialAccessGrant::with_scopes(["register"])
+            .subject("partner-onboarding")
+            .allowed_scopes(["openid", "profile"])
+            .redirect_hosts([".partner.example"]),
+    );
+    record.software_statement = Some("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJkaXIifQ.c2ln".to_owned());
+    record.statement_issuer = Some("https://directory.example".to_owned());
+    record.statement_asserted = ["client_name".to_owned(), "software_id".to_owned()].into();
     record
 }
 

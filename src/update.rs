@@ -146,7 +146,7 @@ impl Registrar {
         let fresh = self.fresh_secret(metadata, now)?;
         if fresh.0.is_some() {
             record.previous_secret = record.secret.take().map(|mut old| {
-                let overlap_end = now + self.policy.secret_rotation_overlap;
+                let overlap_end = now.saturating_add(self.policy.secret_rotation_overlap);
                 old.expires_at = Some(old.expires_at.map_or(overlap_end, |at| at.min(overlap_end)));
                 old
             });

@@ -848,3 +848,51 @@ async fn documents_meet_the_address_key_character_contact_and_scope_rules() {
         refused(err, "invalid_client_metadata", field);
     }
 }
+
+/// The host's hook (what the deployment profiles' rules use) sees a document as it sees a
+/// registration, and may refuse it.
+struct NoAgents(Mutex<Vec<oauth_dcr::Operation>>);
+
+#[async_trait]
+impl oauth_dcr::RegistrationHook for NoAgents {
+    async fn check(
+        &self,
+        metadata: &mut oauth_dcr::ClientMetadata,
+        context: &oauth_dcr::HookContext<'_>,
+    ) -> Result<(), RegistrationError> {
+        self.0.lock().unwrap().push(context.operation);
+        if metadata.client_name.as_deref() == Some("Agent") {
+            return Err(RegistrationError::refused("agents are not welcome here"));
+        }
+        Ok(())
+    }
+}
+
+/// Every rule on every path: a metadata document meets the host's hook and the
+/// `sector_identifier_uri` check, as a registration does.
+#[tokio::test]
+async fn documents_meet_the_hook_and_the_sector_identifier_check() {
+    let f = fixture().await;
+    let hook = Arc::new(NoAgents(Mutex::new(Vec::new())));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default())
+        .with_hook(hook.clone())
+        .with_sector_identifier_check(f.fetcher.clone());
+
+    let id = "https://app.test/agent.json";
+    f.site.serve("agent.json", Doc::json(doc_body(id, "")));
+    let err = registrar.resolve_client_id(id).await.expect_err("hooked");
+    refused(err, "invalid_client_metadata", "agents are not welcome");
+    assert_eq!(
+        hook.0.lock().unwrap().as_slice(),
+        [oauth_dcr::Operation::Resolve]
+    );
+
+    f.site
+        .serve("sector.json", Doc::json(r#"["https://app.test/other"]"#));
+    let id = "https://app.test/pairwise.json";
+    let extra = r#","client_name":"Tool","sector_identifier_uri":"https://app.test/sector.json""#;
+    let body = doc_body(id, extra).replacen(r#""client_name":"Agent","#, "", 1);
+    f.site.serve("pairwise.json", Doc::json(body));
+    let err = registrar.resolve_client_id(id).await.expect_err("sector");
+    refused(err, "invalid_client_metadata", "sector_identifier_uri");
+}

@@ -1303,3 +1303,132 @@ async fn an_update_that_keeps_its_software_id_does_not_count_against_it() {
         .await
         .unwrap();
 }
+
+/// Initial tokens for re-registration tests: `partner` is restricted to `openid profile` and
+/// `app.example`, `open` restricts nothing.
+struct TwoTokens;
+
+#[async_trait::async_trait]
+impl InitialTokenVerifier for TwoTokens {
+    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
+        Ok(match token {
+            "partner" => Some(
+                InitialAccessGrant::with_scopes(["register"])
+                    .allowed_scopes(["openid", "profile"])
+                    .redirect_hosts(["app.example"]),
+            ),
+            "open" => Some(InitialAccessGrant::with_scopes(["register"])),
+            _ => None,
+        })
+    }
+}
+
+/// An idempotent re-registration replaces a client: the restrictions of the token the client
+/// first registered with bind the replacement as they bind an update, whatever token the
+/// re-registration presents.
+#[tokio::test]
+async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
+    let mut policy = policy();
+    policy.idempotent_registration = true;
+    let store = Arc::new(MemoryStore::new());
+    let registrar = oauth_dcr::Registrar::new(policy, store.clone())
+        .require_initial_token(Arc::new(TwoTokens), Some("register"));
+    let instance = |uri: &str, scope: &str| {
+        serde_json::to_vec(&json!({
+            "redirect_uris": [uri],
+            "scope": scope,
+            "software_id": "agent",
+            "instance_key": "k-1",
+        }))
+        .unwrap()
+    };
+    let with = |token: &str| RequestContext::new().with_initial_access_token(token);
+    let first = registrar
+        .register(
+            &instance("https://app.example/cb", "openid"),
+            &with("partner"),
+        )
+        .await
+        .expect("registered within the restrictions");
+    let before = store.get(&first.client_id).await.unwrap();
+
+    let err = registrar
+        .register(
+            &instance("https://evil.example/cb", "openid"),
+            &with("open"),
+        )
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "invalid_redirect_uri");
+    let err = registrar
+        .register(
+            &instance("https://app.example/cb", "openid email"),
+            &with("open"),
+        )
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "invalid_client_metadata");
+    assert_eq!(store.get(&first.client_id).await.unwrap(), before);
+
+    // Within the restrictions the instance re-registers, and its grant still binds it.
+    let again = registrar
+        .register(
+            &instance("https://app.example/new", "profile"),
+            &with("open"),
+        )
+        .await
+        .expect("re-registered");
+    assert_eq!(again.client_id, first.client_id);
+    let stored = store.get(&first.client_id).await.unwrap().unwrap();
+    let grant = stored.initial_grant.expect("the first grant is kept");
+    assert_eq!(grant.redirect_hosts, Some(vec!["app.example".to_owned()]));
+}
+
+/// A grant restricted to some hosts does not let a private-use scheme of another domain through
+/// (RFC 8252 §7.1: the scheme names a domain in reverse order); loopback stays allowed.
+#[tokio::test]
+async fn an_initial_tokens_redirect_hosts_bind_private_use_schemes() {
+    let (server, client) = restricted().await;
+    let native = |uri: &str| {
+        update_body(
+            &client.client_id,
+            json!({ "redirect_uris": [uri], "application_type": "native",
+                    "token_endpoint_auth_method": "none" }),
+        )
+    };
+    let before = server.record(&client.client_id).await;
+    let err = server
+        .update(
+            &client.client_id,
+            Some(&token(&client)),
+            &native("com.evil.app:/cb"),
+        )
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "invalid_redirect_uri");
+    assert_eq!(server.record(&client.client_id).await, before);
+    let updated = server
+        .update(
+            &client.client_id,
+            Some(&token(&client)),
+            &native("example.app:/cb"),
+        )
+        .await
+        .expect("the partner's own scheme");
+    let updated = server
+        .update(
+            &client.client_id,
+            Some(&token(&updated)),
+            &native("http://127.0.0.1/cb"),
+        )
+        .await
+        .expect("loopback");
+    assert_eq!(
+        updated
+            .metadata
+            .redirect_uris
+            .as_deref()
+            .map(|u| u[0].as_str()),
+        Some("http://127.0.0.1/cb")
+    );
+}

@@ -469,6 +469,30 @@ async fn fapi2_accepts_confidential_sender_constrained_clients() {
             ),
             Accept,
         ),
+        // Issue 15, item 11: the final FAPI 2.0 Security Profile lets native apps use the
+        // ordinary native redirects (RFC 8252 §7.1 and §7.3).
+        json_row(
+            "native app on http loopback",
+            edit(
+                &base,
+                json!({
+                    "application_type": "native",
+                    "redirect_uris": ["http://127.0.0.1:8080/cb", "http://[::1]/cb"],
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "native app on a private-use scheme",
+            edit(
+                &base,
+                json!({
+                    "application_type": "native",
+                    "redirect_uris": ["com.example.app:/cb"],
+                }),
+            ),
+            Accept,
+        ),
     ];
     let accepted = run(&server, rows).await;
     for (name, client) in &accepted {
@@ -486,7 +510,7 @@ async fn fapi2_accepts_confidential_sender_constrained_clients() {
 }
 
 #[tokio::test]
-async fn fapi2_refuses_public_secret_and_unbound_clients() {
+async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() {
     let server = Server::profile(Profile::Fapi2);
     let base = fapi_client();
     let meta = "invalid_client_metadata";
@@ -523,22 +547,6 @@ async fn fapi2_refuses_public_secret_and_unbound_clients() {
             Refuse(400, meta, "needs jwks or jwks_uri"),
         ),
         json_row(
-            "no sender-constrained tokens",
-            edit(&base, json!({ "dpop_bound_access_tokens": null })),
-            Refuse(400, meta, "sender-constrained access tokens"),
-        ),
-        json_row(
-            "DPoP and certificate binding both declined",
-            edit(
-                &base,
-                json!({
-                    "dpop_bound_access_tokens": false,
-                    "tls_client_certificate_bound_access_tokens": false,
-                }),
-            ),
-            Refuse(400, meta, "sender-constrained access tokens"),
-        ),
-        json_row(
             "implicit grant",
             edit(
                 &base,
@@ -556,27 +564,34 @@ async fn fapi2_refuses_public_secret_and_unbound_clients() {
             edit(&base, json!({ "grant_types": ["password"] })),
             Refuse(400, meta, "grant type `password` is not supported"),
         ),
+        // The final FAPI 2.0 Security Profile dropped its https-only rule for native apps
+        // (issue 15, item 11): the ordinary native-client rules (RFC 8252) still refuse these.
         json_row(
-            "native app on http loopback",
+            "native app on a private-use scheme without a dot",
             edit(
                 &base,
                 json!({
                     "application_type": "native",
-                    "redirect_uris": ["http://127.0.0.1:8080/cb"],
+                    "redirect_uris": ["myapp:/cb"],
                 }),
             ),
-            Refuse(400, redirect, "must use https under FAPI 2.0"),
+            Refuse(400, redirect, "not in reverse domain form"),
         ),
         json_row(
-            "native app on a private-use scheme",
+            "native app on https loopback",
             edit(
                 &base,
                 json!({
                     "application_type": "native",
-                    "redirect_uris": ["com.example.app:/cb"],
+                    "redirect_uris": ["https://127.0.0.1/cb"],
                 }),
             ),
-            Refuse(400, redirect, "must use https under FAPI 2.0"),
+            Refuse(400, redirect, "must not use a loopback host"),
+        ),
+        json_row(
+            "web app on http loopback",
+            edit(&base, json!({ "redirect_uris": ["http://127.0.0.1/cb"] })),
+            Refuse(400, redirect, "must use https for a web client"),
         ),
         json_row(
             "plain http redirect",
@@ -657,7 +672,9 @@ async fn fapi2_rules_hold_on_update() {
         let body = edit(&fapi_client(), changes);
         serde_json::to_vec(&edit(&body, json!({ "client_id": client.client_id }))).unwrap()
     };
-    let err = server
+    // An update that declines DPoP gets the other sender constraint FAPI 2.0 knows (§5.3.2.1
+    // item 4 is the server's duty), not a refusal.
+    let unbound = server
         .registrar
         .update(
             &client.client_id,
@@ -666,13 +683,29 @@ async fn fapi2_rules_hold_on_update() {
             &RequestContext::new(),
         )
         .await
+        .unwrap();
+    assert_eq!(unbound.metadata.dpop_bound_access_tokens, Some(false));
+    assert_eq!(
+        unbound.metadata.tls_client_certificate_bound_access_tokens,
+        Some(true)
+    );
+    let token = unbound.registration_access_token.secret().to_owned();
+    let err = server
+        .registrar
+        .update(
+            &client.client_id,
+            Some(&token),
+            &update(json!({ "redirect_uris": ["myapp:/cb"], "application_type": "native" })),
+            &RequestContext::new(),
+        )
+        .await
         .unwrap_err();
     assert_refusal(
-        "unbound update",
+        "update to a scheme without a dot",
         err,
         400,
-        "invalid_client_metadata",
-        "sender-constrained",
+        "invalid_redirect_uri",
+        "reverse domain form",
     );
     let updated = server
         .registrar
@@ -709,6 +742,316 @@ fn fapi2_advertises_its_algorithms_only() {
             "self_signed_tls_client_auth"
         ])
     );
+}
+
+// ---- FAPI 2.0 and OpenID Connect Dynamic: issue 15 (items 11–13, 22 and the uncovered rules) ----
+
+/// A fixture of `tests/data/` as JSON.
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// A 1024-bit RSA modulus (`openssl genrsa 1024`, the one `tests/validation.rs` uses).
+const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
+
+#[tokio::test]
+async fn a_fapi2_native_app_registers_with_loopback_and_private_use_redirects() {
+    let server = Server::profile(Profile::Fapi2);
+    let app = fixture("fapi2-native-app.json");
+    let accepted = run(&server, vec![json_row("native app", app.clone(), Accept)]).await;
+    let client = &response(&accepted, "native app").metadata;
+    let stored = serde_json::to_value(client).unwrap();
+    assert_eq!(stored["redirect_uris"], app["redirect_uris"]);
+    assert_eq!(stored["application_type"], "native");
+    assert_eq!(stored["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(client.require_pushed_authorization_requests, Some(true));
+    // The app sent no binding flag: the preset records the one its authentication implies.
+    assert_eq!(client.dpop_bound_access_tokens, Some(true));
+    assert_eq!(client.tls_client_certificate_bound_access_tokens, None);
+    // RFC 8252 §7.3: the loopback redirect matches on any port at request time.
+    let loopback = RedirectUri::new("http://127.0.0.1/cb");
+    assert!(loopback.matches("http://127.0.0.1:51004/cb"));
+}
+
+#[tokio::test]
+async fn fapi2_sets_the_sender_constraint_the_authentication_implies() {
+    let server = Server::profile(Profile::Fapi2);
+    let key = fapi_client();
+    let pkjwt = edit(&key, json!({ "dpop_bound_access_tokens": null }));
+    let mtls = json!({
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "tls_client_auth",
+        "tls_client_auth_subject_dn": "CN=app,O=Example",
+    });
+    let rows = vec![
+        json_row("private_key_jwt without a flag", pkjwt.clone(), Accept),
+        json_row("tls_client_auth without a flag", mtls.clone(), Accept),
+        json_row(
+            "self_signed_tls_client_auth without a flag",
+            edit(
+                &pkjwt,
+                json!({ "token_endpoint_auth_method": "self_signed_tls_client_auth" }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "private_key_jwt declining DPoP",
+            edit(&pkjwt, json!({ "dpop_bound_access_tokens": false })),
+            Accept,
+        ),
+        json_row(
+            "tls_client_auth declining certificate binding",
+            edit(
+                &mtls,
+                json!({ "tls_client_certificate_bound_access_tokens": false }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "both declined",
+            edit(
+                &pkjwt,
+                json!({
+                    "dpop_bound_access_tokens": false,
+                    "tls_client_certificate_bound_access_tokens": false,
+                }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "private_key_jwt with certificate-bound tokens",
+            edit(
+                &pkjwt,
+                json!({ "tls_client_certificate_bound_access_tokens": true }),
+            ),
+            Accept,
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let flags = |name: &str| {
+        let m = &response(&accepted, name).metadata;
+        (
+            m.dpop_bound_access_tokens,
+            m.tls_client_certificate_bound_access_tokens,
+        )
+    };
+    let (t, f) = (Some(true), Some(false));
+    assert_eq!(flags("private_key_jwt without a flag"), (t, None));
+    assert_eq!(flags("tls_client_auth without a flag"), (None, t));
+    assert_eq!(
+        flags("self_signed_tls_client_auth without a flag"),
+        (None, t)
+    );
+    assert_eq!(flags("private_key_jwt declining DPoP"), (f, t));
+    assert_eq!(
+        flags("tls_client_auth declining certificate binding"),
+        (t, f)
+    );
+    // The server's duty stands whatever the client asks: the authentication's own binding.
+    assert_eq!(flags("both declined"), (t, f));
+    assert_eq!(
+        flags("private_key_jwt with certificate-bound tokens"),
+        (None, t)
+    );
+}
+
+/// Every path: a FAPI 2.0 native app whose metadata a software statement asserts gets the same
+/// redirect rules and the same sender constraint as one that sends them in the body.
+#[tokio::test]
+async fn fapi2_native_rules_and_sender_constraint_hold_for_statement_asserted_metadata() {
+    let server = Server::new(|store| {
+        Profile::Fapi2
+            .registrar(ENDPOINT, store)
+            .with_software_statements(trusting_issuer().rules(Profile::Fapi2.jwt_rules()))
+    });
+    let app = fixture("fapi2-native-app.json");
+    let claims = |redirects: Value| {
+        with(
+            statement_claims(server.now()),
+            json!({
+                "application_type": "native",
+                "redirect_uris": redirects,
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=app,O=Example",
+            }),
+        )
+    };
+    let body = |statement: String| json!({ "software_statement": statement, "jwks": app["jwks"] });
+    let native = issuer_jws("PS256", &claims(app["redirect_uris"].clone()));
+    let no_dot = issuer_jws("PS256", &claims(json!(["myapp:/cb"])));
+    let rows = vec![
+        json_row("statement-asserted native app", body(native), Accept),
+        json_row(
+            "statement-asserted scheme without a dot",
+            body(no_dot),
+            Refuse(400, "invalid_redirect_uri", "not in reverse domain form"),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let client = &response(&accepted, "statement-asserted native app").metadata;
+    assert_eq!(
+        serde_json::to_value(&client.redirect_uris).unwrap(),
+        app["redirect_uris"]
+    );
+    assert_eq!(
+        client.tls_client_certificate_bound_access_tokens,
+        Some(true)
+    );
+    assert_eq!(client.dpop_bound_access_tokens, None);
+    assert_eq!(client.require_pushed_authorization_requests, Some(true));
+}
+
+#[tokio::test]
+async fn fapi2_refuses_rsa_keys_under_2048_bits_and_ec_keys_under_224_bits() {
+    let server = Server::profile(Profile::Fapi2);
+    let base = fapi_client();
+    let meta = "invalid_client_metadata";
+    let keys = |key: Value| edit(&base, json!({ "jwks": { "keys": [key] } }));
+    let rows = vec![
+        json_row(
+            "1024-bit RSA key",
+            keys(json!({"kty": "RSA", "kid": "old", "n": RSA_1024_N, "e": "AQAB"})),
+            Refuse(400, meta, "RSA key of 1024 bits: at least 2048"),
+        ),
+        // josekit has no P-192 (secp192r1) curve, and P-192 is not a registered JOSE curve name:
+        // the shared check names its size before refusing it.
+        json_row(
+            "P-192 EC key",
+            keys(json!({
+                "kty": "EC", "crv": "P-192", "kid": "small",
+                "x": "vcBgzi08hRLs55UbbZYRaUQ8GJGnhlOQ",
+                "y": "Mp-zOyxoIEZ8p_e_iQxipSg5R3pwl3Xg",
+            })),
+            Refuse(400, meta, "192-bit curve `P-192`: at least 224 bits"),
+        ),
+    ];
+    run(&server, rows).await;
+    assert!(server.store.is_empty());
+}
+
+#[tokio::test]
+async fn fapi2_restricts_introspection_response_signing_to_its_algorithms() {
+    let server = Server::profile(Profile::Fapi2);
+    let base = fapi_client();
+    let alg = |a: &str| edit(&base, json!({ "introspection_signed_response_alg": a }));
+    let rows = vec![
+        json_row("PS256 introspection responses", alg("PS256"), Accept),
+        json_row("EdDSA introspection responses", alg("EdDSA"), Accept),
+        json_row(
+            "RS256 introspection responses",
+            alg("RS256"),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "introspection_signed_response_alg `RS256` is not supported",
+            ),
+        ),
+        json_row(
+            "unsigned introspection responses",
+            alg("none"),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "introspection_signed_response_alg `none` is not supported",
+            ),
+        ),
+    ];
+    run(&server, rows).await;
+    let metadata = discovery_metadata(&Profile::Fapi2.policy(ENDPOINT));
+    assert_eq!(
+        metadata["introspection_signing_alg_values_supported"],
+        json!(["PS256", "ES256", "EdDSA"])
+    );
+}
+
+#[tokio::test]
+async fn oidc_dynamic_accepts_unsigned_request_objects() {
+    let server = Server::profile(Profile::OidcDynamic);
+    let web = json!({ "redirect_uris": [REDIRECT] });
+    let rows = vec![
+        // OIDC Registration §2: `request_object_signing_alg` "MAY be none"; the dynamic
+        // certification plan registers unsigned request objects.
+        json_row(
+            "unsigned request objects",
+            edit(&web, json!({ "request_object_signing_alg": "none" })),
+            Accept,
+        ),
+        json_row(
+            "HMAC request objects",
+            edit(&web, json!({ "request_object_signing_alg": "HS256" })),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "request_object_signing_alg `HS256` is not supported",
+            ),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let client = &response(&accepted, "unsigned request objects").metadata;
+    assert_eq!(
+        client
+            .request_object_signing_alg
+            .as_ref()
+            .map(|a| a.as_str()),
+        Some("none")
+    );
+    let metadata = discovery_metadata(&Profile::OidcDynamic.policy(ENDPOINT));
+    assert_eq!(
+        metadata["request_object_signing_alg_values_supported"],
+        json!(["RS256", "PS256", "ES256", "EdDSA", "none"])
+    );
+    // Presets that sign everything still refuse it.
+    for profile in [Profile::Fapi2, Profile::Mcp] {
+        let policy = profile.policy(ENDPOINT);
+        assert!(
+            !policy
+                .jose
+                .request_object_signing
+                .iter()
+                .any(|a| a.as_str() == "none"),
+            "{profile:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oidc_dynamic_registers_client_credentials_clients() {
+    let server = Server::profile(Profile::OidcDynamic);
+    let rows = vec![
+        json_row(
+            "client_credentials only, no redirect URIs",
+            json!({ "grant_types": ["client_credentials"], "response_types": [] }),
+            Accept,
+        ),
+        json_row(
+            "client_credentials beside the code grant",
+            json!({
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "client_credentials"],
+            }),
+            Accept,
+        ),
+        json_row(
+            "client_credentials for a public client",
+            json!({
+                "grant_types": ["client_credentials"],
+                "response_types": [],
+                "token_endpoint_auth_method": "none",
+            }),
+            Refuse(
+                400,
+                "invalid_client_metadata",
+                "needs client authentication",
+            ),
+        ),
+    ];
+    let accepted = run(&server, rows).await;
+    let service = response(&accepted, "client_credentials only, no redirect URIs");
+    let m = serde_json::to_value(&service.metadata).unwrap();
+    assert_eq!(m["grant_types"], json!(["client_credentials"]));
+    assert_eq!(m["token_endpoint_auth_method"], "client_secret_basic");
+    assert!(service.client_secret.is_some(), "a confidential client");
 }
 
 // ---- UK Open Banking ----

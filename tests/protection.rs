@@ -1859,3 +1859,27 @@ async fn uk_open_banking_requires_iss_even_with_keys_for_any_issuer() {
         "{reply:?}"
     );
 }
+
+/// A signed body's acceptance window is bounded (24 hours by default), so that a key holder
+/// cannot fill the replay guard with `jti`s remembered until year 9999.
+#[tokio::test]
+async fn a_signed_body_accepted_for_longer_than_its_maximum_lifetime_is_refused() {
+    let fx = any_issuer_with_guard();
+    let now = fx.now();
+    for (exp, jti) in [(253_402_300_799_i64, "far"), (now + 2 * 86_400, "two-days")] {
+        let claims = with(request_claims(now), json!({ "exp": exp, "jti": jti }));
+        let err = register_jwt(&fx, &client_signed(&claims))
+            .await
+            .unwrap_err();
+        let reply = assert_error(err, 400, "invalid_request");
+        assert!(reply.description().contains("too far ahead"), "{reply:?}");
+    }
+    assert_eq!(fx.store.len(), 0);
+    let claims = with(
+        request_claims(now),
+        json!({ "exp": now + 23 * 3_600, "jti": "a-day" }),
+    );
+    register_jwt(&fx, &client_signed(&claims))
+        .await
+        .expect("within a day");
+}

@@ -1006,3 +1006,40 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
     assert_error(err, 400, "invalid_client_metadata");
     assert_eq!(server.store.count(None).await.unwrap(), 1);
 }
+
+/// Lifetimes a host configures far beyond the clock's range end at its last instant instead of
+/// panicking on `now + lifetime` (registration, update with a rotated secret, the reaper).
+#[tokio::test]
+async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.client_secret_lifetime = Some(Duration::MAX);
+    policy.registration_token_lifetime = Some(Duration::MAX);
+    policy.secret_rotation_overlap = Duration::MAX;
+    policy.unused_client_ttl = Some(Duration::MAX);
+    let registrar = oauth_dcr::Registrar::new(policy, Arc::new(oauth_dcr::MemoryStore::new()));
+    let client = registrar
+        .register(
+            br#"{"grant_types":["client_credentials"]}"#,
+            &RequestContext::new(),
+        )
+        .await
+        .expect("registered");
+    assert!(client.client_secret.is_some());
+    let token = client.registration_access_token.secret().to_owned();
+    let body = json!({
+        "client_id": client.client_id,
+        "grant_types": ["client_credentials"],
+        "rotate_client_secret": true,
+    });
+    let updated = registrar
+        .update(
+            &client.client_id,
+            Some(&token),
+            body.to_string().as_bytes(),
+            &RequestContext::new(),
+        )
+        .await
+        .expect("updated");
+    assert_ne!(updated.client_secret, client.client_secret);
+    assert!(registrar.reap(10).await.expect("reaped").is_empty());
+}

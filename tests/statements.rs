@@ -1767,3 +1767,71 @@ async fn with_a_replay_guard_a_statement_without_exp_is_refused() {
     assert!(reply.description().contains("used before"), "{reply:?}");
     assert_eq!(fx.store.len(), 1);
 }
+
+// ---- statements bind idempotent re-registration and replacement (review of issue 14) ----
+
+/// An idempotent re-registration replaces the instance's client: like an update, it cannot drop
+/// the statement that client was registered with; a fresh statement for the same software
+/// re-registers it.
+#[tokio::test]
+async fn a_re_registration_cannot_drop_the_clients_statement() {
+    let mut policy = oauth_dcr::ServerPolicy::new(ENDPOINT);
+    policy.idempotent_registration = true;
+    let fx = Fixture::with_policy(policy, |r| r.with_software_statements(trusting_issuer()));
+    let instance = |statement: Option<String>| {
+        let mut body = json!({
+            "redirect_uris": [REDIRECT],
+            "client_name": "Evil Corp",
+            "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+            "instance_key": "k-1",
+        });
+        if let Some(statement) = statement {
+            body["software_statement"] = json!(statement);
+        }
+        body
+    };
+    let statement = || issuer_jws("ES256", &statement_claims(fx.now()));
+    let first = fx.accept(&instance(Some(statement()))).await;
+    assert_eq!(first.metadata.client_name.as_deref(), Some("B"));
+    let before = fx.store.get(&first.client_id).await.unwrap();
+
+    let err = fx.refuse(&instance(None)).await;
+    assert_error(err, 400, "unapproved_software_statement");
+    assert_eq!(fx.store.get(&first.client_id).await.unwrap(), before);
+
+    fx.clock.advance(time::Duration::seconds(5));
+    let again = fx.accept(&instance(Some(statement()))).await;
+    assert_eq!(again.client_id, first.client_id);
+    assert_eq!(again.metadata.client_name.as_deref(), Some("B"));
+}
+
+/// A statement that names no software (no `software_id`, no `sub`) cannot replace a client's
+/// statement: nothing shows it is for the same software.
+#[tokio::test]
+async fn a_statement_naming_no_software_cannot_replace_the_clients() {
+    let fx = Fixture::statements();
+    let anonymous = |name: &str| {
+        with(
+            statement_claims(fx.now()),
+            json!({ "software_id": null, "client_name": name }),
+        )
+    };
+    let client = fx
+        .accept(&body_with(&issuer_jws("ES256", &anonymous("Good Bank"))))
+        .await;
+    let before = fx.store.get(&client.client_id).await.unwrap();
+    let mut body = body_with(&issuer_jws("ES256", &anonymous("Other Bank")));
+    body["client_id"] = json!(client.client_id);
+    let err = fx
+        .registrar
+        .update(
+            &client.client_id,
+            Some(client.registration_access_token.secret()),
+            &serde_json::to_vec(&body).unwrap(),
+            &RequestContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_error(err, 400, "unapproved_software_statement");
+    assert_eq!(fx.store.get(&client.client_id).await.unwrap(), before);
+}

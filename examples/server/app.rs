@@ -21,9 +21,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard, MemoryStore, Registrar,
-    RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy, SignedRequests,
-    SoftwareStatements, StaticKeySource,
+    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard, MemoryStore, OpenBanking,
+    Profile, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy,
+    SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 
@@ -82,26 +82,26 @@ pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
 
 /// The router for `config`, over `stores`.
 pub(crate) fn router(config: &Config, stores: Stores) -> Router {
-    let mut policy = ServerPolicy::new(config.registration_endpoint());
-    policy.rotate_on_read = config.rotate_on_read;
-    policy.detect_token_reuse = config.detect_token_reuse;
-    policy.allowed_origins.clone_from(&config.allowed_origins);
-    // Declared, so discovery advertises them as scopes_supported and registration refuses others.
-    policy.scope = ScopePolicy::reject_outside(config.scopes.iter().map(String::as_str));
-    if config.metadata_documents {
-        policy.metadata_documents = Some(oauth_dcr::DocumentPolicy::default());
-    }
     let required = config.require_initial_token.as_deref();
     let tokens = config
         .bootstrap
         .clone()
         .map(|client| Arc::new(token::TokenIssuer::new(client, required)));
-    let mut registrar = Registrar::new(policy, stores.clients);
+    let mut registrar = match config.profile {
+        Some(Profile::UkOpenBanking) => open_banking(config, stores),
+        profile => {
+            let mut registrar = Registrar::new(policy(config, profile), stores.clients);
+            if let Some(profile) = profile {
+                // The preset's own rules (for OidcDynamic and Mcp, a hook that accepts all).
+                registrar = registrar.with_hook(profile.hook());
+            }
+            protection(config, registrar, stores.replay)
+        }
+    };
     if let (Some(scope), Some(tokens)) = (required, &tokens) {
         let verifier: Arc<dyn InitialTokenVerifier> = tokens.clone();
         registrar = registrar.require_initial_token(verifier, Some(scope));
     }
-    let registrar = protection(config, registrar, stores.replay);
     let discovery = discovery_document(config, &registrar);
     let has_token_endpoint = tokens.is_some();
     let app = App {
@@ -141,6 +141,50 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     router.with_state(app)
 }
 
+/// The policy: the `--profile` preset's (or the crate's default one), with the example's flags.
+fn policy(config: &Config, profile: Option<Profile>) -> ServerPolicy {
+    let endpoint = config.registration_endpoint();
+    let mut policy = profile.map_or_else(|| ServerPolicy::new(&endpoint), |p| p.policy(&endpoint));
+    policy.rotate_on_read = config.rotate_on_read;
+    policy.detect_token_reuse = config.detect_token_reuse;
+    policy.allowed_origins.clone_from(&config.allowed_origins);
+    // Declared, so discovery advertises them as scopes_supported and registration refuses others.
+    policy.scope = ScopePolicy::reject_outside(config.scopes.iter().map(String::as_str));
+    if config.metadata_documents {
+        let mut documents = policy.metadata_documents.take().unwrap_or_default();
+        // The development switch serves documents locally: `http` loopback client ids too.
+        documents.dangerously_allow_http_loopback = config.dangerously_allow_http_loopback_fetch;
+        policy.metadata_documents = Some(documents);
+    }
+    policy
+}
+
+/// `--profile uk-open-banking`: the crate's [`OpenBanking`] registrar, with the directory's keys
+/// from `--trust-issuer`, the software's keys from `--signed-request-jwks` and the first
+/// `--audience` (or the issuer) as the signed requests' `aud`. The preset builds its own policy:
+/// `--scopes`, `--no-rotate-on-read` and `--allow-origin` do not apply to it.
+///
+/// Kept in this one function so that it follows the `OpenBanking` API as it changes.
+fn open_banking(config: &Config, stores: Stores) -> Registrar {
+    let directory = config
+        .trusted_issuers
+        .iter()
+        .fold(StaticKeySource::new(), |keys, (issuer, jwks)| {
+            keys.with_issuer(issuer.as_str(), jwks.clone())
+        });
+    let software = config
+        .signed_request_keys
+        .clone()
+        .map_or_else(StaticKeySource::new, |jwks| {
+            StaticKeySource::new().with_any_issuer(jwks)
+        });
+    // The current API takes one audience; the others of `--audience` wait for a list.
+    let audience = config.audiences().swap_remove(0);
+    OpenBanking::new(audience, Arc::new(directory), Arc::new(software))
+        .replay_guard(stores.replay)
+        .registrar(config.registration_endpoint(), stores.clients)
+}
+
 /// Software statements from the trusted issuers, and signed request bodies: each accepted once
 /// (it must carry a `jti`, which `replay` remembers).
 fn protection(
@@ -168,6 +212,7 @@ fn protection(
         let mut rules = JwtRules::default();
         rules.required_claims = vec!["iat".into(), "exp".into()];
         rules.audience = Some(config.issuer.clone());
+        rules.max_lifetime = Some(time::Duration::hours(24));
         let mut signed = SignedRequests::new(Arc::new(keys))
             .rules(rules)
             .replay_guard(replay);
@@ -185,13 +230,32 @@ fn metadata_documents(config: &Config, registrar: Registrar) -> Registrar {
     if !config.metadata_documents {
         return registrar;
     }
-    match oauth_dcr::fetch::HttpFetcher::new() {
+    match fetcher(config) {
         Ok(fetcher) => registrar.with_metadata_documents(Arc::new(fetcher)),
         Err(e) => {
             // Never run without the fetcher the flag asked for: say why and stop.
             eprintln!("--metadata-documents: the fetcher could not be built: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+/// The fetcher every server-side fetch goes through: the crate's SSRF-safe [`HttpFetcher`], or,
+/// with `--dangerously-allow-http-loopback-fetch`, one that also reaches plain `http` and
+/// loopback addresses (local walkthroughs and tests only).
+///
+/// [`HttpFetcher`]: oauth_dcr::fetch::HttpFetcher
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+#[cfg(feature = "fetch")]
+pub(crate) fn fetcher(
+    config: &Config,
+) -> Result<oauth_dcr::fetch::HttpFetcher, oauth_dcr::fetch::FetchError> {
+    if config.dangerously_allow_http_loopback_fetch {
+        oauth_dcr::fetch::HttpFetcher::dangerously_allow_loopback_for_tests()
+    } else {
+        oauth_dcr::fetch::HttpFetcher::new()
     }
 }
 

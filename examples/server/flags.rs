@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use oauth_dcr::Jwks;
+use oauth_dcr::{Jwks, Profile};
 
 /// The usage text printed by `--help` and after a flag error.
 pub(crate) const USAGE: &str = "\
@@ -42,6 +42,17 @@ usage: cargo run --example server -- [FLAGS]
   --metadata-documents           resolve https URL client_ids (Client ID Metadata Documents);
                                  GET /clients/resolve?client_id=URL shows the result (needs the
                                  `fetch` feature: cargo run --example server --features fetch)
+  --profile NAME                 run on a deployment preset: oidc-dynamic, fapi2, mcp or
+                                 uk-open-banking (the crate's `Profile`); uk-open-banking needs
+                                 --trust-issuer (the directory's keys) and
+                                 --signed-request-jwks (the software's keys)
+  --audience AUD                 with --profile uk-open-banking: an `aud` the signed request
+                                 may name (repeatable; default: the issuer)
+  --dangerously-allow-http-loopback-fetch
+                                 DEVELOPMENT ONLY: let the server's fetcher reach plain http and
+                                 loopback addresses (metadata documents and key sets served
+                                 locally); announced on stderr at start; needs the `fetch`
+                                 feature
   --detect-token-reuse           treat a rotated-away registration access token as theft and
                                  revoke the client's current token (the crate's default; off
                                  here so the README walkthrough can show the old token refused)
@@ -88,6 +99,39 @@ pub(crate) struct Config {
     pub(crate) detect_token_reuse: bool,
     /// The scopes clients may register (`--scopes`); anything else is refused.
     pub(crate) scopes: Vec<String>,
+    /// `--profile`: the deployment preset the server runs on, if any.
+    pub(crate) profile: Option<Profile>,
+    /// `--audience`: the audiences a UK Open Banking signed request may name.
+    pub(crate) audiences: Vec<String>,
+    /// `--dangerously-allow-http-loopback-fetch`: whether the fetcher may reach plain `http` and
+    /// loopback addresses. Off by default; a development switch only.
+    pub(crate) dangerously_allow_http_loopback_fetch: bool,
+}
+
+/// The `--profile` names, as the command line spells them.
+const PROFILES: [(&str, Profile); 4] = [
+    ("oidc-dynamic", Profile::OidcDynamic),
+    ("fapi2", Profile::Fapi2),
+    ("mcp", Profile::Mcp),
+    ("uk-open-banking", Profile::UkOpenBanking),
+];
+
+/// The command-line name of `profile`.
+pub(crate) fn profile_name(profile: Profile) -> &'static str {
+    PROFILES
+        .iter()
+        .find(|(_, p)| *p == profile)
+        .map_or("unknown", |(name, _)| name)
+}
+
+fn parse_profile(value: &str) -> Result<Profile, String> {
+    PROFILES
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, profile)| *profile)
+        .ok_or_else(|| {
+            format!("--profile expects oidc-dynamic, fapi2, mcp or uk-open-banking, got `{value}`")
+        })
 }
 
 /// The `--store` choice. `Debug` never shows the database URL, which may hold a password.
@@ -155,6 +199,9 @@ impl Config {
         let mut quiet = false;
         let mut detect_token_reuse = false;
         let mut scopes = None;
+        let mut profile = None;
+        let mut audiences: Vec<String> = Vec::new();
+        let mut loopback_fetch = false;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -179,6 +226,22 @@ impl Config {
                 "--store" => set(&mut store, &flag, parse_store(&value()?)?)?,
                 "--scopes" => set(&mut scopes, &flag, parse_scopes(&value()?)?)?,
                 "--allow-origin" => allowed_origins.push(parse_origin(&value()?)?),
+                "--profile" => set(&mut profile, &flag, parse_profile(&value()?)?)?,
+                "--audience" => {
+                    let audience = parse_audience(&value()?)?;
+                    if audiences.contains(&audience) {
+                        return Err(format!("--audience names `{audience}` twice"));
+                    }
+                    audiences.push(audience);
+                }
+                "--dangerously-allow-http-loopback-fetch" if inline.is_none() => {
+                    if cfg!(not(feature = "fetch")) {
+                        return Err("--dangerously-allow-http-loopback-fetch needs the `fetch` \
+                                    feature: cargo run --example server --features fetch -- …"
+                            .into());
+                    }
+                    loopback_fetch = true;
+                }
                 "--trust-issuer" => {
                     let (issuer, keys) = parse_trusted_issuer(&value()?)?;
                     if trusted_issuers.iter().any(|(i, _)| *i == issuer) {
@@ -225,6 +288,9 @@ impl Config {
             detect_token_reuse,
             scopes: scopes
                 .unwrap_or_else(|| oauth_dcr::ScopePolicy::STANDARD.map(str::to_owned).into()),
+            profile,
+            audiences,
+            dangerously_allow_http_loopback_fetch: loopback_fetch,
         };
         config.check()?;
         Ok(config)
@@ -246,7 +312,55 @@ impl Config {
             let why = "without keys no signed request can be verified";
             return needs("--require-signed-request", "--signed-request-jwks", why);
         }
+        if self.profile == Some(Profile::UkOpenBanking) {
+            return self.open_banking_flags();
+        }
+        if !self.audiences.is_empty() {
+            let why = "only Open Banking signed requests name one of several audiences";
+            return needs("--audience", "--profile uk-open-banking", why);
+        }
         Ok(())
+    }
+
+    /// What `--profile uk-open-banking` needs with the crate's current [`oauth_dcr::OpenBanking`]
+    /// API: the directory's keys (`--trust-issuer`) for software statements and the software's
+    /// keys (`--signed-request-jwks`) for the signed request bodies.
+    fn open_banking_flags(&self) -> Result<(), String> {
+        let flag = "--profile uk-open-banking";
+        if self.trusted_issuers.is_empty() {
+            return Err(format!(
+                "{flag} needs --trust-issuer: the directory's keys verify the software statements"
+            ));
+        }
+        if self.signed_request_keys.is_none() {
+            return Err(format!(
+                "{flag} needs --signed-request-jwks: the software's keys verify the signed requests"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The audiences an Open Banking signed request may name: `--audience`, or the issuer.
+    pub(crate) fn audiences(&self) -> Vec<String> {
+        if self.audiences.is_empty() {
+            vec![self.issuer.clone()]
+        } else {
+            self.audiences.clone()
+        }
+    }
+
+    /// What the server announces on stderr before it starts: the switches that weaken it.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.dangerously_allow_http_loopback_fetch {
+            warnings.push(
+                "WARNING: --dangerously-allow-http-loopback-fetch is on: the server fetches plain \
+                 http and loopback addresses (SSRF protection off). For local development only; \
+                 never in production."
+                    .to_owned(),
+            );
+        }
+        warnings
     }
 
     /// The registration endpoint URL: the issuer followed by `/register`.
@@ -311,9 +425,16 @@ impl Config {
         } else {
             "URL client_ids: off"
         };
+        let profile = self.profile.map_or("none", profile_name);
+        let fetch = if self.dangerously_allow_http_loopback_fetch {
+            " | DANGER: fetcher reaches http and loopback"
+        } else {
+            ""
+        };
         format!(
-            "oauth-dcr example server listening on http://{} | issuer {} | store {} | {token} \
-             | {statements} | {signed} | {documents} | rotate on read: {} | CORS origins: {origins}",
+            "oauth-dcr example server listening on http://{} | issuer {} | profile {profile} \
+             | store {} | {token} | {statements} | {signed} | {documents} | rotate on read: {} \
+             | CORS origins: {origins}{fetch}",
             self.listen,
             self.issuer,
             match self.store {
@@ -393,6 +514,15 @@ fn parse_url(flag: &str, value: &str) -> Result<String, String> {
     });
     plain.then(|| value.to_owned()).ok_or_else(|| {
         format!("{flag} expects an http or https URL without userinfo or fragment, got `{value}`")
+    })
+}
+
+/// `--audience`: a non-empty value without whitespace or control characters (an issuer URL or
+/// the organisation identifier the directory assigned).
+fn parse_audience(value: &str) -> Result<String, String> {
+    let plain = !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    plain.then(|| value.to_owned()).ok_or_else(|| {
+        format!("--audience expects an issuer URL or an organisation identifier, got `{value}`")
     })
 }
 

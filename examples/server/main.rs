@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example server
 //! cargo run --example server -- --bootstrap-client registerClient:password --require-initial-token register
+//! cargo run --example server -- --profile fapi2
 //! cargo run --example server -- --help
 //! ```
 //!
@@ -58,6 +59,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for warning in config.warnings() {
+        eprintln!("{warning}");
+    }
     println!("{}", config.banner());
     let service = app::router(&config, store).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service)

@@ -188,3 +188,122 @@ fn refused_values() {
     assert!(error(&["--verbose"]).contains("unknown flag"));
     assert!(error(&["--no-rotate-on-read=yes"]).contains("unknown flag"));
 }
+
+// ---- issue 15, item 24: presets and the loopback fetch switch ----
+
+/// A key file of `tests/data/keys/`.
+fn key_path(name: &str) -> String {
+    format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_profile_flag_names_each_preset() {
+    use oauth_dcr::Profile;
+    assert_eq!(Config::parse(Vec::<String>::new()).unwrap().profile, None);
+    for (name, profile) in [
+        ("oidc-dynamic", Profile::OidcDynamic),
+        ("fapi2", Profile::Fapi2),
+        ("mcp", Profile::Mcp),
+    ] {
+        let config = Config::parse(["--profile", name]).expect(name);
+        assert_eq!(config.profile, Some(profile), "{name}");
+        assert!(
+            config.banner().contains(&format!("profile {name}")),
+            "{}",
+            config.banner()
+        );
+    }
+    let jwks = key_path("issuer.jwks.json");
+    let directory = format!("OpenBanking Ltd={jwks}");
+    let open_banking = Config::parse([
+        "--profile=uk-open-banking",
+        "--trust-issuer",
+        &directory,
+        "--signed-request-jwks",
+        &jwks,
+        "--audience",
+        "0015800001041RHAAY",
+        "--audience",
+        "https://as.bank.example",
+    ])
+    .expect("uk-open-banking with its keys");
+    assert_eq!(open_banking.profile, Some(Profile::UkOpenBanking));
+    assert_eq!(
+        open_banking.audiences(),
+        ["0015800001041RHAAY", "https://as.bank.example"]
+    );
+    let message = error(&["--profile", "fapi"]);
+    assert!(
+        message.contains("oidc-dynamic, fapi2, mcp or uk-open-banking"),
+        "{message}"
+    );
+    assert!(error(&["--profile", "mcp", "--profile", "fapi2"]).contains("twice"));
+    for shown in ["--profile NAME", "uk-open-banking", "--audience AUD"] {
+        assert!(crate::app::USAGE.contains(shown), "{shown}");
+    }
+}
+
+#[test]
+fn uk_open_banking_needs_the_directory_and_software_keys() {
+    let jwks = key_path("issuer.jwks.json");
+    let directory = format!("OpenBanking Ltd={jwks}");
+    let alone = error(&["--profile", "uk-open-banking"]);
+    assert!(alone.contains("--trust-issuer"), "{alone}");
+    let no_software = error(&["--profile", "uk-open-banking", "--trust-issuer", &directory]);
+    assert!(
+        no_software.contains("--signed-request-jwks"),
+        "{no_software}"
+    );
+    // The audience defaults to the issuer.
+    let config = Config::parse([
+        "--profile",
+        "uk-open-banking",
+        "--trust-issuer",
+        &directory,
+        "--signed-request-jwks",
+        &jwks,
+    ])
+    .expect("with its keys");
+    assert_eq!(config.audiences(), ["http://127.0.0.1:8080"]);
+    let audience = error(&["--audience", "https://as.example"]);
+    assert!(audience.contains("--profile uk-open-banking"), "{audience}");
+    let blank = error(&[
+        "--profile",
+        "uk-open-banking",
+        "--trust-issuer",
+        &directory,
+        "--signed-request-jwks",
+        &jwks,
+        "--audience",
+        "a b",
+    ]);
+    assert!(blank.contains("--audience"), "{blank}");
+}
+
+#[test]
+fn the_loopback_fetch_switch_is_off_by_default_and_announced() {
+    let config = Config::parse(Vec::<String>::new()).unwrap();
+    assert!(!config.dangerously_allow_http_loopback_fetch);
+    assert!(config.warnings().is_empty());
+    assert!(!config.banner().contains("DANGER"));
+    assert!(crate::app::USAGE.contains("--dangerously-allow-http-loopback-fetch"));
+    assert!(error(&["--dangerously-allow-http-loopback-fetch=yes"]).contains("unknown flag"));
+    let parsed = Config::parse(["--dangerously-allow-http-loopback-fetch"]);
+    if cfg!(feature = "fetch") {
+        let config = parsed.expect("the switch");
+        assert!(config.dangerously_allow_http_loopback_fetch);
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        for said in [
+            "WARNING",
+            "--dangerously-allow-http-loopback-fetch",
+            "never in production",
+        ] {
+            assert!(warnings[0].contains(said), "{said}: {}", warnings[0]);
+        }
+        assert!(config.banner().contains("DANGER"), "{}", config.banner());
+    } else {
+        let message = parsed.expect_err("no fetch feature");
+        assert!(message.contains("--features fetch"), "{message}");
+    }
+}

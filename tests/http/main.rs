@@ -12,6 +12,7 @@ mod errors;
 mod flags;
 mod openapi;
 mod openidconnect;
+mod presets;
 mod protection;
 #[cfg(feature = "postgres")]
 mod replay;

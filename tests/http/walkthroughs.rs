@@ -257,12 +257,20 @@ async fn register_read_update_delete_on(server: &Server) {
         "the registration access token is not valid"
     );
 
-    // curl -s -X PUT $URI -H "Authorization: Bearer $RAT" -d '{"client_id":…,"client_name":"Renamed"}'
-    let update = json!({
-        "client_id": client_id,
-        "redirect_uris": ["https://client.example/callback"],
-        "client_name": "My Renamed App",
-    });
+    // echo "$READ" | jq 'del(.registration_access_token, .registration_client_uri,
+    //   .client_secret_expires_at, .client_id_issued_at) | .client_name = "My Renamed App"' |
+    //   curl -s -X PUT $URI -H "Authorization: Bearer $RAT" -d @-
+    // What the read returned, sent back with one change (RFC 7592 §2.2).
+    let mut update = read.json.clone();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        update.as_object_mut().expect("an object").remove(member);
+    }
+    update["client_name"] = json!("My Renamed App");
     crate::openapi::spec()
         .check_request("put /register/{client_id}", JSON, &update)
         .expect("the update matches examples/openapi.yaml");
@@ -280,6 +288,9 @@ async fn register_read_update_delete_on(server: &Server) {
     assert_eq!(updated.status, StatusCode::OK, "{:#}", updated.json);
     assert_eq!(updated.str("client_id"), client_id);
     assert_eq!(updated.str("client_name"), "My Renamed App");
+    for unchanged in ["redirect_uris", "grant_types", "token_endpoint_auth_method"] {
+        assert_eq!(updated.json[unchanged], read.json[unchanged], "{unchanged}");
+    }
     let third_token = updated.str("registration_access_token").to_owned();
     assert_ne!(third_token, second_token, "the token rotates on update");
 
