@@ -896,3 +896,19 @@ async fn documents_meet_the_hook_and_the_sector_identifier_check() {
     let err = registrar.resolve_client_id(id).await.expect_err("sector");
     refused(err, "invalid_client_metadata", "sector_identifier_uri");
 }
+
+/// The documents' own rules (native by default, `localhost` redirects) hold after the host's
+/// hook too: the hook's re-validation must not refuse the MCP document that validation
+/// accepted.
+#[tokio::test]
+async fn an_mcp_document_resolves_under_a_host_hook_too() {
+    let f = fixture().await;
+    let hook = Arc::new(NoAgents(Mutex::new(Vec::new())));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default()).with_hook(hook.clone());
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let resolved = registrar.resolve_client_id(id).await.expect("resolves");
+    assert!(resolved.loopback_only);
+    assert_eq!(hook.0.lock().unwrap().len(), 1, "the hook ran");
+}
