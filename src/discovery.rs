@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::policy::{ScopePolicy, ServerPolicy};
+use crate::registrar::Registrar;
 
 /// The members a discovery document needs for registration: `registration_endpoint` and the
 /// `*_supported` lists. Merge them into the host's own document, which must add what only the
@@ -16,6 +17,10 @@ use crate::policy::{ScopePolicy, ServerPolicy};
 /// clients such as the Rust `openidconnect` crate refuse a document without them ("missing
 /// field `authorization_endpoint`"). `examples/server` shows a base document with flags for
 /// the endpoints it does not implement.
+///
+/// `client_id_metadata_document_supported` depends on more than the policy (a fetcher must be
+/// attached), so this function never includes it: use [`Registrar::discovery_metadata`], which
+/// does when the registrar resolves URL client identifiers.
 ///
 /// ```
 /// let policy = oauth_dcr::ServerPolicy::new("https://as.example/register");
@@ -89,12 +94,6 @@ pub fn discovery_metadata(policy: &ServerPolicy) -> Map<String, Value> {
             strings(scopes.iter().map(String::as_str).collect()),
         );
     }
-    if policy.metadata_documents.is_some() {
-        m.insert(
-            "client_id_metadata_document_supported".into(),
-            Value::Bool(true),
-        );
-    }
     let jose = &policy.jose;
     let algs = |list: &[crate::JoseAlgorithm]| strings(list.iter().map(|a| a.as_str()).collect());
     for (name, list) in [
@@ -166,4 +165,31 @@ pub fn discovery_metadata(policy: &ServerPolicy) -> Map<String, Value> {
         m.insert(name.into(), algs(list));
     }
     m
+}
+
+impl Registrar {
+    /// [`discovery_metadata`] for this registrar's policy, plus what only the registrar knows:
+    /// `client_id_metadata_document_supported` when it resolves URL client identifiers (the
+    /// policy enables [`metadata_documents`](ServerPolicy::metadata_documents) and a fetcher is
+    /// attached with [`Registrar::with_metadata_documents`]). Discovery is derived from what the
+    /// registrar can actually do.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_dcr::{MemoryStore, Profile};
+    ///
+    /// // The MCP profile enables documents, but without a fetcher it cannot resolve them.
+    /// let registrar = Profile::Mcp.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
+    /// assert!(registrar.discovery_metadata().get("client_id_metadata_document_supported").is_none());
+    /// ```
+    pub fn discovery_metadata(&self) -> Map<String, Value> {
+        let mut m = discovery_metadata(&self.policy);
+        if self.resolves_metadata_documents() {
+            m.insert(
+                "client_id_metadata_document_supported".into(),
+                Value::Bool(true),
+            );
+        }
+        m
+    }
 }

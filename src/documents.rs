@@ -17,6 +17,7 @@
 //! ```
 
 mod flight;
+mod keys;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -28,16 +29,18 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{ErrorCode, RegistrationError};
-use crate::fetch::{FetchLimits, Fetcher};
-use crate::metadata::{AuthMethod, ClientMetadata};
+use crate::fetch::{FetchError, FetchLimits, Fetcher};
+use crate::metadata::{ApplicationType, AuthMethod, ClientMetadata};
 use crate::policy::ServerPolicy;
 use crate::registrar::Registrar;
 use crate::request;
 use crate::validate::host_allowed;
 use flight::{Flight, Leader};
+pub use keys::DocumentKeys;
 
 /// How the server treats URL client identifiers. Put it in
-/// [`ServerPolicy::metadata_documents`]; discovery then advertises
+/// [`ServerPolicy::metadata_documents`] and attach a fetcher
+/// ([`Registrar::with_metadata_documents`]); [`Registrar::discovery_metadata`] then advertises
 /// `client_id_metadata_document_supported`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -51,13 +54,33 @@ pub struct DocumentPolicy {
     pub min_cache: Duration,
     /// Longest time a document is cached. Defaults to 24 hours.
     pub max_cache: Duration,
-    /// How long a failure is remembered before the URL is fetched again. Defaults to 30 seconds.
+    /// How long a failure is remembered before the URL is fetched again. Defaults to zero:
+    /// failures are not cached, as the draft requires ("MUST NOT cache error responses",
+    /// nor invalid documents). A non-zero value damps floods of resolutions of a failing URL
+    /// (each would otherwise fetch it) at the price of a deliberate deviation from the draft:
+    /// a client that fixes its document waits this long to be resolved.
     pub failure_cache: Duration,
     /// Most cached documents and failures. Defaults to 10,000.
     pub max_entries: usize,
     /// When set, only URLs on these hosts are resolved (`.example.com` admits subdomains).
     /// Defaults to `None` (any public host).
     pub allowed_hosts: Option<BTreeSet<String>>,
+    /// Accept `http://localhost` loopback redirect URIs (any port) for native document clients
+    /// besides `127.0.0.1` and `[::1]`, as MCP clients publish them, whatever
+    /// [`RedirectPolicy::allow_localhost`](crate::RedirectPolicy::allow_localhost) says for
+    /// registrations (RFC 8252 §8.3 calls `localhost` NOT RECOMMENDED; the MCP specification's
+    /// example lists it). Defaults to `true`.
+    pub localhost_redirects: bool,
+    /// Refuse a document without `client_name` (`invalid_client_metadata`), so that the consent
+    /// screen always has a name to show beside the host (MCP: servers should show the client's
+    /// hostname and name). Defaults to `false`.
+    pub require_client_name: bool,
+    /// Accept `http` client ids on loopback (`http://127.0.0.1:9000/client.json`,
+    /// `http://[::1]/…`, `http://localhost/…`), for walkthroughs and tests that serve documents
+    /// locally; the fetcher must allow loopback too
+    /// (`HttpFetcher::dangerously_allow_loopback_for_tests`). Never in production: the draft
+    /// requires https. Defaults to `false`.
+    pub dangerously_allow_http_loopback: bool,
     /// URLs on these hosts are never resolved. Defaults to none.
     pub denied_hosts: BTreeSet<String>,
     /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
@@ -72,9 +95,12 @@ impl Default for DocumentPolicy {
             timeout: Duration::from_secs(5),
             min_cache: Duration::from_secs(300),
             max_cache: Duration::from_secs(24 * 3600),
-            failure_cache: Duration::from_secs(30),
+            failure_cache: Duration::ZERO,
             max_entries: 10_000,
             allowed_hosts: None,
+            localhost_redirects: true,
+            require_client_name: false,
+            dangerously_allow_http_loopback: false,
             denied_hosts: BTreeSet::new(),
             verified_hosts: BTreeSet::new(),
         }
@@ -105,6 +131,13 @@ pub struct ResolvedClient {
     pub trust: Trust,
     /// How long this resolution is cached.
     pub cache_for: Duration,
+    /// The client id's host, lowercased: show it on the consent screen (MCP asks servers to
+    /// display it), since the name is whatever the document says.
+    pub host: String,
+    /// Every redirect URI is an `http` loopback one (`127.0.0.0/8`, `[::1]`, `localhost`): the
+    /// code goes to whatever program listens on this device, so the document proves little
+    /// about who the client is. MCP asks servers to warn the user about such clients.
+    pub loopback_only: bool,
 }
 
 /// The host's hook for document clients: refuse one, adjust its metadata, or label it.
@@ -114,7 +147,7 @@ pub trait DocumentTrust: Send + Sync {
     /// `verified_hosts`.
     ///
     /// # Errors
-    /// A refusal, which the caller sees (and which is cached as a failure).
+    /// A refusal, which the caller sees (cached only as [`DocumentPolicy::failure_cache`] says).
     async fn assess(
         &self,
         client_id: &str,
@@ -123,7 +156,18 @@ pub trait DocumentTrust: Send + Sync {
     ) -> Result<Trust, RegistrationError>;
 }
 
-type Outcome = Result<Arc<ResolvedClient>, (ErrorCode, String)>;
+type Outcome = Result<Arc<ResolvedClient>, Failure>;
+
+/// Why a resolution failed, kept apart from the error a client sees so that a fetch failure's
+/// detail reaches only the host.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Refused with this code and description, which the client sees.
+    Refused(ErrorCode, String),
+    /// The document could not be fetched: the client sees a generic description, the host
+    /// the [`FetchError`] as the error's `source()`.
+    Unfetchable(FetchError),
+}
 
 struct Entry {
     outcome: Outcome,
@@ -165,6 +209,9 @@ impl Documents {
             Ok(client) => client.cache_for,
             Err(_) => policy.failure_cache,
         };
+        if ttl.is_zero() {
+            return;
+        }
         let now = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= policy.max_entries && !cache.contains_key(url) {
@@ -220,43 +267,66 @@ impl Drop for Landing<'_> {
     }
 }
 
-fn refuse(message: impl Into<String>) -> (ErrorCode, String) {
-    (ErrorCode::InvalidClient, message.into())
+fn refuse(message: impl Into<String>) -> Failure {
+    Failure::Refused(ErrorCode::InvalidClient, message.into())
 }
 
-fn into_error((code, message): (ErrorCode, String)) -> RegistrationError {
-    RegistrationError::rejected(code, message)
+/// A validation or hook refusal, kept with its code and description.
+fn refused_by(e: RegistrationError) -> Failure {
+    Failure::Refused(e.code(), e.to_string())
 }
 
-/// Checks a URL client identifier: https, canonical, a path, no fragment, userinfo or dot
-/// segments, and a host the policy allows.
-fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, (ErrorCode, String)> {
+fn into_error(failure: Failure) -> RegistrationError {
+    match failure {
+        Failure::Refused(code, message) => RegistrationError::rejected(code, message),
+        Failure::Unfetchable(detail) => RegistrationError::DocumentUnavailable(detail),
+    }
+}
+
+/// Checks a URL client identifier: https, a path, no fragment, userinfo or dot segments, and a
+/// host the policy allows. The identifier is kept as sent (draft-ietf-oauth-client-id-metadata-
+/// document §3: the document's `client_id` is compared "using simple string comparison"), so an
+/// explicit `:443` or an uppercase host is not refused for its form; characters the URL parser
+/// would drop or rewrite (controls, spaces, backslashes) are, so that the URL fetched is the one
+/// the client named.
+fn check_client_id(client_id: &str, policy: &DocumentPolicy) -> Result<Url, Failure> {
+    if client_id
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
+        return Err(refuse(
+            "a URL client_id must not contain spaces, controls or backslashes",
+        ));
+    }
     let url = Url::parse(client_id).map_err(|_| refuse("the client_id is not a URL"))?;
-    if url.scheme() != "https" {
+    let dev_loopback = policy.dangerously_allow_http_loopback
+        && url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => crate::fetch::is_loopback_name(name),
+            None => false,
+        };
+    if url.scheme() != "https" && !dev_loopback {
         return Err(refuse("a URL client_id must use https"));
     }
     if client_id.contains('#') {
         return Err(refuse("a URL client_id must not have a fragment"));
     }
-    if !url.username().is_empty() || url.password().is_some() || client_id.contains('@') {
+    let (authority, raw_path) = split_authority(client_id);
+    // Userinfo lives in the authority only: an `@` in the path or query is an ordinary character.
+    if !url.username().is_empty() || url.password().is_some() || authority.contains('@') {
         return Err(refuse("a URL client_id must not have userinfo"));
     }
-    let path = url.path();
-    let raw_path = client_id
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-        .unwrap_or("");
     let dot_segment = raw_path.split(['/', '?']).any(|s| {
         s == "." || s == ".." || s.eq_ignore_ascii_case("%2e") || s.eq_ignore_ascii_case("%2e%2e")
     });
     if dot_segment {
         return Err(refuse("a URL client_id must not have dot segments"));
     }
-    if path.is_empty() || path == "/" {
+    let path = url.path();
+    if path.is_empty() || path == "/" || !raw_path.starts_with('/') {
         return Err(refuse("a URL client_id must have a path"));
-    }
-    if url.as_str() != client_id {
-        return Err(refuse("a URL client_id must be in canonical form"));
     }
     let host = url.host_str().unwrap_or_default().to_owned();
     if host_allowed(&host, &policy.denied_hosts) {
@@ -289,6 +359,12 @@ impl Registrar {
         self
     }
 
+    /// Whether this registrar resolves URL client identifiers: the policy enables
+    /// [`metadata_documents`](ServerPolicy::metadata_documents) and a fetcher is attached.
+    pub fn resolves_metadata_documents(&self) -> bool {
+        self.policy.metadata_documents.is_some() && self.documents.is_some()
+    }
+
     /// The number of cached document resolutions (successes and failures).
     pub fn cached_documents(&self) -> usize {
         self.documents.as_ref().map_or(0, |d| d.cached_len())
@@ -298,11 +374,13 @@ impl Registrar {
     /// registration would be, plus the draft's own rules: the document's `client_id` equals the
     /// URL; no shared-secret authentication and no `client_secret` member (so `none`, the
     /// default, or `private_key_jwt` with keys). Results are cached within the policy's bounds;
-    /// concurrent calls for one URL share one fetch; failures are remembered briefly.
+    /// concurrent calls for one URL share one fetch; failures are not cached unless
+    /// [`DocumentPolicy::failure_cache`] says so.
     ///
     /// # Errors
-    /// 400 `invalid_client` with a description when the URL, the fetch or the document is not
-    /// acceptable, or the validation code (`invalid_redirect_uri`, …) when its metadata is not;
+    /// 400 `invalid_client` with a description when the URL or the document is not acceptable;
+    /// [`RegistrationError::DocumentUnavailable`] (400 `invalid_client`, a generic description,
+    /// the [`FetchError`] as its `source()` for your logs) when the fetch fails; the validation code (`invalid_redirect_uri`, …) when its metadata is not;
     /// 403 `access_denied` when the policy does not enable metadata documents.
     pub async fn resolve_client_id(
         &self,
@@ -379,16 +457,13 @@ impl Registrar {
             .fetcher
             .fetch(url.as_str(), limits)
             .await
-            .map_err(|e| {
-                refuse(format!(
-                    "the client metadata document could not be fetched: {e}"
-                ))
-            })?;
+            .map_err(Failure::Unfetchable)?;
         if let Some(kind) = &fetched.content_type {
             if kind != "application/json" && !kind.ends_with("+json") {
-                return Err(refuse(format!(
-                    "the client metadata document is `{kind}`, not JSON"
-                )));
+                // The upstream's media type is not echoed: it is the server's detail.
+                return Err(refuse(
+                    "the client metadata document's media type is not JSON",
+                ));
             }
         }
         let mut limits = self.policy.limits.clone();
@@ -410,22 +485,12 @@ impl Registrar {
                 "a client metadata document must not carry a client_secret",
             ));
         }
-        let mut parsed = request::from_object(map, &self.policy);
-        let method = parsed
-            .metadata
-            .token_endpoint_auth_method
-            .get_or_insert(AuthMethod::None);
-        if method.uses_secret() {
-            return Err(refuse(format!(
-                "a client metadata document cannot use the shared-secret method `{method}`"
-            )));
-        }
+        let parsed = request::from_object(map, &self.policy);
         let mut metadata = parsed.metadata;
-        self.validated_metadata(&mut metadata, parsed.violations)
-            .map_err(|e| (e.code(), e.to_string()))?;
-        self.bind_document(client_id, &mut metadata)
-            .await
-            .map_err(|e| (e.code(), e.to_string()))?;
+        let rules = self.document_rules(policy);
+        validate_document(&mut metadata, &rules, policy, parsed.violations)?;
+        self.bind_document(client_id, &mut metadata, &rules, policy)
+            .await?;
         let host = url.host_str().unwrap_or_default();
         let mut trust = if host_allowed(host, &policy.verified_hosts) {
             Trust::Verified
@@ -436,9 +501,8 @@ impl Registrar {
             trust = hook
                 .assess(client_id, &mut metadata, trust)
                 .await
-                .map_err(|e| (e.code(), e.to_string()))?;
-            self.validated_metadata(&mut metadata, Vec::new())
-                .map_err(|e| (e.code(), e.to_string()))?;
+                .map_err(refused_by)?;
+            validate_document(&mut metadata, &rules, policy, Vec::new())?;
         }
         let cache_for = fetched
             .max_age
@@ -446,15 +510,91 @@ impl Registrar {
             .clamp(policy.min_cache, policy.max_cache.max(policy.min_cache));
         Ok(Arc::new(ResolvedClient {
             client_id: client_id.to_owned(),
+            loopback_only: loopback_only(&metadata),
             metadata,
             trust,
             cache_for,
+            host: host.to_owned(),
         }))
     }
 }
 
+impl Registrar {
+    /// The registration policy a document is validated with: the server's, where a document
+    /// without `application_type` is a native client (the draft's documents are mostly those
+    /// of desktop and command-line apps, RFC 8252 §8.4, the MCP specification's own example)
+    /// and, when [`DocumentPolicy::localhost_redirects`] is on, `http://localhost` loopback
+    /// redirects are accepted beside the IP literals.
+    fn document_rules(&self, policy: &DocumentPolicy) -> ServerPolicy {
+        let mut rules = ServerPolicy::clone(&self.policy);
+        rules.defaults.application_type = ApplicationType::Native;
+        rules.redirect.allow_localhost |= policy.localhost_redirects;
+        rules
+    }
+}
+
+/// Validates a document's metadata with the registration rules (`rules`, see
+/// [`Registrar::document_rules`]) and the draft's own: no shared-secret authentication (`none`
+/// when the document names no method). Run again after the trust hook, whatever it changed.
+fn validate_document(
+    metadata: &mut ClientMetadata,
+    rules: &ServerPolicy,
+    policy: &DocumentPolicy,
+    violations: Vec<crate::error::Violation>,
+) -> Result<(), Failure> {
+    if policy.require_client_name && metadata.client_name.is_none() {
+        return Err(Failure::Refused(
+            ErrorCode::InvalidClientMetadata,
+            "client_name: this server requires a client metadata document to name its client"
+                .to_owned(),
+        ));
+    }
+    let method = metadata
+        .token_endpoint_auth_method
+        .get_or_insert(AuthMethod::None);
+    if method.uses_secret() {
+        return Err(refuse(format!(
+            "a client metadata document cannot use the shared-secret method `{method}`"
+        )));
+    }
+    crate::validate::validate(metadata, rules, violations).map_err(|list| {
+        refused_by(crate::error::Violations::new(list).map_or_else(
+            || RegistrationError::invalid_request("invalid metadata"),
+            RegistrationError::InvalidMetadata,
+        ))
+    })
+}
+
+/// Whether every redirect URI is plain `http` on a loopback host (an IP literal or
+/// `localhost`); `false` without redirect URIs.
+fn loopback_only(metadata: &ClientMetadata) -> bool {
+    let uris = metadata.redirect_uris.as_deref().unwrap_or_default();
+    !uris.is_empty()
+        && uris.iter().all(|uri| {
+            Url::parse(uri.as_str()).is_ok_and(|url| {
+                url.scheme() == "http"
+                    && match url.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        Some(url::Host::Domain(name)) => crate::fetch::is_loopback_name(name),
+                        None => false,
+                    }
+            })
+        })
+}
+
+/// The authority and the rest (path, query) of an absolute URL as sent: the authority ends at
+/// the first `/`, `?` or `#` after `://`.
+fn split_authority(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    rest.split_at(end)
+}
+
 /// Whether `client_id` looks like a URL client identifier (starts with `https://`), so an
 /// authorization endpoint knows to call [`Registrar::resolve_client_id`] instead of its store.
+/// (With [`DocumentPolicy::dangerously_allow_http_loopback`], a development server also treats
+/// `http://` loopback ids as URLs: check `client_id.starts_with("http://")` there too.)
 pub fn is_url_client_id(client_id: &str) -> bool {
     client_id.starts_with("https://")
 }
@@ -474,7 +614,9 @@ impl Registrar {
         &self,
         client_id: &str,
         metadata: &mut ClientMetadata,
-    ) -> Result<(), RegistrationError> {
+        rules: &ServerPolicy,
+        policy: &DocumentPolicy,
+    ) -> Result<(), Failure> {
         if let Some(hook) = &self.hook {
             let request = crate::registrar::RequestContext::new();
             let context = crate::events::HookContext {
@@ -485,10 +627,13 @@ impl Registrar {
                 statement: None,
                 signed_request: None,
             };
-            hook.check(metadata, &context).await?;
-            self.validated_metadata(metadata, Vec::new())?;
+            hook.check(metadata, &context).await.map_err(refused_by)?;
+            // Validated again with the documents' rules (native by default, `localhost`).
+            validate_document(metadata, rules, policy, Vec::new())?;
         }
-        self.check_sector_identifier(metadata).await
+        self.check_sector_identifier(metadata)
+            .await
+            .map_err(refused_by)
     }
 }
 
@@ -540,6 +685,10 @@ mod tests {
             "https://app.example/client.json",
             "https://app.example:8443/oauth/client",
             "https://app.example/c?v=1",
+            "https://APP.example/client.json",
+            "https://app.example:443/client.json",
+            "https://app.example/@scope/client.json",
+            "https://app.example/client.json?owner=me@example.com",
         ] {
             assert!(check_client_id(ok, &policy).is_ok(), "{ok}");
         }
@@ -552,10 +701,29 @@ mod tests {
             "https://app.example/a/../client.json",
             "https://app.example/./client.json",
             "https://app.example/%2e%2e/client.json",
-            "https://APP.example/client.json",
+            "https://@app.example/client.json",
+            "https://user:pw@app.example/client.json",
+            "https://app.example?x=/path",
+            "https://app.example/a b.json",
+            "https://app.example\\client.json",
             "not a url",
         ] {
             assert!(check_client_id(bad, &policy).is_err(), "{bad}");
+        }
+        assert!(check_client_id("http://127.0.0.1:9000/client.json", &policy).is_err());
+        let dev = DocumentPolicy {
+            dangerously_allow_http_loopback: true,
+            ..DocumentPolicy::default()
+        };
+        for ok in [
+            "http://127.0.0.1:9000/client.json",
+            "http://[::1]/client.json",
+            "http://localhost:9000/client.json",
+        ] {
+            assert!(check_client_id(ok, &dev).is_ok(), "{ok}");
+        }
+        for bad in ["http://app.example/client.json", "http://10.0.0.1/c.json"] {
+            assert!(check_client_id(bad, &dev).is_err(), "{bad}");
         }
         let denied = DocumentPolicy {
             denied_hosts: [".evil.example".to_owned()].into(),

@@ -261,6 +261,11 @@ pub enum RegistrationError {
     /// The token is valid but this client may not be managed through this endpoint. 403.
     #[error("forbidden: {0}")]
     Forbidden(Cow<'static, str>),
+    /// A client metadata document could not be fetched. 400 `invalid_client` with a generic
+    /// description; the [`FetchError`](crate::fetch::FetchError) (addresses, upstream statuses)
+    /// is the `source`, for the host's logs only.
+    #[error("the client metadata document could not be fetched")]
+    DocumentUnavailable(#[source] crate::fetch::FetchError),
     /// The store failed. 500 `server_error` with no detail.
     #[error("store failure")]
     Store(#[source] StoreError),
@@ -286,7 +291,7 @@ impl RegistrationError {
             Self::Rejected { code, .. } if *code == ErrorCode::AccessDenied => {
                 StatusCode::FORBIDDEN
             }
-            Self::Rejected { .. } => StatusCode::BAD_REQUEST,
+            Self::Rejected { .. } | Self::DocumentUnavailable(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidToken
             | Self::InvalidInitialToken
@@ -309,6 +314,7 @@ impl RegistrationError {
             Self::InvalidToken | Self::InvalidInitialToken => ErrorCode::InvalidToken,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::Forbidden(_) => ErrorCode::AccessDenied,
+            Self::DocumentUnavailable(_) => ErrorCode::InvalidClient,
             Self::Store(_) => ErrorCode::ServerError,
         }
     }
@@ -320,6 +326,7 @@ impl RegistrationError {
                 Some(m.to_string())
             }
             Self::BodyTooLarge { .. }
+            | Self::DocumentUnavailable(_)
             | Self::InvalidMetadata(_)
             | Self::InsufficientScope { .. } => Some(self.to_string()),
             Self::InvalidToken => Some("the registration access token is not valid".to_owned()),

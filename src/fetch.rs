@@ -47,8 +47,9 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The media type of `Content-Type`, lowercased, without parameters.
     pub content_type: Option<String>,
-    /// How long the document may be cached, from `Cache-Control: max-age` (`None` when absent,
-    /// zero for `no-store` / `no-cache`).
+    /// How long the document may still be cached: its freshness lifetime less its age
+    /// ([`CacheHeaders::freshness`]: `Cache-Control: max-age`, else `Expires`, less `Age`;
+    /// `None` when the response says nothing, zero for `no-store` / `no-cache`).
     pub max_age: Option<Duration>,
 }
 
@@ -107,6 +108,87 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
     age
 }
 
+/// The response headers that decide how long a document stays fresh (RFC 9111 §4.2), as
+/// received. For [`Fetcher`] implementations filling [`Fetched::max_age`] with
+/// [`freshness`](Self::freshness).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheHeaders<'a> {
+    /// `Cache-Control`.
+    pub cache_control: Option<&'a str>,
+    /// `Expires`.
+    pub expires: Option<&'a str>,
+    /// `Date`.
+    pub date: Option<&'a str>,
+    /// `Age`.
+    pub age: Option<&'a str>,
+}
+
+impl CacheHeaders<'_> {
+    /// How long the document stays fresh from now: `max-age` (zero for `no-store` and
+    /// `no-cache`), else `Expires` minus `Date` (or minus `now` without a `Date`), less the `Age`
+    /// it already has (RFC 9111 §4.2.1, §4.2.3); `None` when neither `max-age` nor `Expires`
+    /// says. An `Expires` that is not an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), `0`
+    /// for example, means already expired (RFC 9111 §5.3); the obsolete date formats are read
+    /// that way too.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use oauth_dcr::fetch::CacheHeaders;
+    ///
+    /// let mut headers = CacheHeaders::default();
+    /// headers.cache_control = Some("max-age=600");
+    /// headers.age = Some("100");
+    /// assert_eq!(headers.freshness(SystemTime::now()), Some(Duration::from_secs(500)));
+    /// ```
+    pub fn freshness(&self, now: std::time::SystemTime) -> Option<Duration> {
+        let lifetime = match self.cache_control.and_then(max_age) {
+            Some(age) => age,
+            None => {
+                let expires = http_date(self.expires?);
+                let date = self.date.and_then(http_date).or_else(|| unix_seconds(now));
+                match (expires, date) {
+                    (Some(e), Some(d)) => Duration::from_secs(e.saturating_sub(d)),
+                    _ => Duration::ZERO,
+                }
+            }
+        };
+        let age = self
+            .age
+            .and_then(|a| a.trim().parse::<u64>().ok())
+            .map_or(Duration::ZERO, Duration::from_secs);
+        Some(lifetime.saturating_sub(age))
+    }
+}
+
+fn unix_seconds(at: std::time::SystemTime) -> Option<u64> {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7) as seconds since the Unix epoch.
+fn http_date(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = value.split_ascii_whitespace().collect();
+    let [_weekday, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)?;
+    let month = time::Month::try_from(u8::try_from(month).ok()?.checked_add(1)?).ok()?;
+    let date = time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+    let mut hms = clock.split(':').map(|n| n.parse::<u8>().ok());
+    let (Some(Some(h)), Some(Some(m)), Some(Some(s)), None) =
+        (hms.next(), hms.next(), hms.next(), hms.next())
+    else {
+        return None;
+    };
+    let at = date.with_hms(h, m, s).ok()?.assume_utc();
+    u64::try_from(at.unix_timestamp()).ok()
+}
+
 /// Fetches a document from an https URL. Implement it to route fetches through your own
 /// egress proxy or HTTP client; the implementation is responsible for the SSRF rules.
 #[async_trait]
@@ -121,7 +203,8 @@ pub trait Fetcher: Send + Sync {
 /// Whether an address is a public unicast address that a server may connect to on a client's
 /// behalf: not loopback, private (RFC 1918, RFC 4193), link-local (including the
 /// `169.254.169.254` cloud metadata service), shared (RFC 6598), unspecified, broadcast,
-/// multicast, documentation, benchmarking or reserved; IPv4-mapped and NAT64 IPv6 addresses are
+/// multicast, documentation, benchmarking (`2001:2::/48` too), 6to4 relay anycast
+/// (`192.88.99.0/24`), discard-only (`100::/64`), site-local (`fec0::/10`) or reserved; IPv4-mapped and NAT64 IPv6 addresses are
 /// judged by their IPv4 address.
 pub fn is_public_ip(ip: IpAddr) -> bool {
     match ip {
@@ -153,6 +236,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast, RFC 7526 (deprecated)
         || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
         || a >= 240) // reserved
 }
@@ -175,7 +259,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
         || segments[0] == 0 // IPv4-compatible and other reserved forms
         || (segments[0] == 0x2002) // 6to4 can reach arbitrary IPv4 addresses
-        || (segments[0] == 0x2001 && segments[1] == 0)) // Teredo
+        || (segments[0] == 0x2001 && segments[1] == 0) // Teredo
+        || (segments[0] == 0x2001 && segments[1] == 2 && segments[2] == 0) // benchmarking, RFC 5180
+        || (segments[0] == 0x0100 && segments[1..4] == [0, 0, 0]) // discard-only, RFC 6666
+        || (segments[0] & 0xffc0) == 0xfec0) // site-local, RFC 3879 (deprecated)
 }
 
 /// A [`KeySource`] that fetches each trusted issuer's JWK Set from a configured URL. Wrap it in
@@ -230,6 +317,27 @@ impl KeySource for FetchedKeySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 6to4 relay anycast, discard-only, benchmarking and deprecated site-local ranges of
+    /// the IANA special-purpose registries are not public either.
+    #[test]
+    fn relay_discard_benchmarking_and_site_local_ranges_are_not_public() {
+        for special in [
+            "192.88.99.1",
+            "192.88.99.255",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "2001:2::1",
+            "2001:2:0:ffff::1",
+            "fec0::1",
+            "feff:ffff::1",
+        ] {
+            assert!(!is_public_ip(special.parse().unwrap()), "{special}");
+        }
+        for public in ["192.88.98.1", "192.88.100.1", "100:0:0:1::1", "2001:3::1"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     fn loopback_names() {

@@ -11,9 +11,21 @@ impl Registrar {
     /// ([`ClientStore::touch`](crate::ClientStore::touch)), so a management call racing it
     /// (a read that rotates the token, an update) never fails because of it.
     ///
+    /// A URL client identifier, when this registrar resolves metadata documents
+    /// ([`resolves_metadata_documents`](Self::resolves_metadata_documents)), names a client with
+    /// no record: its document is its registration, so there is no timestamp to write and the
+    /// reaper never sees it. Its use is its resolution: `record_use` resolves it
+    /// ([`resolve_client_id`](Self::resolve_client_id): from the cache, or fetched again once the
+    /// cached document expired, which keeps the metadata current) and answers `Ok` while the
+    /// document still resolves.
+    ///
     /// # Errors
-    /// [`RegistrationError::Store`] when the store fails or the client does not exist.
+    /// [`RegistrationError::Store`] when the store fails or the client does not exist; for a URL
+    /// client, the resolution's error (a withdrawn or invalid document).
     pub async fn record_use(&self, client_id: &str) -> Result<(), RegistrationError> {
+        if crate::documents::is_url_client_id(client_id) && self.resolves_metadata_documents() {
+            return self.resolve_client_id(client_id).await.map(|_| ());
+        }
         Ok(self.store.touch(client_id, self.now()).await?)
     }
 

@@ -87,7 +87,9 @@ pub use credentials::{
     SystemClock, SECRET_BYTES,
 };
 pub use discovery::discovery_metadata;
-pub use documents::{is_url_client_id, DocumentPolicy, DocumentTrust, ResolvedClient, Trust};
+pub use documents::{
+    is_url_client_id, DocumentKeys, DocumentPolicy, DocumentTrust, ResolvedClient, Trust,
+};
 pub use error::{ErrorCode, ErrorResponse, RegistrationError, Violation, Violations};
 pub use events::{
     Event, EventSink, HookContext, Operation, Provenance, RegistrationHook, StatementInfo,

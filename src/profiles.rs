@@ -45,12 +45,12 @@ const OPEN_BANKING_STATEMENT_MAX_AGE: Duration = Duration::hours(24);
 ///
 /// | | `OidcDynamic` | `Fapi2` | `UkOpenBanking` | `Mcp` |
 /// |---|---|---|---|---|
-/// | clients | any | confidential | confidential (`web`, `mobile`) | public |
-/// | authentication | all methods | `private_key_jwt`, mTLS | `private_key_jwt`, `tls_client_auth` | `none` |
+/// | clients | any | confidential | confidential (`web`, `mobile`) | public (default) or confidential |
+/// | authentication | all methods | `private_key_jwt`, mTLS | `private_key_jwt`, `tls_client_auth` | `none` (default), `client_secret_basic`, `client_secret_post`, `private_key_jwt` |
 /// | response types | `code`, `id_token`, hybrids | `code` | `code`, `code id_token` (no `implicit` needed) | `code` |
 /// | redirect URIs | the crate's rules (web: https; native: loopback `http` IP literals, reverse-DNS private-use schemes, claimed https) | the crate's rules, native apps included | https, ⊆ statement (all of it when omitted) | loopback on any port, `localhost` |
 /// | signing algorithms | RS256, PS256, ES256, EdDSA (`none` for ID tokens without a front-channel ID token, and for request objects) | PS256, ES256, EdDSA | PS256, ES256 | defaults |
-/// | also | pairwise subjects | sender-constrained tokens recorded (DPoP or certificate-bound, set from the authentication), PAR forced | signed body, statement | never-used clients reaped after 24 h |
+/// | also | pairwise subjects | sender-constrained tokens recorded (DPoP or certificate-bound, set from the authentication), PAR forced | signed body, statement | never-used clients reaped after 24 h; metadata documents once a fetcher is attached |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -133,11 +133,17 @@ pub enum Profile {
     /// ([`ServerPolicy::registration_access_tokens`] is `false`), so without that clients cannot
     /// manage their registration. The request's `iss` must be the statement's `software_id`.
     UkOpenBanking,
-    /// Model Context Protocol clients: public clients (`none`, no secret issued); loopback
-    /// redirect URIs `http://127.0.0.1`, `http://[::1]` and `http://localhost` on any port;
+    /// Model Context Protocol clients: public clients by default (`none`, no secret issued) and
+    /// confidential ones (`client_secret_basic`, `client_secret_post`, `private_key_jwt`), as the
+    /// MCP authorization specification has the server support both; loopback redirect URIs
+    /// `http://127.0.0.1`, `http://[::1]` and `http://localhost` on any port;
     /// `application_type` `native` when omitted; grant types `authorization_code` and
     /// `refresh_token`, response type `code`; clients never reported as used reaped 24 hours
     /// after registration ([`ServerPolicy::unused_client_ttl`]).
+    ///
+    /// Client ID Metadata Documents are enabled ([`ServerPolicy::metadata_documents`]): attach
+    /// a fetcher with [`Registrar::with_metadata_documents`] and URL client ids resolve
+    /// ([`Registrar::resolve_client_id`]), and [`Registrar::discovery_metadata`] advertises them.
     ///
     /// Report uses with [`Registrar::record_use`] from your token endpoint before running
     /// [`Registrar::reap`], or clients in use are reaped too; agents that register on every
@@ -328,13 +334,26 @@ fn uk_open_banking(policy: &mut ServerPolicy) {
 fn mcp(policy: &mut ServerPolicy) {
     policy.grant_types_supported = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     policy.response_types_supported = vec![ResponseType::code()];
-    policy.token_endpoint_auth_methods_supported = vec![AuthMethod::None];
+    // MCP authorization ("Client Registration"; 2025-06-18 §2.4, 2025-11-25 §"Dynamic Client
+    // Registration"): the authorization server supports public and confidential clients; the
+    // official SDKs' example clients register `client_secret_post`. Public (`none`) is the
+    // default for clients that name no method.
+    policy.token_endpoint_auth_methods_supported = vec![
+        AuthMethod::None,
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+    ];
     policy.defaults.token_endpoint_auth_method = AuthMethod::None;
     // MCP clients are mostly desktop and command-line apps that register loopback redirect URIs
     // without naming their application type (RFC 8252 §8.4: record them as native).
     policy.defaults.application_type = ApplicationType::Native;
     policy.redirect.allow_localhost = true;
     policy.unused_client_ttl = Some(Duration::hours(24));
+    // MCP prefers Client ID Metadata Documents (2025-11-25): enabled here, resolved once the
+    // host attaches a fetcher (`Registrar::with_metadata_documents`); until then URL client ids
+    // answer 403 and discovery does not advertise them.
+    policy.metadata_documents = Some(crate::documents::DocumentPolicy::default());
 }
 
 /// Restricts every signing algorithm list to `algorithms`; encryption keeps its defaults.

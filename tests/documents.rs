@@ -29,6 +29,7 @@ struct Doc {
     content_type: &'static str,
     cache_control: Option<&'static str>,
     location: Option<&'static str>,
+    headers: Vec<(&'static str, &'static str)>,
     body: String,
     delay: Duration,
 }
@@ -40,6 +41,7 @@ impl Doc {
             content_type: "application/json",
             cache_control: None,
             location: None,
+            headers: Vec::new(),
             body: body.into(),
             delay: Duration::ZERO,
         }
@@ -76,6 +78,9 @@ async fn document(State(site): State<Site>, Path(path): Path<String>) -> axum::r
     }
     if let Some(location) = doc.location {
         headers.insert(header::LOCATION, location.parse().unwrap());
+    }
+    for (name, value) in &doc.headers {
+        headers.insert(*name, value.parse().unwrap());
     }
     (doc.status, headers, doc.body).into_response()
 }
@@ -168,6 +173,108 @@ async fn a_valid_document_resolves_to_what_a_registration_would_store() {
     assert_eq!(resolved.metadata.client_name.as_deref(), Some("Agent"));
 }
 
+/// An MCP client's document as coding agents publish it (and as the MCP specification's own
+/// example has it): no `application_type`, `localhost` and `127.0.0.1` loopback redirects.
+const MCP_DOCUMENT: &str = include_str!("data/mcp-client-metadata-document.json");
+
+/// Issue 15: the README's setup (`ServerPolicy::new` plus `DocumentPolicy::default()`) resolves
+/// it: a document without `application_type` is a native client, and `localhost` loopback
+/// redirects are accepted for it.
+#[tokio::test]
+async fn an_mcp_coding_agent_document_resolves_under_the_default_policy() {
+    let f = fixture().await;
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let resolved = registrar.resolve_client_id(id).await.expect("resolves");
+    let m = serde_json::to_value(&resolved.metadata).unwrap();
+    assert_eq!(m["application_type"], "native");
+    assert_eq!(
+        m["redirect_uris"],
+        serde_json::json!(["http://localhost/callback", "http://127.0.0.1/callback"])
+    );
+    assert_eq!(m["token_endpoint_auth_method"], "none");
+    assert_eq!(m["client_name"], "Example Coding Agent");
+    // A document that says it is a web client still gets no http loopback redirect.
+    let web = MCP_DOCUMENT.replace(
+        r#""client_name""#,
+        r#""application_type": "web", "client_name""#,
+    );
+    let web_id = "https://app.test/oauth/web.json";
+    f.site.serve(
+        "oauth/web.json",
+        Doc::json(web.replace("oauth/client-metadata.json", "oauth/web.json")),
+    );
+    let err = registrar.resolve_client_id(web_id).await.expect_err("web");
+    refused(err, "invalid_redirect_uri", "web client");
+}
+
+/// Issue 15, MCP: the consent screen shows the client's host and warns when every redirect
+/// stays on this device (anyone can publish such a document and name any app); a server may
+/// also demand a `client_name`.
+#[tokio::test]
+async fn documents_can_require_a_client_name_and_loopback_only_ones_are_labelled() {
+    let f = fixture().await;
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let agent = registrar.resolve_client_id(id).await.expect("resolves");
+    assert!(agent.loopback_only, "localhost and 127.0.0.1 only");
+    assert_eq!(agent.host, "app.test");
+    let mixed = "https://app.test/mixed.json";
+    f.site.serve("mixed.json", Doc::json(doc_body(mixed, "")));
+    let mixed = registrar.resolve_client_id(mixed).await.expect("resolves");
+    assert!(
+        !mixed.loopback_only,
+        "it also redirects to https://app.test/cb"
+    );
+
+    let nameless = "https://app.test/nameless.json";
+    f.site.serve(
+        "nameless.json",
+        Doc::json(format!(
+            r#"{{"client_id":"{nameless}","redirect_uris":["http://127.0.0.1/callback"]}}"#
+        )),
+    );
+    registrar
+        .resolve_client_id(nameless)
+        .await
+        .expect("a name is optional by default");
+    let strict = self::registrar(
+        f.fetcher.clone(),
+        with_policy(|p| p.require_client_name = true),
+    );
+    let err = strict
+        .resolve_client_id(nameless)
+        .await
+        .expect_err("no name");
+    refused(err, "invalid_client_metadata", "client_name");
+    strict.resolve_client_id(id).await.expect("named");
+}
+
+/// The development switch for walkthroughs: an `http` loopback client id resolves when the
+/// policy and the fetcher both allow it, and only then.
+#[tokio::test]
+async fn http_loopback_client_ids_resolve_only_with_the_development_switch() {
+    let f = fixture().await;
+    let id = format!("{}/dev.json", f.fetcher.base);
+    f.site.serve("dev.json", Doc::json(doc_body(&id, "")));
+    let fetcher: Arc<dyn Fetcher> =
+        Arc::new(HttpFetcher::dangerously_allow_loopback_for_tests().unwrap());
+    let off = registrar(fetcher.clone(), DocumentPolicy::default());
+    let err = off.resolve_client_id(&id).await.expect_err("https only");
+    refused(err, "invalid_client", "must use https");
+    let dev = registrar(
+        fetcher,
+        with_policy(|p| p.dangerously_allow_http_loopback = true),
+    );
+    let resolved = dev.resolve_client_id(&id).await.expect("resolves locally");
+    assert!(!resolved.loopback_only, "it also lists https://app.test/cb");
+    assert_eq!(resolved.host, "127.0.0.1");
+}
+
 #[tokio::test]
 async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
     let f = fixture().await;
@@ -202,7 +309,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
             "big.json",
             Doc::json(doc_body(&format!("{base}big.json"), &big)),
             "invalid_client",
-            "larger than",
+            "could not be fetched",
         ),
         (
             "html.json",
@@ -233,7 +340,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
                 ..Doc::json("")
             },
             "invalid_client",
-            "redirect",
+            "could not be fetched",
         ),
         (
             "bad-redirect-uri.json",
@@ -250,7 +357,7 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
                 ..Doc::json("")
             },
             "invalid_client",
-            "404",
+            "could not be fetched",
         ),
     ];
     let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
@@ -259,12 +366,43 @@ async fn every_bad_document_is_refused_and_nothing_is_cached_as_valid() {
         let id = format!("{base}{path}");
         let err = registrar.resolve_client_id(&id).await.expect_err(path);
         refused(err, code, needle);
-        // A failure is remembered briefly, but never as a valid client: asking again fails the
-        // same way without a new fetch.
+        // A failure is never cached by default (the draft: the server "MUST NOT cache error
+        // responses" or invalid documents): asking again fetches again, and fails the same way.
         let again = registrar.resolve_client_id(&id).await.expect_err(path);
         refused(again, code, needle);
-        assert_eq!(f.site.hits(path), 1, "{path}: the failure was cached");
+        assert_eq!(f.site.hits(path), 2, "{path}: the failure was not cached");
     }
+    assert_eq!(registrar.cached_documents(), 0, "no failure is cached");
+}
+
+/// The flood-damping knob, off by default, still remembers failures when a host turns it on
+/// (a documented deviation from the draft).
+#[tokio::test]
+async fn failures_are_remembered_only_when_the_host_turns_failure_caching_on() {
+    let f = fixture().await;
+    let id = "https://app.test/flaky.json";
+    assert_eq!(DocumentPolicy::default().failure_cache, Duration::ZERO);
+    let damped = registrar(
+        f.fetcher.clone(),
+        with_policy(|p| p.failure_cache = Duration::from_secs(30)),
+    );
+    damped
+        .resolve_client_id(id)
+        .await
+        .expect_err("not served yet");
+    f.site.serve("flaky.json", Doc::json(doc_body(id, "")));
+    damped
+        .resolve_client_id(id)
+        .await
+        .expect_err("failure remembered");
+    assert_eq!(f.site.hits("flaky.json"), 1);
+
+    let plain = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    plain
+        .resolve_client_id(id)
+        .await
+        .expect("a fresh fetch resolves");
+    assert_eq!(f.site.hits("flaky.json"), 2);
 }
 
 #[tokio::test]
@@ -278,7 +416,7 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         "https://169.254.169.254/latest/meta-data",
     ] {
         let err = registrar_strict.resolve_client_id(id).await.expect_err(id);
-        refused(err, "invalid_client", "not a public address");
+        refused(err, "invalid_client", "could not be fetched");
     }
 
     let f = fixture().await;
@@ -297,7 +435,7 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         .resolve_client_id(id)
         .await
         .expect_err("slow");
-    refused(err, "invalid_client", "timed out");
+    refused(err, "invalid_client", "could not be fetched");
 
     let dead: Arc<dyn Fetcher> = Arc::new(LoopbackFetcher {
         base: "http://127.0.0.1:9".to_owned(),
@@ -309,6 +447,62 @@ async fn private_addresses_slow_servers_and_dead_hosts_are_refused() {
         .await
         .expect_err("dead host");
     refused(err, "invalid_client", "could not be fetched");
+}
+
+/// The fetch module's promise: clients never see why a fetch failed (addresses, upstream
+/// statuses); the host finds it in the error's `source()` for its logs.
+#[tokio::test]
+async fn fetch_failures_tell_the_client_nothing_and_the_host_everything() {
+    let strict = registrar(
+        Arc::new(HttpFetcher::new().unwrap()),
+        DocumentPolicy::default(),
+    );
+    let err = strict
+        .resolve_client_id("https://169.254.169.254/latest/meta-data")
+        .await
+        .expect_err("private address");
+    let detail = fetch_detail(&err);
+    assert!(matches!(detail, FetchError::Refused(d) if d.contains("169.254.169.254")));
+    generic(&err, &["169.254", "public address"]);
+
+    let f = fixture().await;
+    f.site.serve(
+        "gone.json",
+        Doc {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..Doc::json("upstream says: database 10.0.0.7 down")
+        },
+    );
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    let err = registrar
+        .resolve_client_id("https://app.test/gone.json")
+        .await
+        .expect_err("503");
+    assert_eq!(fetch_detail(&err), FetchError::Status(503));
+    generic(&err, &["503", "10.0.0.7"]);
+}
+
+fn fetch_detail(err: &RegistrationError) -> FetchError {
+    let source = std::error::Error::source(err).expect("the detail is the source");
+    source
+        .downcast_ref::<FetchError>()
+        .expect("a FetchError")
+        .clone()
+}
+
+fn generic(err: &RegistrationError, hidden: &[&str]) {
+    assert_eq!(err.status(), 400);
+    assert_eq!(err.code().as_str(), "invalid_client");
+    let wire = serde_json::to_string(&err.response()).unwrap();
+    assert_eq!(
+        err.response().error_description.as_deref(),
+        Some("the client metadata document could not be fetched"),
+        "{wire}"
+    );
+    for h in hidden {
+        assert!(!wire.contains(h), "`{h}` leaked into {wire}");
+        assert!(!err.to_string().contains(h), "`{h}` leaked into Display");
+    }
 }
 
 #[tokio::test]
@@ -334,6 +528,45 @@ async fn url_rules_and_host_lists_apply_before_any_fetch() {
         0,
         "nothing was fetched"
     );
+}
+
+/// The draft compares the client id with the document's by simple string comparison: an `@` in
+/// the path or query is no userinfo, and an explicit `:443` or an uppercase host is compared as
+/// sent, not refused for its form.
+#[tokio::test]
+async fn client_ids_are_compared_as_sent_and_at_signs_outside_the_authority_are_not_userinfo() {
+    let f = fixture().await;
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default());
+    for (id, path) in [
+        (
+            "https://app.test/agents/@scope/client.json",
+            "agents/@scope/client.json",
+        ),
+        (
+            "https://app.test/client.json?owner=me@example.com",
+            "client.json",
+        ),
+    ] {
+        f.site.serve(path, Doc::json(doc_body(id, "")));
+        let resolved = registrar.resolve_client_id(id).await.expect(id);
+        assert_eq!(resolved.client_id, id);
+    }
+    // The registrar fetches the parsed URL (`https://app.test/…`); the document's `client_id`
+    // must still spell the id as the client sent it.
+    for (id, path) in [
+        ("https://app.test:443/port.json", "port.json"),
+        ("https://APP.test/upper.json", "upper.json"),
+    ] {
+        f.site.serve(path, Doc::json(doc_body(id, "")));
+        let resolved = registrar.resolve_client_id(id).await.expect(id);
+        assert_eq!(resolved.client_id, id);
+        // The document must spell the client id exactly as the client sends it.
+        let other = format!("https://app.test/{path}");
+        f.site.serve(path, Doc::json(doc_body(&other, "")));
+        let fresh = self::registrar(f.fetcher.clone(), DocumentPolicy::default());
+        let err = fresh.resolve_client_id(id).await.expect_err(id);
+        refused(err, "invalid_client", "does not equal its URL");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -396,6 +629,61 @@ async fn cache_lifetimes_follow_cache_control_within_the_policy_bounds() {
             path,
             Doc {
                 cache_control,
+                ..Doc::json(doc_body(&id, ""))
+            },
+        );
+        let resolved = registrar.resolve_client_id(&id).await.expect(path);
+        assert_eq!(resolved.cache_for, Duration::from_secs(expected), "{path}");
+    }
+}
+
+/// RFC 9111 §4.2: the freshness lifetime is `max-age`, else `Expires` minus `Date`; the `Age`
+/// the document already has is taken off.
+#[tokio::test]
+async fn cache_lifetimes_honour_age_and_expires() {
+    let f = fixture().await;
+    let policy = with_policy(|p| {
+        p.min_cache = Duration::from_secs(60);
+        p.max_cache = Duration::from_secs(3600);
+    });
+    let registrar = registrar(f.fetcher.clone(), policy);
+    let date = ("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    let in_15_min = ("expires", "Sun, 06 Nov 1994 09:04:37 GMT");
+    for (path, cache_control, headers, expected) in [
+        ("aged.json", Some("max-age=600"), vec![("age", "100")], 500),
+        (
+            "too-old.json",
+            Some("max-age=600"),
+            vec![("age", "590")],
+            60,
+        ),
+        ("expires.json", None, vec![date, in_15_min], 900),
+        (
+            "expires-aged.json",
+            None,
+            vec![date, in_15_min, ("age", "300")],
+            600,
+        ),
+        (
+            "expired.json",
+            None,
+            vec![in_15_min, ("date", "Mon, 07 Nov 1994 00:00:00 GMT")],
+            60,
+        ),
+        ("bad-expires.json", None, vec![date, ("expires", "0")], 60),
+        (
+            "max-age-wins.json",
+            Some("max-age=120"),
+            vec![date, in_15_min],
+            120,
+        ),
+    ] {
+        let id = format!("https://app.test/{path}");
+        f.site.serve(
+            path,
+            Doc {
+                cache_control,
+                headers,
                 ..Doc::json(doc_body(&id, ""))
             },
         );
@@ -482,16 +770,30 @@ async fn the_trust_hook_and_verified_hosts_label_or_refuse_clients() {
     refused(err, "invalid_client_metadata", "blocked");
 }
 
+/// Issue 15: discovery says what the registrar can do: the policy enables documents, and a
+/// fetcher is attached. The policy alone cannot say, so the free function never advertises it.
 #[test]
-fn discovery_advertises_metadata_documents_from_the_same_policy() {
+fn discovery_advertises_metadata_documents_only_when_a_fetcher_is_attached() {
     let mut policy = ServerPolicy::new("https://as.example/register");
-    assert!(discovery_metadata(&policy)
-        .get("client_id_metadata_document_supported")
-        .is_none());
     policy.metadata_documents = Some(DocumentPolicy::default());
+    let flag = "client_id_metadata_document_supported";
+    assert!(discovery_metadata(&policy).get(flag).is_none());
+    let without = Registrar::new(policy.clone(), Arc::new(MemoryStore::new()));
+    assert!(without.discovery_metadata().get(flag).is_none());
+    let fetcher: Arc<dyn Fetcher> = Arc::new(HttpFetcher::new().unwrap());
+    let with = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_metadata_documents(fetcher.clone());
+    assert_eq!(with.discovery_metadata()[flag], true);
+    // A fetcher without the policy enables nothing either.
+    let off = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_metadata_documents(fetcher);
+    assert!(off.discovery_metadata().get(flag).is_none());
     assert_eq!(
-        discovery_metadata(&policy)["client_id_metadata_document_supported"],
-        true
+        with.discovery_metadata()["registration_endpoint"],
+        "https://as.example/register"
     );
 }
 
@@ -593,4 +895,20 @@ async fn documents_meet_the_hook_and_the_sector_identifier_check() {
     f.site.serve("pairwise.json", Doc::json(body));
     let err = registrar.resolve_client_id(id).await.expect_err("sector");
     refused(err, "invalid_client_metadata", "sector_identifier_uri");
+}
+
+/// The documents' own rules (native by default, `localhost` redirects) hold after the host's
+/// hook too: the hook's re-validation must not refuse the MCP document that validation
+/// accepted.
+#[tokio::test]
+async fn an_mcp_document_resolves_under_a_host_hook_too() {
+    let f = fixture().await;
+    let hook = Arc::new(NoAgents(Mutex::new(Vec::new())));
+    let registrar = registrar(f.fetcher.clone(), DocumentPolicy::default()).with_hook(hook.clone());
+    let id = "https://app.test/oauth/client-metadata.json";
+    f.site
+        .serve("oauth/client-metadata.json", Doc::json(MCP_DOCUMENT));
+    let resolved = registrar.resolve_client_id(id).await.expect("resolves");
+    assert!(resolved.loopback_only);
+    assert_eq!(hook.0.lock().unwrap().len(), 1, "the hook ran");
 }

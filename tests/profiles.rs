@@ -2247,7 +2247,7 @@ async fn mcp_accepts_public_clients_on_loopback() {
 }
 
 #[tokio::test]
-async fn mcp_refuses_confidential_and_remote_http_clients() {
+async fn mcp_refuses_other_grants_mtls_and_remote_http_clients() {
     let server = Server::profile(Profile::Mcp);
     let loopback = json!({ "redirect_uris": ["http://127.0.0.1:8080/cb"] });
     let meta = "invalid_client_metadata";
@@ -2255,31 +2255,15 @@ async fn mcp_refuses_confidential_and_remote_http_clients() {
     let uri = |u: &str| json!({ "redirect_uris": [u] });
     let rows = vec![
         json_row(
-            "client_secret_basic",
-            edit(
-                &loopback,
-                json!({ "token_endpoint_auth_method": "client_secret_basic" }),
-            ),
-            Refuse(400, meta, "`client_secret_basic` is not supported"),
-        ),
-        json_row(
-            "client_secret_post",
-            edit(
-                &loopback,
-                json!({ "token_endpoint_auth_method": "client_secret_post" }),
-            ),
-            Refuse(400, meta, "`client_secret_post` is not supported"),
-        ),
-        json_row(
-            "private_key_jwt",
+            "tls_client_auth",
             edit(
                 &loopback,
                 json!({
-                    "token_endpoint_auth_method": "private_key_jwt",
-                    "jwks": jwks_json("client.jwks.json"),
+                    "token_endpoint_auth_method": "tls_client_auth",
+                    "tls_client_auth_subject_dn": "CN=agent",
                 }),
             ),
-            Refuse(400, meta, "`private_key_jwt` is not supported"),
+            Refuse(400, meta, "`tls_client_auth` is not supported"),
         ),
         json_row(
             "client_credentials",
@@ -2346,6 +2330,227 @@ async fn mcp_refuses_confidential_and_remote_http_clients() {
     ];
     run(&server, rows).await;
     assert!(server.store.is_empty());
+}
+
+/// The MCP SDKs' confidential registration (`client_secret_post`, as the official TypeScript
+/// SDK's example client sends it), with the server's own scope declared.
+const MCP_SDK_CONFIDENTIAL: &str = include_str!("data/mcp-sdk-confidential-registration.json");
+
+/// Issue 15: the MCP authorization specification has the server support confidential and
+/// public clients. `none` stays the default; `client_secret_basic`, `client_secret_post` and
+/// `private_key_jwt` are accepted.
+#[tokio::test]
+async fn mcp_accepts_confidential_clients_as_the_sdks_register_them() {
+    let server = Server::new(|store| {
+        let mut policy = Profile::Mcp.policy(ENDPOINT);
+        policy.scope = oauth_dcr::ScopePolicy::reject_outside(["mcp:tools"]);
+        Registrar::new(policy, store)
+    });
+    let loopback = json!({ "redirect_uris": ["http://127.0.0.1:8080/cb"] });
+    let rows = vec![
+        Row {
+            name: "the TypeScript SDK's example client",
+            body: MCP_SDK_CONFIDENTIAL.as_bytes().to_vec(),
+            format: BodyFormat::Json,
+            expect: Accept,
+        },
+        json_row(
+            "client_secret_basic",
+            edit(
+                &loopback,
+                json!({ "token_endpoint_auth_method": "client_secret_basic" }),
+            ),
+            Accept,
+        ),
+        json_row(
+            "private_key_jwt",
+            edit(
+                &loopback,
+                json!({
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": jwks_json("client.jwks.json"),
+                }),
+            ),
+            Accept,
+        ),
+        json_row("no method: a public client", loopback.clone(), Accept),
+    ];
+    let accepted = run(&server, rows).await;
+    let sdk = response(&accepted, "the TypeScript SDK's example client");
+    assert!(sdk.client_secret.is_some(), "a secret is issued");
+    let m = serde_json::to_value(&sdk.metadata).unwrap();
+    assert_eq!(m["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(m["application_type"], "native");
+    assert_eq!(m["scope"], "mcp:tools");
+    let stored = server.store.get(&sdk.client_id).await.unwrap().unwrap();
+    assert!(stored.secret.is_some(), "the secret's hash is stored");
+    let basic = response(&accepted, "client_secret_basic");
+    assert!(basic.client_secret.is_some());
+    let jwt = response(&accepted, "private_key_jwt");
+    assert!(jwt.client_secret.is_none(), "no secret for private_key_jwt");
+    let public = response(&accepted, "no method: a public client");
+    assert!(public.client_secret.is_none());
+    let m = serde_json::to_value(&public.metadata).unwrap();
+    assert_eq!(
+        m["token_endpoint_auth_method"], "none",
+        "none stays the default"
+    );
+    let advertised = discovery_metadata(server.registrar.policy());
+    assert_eq!(
+        advertised["token_endpoint_auth_methods_supported"],
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
+}
+
+/// Serves one fixed document, whatever the URL.
+struct FixedDocument(&'static str);
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for FixedDocument {
+    async fn fetch(
+        &self,
+        _url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        Ok(oauth_dcr::fetch::Fetched::new(self.0.as_bytes().to_vec()))
+    }
+}
+
+const MCP_DOCUMENT: &str = include_str!("data/mcp-client-metadata-document.json");
+const MCP_DOCUMENT_URL: &str = "https://app.test/oauth/client-metadata.json";
+
+/// Issue 15: `Profile::Mcp` enables Client ID Metadata Documents; a fetcher is all the host
+/// supplies. Without one, URL client ids answer 403 and discovery does not advertise them.
+#[tokio::test]
+async fn mcp_resolves_metadata_documents_once_a_fetcher_is_supplied() {
+    let flag = "client_id_metadata_document_supported";
+    let bare = Server::profile(Profile::Mcp);
+    let err = bare
+        .registrar
+        .resolve_client_id(MCP_DOCUMENT_URL)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert!(bare.registrar.discovery_metadata().get(flag).is_none());
+
+    let server = Server::new(|store| {
+        Profile::Mcp
+            .registrar(ENDPOINT, store)
+            .with_metadata_documents(Arc::new(FixedDocument(MCP_DOCUMENT)))
+    });
+    let client = server
+        .registrar
+        .resolve_client_id(MCP_DOCUMENT_URL)
+        .await
+        .expect("the coding agent's document resolves");
+    let m = serde_json::to_value(&client.metadata).unwrap();
+    assert_eq!(m["application_type"], "native");
+    assert_eq!(m["token_endpoint_auth_method"], "none");
+    assert_eq!(server.registrar.discovery_metadata()[flag], true);
+    assert!(server.store.is_empty(), "a document client is not stored");
+}
+
+/// Serves documents by URL; anything else is a 404.
+struct Site(Vec<(&'static str, String)>);
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for Site {
+    async fn fetch(
+        &self,
+        url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        self.0
+            .iter()
+            .find(|(u, _)| *u == url)
+            .map(|(_, body)| oauth_dcr::fetch::Fetched::new(body.clone().into_bytes()))
+            .ok_or(oauth_dcr::fetch::FetchError::Status(404))
+    }
+}
+
+/// Issue 15: the token endpoint side of document clients. `record_use` answers for a URL
+/// client that still resolves (it has no record to touch, and is never reaped) and refuses one
+/// whose document is gone; it no longer answers NotFound.
+#[tokio::test]
+async fn mcp_record_use_is_correct_for_url_clients() {
+    let server = Server::new(|store| {
+        Profile::Mcp
+            .registrar(ENDPOINT, store)
+            .with_metadata_documents(Arc::new(Site(vec![(
+                MCP_DOCUMENT_URL,
+                MCP_DOCUMENT.to_owned(),
+            )])))
+    });
+    server
+        .registrar
+        .record_use(MCP_DOCUMENT_URL)
+        .await
+        .expect("a resolvable document client was used");
+    assert!(server.store.is_empty(), "nothing is stored for it");
+    server.clock.advance(Duration::hours(25));
+    assert!(server.registrar.reap(10).await.unwrap().is_empty());
+    let gone = server
+        .registrar
+        .record_use("https://app.test/oauth/withdrawn.json")
+        .await
+        .unwrap_err();
+    assert_eq!(gone.status(), 400);
+    assert_eq!(gone.code().as_str(), "invalid_client");
+}
+
+/// Issue 15: a key source backed by the resolved document, for `private_key_jwt` assertions of
+/// document clients (`iss` = `sub` = the URL client id): the document's `jwks`, or its
+/// `jwks_uri` fetched through the registrar's fetcher. Unknown or non-URL issuers are `None`.
+#[tokio::test]
+async fn document_keys_come_from_the_resolved_documents_jwks_or_jwks_uri() {
+    use oauth_dcr::{DocumentKeys, KeySource};
+    let by_value = "https://app.test/by-value.json";
+    let by_uri = "https://app.test/by-uri.json";
+    let keys_url = "https://app.test/jwks.json";
+    let jwks = jwks_json("client.jwks.json");
+    let doc = |id: &str, keys: Value| {
+        let mut d = json!({
+            "client_id": id,
+            "client_name": "Agent",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        });
+        d.as_object_mut()
+            .unwrap()
+            .extend(keys.as_object().unwrap().clone());
+        d.to_string()
+    };
+    let site = Site(vec![
+        (by_value, doc(by_value, json!({ "jwks": jwks }))),
+        (by_uri, doc(by_uri, json!({ "jwks_uri": keys_url }))),
+        (keys_url, jwks.to_string()),
+        (MCP_DOCUMENT_URL, MCP_DOCUMENT.to_owned()),
+    ]);
+    let registrar = Arc::new(
+        Profile::Mcp
+            .registrar(ENDPOINT, Arc::new(MemoryStore::new()))
+            .with_metadata_documents(Arc::new(site)),
+    );
+    let keys = DocumentKeys::new(registrar);
+    for id in [by_value, by_uri] {
+        let found = keys.keys(id).await.expect(id).expect(id);
+        assert_eq!(found.len(), 1, "{id}: the client's ES256 key");
+    }
+    assert!(
+        keys.keys(MCP_DOCUMENT_URL).await.unwrap().is_none(),
+        "a public client has no keys"
+    );
+    assert!(keys
+        .keys("https://app.test/missing.json")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(keys.keys("registered-client-id").await.unwrap().is_none());
 }
 
 #[test]

@@ -21,9 +21,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use oauth_dcr::{
-    discovery_metadata, ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard,
-    MemoryStore, OpenBanking, Profile, Registrar, RegistrationError, ReplayGuard, RequestContext,
-    ScopePolicy, ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
+    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard, MemoryStore, OpenBanking,
+    Profile, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy,
+    SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 
@@ -151,7 +151,10 @@ fn policy(config: &Config, profile: Option<Profile>) -> ServerPolicy {
     // Declared, so discovery advertises them as scopes_supported and registration refuses others.
     policy.scope = ScopePolicy::reject_outside(config.scopes.iter().map(String::as_str));
     if config.metadata_documents {
-        policy.metadata_documents = Some(oauth_dcr::DocumentPolicy::default());
+        let mut documents = policy.metadata_documents.take().unwrap_or_default();
+        // The development switch serves documents locally: `http` loopback client ids too.
+        documents.dangerously_allow_http_loopback = config.dangerously_allow_http_loopback_fetch;
+        policy.metadata_documents = Some(documents);
     }
     policy
 }
@@ -276,8 +279,9 @@ fn metadata_documents(config: &Config, registrar: Registrar) -> Registrar {
     match fetcher(config) {
         Ok(fetcher) => registrar.with_metadata_documents(Arc::new(fetcher)),
         Err(e) => {
-            tracing::error!("no fetcher, URL client_ids are not resolved: {e}");
-            registrar
+            // Never run without the fetcher the flag asked for: say why and stop.
+            eprintln!("--metadata-documents: the fetcher could not be built: {e}");
+            std::process::exit(1);
         }
     }
 }
@@ -364,7 +368,7 @@ fn discovery_document(config: &Config, registrar: &Registrar) -> Value {
         document.insert("token_endpoint".into(), config.token_endpoint().into());
     }
     document.insert("jwks_uri".into(), config.jwks_uri().into());
-    document.extend(discovery_metadata(registrar.policy()));
+    document.extend(registrar.discovery_metadata());
     Value::Object(document)
 }
 

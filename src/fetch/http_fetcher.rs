@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::{is_public_ip, FetchError, FetchLimits, Fetched, Fetcher};
+use super::{is_public_ip, CacheHeaders, FetchError, FetchLimits, Fetched, Fetcher};
 
 /// The reference [`Fetcher`]: https only, names resolved by the fetcher itself with every
 /// non-public address refused (so a DNS answer cannot point it at `127.0.0.1` or the cloud
@@ -139,16 +139,25 @@ impl Fetcher for HttpFetcher {
                             .trim()
                             .to_ascii_lowercase()
                     }),
-                max_age: headers
-                    .get(reqwest::header::CACHE_CONTROL)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(super::max_age),
+                max_age: freshness(&headers),
             })
         };
         tokio::time::timeout(limits.timeout, exchange)
             .await
             .map_err(|_| FetchError::Timeout)?
     }
+}
+
+/// The freshness the response headers give (RFC 9111 §4.2).
+fn freshness(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let cache = CacheHeaders {
+        cache_control: get(reqwest::header::CACHE_CONTROL),
+        expires: get(reqwest::header::EXPIRES),
+        date: get(reqwest::header::DATE),
+        age: get(reqwest::header::AGE),
+    };
+    cache.freshness(std::time::SystemTime::now())
 }
 
 fn network(e: reqwest::Error) -> FetchError {
