@@ -380,8 +380,9 @@ impl Registrar {
     /// # Errors
     /// 400 `invalid_client` with a description when the URL or the document is not acceptable;
     /// [`RegistrationError::DocumentUnavailable`] (400 `invalid_client`, a generic description,
-    /// the [`FetchError`] as its `source()` for your logs) when the fetch fails; the validation code (`invalid_redirect_uri`, …) when its metadata is not;
-    /// 403 `access_denied` when the policy does not enable metadata documents.
+    /// the [`FetchError`] as its `source()` for your logs) when the fetch fails; the validation
+    /// code (`invalid_redirect_uri`, …) when its metadata is not acceptable; 403 `access_denied`
+    /// when the policy does not enable metadata documents.
     pub async fn resolve_client_id(
         &self,
         client_id: &str,

@@ -204,8 +204,8 @@ pub trait Fetcher: Send + Sync {
 /// behalf: not loopback, private (RFC 1918, RFC 4193), link-local (including the
 /// `169.254.169.254` cloud metadata service), shared (RFC 6598), unspecified, broadcast,
 /// multicast, documentation, benchmarking (`2001:2::/48` too), 6to4 relay anycast
-/// (`192.88.99.0/24`), discard-only (`100::/64`), site-local (`fec0::/10`) or reserved; IPv4-mapped and NAT64 IPv6 addresses are
-/// judged by their IPv4 address.
+/// (`192.88.99.0/24`), discard-only (`100::/64`), site-local (`fec0::/10`) or reserved;
+/// IPv4-mapped and NAT64 IPv6 addresses are judged by their IPv4 address.
 pub fn is_public_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),

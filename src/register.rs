@@ -24,9 +24,9 @@ impl Registrar {
     /// The stages run in order: initial access token, body (JSON, or a signed JWT when
     /// `context.body_format` says so), software statement, validation, the token's restrictions,
     /// the host's hook, the policy's limits (an idempotent re-registration replaces its
-    /// instance's client and is never counted as a new one), credentials, store. Server-owned members in the body (`client_id`,
-    /// `client_secret`, …) are ignored; unknown members are dropped unless the policy accepts
-    /// them as extensions. Event sinks hear of the outcome.
+    /// instance's client and is never counted as a new one), credentials, store. Server-owned
+    /// members in the body (`client_id`, `client_secret`, …) are ignored; unknown members are
+    /// dropped unless the policy accepts them as extensions. Event sinks hear of the outcome.
     ///
     /// # Errors
     /// 403 `access_denied` when registration is switched off;

@@ -460,14 +460,9 @@ fn kept_statement(
 /// The claims of a statement the store holds. It verified when it was stored; the store is
 /// trusted, so its payload is read without checking the signature again.
 fn stored_claims(raw: &str) -> Result<Map<String, Value>, RegistrationError> {
-    use base64::Engine as _;
     raw.split('.')
         .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
+        .and_then(base64url)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| {
             internal(std::io::Error::other(
@@ -608,11 +603,15 @@ fn base_name(member: &str) -> &str {
 }
 
 fn base64_json(part: &str, limits: &crate::RequestLimits) -> Option<Map<String, Value>> {
+    request::parse_object(&base64url(part)?, limits).ok()
+}
+
+/// A base64url part of a compact JWS (RFC 7515 §2: no padding), decoded.
+fn base64url(part: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
-        .ok()?;
-    request::parse_object(&bytes, limits).ok()
+        .ok()
 }
 
 impl Registrar {

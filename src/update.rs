@@ -25,12 +25,12 @@ impl Registrar {
     /// `software_id` limit when the update moves the client to another `software_id`, and the
     /// host's hook. The client's software statement binds it: an update that omits
     /// `software_statement` or sends the stored one back keeps it and the members it asserts;
-    /// another statement must verify and come from the same issuer for the same `software_id`. `"rotate_client_secret": true` asks for a
-    /// new client secret, returned in the response; the old one keeps working for the policy's
+    /// another statement must verify and come from the same issuer for the same `software_id`.
+    /// `"rotate_client_secret": true` asks for a new client secret, returned in the response; the
+    /// old one keeps working for the policy's
     /// [`secret_rotation_overlap`](crate::ServerPolicy::secret_rotation_overlap). Otherwise the
-    /// secret is kept when the new
-    /// authentication method still uses one (a new secret is issued when the old one cannot
-    /// serve it); with [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the
+    /// secret is kept when the new authentication method still uses one (a new secret is issued
+    /// when the old one cannot serve it); with [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the
     /// registration access token rotates.
     ///
     /// # Errors

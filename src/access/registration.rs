@@ -39,9 +39,10 @@ impl Registrar {
     /// is [`MissingToken`](RegistrationError::MissingToken), decided before the store is asked,
     /// so it says nothing about the client (RFC 6750 §3.1: no error code without credentials).
     /// A valid token presented for another `client_id` is revoked (RFC 7592 §2.1: "the
-    /// registration access token used to make this request SHOULD be immediately revoked"). A rotated-away token is a sign of theft:
-    /// with [`detect_token_reuse`](crate::ServerPolicy::detect_token_reuse) the client's current
-    /// token is revoked too, unless the grace window admits it once.
+    /// registration access token used to make this request SHOULD be immediately revoked"). A
+    /// rotated-away token is a sign of theft: with
+    /// [`detect_token_reuse`](crate::ServerPolicy::detect_token_reuse) the client's current token
+    /// is revoked too, unless the grace window admits it once.
     pub(crate) async fn authorize(
         &self,
         client_id: &str,
