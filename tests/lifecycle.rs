@@ -705,11 +705,17 @@ pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
         .unwrap();
     let id = client.client_id.clone();
     let stop = Arc::new(AtomicBool::new(false));
+    // Every user records its first use before the management calls start, so the race is
+    // real however the scheduler orders the tasks (and the count below can never be zero).
+    let started = Arc::new(tokio::sync::Barrier::new(5));
     let users: Vec<_> = (0..4)
         .map(|_| {
             let (registrar, id, stop) = (registrar.clone(), id.clone(), stop.clone());
+            let started = started.clone();
             tokio::spawn(async move {
-                let mut uses = 0_u32;
+                registrar.record_use(&id).await.expect("record_use");
+                let mut uses = 1_u32;
+                started.wait().await;
                 while !stop.load(Ordering::Relaxed) {
                     registrar.record_use(&id).await.expect("record_use");
                     uses += 1;
@@ -719,6 +725,7 @@ pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
             })
         })
         .collect();
+    started.wait().await;
     let mut current = token(&client);
     for i in 0..20 {
         let response = if i % 2 == 0 {

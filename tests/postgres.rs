@@ -393,11 +393,17 @@ async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres()
         .unwrap();
     let id = client.client_id.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Every user records a first use before the management calls start: the race is real
+    // whatever order the scheduler picks, and no user's count can be zero.
+    let started = Arc::new(tokio::sync::Barrier::new(5));
     let users: Vec<_> = (0..4)
         .map(|_| {
             let (registrar, id, stop) = (registrar.clone(), id.clone(), stop.clone());
+            let started = started.clone();
             tokio::spawn(async move {
-                let mut uses = 0_u32;
+                registrar.record_use(&id).await.expect("record_use");
+                let mut uses = 1_u32;
+                started.wait().await;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     registrar.record_use(&id).await.expect("record_use");
                     uses += 1;
@@ -406,6 +412,7 @@ async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres()
             })
         })
         .collect();
+    started.wait().await;
     let mut current = secret_of(&client);
     let update = serde_json::json!({
         "client_id": id,
