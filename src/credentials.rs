@@ -11,7 +11,7 @@ use crate::secret::{ClientSecret, RegistrationAccessToken};
 
 /// Bytes of entropy in every generated secret and token (256 bits, RFC 6749 §10.10 asks for at
 /// least 128).
-pub const SECRET_BYTES: usize = 32;
+pub(crate) const SECRET_BYTES: usize = 32;
 
 /// Makes identifiers and credentials.
 ///
@@ -33,50 +33,61 @@ pub trait CredentialGenerator: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the random source fails.
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError>;
-
-    /// What a registration needs, at once: the default calls the three methods above for what
-    /// `needed` asks. [`RandomGenerator`] draws all of it with one call to the OS (each call
-    /// costs about as much as the rest of the credential work together). The registrar uses
-    /// only what `needed` asks for, and anything asked for but missing it takes from the
-    /// methods above.
-    ///
-    /// # Errors
-    /// When the random source fails.
-    fn draw(&self, needed: Needed) -> Result<Drawn, RandomError> {
-        Ok(Drawn {
-            client_secret: needed
-                .client_secret
-                .then(|| self.client_secret())
-                .transpose()?,
-            registration_token: needed
-                .registration_token
-                .then(|| self.registration_token())
-                .transpose()?,
-            client_id: needed.client_id.then(|| self.client_id()),
-        })
-    }
 }
 
-/// What [`CredentialGenerator::draw`] is asked for.
+/// What a registration needs drawn at once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Needed {
-    /// A client identifier.
-    pub client_id: bool,
-    /// A client secret.
-    pub client_secret: bool,
-    /// A registration access token.
-    pub registration_token: bool,
+pub(crate) struct Needed {
+    pub(crate) client_id: bool,
+    pub(crate) client_secret: bool,
+    pub(crate) registration_token: bool,
 }
 
-/// What [`CredentialGenerator::draw`] made.
+/// What was drawn: exactly what [`Needed`] asked for.
 #[derive(Debug, Default)]
-pub struct Drawn {
-    /// The client identifier, if asked for.
-    pub client_id: Option<String>,
-    /// The client secret, if asked for.
-    pub client_secret: Option<ClientSecret>,
-    /// The registration access token, if asked for.
-    pub registration_token: Option<RegistrationAccessToken>,
+pub(crate) struct Drawn {
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) registration_token: Option<RegistrationAccessToken>,
+}
+
+/// What `needed` asks for, from a host's generator, one method call each.
+pub(crate) fn draw_each(
+    generator: &dyn CredentialGenerator,
+    needed: Needed,
+) -> Result<Drawn, RandomError> {
+    Ok(Drawn {
+        client_secret: needed
+            .client_secret
+            .then(|| generator.client_secret())
+            .transpose()?,
+        registration_token: needed
+            .registration_token
+            .then(|| generator.registration_token())
+            .transpose()?,
+        client_id: needed.client_id.then(|| generator.client_id()),
+    })
+}
+
+/// What `needed` asks for, from the operating system's random source in one call: the
+/// identifier's 122 random bits and both 256-bit credentials (each `getrandom` call costs about
+/// as much as the rest of the credential work together). Its plain twin is [`draw_each`] over
+/// [`RandomGenerator`]; a test checks they make values of the same form.
+pub(crate) fn draw(needed: Needed) -> Result<Drawn, RandomError> {
+    let mut bytes = [0u8; 16 + 2 * SECRET_BYTES];
+    getrandom::fill(&mut bytes).map_err(|_| RandomError(()))?;
+    let (id, rest) = bytes.split_at(16);
+    let (secret, token) = rest.split_at(SECRET_BYTES);
+    let id = uuid::Builder::from_random_bytes(id.try_into().map_err(|_| RandomError(()))?);
+    Ok(Drawn {
+        client_id: needed.client_id.then(|| id.into_uuid().to_string()),
+        client_secret: needed
+            .client_secret
+            .then(|| ClientSecret::new(URL_SAFE_NO_PAD.encode(secret))),
+        registration_token: needed
+            .registration_token
+            .then(|| RegistrationAccessToken::new(URL_SAFE_NO_PAD.encode(token))),
+    })
 }
 
 /// The operating system's random source failed.
@@ -93,7 +104,7 @@ pub struct RandomGenerator;
 ///
 /// # Errors
 /// When the operating system's random source fails.
-pub fn random_token() -> Result<String, RandomError> {
+pub(crate) fn random_token() -> Result<String, RandomError> {
     let mut bytes = [0u8; SECRET_BYTES];
     getrandom::fill(&mut bytes).map_err(|_| RandomError(()))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -112,23 +123,6 @@ impl CredentialGenerator for RandomGenerator {
         random_token().map(RegistrationAccessToken::new)
     }
 
-    /// One `getrandom` for the identifier's 122 random bits and both 256-bit credentials.
-    fn draw(&self, needed: Needed) -> Result<Drawn, RandomError> {
-        let mut bytes = [0u8; 16 + 2 * SECRET_BYTES];
-        getrandom::fill(&mut bytes).map_err(|_| RandomError(()))?;
-        let (id, rest) = bytes.split_at(16);
-        let (secret, token) = rest.split_at(SECRET_BYTES);
-        let id = uuid::Builder::from_random_bytes(id.try_into().map_err(|_| RandomError(()))?);
-        Ok(Drawn {
-            client_id: needed.client_id.then(|| id.into_uuid().to_string()),
-            client_secret: needed
-                .client_secret
-                .then(|| ClientSecret::new(URL_SAFE_NO_PAD.encode(secret))),
-            registration_token: needed
-                .registration_token
-                .then(|| RegistrationAccessToken::new(URL_SAFE_NO_PAD.encode(token))),
-        })
-    }
 }
 
 /// The source of the current time.
@@ -170,8 +164,17 @@ mod tests {
             client_secret: true,
             registration_token: true,
         };
-        let a = RandomGenerator.draw(all).unwrap();
-        let b = RandomGenerator.draw(all).unwrap();
+        let a = draw(all).unwrap();
+        let b = draw(all).unwrap();
+        let plain = draw_each(&RandomGenerator, all).unwrap();
+        let form = |d: &Drawn| {
+            (
+                d.client_id.as_ref().map(String::len),
+                d.client_secret.as_ref().map(|s| s.secret().len()),
+                d.registration_token.as_ref().map(|t| t.secret().len()),
+            )
+        };
+        assert_eq!(form(&a), form(&plain), "the one-call draw makes what the plain path makes");
         let id = a.client_id.clone().unwrap();
         assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
         let secret = a.client_secret.as_ref().unwrap().secret().to_owned();
@@ -182,12 +185,11 @@ mod tests {
         assert_ne!(secret, token);
         assert_ne!(a.client_id, b.client_id);
         assert_ne!(a.client_secret, b.client_secret);
-        let only_token = RandomGenerator
-            .draw(Needed {
-                registration_token: true,
-                ..Needed::default()
-            })
-            .unwrap();
+        let only_token = draw(Needed {
+            registration_token: true,
+            ..Needed::default()
+        })
+        .unwrap();
         assert!(only_token.client_id.is_none() && only_token.client_secret.is_none());
         assert!(only_token.registration_token.is_some());
     }

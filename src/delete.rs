@@ -2,14 +2,16 @@
 
 use crate::error::RegistrationError;
 use crate::events::Operation;
-use crate::registrar::{lost_race, Registrar};
+use crate::pipeline::persist::lost_race;
+use crate::registrar::Registrar;
 
 impl Registrar {
     /// Deletes a client with its registration access token. The client identifier, its secret
     /// and its token stop working at once; the host answers 204 No Content.
     ///
     /// RFC 7592 §2.3 says the server SHOULD also invalidate the client's grants and tokens: that
-    /// is the host's job, after this returns (an [`EventSink`](crate::EventSink) is a good place).
+    /// is the host's job, after this returns (an [`EventSink`](crate::events::EventSink) is a
+    /// good place).
     ///
     /// # Errors
     /// As [`read`](Self::read).
@@ -18,16 +20,22 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
-        let outcome = async {
+        let deleted = async {
             let record = self.authorize(client_id, token).await?.record;
             self.store
                 .delete(client_id, record.version)
                 .await
                 .map_err(lost_race)?;
-            Ok(((), self.subject(&record, None)))
+            Ok(record)
         }
         .await;
-        self.report(Operation::Delete, Some(client_id), outcome)
-            .await
+        match deleted {
+            Ok(record) => {
+                self.emit(Operation::Delete, self.subject(&record, None), None)
+                    .await;
+                Ok(())
+            }
+            Err(e) => Err(self.refused(Operation::Delete, Some(client_id), e).await),
+        }
     }
 }

@@ -33,7 +33,7 @@ use crate::fetch::{FetchError, FetchLimits, Fetcher};
 use crate::metadata::{ApplicationType, AuthMethod, ClientMetadata};
 use crate::policy::ServerPolicy;
 use crate::registrar::Registrar;
-use crate::request;
+use crate::request::{self, RegistrationRequest};
 use crate::validate::host_allowed;
 use flight::{Flight, Leader};
 pub use keys::DocumentKeys;
@@ -486,10 +486,9 @@ impl Registrar {
                 "a client metadata document must not carry a client_secret",
             ));
         }
-        let parsed = request::from_object(map, &self.policy);
-        let mut metadata = parsed.metadata;
+        let parsed = RegistrationRequest::from_members(map);
         let rules = self.document_rules(policy);
-        validate_document(&mut metadata, &rules, policy, parsed.violations)?;
+        let mut metadata = validate_document(parsed.metadata, &rules, policy, parsed.violations, true)?;
         self.bind_document(client_id, &mut metadata, &rules, policy)
             .await?;
         let host = url.host_str().unwrap_or_default();
@@ -503,7 +502,7 @@ impl Registrar {
                 .assess(client_id, &mut metadata, trust)
                 .await
                 .map_err(refused_by)?;
-            validate_document(&mut metadata, &rules, policy, Vec::new())?;
+            metadata = validate_document(metadata, &rules, policy, Vec::new(), false)?;
         }
         let cache_for = fetched
             .max_age
@@ -538,11 +537,12 @@ impl Registrar {
 /// [`Registrar::document_rules`]) and the draft's own: no shared-secret authentication (`none`
 /// when the document names no method). Run again after the trust hook, whatever it changed.
 fn validate_document(
-    metadata: &mut ClientMetadata,
+    mut metadata: ClientMetadata,
     rules: &ServerPolicy,
     policy: &DocumentPolicy,
     violations: Vec<crate::error::Violation>,
-) -> Result<(), Failure> {
+    as_sent: bool,
+) -> Result<ClientMetadata, Failure> {
     if policy.require_client_name && metadata.client_name.is_none() {
         return Err(Failure::Refused(
             ErrorCode::InvalidClientMetadata,
@@ -558,12 +558,14 @@ fn validate_document(
             "a client metadata document cannot use the shared-secret method `{method}`"
         )));
     }
-    crate::validate::validate(metadata, rules, violations).map_err(|list| {
-        refused_by(crate::error::Violations::new(list).map_or_else(
-            || RegistrationError::invalid_request("invalid metadata"),
-            RegistrationError::InvalidMetadata,
-        ))
-    })
+    let validated = if as_sent {
+        crate::validate::validate_request(rules, metadata, violations)
+    } else {
+        crate::validate::validate_metadata(rules, metadata, violations)
+    };
+    validated
+        .map(crate::validate::ValidatedMetadata::into_inner)
+        .map_err(|v| refused_by(RegistrationError::InvalidMetadata(v)))
 }
 
 /// Whether every redirect URI is plain `http` on a loopback host (an IP literal or
@@ -630,9 +632,9 @@ impl Registrar {
             };
             hook.check(metadata, &context).await.map_err(refused_by)?;
             // Validated again with the documents' rules (native by default, `localhost`).
-            validate_document(metadata, rules, policy, Vec::new())?;
+            *metadata = validate_document(std::mem::take(metadata), rules, policy, Vec::new(), false)?;
         }
-        self.check_sector_identifier(metadata)
+        crate::pipeline::bind::check_sector_identifier(self.sector_fetcher.as_deref(), metadata)
             .await
             .map_err(refused_by)
     }

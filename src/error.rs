@@ -197,7 +197,8 @@ impl fmt::Display for Violations {
 /// Each variant knows its HTTP status ([`status`](Self::status)), its wire body
 /// ([`response`](Self::response)) and its headers; [`into_http`](Self::into_http) builds the whole
 /// `http::Response`. Internal failures never reveal their detail to the client: the `Display` and
-/// `source` of [`RegistrationError::Store`] are for the host's logs only.
+/// `source` of [`RegistrationError::Store`] and [`RegistrationError::Internal`] are for the host's
+/// logs only.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistrationError {
@@ -258,17 +259,19 @@ pub enum RegistrationError {
         /// The scope the registration endpoint requires.
         scope: String,
     },
-    /// The token is valid but this client may not be managed through this endpoint. 403.
-    #[error("forbidden: {0}")]
-    Forbidden(Cow<'static, str>),
     /// A client metadata document could not be fetched. 400 `invalid_client` with a generic
     /// description; the [`FetchError`](crate::fetch::FetchError) (addresses, upstream statuses)
     /// is the `source`, for the host's logs only.
     #[error("the client metadata document could not be fetched")]
     DocumentUnavailable(#[source] crate::fetch::FetchError),
-    /// The store failed. 500 `server_error` with no detail.
+    /// The store failed. 500 `server_error` with no detail; the store's error is the `source`.
     #[error("store failure")]
     Store(#[source] StoreError),
+    /// Something other than the store failed inside the server: the random source, a key
+    /// source, an invariant (a stored statement that no longer decodes). 500 `server_error` with
+    /// no detail; the cause is the `source`, for the host's logs.
+    #[error("internal failure")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl RegistrationError {
@@ -278,6 +281,12 @@ impl RegistrationError {
             code,
             message: message.into(),
         }
+    }
+
+    /// A policy refusal: 400 `invalid_client_metadata` with this description (what a
+    /// [`RegistrationHook`](crate::events::RegistrationHook) usually answers).
+    pub fn refused(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::rejected(ErrorCode::InvalidClientMetadata, message)
     }
 
     pub(crate) fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -297,8 +306,8 @@ impl RegistrationError {
             | Self::InvalidInitialToken
             | Self::MissingToken
             | Self::MissingInitialToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -313,18 +322,15 @@ impl RegistrationError {
             Self::Rejected { code, .. } => code.clone(),
             Self::InvalidToken | Self::InvalidInitialToken => ErrorCode::InvalidToken,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
-            Self::Forbidden(_) => ErrorCode::AccessDenied,
             Self::DocumentUnavailable(_) => ErrorCode::InvalidClient,
-            Self::Store(_) => ErrorCode::ServerError,
+            Self::Store(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
     }
 
     /// The JSON body a client sees. Store failures carry no description.
     pub fn response(&self) -> ErrorResponse {
         let error_description = match self {
-            Self::InvalidRequest(m) | Self::Forbidden(m) | Self::Rejected { message: m, .. } => {
-                Some(m.to_string())
-            }
+            Self::InvalidRequest(m) | Self::Rejected { message: m, .. } => Some(m.to_string()),
             Self::BodyTooLarge { .. }
             | Self::DocumentUnavailable(_)
             | Self::InvalidMetadata(_)
@@ -343,7 +349,7 @@ impl RegistrationError {
                  Authorization header"
                     .to_owned(),
             ),
-            Self::Store(_) => None,
+            Self::Store(_) | Self::Internal(_) => None,
         };
         ErrorResponse {
             error: self.code(),
@@ -373,7 +379,7 @@ impl RegistrationError {
     /// The complete HTTP response: status, JSON body and the RFC headers.
     pub fn into_http(self) -> http::Response<Vec<u8>> {
         let body = serde_json::to_vec(&self.response()).unwrap_or_default();
-        let mut response = crate::http::json_response(self.status(), body);
+        let mut response = crate::response::json_response(self.status(), body);
         if let Some(value) = self.www_authenticate() {
             response
                 .headers_mut()

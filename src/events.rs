@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::access::InitialAccessGrant;
+use crate::initial_tokens::InitialAccessGrant;
 use crate::error::{ErrorCode, RegistrationError};
 use crate::metadata::ClientMetadata;
 use crate::registrar::RequestContext;
@@ -104,20 +104,13 @@ pub trait RegistrationHook: Send + Sync {
     ) -> Result<(), RegistrationError>;
 }
 
-impl RegistrationError {
-    /// A policy refusal: 400 `invalid_client_metadata` with this description.
-    pub fn refused(message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-        Self::rejected(ErrorCode::InvalidClientMetadata, message)
-    }
-}
-
 /// How a client came to be, carried by events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Provenance {
     /// Whether the client was registered dynamically or created by the host's administrators
     /// (`None` when the operation was refused before a client was known).
-    pub origin: Option<crate::Origin>,
+    pub origin: Option<crate::store::Origin>,
     /// The subject of the initial access token used to register, if any.
     pub initial_token_subject: Option<String>,
     /// The issuer of the software statement used, if any.
@@ -179,12 +172,12 @@ pub(crate) struct Subject {
     changed: Vec<String>,
 }
 
-impl crate::Registrar {
+impl crate::registrar::Registrar {
     /// The event subject for `record` after an operation that changed its metadata from
     /// `before` (`None` on registration) to the record's; nothing is computed without sinks.
     pub(crate) fn subject(
         &self,
-        record: &crate::ClientRecord,
+        record: &crate::store::ClientRecord,
         before: Option<Option<&ClientMetadata>>,
     ) -> Subject {
         if self.events.is_empty() {
@@ -224,27 +217,20 @@ impl crate::Registrar {
         }
     }
 
-    /// Emits the event for an operation's outcome and passes the outcome on.
-    pub(crate) async fn report<T>(
+    /// Tells the sinks that `operation` on `client_id` (when known) was refused, and passes the
+    /// error on.
+    pub(crate) async fn refused(
         &self,
         operation: Operation,
         client_id: Option<&str>,
-        outcome: Result<(T, Subject), RegistrationError>,
-    ) -> Result<T, RegistrationError> {
-        match outcome {
-            Ok((value, subject)) => {
-                self.emit(operation, subject, None).await;
-                Ok(value)
-            }
-            Err(e) => {
-                let subject = Subject {
-                    client_id: client_id.map(str::to_owned),
-                    ..Subject::default()
-                };
-                self.emit(operation, subject, Some(e.code())).await;
-                Err(e)
-            }
-        }
+        error: RegistrationError,
+    ) -> RegistrationError {
+        let subject = Subject {
+            client_id: client_id.map(str::to_owned),
+            ..Subject::default()
+        };
+        self.emit(operation, subject, Some(error.code())).await;
+        error
     }
 }
 

@@ -22,19 +22,29 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::error::RegistrationError;
-use crate::registrar::{BodyFormat, Registrar, RequestContext};
+use crate::policy::RequestLimits;
+use crate::registrar::{Registrar, RequestContext};
+use crate::request::RegistrationRequest;
+use crate::response::json_response;
 
-/// A JSON response with the headers RFC 7591 §3.2 and RFC 6749 §5.1 require.
-pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    no_store(headers);
-    response
+/// The [`RegistrationRequest`] of a registration or update body: a signed body when the
+/// `Content-Type` is `application/jwt` or `application/jose`, JSON otherwise.
+///
+/// A body that cannot be read within `limits` still yields a request: the registrar refuses it
+/// (400 `invalid_request`, 413 over the size limit) once it has checked the caller's initial or
+/// registration access token, so that an unauthenticated caller learns nothing from its body
+/// (RFC 6750 before RFC 7591 §3.2.2).
+pub fn registration_request(
+    headers: &HeaderMap,
+    body: &[u8],
+    limits: &RequestLimits,
+) -> RegistrationRequest {
+    let read = if is_jwt(headers) {
+        RegistrationRequest::from_jwt(body, limits)
+    } else {
+        RegistrationRequest::from_json(body, limits)
+    };
+    read.unwrap_or_else(|e| RegistrationRequest::unreadable(&e))
 }
 
 fn no_store(headers: &mut HeaderMap) {
@@ -186,9 +196,8 @@ async fn dispatch(
     );
     let mut context = context.clone();
     if needs_body {
-        if is_jwt(&parts.headers) && registrar.accepts_signed_requests() {
-            context = context.with_body_format(BodyFormat::Jwt);
-        } else if !is_json(&parts.headers) {
+        let signed = is_jwt(&parts.headers) && registrar.accepts_signed_requests();
+        if !signed && !is_json(&parts.headers) {
             let expected = if registrar.accepts_signed_requests() {
                 "the request body must be application/json or application/jwt"
             } else {
@@ -206,13 +215,23 @@ async fn dispatch(
             if let Some(token) = token {
                 context = context.with_initial_access_token(token);
             }
-            registrar.register(body, &context).await.map(Into::into)
+            let request = registration_request(&parts.headers, body, &registrar.policy().limits);
+            registrar
+                .register(request, &context)
+                .await
+                .map(|r| r.into_http(StatusCode::CREATED))
         }
-        (Route::Client(id), &Method::GET) => registrar.read(id, token).await.map(Into::into),
-        (Route::Client(id), &Method::PUT) => registrar
-            .update(id, token, body, &context)
+        (Route::Client(id), &Method::GET) => registrar
+            .read(id, token)
             .await
-            .map(Into::into),
+            .map(|r| r.into_http(StatusCode::OK)),
+        (Route::Client(id), &Method::PUT) => {
+            let request = registration_request(&parts.headers, body, &registrar.policy().limits);
+            registrar
+                .update(id, token, request, &context)
+                .await
+                .map(|r| r.into_http(StatusCode::OK))
+        }
         (Route::Client(id), &Method::DELETE) => registrar.delete(id, token).await.map(|()| {
             let mut response = Response::new(Vec::new());
             *response.status_mut() = StatusCode::NO_CONTENT;

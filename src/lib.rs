@@ -50,68 +50,45 @@
 //! | `postgres` | `PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 
-mod access;
-mod credentials;
+pub mod credentials;
 mod delete;
-mod discovery;
-mod documents;
+pub mod discovery;
+pub mod documents;
 mod error;
-mod events;
+pub mod events;
 pub mod fetch;
 pub mod http;
 mod hygiene;
+pub mod initial_tokens;
 mod metadata;
-mod policy;
-mod profiles;
+mod pipeline;
+pub mod policy;
+pub mod profiles;
 mod read;
 mod register;
 mod registrar;
 mod request;
 mod response;
 mod secret;
-mod stages;
-mod statements;
-mod store;
+pub mod statements;
+pub mod store;
 #[cfg(feature = "test-kit")]
 pub mod testkit;
 mod update;
 mod validate;
 
-// The public interface is:
-pub use access::{
-    InitialAccessGrant, InitialTokenStore, InitialTokenVerifier, IssuedInitialTokens, IssuedToken,
-    TokenSpec,
-};
-pub use credentials::{
-    random_token, Clock, CredentialGenerator, Drawn, Needed, RandomError, RandomGenerator,
-    SystemClock, SECRET_BYTES,
-};
-pub use discovery::discovery_metadata;
-pub use documents::{
-    is_url_client_id, DocumentKeys, DocumentPolicy, DocumentTrust, ResolvedClient, Trust,
-};
+// The core path: a registrar over a policy and a store, typed requests and responses, the pure
+// validation, and the errors. Everything else lives in the module named for what it does.
+pub use credentials::{Clock, SystemClock};
 pub use error::{ErrorCode, ErrorResponse, RegistrationError, Violation, Violations};
-pub use events::{
-    Event, EventSink, HookContext, Operation, Provenance, RegistrationHook, StatementInfo,
-};
 pub use metadata::{
     ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
-    ResponseType, Scope, SubjectType, LOCALIZABLE,
+    ResponseType, Scope, SubjectType,
 };
-pub use policy::{Defaults, JoseSupport, RedirectPolicy, RequestLimits, ScopePolicy, ServerPolicy};
-pub use profiles::{OpenBanking, Profile};
-pub use registrar::{BodyFormat, Registrar, RequestContext};
+pub use policy::{RequestLimits, ServerPolicy};
+pub use registrar::{Registrar, RequestContext};
+pub use request::RegistrationRequest;
 pub use response::RegistrationResponse;
-pub use secret::{
-    constant_time_eq, ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash,
-};
-pub use statements::{
-    CachingKeySource, Jwks, JwtRules, KeyError, KeySource, MemoryReplayGuard, ReplayGuard,
-    SignedRequests, SoftwareStatements, StaticKeySource,
-};
-#[cfg(feature = "postgres")]
-pub use store::PostgresStore;
-pub use store::{
-    ClientRecord, ClientStore, MemoryStore, Origin, PreviousToken, SecretValue, StoreError,
-    StoredSecret, StoredToken,
-};
+pub use secret::{ClientSecret, RegistrationAccessToken};
+pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
+pub use validate::{validate, ValidatedMetadata};

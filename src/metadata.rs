@@ -18,7 +18,7 @@ pub use values::{
 
 /// The human-readable members that may carry a BCP 47 language tag (`client_name#ja-Jpan-JP`,
 /// RFC 7591 §2.2).
-pub const LOCALIZABLE: [&str; 5] = [
+pub(crate) const LOCALIZABLE: [&str; 5] = [
     "client_name",
     "client_uri",
     "logo_uri",

@@ -20,7 +20,7 @@ use crate::metadata::{
     SubjectType,
 };
 use crate::policy::{JoseSupport, ScopePolicy, ServerPolicy};
-use crate::registrar::{BodyFormat, Registrar};
+use crate::registrar::Registrar;
 use crate::statements::{
     JwtRules, KeySource, MemoryReplayGuard, ReplayGuard, SignedRequests, SoftwareStatements,
     StaticKeySource, STATEMENT_JWKS_CLAIMS,
@@ -443,7 +443,7 @@ fn open_banking_rules(
 ) -> Result<(), RegistrationError> {
     // The registrar refuses plain JSON itself when built by `OpenBanking`; this also holds a
     // registrar assembled by hand to the profile.
-    if context.request.body_format != BodyFormat::Jwt {
+    if context.signed_request.is_none() {
         return Err(RegistrationError::invalid_request(
             "UK Open Banking requires a signed request body (application/jwt)",
         ));

@@ -1,14 +1,14 @@
 //! Client read (RFC 7592 §2.1).
 
-use http::StatusCode;
-
 use crate::error::RegistrationError;
-use crate::events::{Operation, Subject};
+use crate::events::Operation;
+use crate::pipeline::Stored;
 use crate::registrar::Registrar;
 use crate::response::RegistrationResponse;
 
 impl Registrar {
-    /// Reads a client's current configuration with its registration access token (status 200).
+    /// Reads a client's current configuration with its registration access token (the HTTP
+    /// status is 200).
     ///
     /// With [`rotate_on_read`](crate::ServerPolicy::rotate_on_read) (the default) the response
     /// carries a new token and the presented one stops working at once. A hashed client secret is
@@ -25,20 +25,19 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        let outcome = self.read_client(client_id, token).await;
-        self.report(Operation::Read, Some(client_id), outcome).await
+        let stored = self.read_client(client_id, token).await;
+        self.respond(Operation::Read, Some(client_id), stored).await
     }
 
     async fn read_client(
         &self,
         client_id: &str,
         token: Option<&str>,
-    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
+    ) -> Result<Stored, RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
-        let now = self.now();
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_read || authorized.via_grace {
-            let fresh = self.rotate(&mut authorized, now)?;
+            let fresh = self.rotate(&mut authorized, &self.issuer())?;
             self.save_managed(&authorized.record, &authorized.presented)
                 .await?;
             fresh
@@ -51,8 +50,12 @@ impl Registrar {
             .as_ref()
             .and_then(|s| s.retrievable())
             .cloned();
-        let subject = self.subject(&record, None);
-        let response = self.response(record, secret, token, StatusCode::OK, now);
-        Ok((response, subject))
+        Ok(Stored {
+            record,
+            before: None,
+            changed: false,
+            secret,
+            token,
+        })
     }
 }

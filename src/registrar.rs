@@ -7,19 +7,23 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::access::{InitialTokenRequirement, InitialTokenVerifier};
-use crate::credentials::{Clock, CredentialGenerator, RandomGenerator, SystemClock};
+use crate::credentials::{Clock, CredentialGenerator, SystemClock};
 use crate::documents::{DocumentTrust, Documents};
-use crate::error::{RegistrationError, Violations};
-use crate::events::{EventSink, RegistrationHook};
+use crate::error::RegistrationError;
+use crate::events::{EventSink, Operation, RegistrationHook};
 use crate::fetch::Fetcher;
-use crate::metadata::ClientMetadata;
+use crate::initial_tokens::InitialTokenVerifier;
+use crate::pipeline::admit::InitialTokenRequirement;
+use crate::pipeline::bind::Binders;
+use crate::pipeline::issue::Issuer;
+use crate::pipeline::respond::respond;
+use crate::pipeline::verify::Verifiers;
+use crate::pipeline::Stored;
 use crate::policy::ServerPolicy;
-use crate::request;
-use crate::secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken};
+use crate::response::RegistrationResponse;
+use crate::secret::InitialAccessToken;
 use crate::statements::{SignedRequests, SoftwareStatements};
-use crate::store::{ClientStore, SecretValue, StoreError, StoredSecret, StoredToken};
-use crate::validate;
+use crate::store::ClientStore;
 
 /// What the host knows about the HTTP request besides its body.
 #[derive(Debug, Clone, Default)]
@@ -30,19 +34,6 @@ pub struct RequestContext {
     /// The bearer token of the registration request (RFC 7591 §3 initial access token), from the
     /// `Authorization` header.
     pub initial_access_token: Option<InitialAccessToken>,
-    /// How the body is encoded. Defaults to JSON.
-    pub body_format: BodyFormat,
-}
-
-/// How a registration or update body is encoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyFormat {
-    /// `application/json` (RFC 7591 §3.1).
-    #[default]
-    Json,
-    /// `application/jwt`: a JWS whose payload is the metadata (signed request bodies).
-    Jwt,
 }
 
 impl RequestContext {
@@ -58,13 +49,6 @@ impl RequestContext {
         self
     }
 
-    /// Sets the body format.
-    #[must_use]
-    pub fn with_body_format(mut self, format: BodyFormat) -> Self {
-        self.body_format = format;
-        self
-    }
-
     /// Sets the initial access token.
     #[must_use]
     pub fn with_initial_access_token(mut self, token: impl Into<String>) -> Self {
@@ -74,11 +58,12 @@ impl RequestContext {
 }
 
 /// The registration endpoint (RFC 7591) and the client configuration endpoint (RFC 7592) as plain
-/// async functions over bytes and typed values.
+/// async functions over typed values: the configuration, and the four operations composed of the
+/// stages in [`pipeline`](crate::pipeline) order.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+/// use oauth_dcr::{MemoryStore, Registrar, RegistrationRequest, RequestContext, ServerPolicy};
 ///
 /// # tokio_test(async {
 /// let registrar = Registrar::new(
@@ -86,10 +71,11 @@ impl RequestContext {
 ///     Arc::new(MemoryStore::new()),
 /// );
 /// let body = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"App"}"#;
-/// let client = registrar.register(body, &RequestContext::new()).await?;
+/// let request = RegistrationRequest::from_json(body, &registrar.policy().limits)?;
+/// let client = registrar.register(request, &RequestContext::new()).await?;
 /// assert_eq!(client.metadata.client_name.as_deref(), Some("App"));
 ///
-/// let token = client.registration_access_token.secret().to_owned();
+/// let token = client.registration_access_token.expect("issued").secret().to_owned();
 /// let read = registrar.read(&client.client_id, Some(&token)).await?;
 /// // The token rotated on read: the old one no longer works.
 /// assert!(registrar.read(&client.client_id, Some(&token)).await.is_err());
@@ -104,7 +90,8 @@ pub struct Registrar {
     pub(crate) policy: Arc<ServerPolicy>,
     pub(crate) store: Arc<dyn ClientStore>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) generator: Arc<dyn CredentialGenerator>,
+    /// `None`: the operating system's random source.
+    pub(crate) generator: Option<Arc<dyn CredentialGenerator>>,
     pub(crate) initial_token: Option<InitialTokenRequirement>,
     pub(crate) statements: Option<SoftwareStatements>,
     pub(crate) signed_requests: Option<SignedRequests>,
@@ -138,7 +125,7 @@ impl Registrar {
             policy: Arc::new(policy),
             store,
             clock: Arc::new(SystemClock),
-            generator: Arc::new(RandomGenerator),
+            generator: None,
             initial_token: None,
             statements: None,
             signed_requests: None,
@@ -161,7 +148,7 @@ impl Registrar {
     /// Replaces the identifier and credential generator.
     #[must_use]
     pub fn with_generator(mut self, generator: Arc<dyn CredentialGenerator>) -> Self {
-        self.generator = generator;
+        self.generator = Some(generator);
         self
     }
 
@@ -218,114 +205,55 @@ impl Registrar {
         self.store.as_ref()
     }
 
-    /// Validates a registration body without side effects: a dry run that returns the metadata
-    /// a registration would store, defaults applied.
-    ///
-    /// It parses and validates the JSON body exactly as [`register`](Self::register) does; it does
-    /// not check initial access tokens, verify software statements (which would consume their
-    /// `jti`), run the host's hook or count clients.
-    ///
-    /// # Errors
-    /// The parsing and validation errors [`register`](Self::register) would give for this body.
-    pub fn validate(&self, body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
-        let mut parsed = request::parse(body, &self.policy)?;
-        let violations = std::mem::take(&mut parsed.violations);
-        self.validated_metadata(&mut parsed.metadata, violations)?;
-        Ok(parsed.metadata)
-    }
-
-    /// Validates `metadata` in place (see [`validate::validate`]).
-    pub(crate) fn validated_metadata(
-        &self,
-        metadata: &mut ClientMetadata,
-        violations: Vec<crate::error::Violation>,
-    ) -> Result<(), RegistrationError> {
-        validate::validate(metadata, &self.policy, violations).map_err(|list| {
-            Violations::new(list).map_or_else(
-                || RegistrationError::invalid_request("invalid metadata"),
-                RegistrationError::InvalidMetadata,
-            )
-        })
-    }
-
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
-    /// A new client secret for `metadata`'s authentication method, if it uses one, and how it is
-    /// stored.
-    pub(crate) fn new_secret(
-        &self,
-        metadata: &ClientMetadata,
-        now: OffsetDateTime,
-    ) -> Result<Option<(ClientSecret, StoredSecret)>, RegistrationError> {
-        let method = metadata.effective_auth_method();
-        if !method.uses_secret() {
-            return Ok(None);
-        }
-        let secret = self.generator.client_secret().map_err(internal)?;
-        Ok(Some((
-            secret.clone(),
-            self.stored_secret(secret, metadata, now),
-        )))
-    }
-
-    /// How `secret` is stored for `metadata`: hashed unless the method needs the raw value.
-    pub(crate) fn stored_secret(
-        &self,
-        secret: ClientSecret,
-        metadata: &ClientMetadata,
-        now: OffsetDateTime,
-    ) -> StoredSecret {
-        let value = if metadata.effective_auth_method().needs_raw_secret() {
-            SecretValue::Retrievable(secret)
-        } else {
-            SecretValue::Hashed(secret.hash())
-        };
-        StoredSecret {
-            value,
-            expires_at: self
-                .policy
-                .client_secret_lifetime
-                .map(|d| now.saturating_add(d)),
+    /// What the verify stage verifies with.
+    pub(crate) fn verifiers(&self) -> Verifiers<'_> {
+        Verifiers {
+            statements: self.statements.as_ref(),
+            signed_requests: self.signed_requests.as_ref(),
+            limits: &self.policy.limits,
+            now: self.now(),
         }
     }
 
-    /// A new registration access token and its stored form.
-    pub(crate) fn new_token(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<(RegistrationAccessToken, StoredToken), RegistrationError> {
-        let token = self.generator.registration_token().map_err(internal)?;
-        let stored = self.stored_token(&token, now);
-        Ok((token, stored))
-    }
-
-    /// How `token`, issued at `now`, is stored: its hash and the policy's expiry.
-    pub(crate) fn stored_token(
-        &self,
-        token: &RegistrationAccessToken,
-        now: OffsetDateTime,
-    ) -> StoredToken {
-        StoredToken {
-            hash: token.hash(),
-            expires_at: self
-                .policy
-                .registration_token_lifetime
-                .map(|d| now.saturating_add(d)),
+    /// What the bind stage binds with.
+    pub(crate) fn binders(&self) -> Binders<'_> {
+        Binders {
+            policy: &self.policy,
+            store: self.store.as_ref(),
+            hook: self.hook.as_deref(),
+            sector_fetcher: self.sector_fetcher.as_deref(),
         }
     }
-}
 
-/// A stored version that changed under us means another request used the same token first: to
-/// this request the token is no longer valid.
-pub(crate) fn lost_race(e: StoreError) -> RegistrationError {
-    match e {
-        StoreError::Conflict | StoreError::NotFound => RegistrationError::InvalidToken,
-        other => RegistrationError::Store(other),
+    /// What the issue stage issues with, now.
+    pub(crate) fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            policy: &self.policy,
+            generator: self.generator.as_deref(),
+            now: self.now(),
+        }
     }
-}
 
-pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> RegistrationError {
-    RegistrationError::Store(StoreError::backend(e))
+    /// The last stage of a registration, read or update: the event sinks hear of the outcome,
+    /// and what was stored becomes the response.
+    pub(crate) async fn respond(
+        &self,
+        operation: Operation,
+        client_id: Option<&str>,
+        stored: Result<Stored, RegistrationError>,
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        match stored {
+            Ok(stored) => {
+                let before = stored.changed.then_some(stored.before.as_ref());
+                let subject = self.subject(&stored.record, before);
+                self.emit(operation, subject, None).await;
+                Ok(respond(&self.policy, stored, self.now()))
+            }
+            Err(e) => Err(self.refused(operation, client_id, e).await),
+        }
+    }
 }

@@ -1,13 +1,11 @@
 //! [`RegistrationResponse`]: the client information response (RFC 7591 §3.2.1, RFC 7592 §3).
 
+use http::header::{self, HeaderValue};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::metadata::ClientMetadata;
-use crate::registrar::Registrar;
 use crate::secret::{ClientSecret, RegistrationAccessToken};
-use crate::store::ClientRecord;
 
 mod json;
 
@@ -28,12 +26,12 @@ pub struct RegistrationResponse {
     /// client has a secret (RFC 7591 §3.2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
-    /// The registration access token to use for the next read, update or delete; empty (and
+    /// The registration access token to use for the next read, update or delete; `None` (and
     /// left out of the JSON) when the server issues none
     /// ([`ServerPolicy::registration_access_tokens`](crate::ServerPolicy::registration_access_tokens))
     /// or the client authenticated with its own access token and no new one was issued.
-    #[serde(default, skip_serializing_if = "RegistrationAccessToken::is_empty")]
-    pub registration_access_token: RegistrationAccessToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<RegistrationAccessToken>,
     /// The client configuration endpoint of this client.
     pub registration_client_uri: String,
     /// Seconds until the registration access token expires, when it does.
@@ -42,12 +40,9 @@ pub struct RegistrationResponse {
     /// The software statement the client registered with, unmodified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_statement: Option<String>,
-    /// The registered metadata (boxed, as in [`ClientRecord`]).
+    /// The registered metadata.
     #[serde(flatten)]
-    pub metadata: Box<ClientMetadata>,
-    /// 201 for a registration, 200 for a read or an update.
-    #[serde(skip)]
-    pub status: StatusCode,
+    pub metadata: ClientMetadata,
 }
 
 impl RegistrationResponse {
@@ -57,46 +52,24 @@ impl RegistrationResponse {
         json::response(self)
     }
 
-    /// The complete HTTP response with `Cache-Control: no-store` and `Pragma: no-cache`.
-    pub fn into_http(self) -> http::Response<Vec<u8>> {
-        crate::http::json_response(self.status, self.to_json())
+    /// The complete HTTP response with `Cache-Control: no-store` and `Pragma: no-cache`: status
+    /// 201 Created for a registration (RFC 7591 §3.2.1), 200 OK for a read or an update
+    /// (RFC 7592 §2.1, §2.2).
+    pub fn into_http(self, status: StatusCode) -> http::Response<Vec<u8>> {
+        json_response(status, self.to_json())
     }
 }
 
-impl From<RegistrationResponse> for http::Response<Vec<u8>> {
-    fn from(r: RegistrationResponse) -> Self {
-        r.into_http()
-    }
-}
-
-impl Registrar {
-    pub(crate) fn response(
-        &self,
-        record: ClientRecord,
-        secret: Option<ClientSecret>,
-        token: RegistrationAccessToken,
-        status: StatusCode,
-        now: OffsetDateTime,
-    ) -> RegistrationResponse {
-        let expires_in = record
-            .registration_token
-            .as_ref()
-            .and_then(|t| t.expires_at)
-            .map(|at| (at - now).whole_seconds().max(0));
-        RegistrationResponse {
-            registration_client_uri: self.policy.registration_client_uri(&record.client_id),
-            client_id: record.client_id,
-            client_secret: secret,
-            client_id_issued_at: record.created_at.unix_timestamp(),
-            client_secret_expires_at: record
-                .secret
-                .as_ref()
-                .map(|s| s.expires_at.map_or(0, OffsetDateTime::unix_timestamp)),
-            registration_access_token: token,
-            registration_access_token_expires_in: expires_in,
-            software_statement: record.software_statement,
-            metadata: record.metadata,
-            status,
-        }
-    }
+/// A JSON response with the headers RFC 7591 §3.2 and RFC 6749 §5.1 require.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }

@@ -139,7 +139,7 @@ impl<'de> Deserialize<'de> for SecretHash {
 }
 
 /// Constant-time equality of two strings (their lengths may leak, their contents do not).
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::metadata::ClientMetadata;
-use crate::secret::{ClientSecret, SecretHash};
+use crate::secret::ClientSecret;
+pub use crate::secret::SecretHash;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -100,7 +101,7 @@ pub struct ClientRecord {
     pub client_id: String,
     /// The validated metadata, defaults applied. Boxed: the metadata is most of a record's size,
     /// and records move through every operation.
-    pub metadata: Box<ClientMetadata>,
+    pub metadata: ClientMetadata,
     /// The client secret, if the authentication method uses one.
     pub secret: Option<StoredSecret>,
     /// The secret a rotation replaced, still accepted until its `expires_at` (the overlap that
@@ -150,7 +151,7 @@ pub struct ClientRecord {
     /// host's hook sees it on update. A record stored without it (before this field existed)
     /// reads as `None`: no restrictions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_grant: Option<crate::InitialAccessGrant>,
+    pub initial_grant: Option<crate::initial_tokens::InitialAccessGrant>,
     /// How the client came to exist.
     pub origin: Origin,
     /// When the client identifier was issued (`client_id_issued_at`).
@@ -182,7 +183,7 @@ impl ClientRecord {
     ) -> Self {
         Self {
             client_id: client_id.into(),
-            metadata: Box::new(metadata),
+            metadata,
             secret: None,
             previous_secret: None,
             registration_token: None,

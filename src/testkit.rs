@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::access::{InitialTokenStore, IssuedToken};
+use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::metadata::ClientMetadata;
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::statements::ReplayGuard;
@@ -199,7 +199,7 @@ fn record() -> ClientRecord {
     // the initial token's restrictions and the statement's provenance.
     record.initial_token_subject = Some("partner-onboarding".to_owned());
     record.initial_grant = Some(
-        crate::InitialAccessGrant::with_scopes(["register"])
+        crate::initial_tokens::InitialAccessGrant::with_scopes(["register"])
             .subject("partner-onboarding")
             .allowed_scopes(["openid", "profile"])
             .redirect_hosts([".partner.example"]),

@@ -1,37 +1,38 @@
 //! Client update (RFC 7592 §2.2).
 
-use http::StatusCode;
-
 use crate::error::RegistrationError;
-use crate::events::{Operation, Subject};
-use crate::metadata::ClientMetadata;
+use crate::events::Operation;
+use crate::pipeline::bind::{bind, Target};
+use crate::pipeline::verify::verify;
+use crate::pipeline::{validated, Stored};
 use crate::registrar::{Registrar, RequestContext};
-use crate::request::ParsedRequest;
+use crate::request::RegistrationRequest;
 use crate::response::RegistrationResponse;
 use crate::secret::constant_time_eq;
-use crate::stages::{Accepted, Target};
-use crate::store::{ClientRecord, SecretValue, StoredSecret};
+use crate::store::ClientRecord;
 
 impl Registrar {
-    /// Replaces a client's metadata (RFC 7592 §2.2, status 200).
+    /// Replaces a client's metadata (RFC 7592 §2.2; the HTTP status is 200).
     ///
-    /// The body is the client's full metadata: omitted members return to their defaults. It must
-    /// carry `client_id` equal to the path's and may carry `client_secret` only if it equals the
-    /// current one; the other members only the server sets (`registration_access_token`,
+    /// The request is the client's full metadata: omitted members return to their defaults. It
+    /// must carry `client_id` equal to the path's and may carry `client_secret` only if it equals
+    /// the current one; the other members only the server sets (`registration_access_token`,
     /// `registration_client_uri`, `client_id_issued_at`, `client_secret_expires_at`,
     /// `registration_access_token_expires_in`) are ignored, so a client may send back what a
-    /// read returned (RFC 7592 §2.2). It is validated exactly as a registration: the same rules,
-    /// the restrictions of the initial access token the client registered with, the policy's
-    /// `software_id` limit when the update moves the client to another `software_id`, and the
-    /// host's hook. The client's software statement binds it: an update that omits
+    /// read returned (RFC 7592 §2.2). It runs the stages of [`register`](Self::register): the
+    /// same verify, validate and bind, where the restrictions of the initial access token the
+    /// client registered with, the policy's `software_id` limit (when the update moves the
+    /// client to another `software_id`) and the host's hook bind it as they bound the
+    /// registration. The client's software statement binds it: an update that omits
     /// `software_statement` or sends the stored one back keeps it and the members it asserts;
     /// another statement must verify and come from the same issuer for the same `software_id`.
     /// `"rotate_client_secret": true` asks for a new client secret, returned in the response; the
     /// old one keeps working for the policy's
     /// [`secret_rotation_overlap`](crate::ServerPolicy::secret_rotation_overlap). Otherwise the
     /// secret is kept when the new authentication method still uses one (a new secret is issued
-    /// when the old one cannot serve it); with [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the
-    /// registration access token rotates.
+    /// when the old one cannot serve it); with
+    /// [`rotate_on_update`](crate::ServerPolicy::rotate_on_update) the registration access token
+    /// rotates.
     ///
     /// # Errors
     /// As [`read`](Self::read) for the token; 400 `invalid_request` for a `client_id` or
@@ -42,11 +43,11 @@ impl Registrar {
         &self,
         client_id: &str,
         token: Option<&str>,
-        body: &[u8],
+        request: RegistrationRequest,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        let outcome = self.update_client(client_id, token, body, context).await;
-        self.report(Operation::Update, Some(client_id), outcome)
+        let stored = self.update_client(client_id, token, request, context).await;
+        self.respond(Operation::Update, Some(client_id), stored)
             .await
     }
 
@@ -54,26 +55,27 @@ impl Registrar {
         &self,
         client_id: &str,
         token: Option<&str>,
-        body: &[u8],
+        request: RegistrationRequest,
         context: &RequestContext,
-    ) -> Result<(RegistrationResponse, Subject), RegistrationError> {
+    ) -> Result<Stored, RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
-        let kept = authorized.record.software_statement.as_deref();
-        let mut intake = self.intake(body, context, kept).await?;
-        check_members(&intake.parsed, &authorized.record)?;
-        let Accepted { metadata, .. } = self
-            .accept(&mut intake, context, Target::Update(&authorized.record))
-            .await?;
+        let kept = authorized.record.software_statement.clone();
+        let mut verified = verify(request, kept.as_deref(), &self.verifiers()).await?;
+        check_members(&verified.request, &authorized.record)?;
+        let metadata = validated(&self.policy, &mut verified)?;
+        let target = Target::Update(&authorized.record);
+        let admitted = bind(metadata, &verified, target, context, &self.binders()).await?;
+        let metadata = admitted.metadata;
 
-        let now = self.now();
-        let (secret, shown_secret) = if intake.parsed.rotate_secret {
-            self.rotate_secret(&mut authorized.record, &metadata, now)?
+        let issuer = self.issuer();
+        let (secret, shown_secret) = if verified.request.rotate_client_secret {
+            issuer.rotate_secret(&mut authorized.record, &metadata)?
         } else {
-            self.next_secret(&authorized.record, &metadata, now)?
+            issuer.next_secret(&authorized.record, &metadata)?
         };
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_update || authorized.via_grace {
-            self.rotate(&mut authorized, now)?
+            self.rotate(&mut authorized, &issuer)?
         } else {
             self.unchanged_token(&authorized, token)
         };
@@ -84,7 +86,7 @@ impl Registrar {
         }
         // The client's statement (kept, or replaced by one from the same issuer for the same
         // software) and what it asserts; a client without one has no statement provenance.
-        match intake.statement {
+        match verified.statement {
             Some(statement) => {
                 next.software_statement = Some(statement.raw);
                 next.statement_issuer = Some(statement.info.issuer);
@@ -96,72 +98,17 @@ impl Registrar {
                 next.statement_asserted.clear();
             }
         }
-        let before = std::mem::replace(&mut *next.metadata, metadata);
-        next.updated_at = now;
+        let before = std::mem::replace(&mut next.metadata, metadata);
+        next.updated_at = issuer.now;
         self.save_managed(&next, &authorized.presented).await?;
         let secret =
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
-        let subject = self.subject(&next, Some(Some(&before)));
-        let response = self.response(next, secret, token, StatusCode::OK, now);
-        Ok((response, subject))
-    }
-
-    /// The secret after an update, and the secret to show when a new one was issued.
-    fn next_secret(
-        &self,
-        record: &ClientRecord,
-        metadata: &ClientMetadata,
-        now: time::OffsetDateTime,
-    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
-        if !metadata.effective_auth_method().uses_secret() {
-            return Ok((None, None));
-        }
-        let needs_raw = metadata.effective_auth_method().needs_raw_secret();
-        match &record.secret {
-            Some(kept) => match (&kept.value, needs_raw) {
-                (SecretValue::Hashed(_), false) | (SecretValue::Retrievable(_), true) => {
-                    Ok((Some(kept.clone()), None))
-                }
-                // From client_secret_jwt to a method that needs only a hash: same secret, hashed.
-                (SecretValue::Retrievable(raw), false) => {
-                    let mut stored = self.stored_secret(raw.clone(), metadata, now);
-                    stored.expires_at = kept.expires_at;
-                    Ok((Some(stored), None))
-                }
-                // A hash cannot become an HMAC key: issue a new secret.
-                _ => self.fresh_secret(metadata, now),
-            },
-            None => self.fresh_secret(metadata, now),
-        }
-    }
-
-    /// A new secret on request; the current one becomes the previous one, valid for the
-    /// policy's overlap (or less, if it expires sooner).
-    fn rotate_secret(
-        &self,
-        record: &mut ClientRecord,
-        metadata: &ClientMetadata,
-        now: time::OffsetDateTime,
-    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
-        let fresh = self.fresh_secret(metadata, now)?;
-        if fresh.0.is_some() {
-            record.previous_secret = record.secret.take().map(|mut old| {
-                let overlap_end = now.saturating_add(self.policy.secret_rotation_overlap);
-                old.expires_at = Some(old.expires_at.map_or(overlap_end, |at| at.min(overlap_end)));
-                old
-            });
-        }
-        Ok(fresh)
-    }
-
-    fn fresh_secret(
-        &self,
-        metadata: &ClientMetadata,
-        now: time::OffsetDateTime,
-    ) -> Result<(Option<StoredSecret>, Option<crate::ClientSecret>), RegistrationError> {
-        Ok(match self.new_secret(metadata, now)? {
-            Some((secret, stored)) => (Some(stored), Some(secret)),
-            None => (None, None),
+        Ok(Stored {
+            record: next,
+            before: Some(before),
+            changed: true,
+            secret,
+            token,
         })
     }
 }
@@ -174,7 +121,10 @@ impl Registrar {
 /// are ignored: RFC 7592 §2.2 puts "MUST NOT include" on the client, not on the server, and a
 /// client that sends back what it read (as the same paragraph asks for every other member) must
 /// not be refused for it. None of them is ever taken from a request.
-fn check_members(parsed: &ParsedRequest, record: &ClientRecord) -> Result<(), RegistrationError> {
+fn check_members(
+    parsed: &RegistrationRequest,
+    record: &ClientRecord,
+) -> Result<(), RegistrationError> {
     match parsed.client_id.as_deref() {
         Some(id) if constant_time_eq(id, &record.client_id) => {}
         Some(_) => {

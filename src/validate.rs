@@ -1,5 +1,5 @@
 //! The pure validation rules: metadata against the [`ServerPolicy`], every violation reported at
-//! once, then the defaults applied.
+//! once, then the defaults applied. No I/O, no clock, no store.
 
 mod jwks;
 mod text;
@@ -7,22 +7,103 @@ mod uri;
 
 use std::collections::BTreeSet;
 
-use crate::error::{ErrorCode, Violation};
+use crate::error::{ErrorCode, Violation, Violations};
 use crate::metadata::{
     ApplicationType, AuthMethod, ClientMetadata, GrantType, JoseAlgorithm, RedirectUri,
     ResponseType, Scope, SubjectType, LOCALIZABLE,
 };
 use crate::policy::{ScopePolicy, ServerPolicy};
+use crate::request::{RegistrationRequest, RESERVED};
 use text::{character_problem, member_strings, plausible_email, Strings as _};
 
 pub(crate) use uri::remote_host;
+
+/// Client metadata that met every rule of a [`ServerPolicy`], with the policy's defaults applied:
+/// what [`validate`] returns and what a registration stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedMetadata(ClientMetadata);
+
+impl ValidatedMetadata {
+    /// The metadata.
+    pub fn into_inner(self) -> ClientMetadata {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidatedMetadata {
+    type Target = ClientMetadata;
+
+    fn deref(&self) -> &ClientMetadata {
+        &self.0
+    }
+}
+
+/// Validates a request's metadata against `policy` (RFC 7591 §2, OpenID Connect Registration §2,
+/// and the policy's own rules) and applies the defaults: the metadata a registration would store.
+///
+/// Pure: no I/O, no clock, no store, no [`Registrar`](crate::Registrar). It is the dry run a
+/// client developer or an administrator's console needs; a registration runs the same function
+/// after verifying statements and before the rules that bind a client (initial token
+/// restrictions, the host's hook, limits). Every problem is reported at once. Extensions the
+/// policy does not accept are dropped. A signed body's members are validated once its signature
+/// has verified: before that, the request carries none.
+///
+/// ```
+/// use oauth_dcr::{validate, RegistrationRequest, RequestLimits, ServerPolicy};
+///
+/// let policy = ServerPolicy::new("https://as.example/register");
+/// let request = RegistrationRequest::from_json(
+///     br#"{"redirect_uris":["https://app.example/cb#frag"]}"#,
+///     &RequestLimits::default(),
+/// )?;
+/// let refused = validate(&policy, &request).unwrap_err();
+/// assert!(refused.names("redirect_uris"));
+/// # Ok::<(), oauth_dcr::RegistrationError>(())
+/// ```
+///
+/// # Errors
+/// Every violated rule, redirect URI problems first (RFC 7591 §3.2.2 `invalid_redirect_uri`).
+pub fn validate(
+    policy: &ServerPolicy,
+    request: &RegistrationRequest,
+) -> Result<ValidatedMetadata, Violations> {
+    validate_request(policy, request.metadata.clone(), request.violations.clone())
+}
+
+/// [`validate`] on a request's metadata taken by value: drops the extensions the policy does not
+/// accept, then checks every rule. `prior` holds the violations found while reading.
+pub(crate) fn validate_request(
+    policy: &ServerPolicy,
+    mut metadata: ClientMetadata,
+    prior: Vec<Violation>,
+) -> Result<ValidatedMetadata, Violations> {
+    metadata.other_mut().retain(|name, _| {
+        name.contains('#') || (!RESERVED.contains(&name.as_str()) && policy.accepts_extension(name))
+    });
+    validate_metadata(policy, metadata, prior)
+}
+
+/// Checks every rule on metadata that already holds only what may be kept (after a hook changed
+/// it, for example) and applies the defaults.
+pub(crate) fn validate_metadata(
+    policy: &ServerPolicy,
+    mut metadata: ClientMetadata,
+    prior: Vec<Violation>,
+) -> Result<ValidatedMetadata, Violations> {
+    match check(&mut metadata, policy, prior) {
+        Ok(()) => Ok(ValidatedMetadata(metadata)),
+        Err(list) => Err(Violations::new(list).unwrap_or_else(|| {
+            Violations::one(Violation::metadata("metadata", "invalid metadata"))
+        })),
+    }
+}
 
 /// Validates `metadata` against `policy` and applies the defaults, in place; a refused
 /// `metadata` is left as it was.
 ///
 /// `prior` holds violations found while parsing (type errors); rules about a member already named
 /// there are skipped so each member is reported once.
-pub(crate) fn validate(
+fn check(
     metadata: &mut ClientMetadata,
     policy: &ServerPolicy,
     prior: Vec<Violation>,

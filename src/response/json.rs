@@ -29,7 +29,6 @@ pub(super) fn response(response: &RegistrationResponse) -> Vec<u8> {
         registration_access_token_expires_in,
         software_statement,
         metadata,
-        status: _,
     } = response;
     out.extend_from_slice(b"{\"client_id\":");
     client_id.write(&mut out);
@@ -40,7 +39,7 @@ pub(super) fn response(response: &RegistrationResponse) -> Vec<u8> {
     if let Some(expires_at) = client_secret_expires_at {
         member(&mut out, "client_secret_expires_at", expires_at);
     }
-    if !registration_access_token.is_empty() {
+    if let Some(registration_access_token) = registration_access_token {
         member(
             &mut out,
             "registration_access_token",

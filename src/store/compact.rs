@@ -17,7 +17,7 @@ use serde_json::Value;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::{ClientRecord, Origin, PreviousToken, SecretValue, StoredSecret, StoredToken};
-use crate::access::InitialAccessGrant;
+use crate::initial_tokens::InitialAccessGrant;
 use crate::metadata::{
     with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, Coded, GrantType,
     JoseAlgorithm, RedirectUri, ResponseType, Scope, SubjectType,

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use self::clients::{Clients, Key};
 use super::compact::Packed;
 use super::{ClientRecord, ClientStore, StoreError};
-use crate::access::{InitialTokenStore, IssuedToken};
+use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 
 /// Shards of each map: concurrent requests rarely wait for one another, and a growing map

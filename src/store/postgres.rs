@@ -20,7 +20,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::NoTls;
 
 use super::{ClientRecord, ClientStore, StoreError};
-use crate::access::{InitialTokenStore, IssuedToken};
+use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 use crate::statements::ReplayGuard;
 

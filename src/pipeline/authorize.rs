@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::InitialTokenVerifier;
-
 use crate::error::{ErrorCode, RegistrationError};
+use crate::initial_tokens::InitialTokenVerifier;
 use crate::events::Operation;
-use crate::registrar::{lost_race, Registrar};
+use crate::registrar::Registrar;
+
+use super::issue::Issuer;
+use super::persist::lost_race;
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::store::{ClientRecord, Origin, PreviousToken, StoreError};
 
@@ -241,11 +243,11 @@ impl Registrar {
         &self,
         authorized: &Authorized,
         presented: Option<&str>,
-    ) -> RegistrationAccessToken {
+    ) -> Option<RegistrationAccessToken> {
         if authorized.via_host {
-            return RegistrationAccessToken::default();
+            return None;
         }
-        RegistrationAccessToken::new(presented.unwrap_or_default())
+        presented.map(RegistrationAccessToken::new)
     }
 
     /// Gives `record` a new token and remembers the one it replaces, for reuse detection and the
@@ -259,12 +261,12 @@ impl Registrar {
     pub(crate) fn rotate(
         &self,
         authorized: &mut Authorized,
-        now: OffsetDateTime,
-    ) -> Result<RegistrationAccessToken, RegistrationError> {
-        if !self.policy.registration_access_tokens {
-            return Ok(RegistrationAccessToken::default());
-        }
-        let (token, stored) = self.new_token(now)?;
+        issuer: &Issuer<'_>,
+    ) -> Result<Option<RegistrationAccessToken>, RegistrationError> {
+        let Some((token, stored)) = issuer.token()? else {
+            return Ok(None);
+        };
+        let now = issuer.now;
         let record = &mut authorized.record;
         let replaced = record.registration_token.replace(stored);
         if authorized.via_grace {
@@ -283,7 +285,7 @@ impl Registrar {
             });
         }
         record.updated_at = now;
-        Ok(token)
+        Ok(Some(token))
     }
 }
 
@@ -291,7 +293,8 @@ fn check_origin(record: &ClientRecord) -> Result<(), RegistrationError> {
     if record.origin == Origin::Dynamic {
         return Ok(());
     }
-    Err(RegistrationError::Forbidden(
-        "this client was not registered dynamically and cannot be managed here".into(),
+    Err(RegistrationError::rejected(
+        ErrorCode::AccessDenied,
+        "this client was not registered dynamically and cannot be managed here",
     ))
 }

@@ -1,0 +1,70 @@
+//! The stages every operation is composed of, each in a module named after it, each taking
+//! typed input and returning typed output:
+//!
+//! ```text
+//! RegistrationRequest ─verify─► Verified ─validate─► ValidatedMetadata ─bind─► Admitted
+//!                     ─issue──► credentials ─persist─► Stored ─respond─► RegistrationResponse
+//! ```
+//!
+//! - [`admit`]: registration switched on, the initial access token (RFC 7591 §3);
+//! - [`authorize`]: the registration access token of a management call (RFC 7592 §2), its
+//!   rotation, reuse detection and grace window;
+//! - [`verify`]: a signed body's signature, the software statement merged with precedence;
+//! - [`validate`](crate::validate()): the pure rules of the [`ServerPolicy`](crate::ServerPolicy);
+//! - [`bind`]: what binds a client beyond them (the initial token's restrictions, its statement
+//!   on re-registration, the host's hook, the sector identifier document, the limits);
+//! - [`issue`]: identifier, secret, registration access token and their stored forms;
+//! - [`persist`]: create, or compare-and-set update;
+//! - [`respond`]: the client information response, built from what was stored.
+//!
+//! `register` and `update` (in `register.rs` and `update.rs`) are each one short sequence of
+//! these calls: a rule added to a stage holds on both by construction.
+
+pub(crate) mod admit;
+pub(crate) mod authorize;
+pub(crate) mod bind;
+pub(crate) mod issue;
+pub(crate) mod persist;
+pub(crate) mod respond;
+pub(crate) mod verify;
+
+use crate::error::RegistrationError;
+use crate::metadata::ClientMetadata;
+use crate::policy::ServerPolicy;
+use crate::secret::{ClientSecret, RegistrationAccessToken};
+use crate::store::ClientRecord;
+use crate::validate::{validate_request, ValidatedMetadata};
+
+use verify::Verified;
+
+/// What an operation stored: the response and the event are built from it.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    /// The client as stored.
+    pub(crate) record: ClientRecord,
+    /// Its metadata before the operation (`None` for a new client or one that did not change).
+    pub(crate) before: Option<ClientMetadata>,
+    /// Whether the operation changed the metadata (registration, update).
+    pub(crate) changed: bool,
+    /// The client secret to show (new, or retrievable).
+    pub(crate) secret: Option<ClientSecret>,
+    /// The registration access token to show.
+    pub(crate) token: Option<RegistrationAccessToken>,
+}
+
+/// The validate stage on a verified request: the request's metadata, taken out of it, against
+/// the policy's rules, with the violations found while reading it.
+pub(crate) fn validated(
+    policy: &ServerPolicy,
+    verified: &mut Verified,
+) -> Result<ValidatedMetadata, RegistrationError> {
+    let metadata = std::mem::take(&mut verified.request.metadata);
+    let violations = std::mem::take(&mut verified.request.violations);
+    validate_request(policy, metadata, violations).map_err(RegistrationError::InvalidMetadata)
+}
+
+/// A failure of the random source, a key source or an invariant: 500 without details, the
+/// cause kept for the host's logs.
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> RegistrationError {
+    RegistrationError::Internal(Box::new(e))
+}
