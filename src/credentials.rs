@@ -122,7 +122,6 @@ impl CredentialGenerator for RandomGenerator {
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError> {
         random_token().map(RegistrationAccessToken::new)
     }
-
 }
 
 /// The source of the current time.
@@ -174,7 +173,11 @@ mod tests {
                 d.registration_token.as_ref().map(|t| t.secret().len()),
             )
         };
-        assert_eq!(form(&a), form(&plain), "the one-call draw makes what the plain path makes");
+        assert_eq!(
+            form(&a),
+            form(&plain),
+            "the one-call draw makes what the plain path makes"
+        );
         let id = a.client_id.clone().unwrap();
         assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
         let secret = a.client_secret.as_ref().unwrap().secret().to_owned();

@@ -10,8 +10,6 @@ use std::fmt;
 use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
-
 /// An OAuth error code, as registered in the OAuth Extensions Error Registry.
 ///
 /// The known codes are variants; anything else round-trips through [`ErrorCode::Other`].
@@ -263,7 +261,7 @@ pub enum RegistrationError {
     /// description; the [`FetchError`](crate::fetch::FetchError) (addresses, upstream statuses)
     /// is the `source`, for the host's logs only.
     #[error("the client metadata document could not be fetched")]
-    DocumentUnavailable(#[source] crate::fetch::FetchError),
+    DocumentUnavailable(#[source] FetchError),
     /// The store failed. 500 `server_error` with no detail; the store's error is the `source`.
     #[error("store failure")]
     Store(#[source] StoreError),
@@ -399,4 +397,51 @@ impl From<RegistrationError> for http::Response<Vec<u8>> {
     fn from(e: RegistrationError) -> Self {
         e.into_http()
     }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The client does not exist.
+    #[error("client not found")]
+    NotFound,
+    /// A client with this identifier (or registration token) exists already, or the stored
+    /// version is not the expected one.
+    #[error("conflicting write")]
+    Conflict,
+    /// The backend failed (connection, timeout, …). The client sees a 500 with no detail.
+    #[error("store backend failure")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// Why a fetch failed. Clients never see the detail; hosts log it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The URL is not allowed: not https, or its host resolves to a non-public address.
+    #[error("fetch refused: {0}")]
+    Refused(String),
+    /// The server answered with a redirect, which is never followed.
+    #[error("the server answered with a redirect")]
+    Redirect,
+    /// The body is larger than the limit.
+    #[error("the document is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The fetch took longer than the limit.
+    #[error("the fetch timed out")]
+    Timeout,
+    /// The server answered with a status other than 200.
+    #[error("the server answered {0}")]
+    Status(u16),
+    /// The connection or the exchange failed.
+    #[error("network failure: {0}")]
+    Network(String),
 }

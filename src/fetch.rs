@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::error::FetchError;
 use crate::statements::{Jwks, KeyError, KeySource};
 
 #[cfg(feature = "fetch")]
@@ -64,33 +65,9 @@ impl Fetched {
     }
 }
 
-/// Why a fetch failed. Clients never see the detail; hosts log it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FetchError {
-    /// The URL is not allowed: not https, or its host resolves to a non-public address.
-    #[error("fetch refused: {0}")]
-    Refused(String),
-    /// The server answered with a redirect, which is never followed.
-    #[error("the server answered with a redirect")]
-    Redirect,
-    /// The body is larger than the limit.
-    #[error("the document is larger than {0} bytes")]
-    TooLarge(usize),
-    /// The fetch took longer than the limit.
-    #[error("the fetch timed out")]
-    Timeout,
-    /// The server answered with a status other than 200.
-    #[error("the server answered {0}")]
-    Status(u16),
-    /// The connection or the exchange failed.
-    #[error("network failure: {0}")]
-    Network(String),
-}
-
 /// The `max-age` of a `Cache-Control` header value; zero for `no-store` and `no-cache`. For
 /// [`Fetcher`] implementations filling [`Fetched::max_age`].
-pub fn max_age(cache_control: &str) -> Option<Duration> {
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
     let mut age = None;
     for directive in cache_control.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();
@@ -206,7 +183,7 @@ pub trait Fetcher: Send + Sync {
 /// multicast, documentation, benchmarking (`2001:2::/48` too), 6to4 relay anycast
 /// (`192.88.99.0/24`), discard-only (`100::/64`), site-local (`fec0::/10`) or reserved;
 /// IPv4-mapped and NAT64 IPv6 addresses are judged by their IPv4 address.
-pub fn is_public_ip(ip: IpAddr) -> bool {
+pub(crate) fn is_public_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),

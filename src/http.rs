@@ -23,8 +23,9 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::error::RegistrationError;
 use crate::policy::RequestLimits;
-use crate::registrar::{Registrar, RequestContext};
+use crate::registrar::Registrar;
 use crate::request::RegistrationRequest;
+use crate::request::RequestContext;
 use crate::response::json_response;
 
 /// The [`RegistrationRequest`] of a registration or update body: a signed body when the

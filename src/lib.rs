@@ -86,8 +86,8 @@ pub use metadata::{
     ResponseType, Scope, SubjectType,
 };
 pub use policy::{RequestLimits, ServerPolicy};
-pub use registrar::{Registrar, RequestContext};
-pub use request::RegistrationRequest;
+pub use registrar::Registrar;
+pub use request::{RegistrationRequest, RequestContext};
 pub use response::RegistrationResponse;
 pub use secret::{ClientSecret, RegistrationAccessToken};
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};

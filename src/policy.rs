@@ -136,7 +136,7 @@ pub struct ServerPolicy {
     /// Client ID Metadata Documents: when set, URL client identifiers are resolved by
     /// [`Registrar::resolve_client_id`](crate::Registrar::resolve_client_id) and discovery
     /// advertises `client_id_metadata_document_supported`. Defaults to `None`.
-    pub metadata_documents: Option<crate::documents::DocumentPolicy>,
+    pub metadata_documents: Option<DocumentPolicy>,
     /// Browser origins (`https://app.example`) allowed to call the endpoints cross-origin; the
     /// [`http`](crate::http) adapter answers CORS preflights for them. Defaults to none.
     pub allowed_origins: Vec<String>,
@@ -421,6 +421,75 @@ impl Default for RequestLimits {
             max_array_len: 256,
             max_members: 256,
             max_string_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// How the server treats URL client identifiers. Put it in
+/// [`ServerPolicy::metadata_documents`](crate::ServerPolicy::metadata_documents) and attach a fetcher
+/// ([`Registrar::with_metadata_documents`](crate::Registrar::with_metadata_documents)); [`Registrar::discovery_metadata`](crate::Registrar::discovery_metadata) then advertises
+/// `client_id_metadata_document_supported`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DocumentPolicy {
+    /// Largest accepted document. Defaults to 5 KiB.
+    pub max_bytes: usize,
+    /// Longest a fetch may take. Defaults to 5 seconds.
+    pub timeout: std::time::Duration,
+    /// Shortest time a document is cached, whatever its `Cache-Control` says; also the lifetime
+    /// of a document without caching headers. Defaults to 5 minutes.
+    pub min_cache: std::time::Duration,
+    /// Longest time a document is cached. Defaults to 24 hours.
+    pub max_cache: std::time::Duration,
+    /// How long a failure is remembered before the URL is fetched again. Defaults to zero:
+    /// failures are not cached, as the draft requires ("MUST NOT cache error responses",
+    /// nor invalid documents). A non-zero value damps floods of resolutions of a failing URL
+    /// (each would otherwise fetch it) at the price of a deliberate deviation from the draft:
+    /// a client that fixes its document waits this long to be resolved.
+    pub failure_cache: std::time::Duration,
+    /// Most cached documents and failures. Defaults to 10,000.
+    pub max_entries: usize,
+    /// When set, only URLs on these hosts are resolved (`.example.com` admits subdomains).
+    /// Defaults to `None` (any public host).
+    pub allowed_hosts: Option<BTreeSet<String>>,
+    /// Accept `http://localhost` loopback redirect URIs (any port) for native document clients
+    /// besides `127.0.0.1` and `[::1]`, as MCP clients publish them, whatever
+    /// [`RedirectPolicy::allow_localhost`](crate::RedirectPolicy::allow_localhost) says for
+    /// registrations (RFC 8252 §8.3 calls `localhost` NOT RECOMMENDED; the MCP specification's
+    /// example lists it). Defaults to `true`.
+    pub localhost_redirects: bool,
+    /// Refuse a document without `client_name` (`invalid_client_metadata`), so that the consent
+    /// screen always has a name to show beside the host (MCP: servers should show the client's
+    /// hostname and name). Defaults to `false`.
+    pub require_client_name: bool,
+    /// Accept `http` client ids on loopback (`http://127.0.0.1:9000/client.json`,
+    /// `http://[::1]/…`, `http://localhost/…`), for walkthroughs and tests that serve documents
+    /// locally; the fetcher must allow loopback too
+    /// (`HttpFetcher::dangerously_allow_loopback_for_tests`). Never in production: the draft
+    /// requires https. Defaults to `false`.
+    pub dangerously_allow_http_loopback: bool,
+    /// URLs on these hosts are never resolved. Defaults to none.
+    pub denied_hosts: BTreeSet<String>,
+    /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
+    /// a consent screen can say so. Defaults to none.
+    pub verified_hosts: BTreeSet<String>,
+}
+
+impl Default for DocumentPolicy {
+    fn default() -> Self {
+        Self {
+            max_bytes: 5 * 1024,
+            timeout: std::time::Duration::from_secs(5),
+            min_cache: std::time::Duration::from_secs(300),
+            max_cache: std::time::Duration::from_secs(24 * 3600),
+            failure_cache: std::time::Duration::ZERO,
+            max_entries: 10_000,
+            allowed_hosts: None,
+            localhost_redirects: true,
+            require_client_name: false,
+            dangerously_allow_http_loopback: false,
+            denied_hosts: BTreeSet::new(),
+            verified_hosts: BTreeSet::new(),
         }
     }
 }

@@ -6,8 +6,9 @@ use crate::pipeline::bind::{bind, Admitted, Target};
 use crate::pipeline::issue::NewCredentials;
 use crate::pipeline::verify::verify;
 use crate::pipeline::{validated, Stored};
-use crate::registrar::{Registrar, RequestContext};
+use crate::registrar::Registrar;
 use crate::request::RegistrationRequest;
+use crate::request::RequestContext;
 use crate::response::RegistrationResponse;
 use crate::store::{ClientRecord, Origin};
 

@@ -2,7 +2,6 @@
 //! the stages the four operations share.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -20,42 +19,10 @@ use crate::pipeline::respond::respond;
 use crate::pipeline::verify::Verifiers;
 use crate::pipeline::Stored;
 use crate::policy::ServerPolicy;
+
 use crate::response::RegistrationResponse;
-use crate::secret::InitialAccessToken;
 use crate::statements::{SignedRequests, SoftwareStatements};
 use crate::store::ClientStore;
-
-/// What the host knows about the HTTP request besides its body.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct RequestContext {
-    /// The address of the peer, for the host's own policy decisions and logs.
-    pub remote_addr: Option<IpAddr>,
-    /// The bearer token of the registration request (RFC 7591 §3 initial access token), from the
-    /// `Authorization` header.
-    pub initial_access_token: Option<InitialAccessToken>,
-}
-
-impl RequestContext {
-    /// An empty context.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the peer address.
-    #[must_use]
-    pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
-        self.remote_addr = Some(addr);
-        self
-    }
-
-    /// Sets the initial access token.
-    #[must_use]
-    pub fn with_initial_access_token(mut self, token: impl Into<String>) -> Self {
-        self.initial_access_token = Some(InitialAccessToken::new(token));
-        self
-    }
-}
 
 /// The registration endpoint (RFC 7591) and the client configuration endpoint (RFC 7592) as plain
 /// async functions over typed values: the configuration, and the four operations composed of the

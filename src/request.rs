@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::{RegistrationError, Violation};
 use crate::metadata::{with_members, ClientMetadata, LOCALIZABLE};
 use crate::policy::RequestLimits;
+use crate::secret::InitialAccessToken;
 
 /// Members only the server sets (RFC 7591 §3.2.1, RFC 7592 §3). A registration never trusts them.
 pub(crate) const SERVER_OWNED: [&str; 7] = [
@@ -220,6 +222,38 @@ impl From<ClientMetadata> for RegistrationRequest {
             metadata,
             ..Self::default()
         }
+    }
+}
+
+/// What the host knows about the HTTP request besides its body.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The address of the peer, for the host's own policy decisions and logs.
+    pub remote_addr: Option<IpAddr>,
+    /// The bearer token of the registration request (RFC 7591 §3 initial access token), from the
+    /// `Authorization` header.
+    pub initial_access_token: Option<InitialAccessToken>,
+}
+
+impl RequestContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the peer address.
+    #[must_use]
+    pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
+        self.remote_addr = Some(addr);
+        self
+    }
+
+    /// Sets the initial access token.
+    #[must_use]
+    pub fn with_initial_access_token(mut self, token: impl Into<String>) -> Self {
+        self.initial_access_token = Some(InitialAccessToken::new(token));
+        self
     }
 }
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::error::StoreError;
 use crate::metadata::ClientMetadata;
 use crate::secret::ClientSecret;
 pub use crate::secret::SecretHash;
@@ -245,29 +246,6 @@ impl ClientRecord {
         let current = self.secret.as_ref().is_some_and(check);
         let previous = self.previous_secret.as_ref().is_some_and(check);
         current | previous
-    }
-}
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The client does not exist.
-    #[error("client not found")]
-    NotFound,
-    /// A client with this identifier (or registration token) exists already, or the stored
-    /// version is not the expected one.
-    #[error("conflicting write")]
-    Conflict,
-    /// The backend failed (connection, timeout, …). The client sees a 500 with no detail.
-    #[error("store backend failure")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StoreError {
-    /// Wraps a backend error.
-    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Backend(Box::new(e))
     }
 }
 

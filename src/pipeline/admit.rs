@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
-use crate::registrar::{Registrar, RequestContext};
+use crate::registrar::Registrar;
+use crate::request::RequestContext;
 use crate::secret::InitialAccessToken;
 
 /// The registration endpoint's demand for an initial access token.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::error::{ErrorCode, RegistrationError};
-use crate::initial_tokens::InitialTokenVerifier;
 use crate::events::Operation;
+use crate::initial_tokens::InitialTokenVerifier;
 use crate::registrar::Registrar;
 
 use super::issue::Issuer;

@@ -12,7 +12,7 @@ use crate::fetch::{FetchLimits, Fetcher};
 use crate::initial_tokens::InitialAccessGrant;
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
-use crate::registrar::RequestContext;
+use crate::request::RequestContext;
 use crate::secret::SecretHash;
 use crate::store::{ClientRecord, ClientStore};
 use crate::validate::{validate_metadata, ValidatedMetadata};
@@ -184,17 +184,14 @@ pub(crate) async fn check_sector_identifier(
     fetcher: Option<&dyn Fetcher>,
     metadata: &ClientMetadata,
 ) -> Result<(), RegistrationError> {
-    let (Some(fetcher), Some(uri)) = (fetcher, &metadata.sector_identifier_uri)
-    else {
+    let (Some(fetcher), Some(uri)) = (fetcher, &metadata.sector_identifier_uri) else {
         return Ok(());
     };
     let refuse = |why: String| {
-        RegistrationError::InvalidMetadata(Violations::one(
-            Violation::metadata(
-                "sector_identifier_uri",
-                format!("sector_identifier_uri: {why}"),
-            ),
-        ))
+        RegistrationError::InvalidMetadata(Violations::one(Violation::metadata(
+            "sector_identifier_uri",
+            format!("sector_identifier_uri: {why}"),
+        )))
     };
     let fetched = fetcher
         .fetch(uri, FetchLimits::default())
@@ -233,8 +230,7 @@ async fn check_client_limits(
     let Some(software_id) = metadata.software_id.as_deref() else {
         return Ok(());
     };
-    let moves_in =
-        current.is_none_or(|c| c.metadata.software_id.as_deref() != Some(software_id));
+    let moves_in = current.is_none_or(|c| c.metadata.software_id.as_deref() != Some(software_id));
     if let (Some(max), true) = (policy.max_clients_per_software_id, moves_in) {
         if store.count(Some(software_id)).await? >= max {
             return Err(RegistrationError::refused(format!(

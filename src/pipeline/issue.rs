@@ -92,12 +92,14 @@ impl Issuer<'_> {
             return Ok(None);
         }
         let token = match self.generator {
-            None => credentials::draw(Needed {
-                registration_token: true,
-                ..Needed::default()
-            })
-            .map_err(internal)?
-            .registration_token,
+            None => {
+                credentials::draw(Needed {
+                    registration_token: true,
+                    ..Needed::default()
+                })
+                .map_err(internal)?
+                .registration_token
+            }
             Some(generator) => Some(generator.registration_token().map_err(internal)?),
         };
         let token = token
@@ -112,17 +114,22 @@ impl Issuer<'_> {
             return Ok((None, None));
         }
         let secret = match self.generator {
-            None => credentials::draw(Needed {
-                client_secret: true,
-                ..Needed::default()
-            })
-            .map_err(internal)?
-            .client_secret,
+            None => {
+                credentials::draw(Needed {
+                    client_secret: true,
+                    ..Needed::default()
+                })
+                .map_err(internal)?
+                .client_secret
+            }
             Some(generator) => Some(generator.client_secret().map_err(internal)?),
         };
         let secret =
             secret.ok_or_else(|| internal(std::io::Error::other("no client secret was drawn")))?;
-        Ok((Some(self.stored_secret(secret.clone(), metadata)), Some(secret)))
+        Ok((
+            Some(self.stored_secret(secret.clone(), metadata)),
+            Some(secret),
+        ))
     }
 
     /// How `secret` is stored for `metadata`: hashed unless the method needs the raw value.
@@ -194,9 +201,7 @@ impl Issuer<'_> {
     ) -> Result<NextSecret, RegistrationError> {
         let fresh = self.fresh_secret(metadata)?;
         if fresh.0.is_some() {
-            let overlap_end = self
-                .now
-                .saturating_add(self.policy.secret_rotation_overlap);
+            let overlap_end = self.now.saturating_add(self.policy.secret_rotation_overlap);
             record.previous_secret = record.secret.take().map(|mut old| {
                 old.expires_at = Some(old.expires_at.map_or(overlap_end, |at| at.min(overlap_end)));
                 old

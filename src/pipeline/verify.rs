@@ -233,7 +233,9 @@ async fn statement(
     let Some(config) = with.statements else {
         // RFC 7591 §3.1.1: a server that does not support statements MAY ignore them. A
         // statement stored with the client while it did still binds the client.
-        return kept.map(|raw| kept_statement(request, raw, &[])).transpose();
+        return kept
+            .map(|raw| kept_statement(request, raw, &[]))
+            .transpose();
     };
     if not_a_string {
         return Err(RegistrationError::rejected(
@@ -459,4 +461,3 @@ fn base64url(part: &str) -> Option<Vec<u8>> {
         .decode(part)
         .ok()
 }
-
