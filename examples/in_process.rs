@@ -1,4 +1,5 @@
-//! Registers, reads, updates and deletes a client in-process, printing each step.
+//! Registers, reads, updates and deletes a client in-process, printing each step; then shows the
+//! dry run (`validate`) and a refused registration as the HTTP response a handler would send.
 //!
 //! ```text
 //! cargo run --example in_process
@@ -6,7 +7,10 @@
 
 use std::sync::Arc;
 
-use oauth_dcr::{MemoryStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
+use oauth_dcr::{
+    validate, MemoryStore, Registrar, RegistrationError, RegistrationRequest, RequestContext,
+    ServerPolicy,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), RegistrationError> {
@@ -14,62 +18,63 @@ async fn main() -> Result<(), RegistrationError> {
         ServerPolicy::new("https://as.example/register"),
         Arc::new(MemoryStore::new()),
     );
+    let limits = &registrar.policy().limits;
     let context = RequestContext::new();
 
     let body = br#"{"redirect_uris":["https://app.example/callback"],"client_name":"Example App"}"#;
-    let client = registrar.register(body, &context).await?;
-    println!(
-        "registered ({}):\n{}\n",
-        client.status,
-        pretty(&client.to_json())
-    );
+    let client = registrar
+        .register(RegistrationRequest::from_json(body, limits)?, &context)
+        .await?;
+    println!("registered:\n{}\n", pretty(&client.to_json()));
 
-    let token = client.registration_access_token.secret().to_owned();
+    let token = token_of(&client);
     let read = registrar.read(&client.client_id, Some(&token)).await?;
-    println!(
-        "read ({}), the token rotated:\n{}\n",
-        read.status,
-        pretty(&read.to_json())
-    );
+    println!("read, the token rotated:\n{}\n", pretty(&read.to_json()));
 
     let stale = registrar.read(&client.client_id, Some(&token)).await;
     println!("reading again with the old token: {}\n", stale.unwrap_err());
 
-    let token = read.registration_access_token.secret().to_owned();
-    let update = format!(
-        r#"{{"client_id":"{}","redirect_uris":["https://app.example/callback"],"client_name":"Renamed App"}}"#,
-        client.client_id
-    );
+    // An update sends back what the read returned, with the change (RFC 7592 §2.2).
+    let mut update = RegistrationRequest::from(read.metadata.clone());
+    update.client_id = Some(client.client_id.clone());
+    update.metadata.client_name = Some("Renamed App".into());
     let updated = registrar
-        .update(&client.client_id, Some(&token), update.as_bytes(), &context)
+        .update(&client.client_id, Some(&token_of(&read)), update, &context)
         .await?;
-    println!(
-        "updated ({}):\n{}\n",
-        updated.status,
-        pretty(&updated.to_json())
-    );
+    println!("updated:\n{}\n", pretty(&updated.to_json()));
 
-    let token = updated.registration_access_token.secret();
-    registrar.delete(&client.client_id, Some(token)).await?;
+    let token = token_of(&updated);
+    registrar.delete(&client.client_id, Some(&token)).await?;
     println!(
         "deleted; reading it now: {}",
         registrar
-            .read(&client.client_id, Some(token))
+            .read(&client.client_id, Some(&token))
             .await
             .unwrap_err()
     );
 
-    let refused = registrar
-        .register(br#"{"redirect_uris":["javascript:alert(1)"]}"#, &context)
-        .await
-        .unwrap_err();
+    let bad =
+        RegistrationRequest::from_json(br#"{"redirect_uris":["javascript:alert(1)"]}"#, limits)?;
+    match validate(registrar.policy(), &bad) {
+        Ok(_) => println!("\nthe dry run accepts it"),
+        Err(violations) => println!("\nthe dry run refuses it: {violations}"),
+    }
+    let refused = registrar.register(bad, &context).await.unwrap_err();
     let response = refused.into_http();
     println!(
-        "\na refused registration answers {}: {}",
+        "a refused registration answers {}: {}",
         response.status(),
         String::from_utf8_lossy(response.body())
     );
     Ok(())
+}
+
+fn token_of(response: &oauth_dcr::RegistrationResponse) -> String {
+    response
+        .registration_access_token
+        .as_ref()
+        .map(|t| t.secret().to_owned())
+        .unwrap_or_default()
 }
 
 fn pretty(json: &[u8]) -> String {

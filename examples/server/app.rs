@@ -20,10 +20,14 @@ use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use oauth_dcr::initial_tokens::InitialTokenVerifier;
+use oauth_dcr::policy::ScopePolicy;
+use oauth_dcr::profiles::{OpenBanking, Profile};
+use oauth_dcr::statements::{
+    JwtRules, MemoryReplayGuard, ReplayGuard, SignedRequests, SoftwareStatements, StaticKeySource,
+};
 use oauth_dcr::{
-    ClientStore, InitialTokenVerifier, JwtRules, MemoryReplayGuard, MemoryStore, OpenBanking,
-    Profile, Registrar, RegistrationError, ReplayGuard, RequestContext, ScopePolicy, ServerPolicy,
-    SignedRequests, SoftwareStatements, StaticKeySource,
+    ClientStore, MemoryStore, Registrar, RegistrationError, RequestContext, ServerPolicy,
 };
 use serde_json::{json, Value};
 
@@ -65,7 +69,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
         #[cfg(feature = "postgres")]
         StoreChoice::Postgres(url) => {
             let failed = |e: oauth_dcr::StoreError| format!("PostgreSQL store: {e:?}");
-            let store = oauth_dcr::PostgresStore::connect(url, 16)
+            let store = oauth_dcr::store::PostgresStore::connect(url, 16)
                 .await
                 .map_err(failed)?;
             store.migrate().await.map_err(failed)?;
@@ -326,8 +330,8 @@ async fn resolve(
     match app.registrar.resolve_client_id(client_id).await {
         Ok(client) => {
             let trust = match &client.trust {
-                oauth_dcr::Trust::Verified => "verified".to_owned(),
-                oauth_dcr::Trust::Labelled(label) => label.clone(),
+                oauth_dcr::documents::Trust::Verified => "verified".to_owned(),
+                oauth_dcr::documents::Trust::Labelled(label) => label.clone(),
                 _ => "unverified".to_owned(),
             };
             let mut body = serde_json::to_value(&client.metadata).unwrap_or_default();

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use oauth_dcr::{Jwks, Profile};
+use oauth_dcr::profiles::Profile;
+use oauth_dcr::statements::Jwks;
 
 /// The usage text printed by `--help` and after a flag error.
 pub(crate) const USAGE: &str = "\
@@ -286,8 +287,11 @@ impl Config {
             metadata_documents,
             quiet,
             detect_token_reuse,
-            scopes: scopes
-                .unwrap_or_else(|| oauth_dcr::ScopePolicy::STANDARD.map(str::to_owned).into()),
+            scopes: scopes.unwrap_or_else(|| {
+                oauth_dcr::policy::ScopePolicy::STANDARD
+                    .map(str::to_owned)
+                    .into()
+            }),
             profile,
             audiences,
             dangerously_allow_http_loopback_fetch: loopback_fetch,

@@ -15,10 +15,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use oauth_dcr::{
-    constant_time_eq, random_token, InitialAccessGrant, InitialTokenVerifier, SecretHash,
-    StoreError,
-};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
+use oauth_dcr::store::SecretHash;
+use oauth_dcr::StoreError;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -357,4 +356,23 @@ mod tests {
         assert_eq!(form_decode("%4"), None);
         assert_eq!(form_decode("%+1"), None);
     }
+}
+
+/// 256 bits from the OS CSPRNG, base64url without padding.
+fn random_token() -> Result<String, getrandom::Error> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Compares two credentials in time that depends on neither: their SHA-256 digests, byte by
+/// byte, every byte.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }

@@ -15,7 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oauth_dcr::{BodyFormat, Jwks, RequestContext};
+use oauth_dcr::{BodyFormat, RequestContext};
+use oauth_dcr::statements::Jwks;
 use oauth_dcr_fuzz::{
     block_on, check_error, claims_from_bytes, guarded_registrar, issuer_jwks, issuer_signed,
     protected_registrar, ISSUER,
