@@ -18,7 +18,10 @@ use oauth_dcr::documents::DocumentPolicy;
 use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
 use oauth_dcr::statements::{Jwks, SoftwareStatements, StaticKeySource};
 use oauth_dcr::store::{Origin, StoredToken};
-use oauth_dcr::{ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken, RequestContext, ServerPolicy};
+use oauth_dcr::{
+    ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken,
+    RequestContext, ServerPolicy,
+};
 use sha2::Digest as _;
 use tokio::runtime::Runtime;
 

@@ -243,7 +243,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// A [`KeySource`] that fetches each trusted issuer's JWK Set from a configured URL. Wrap it in
-/// a [`CachingKeySource`](crate::CachingKeySource) so that keys are not fetched per request.
+/// a [`CachingKeySource`](crate::statements::CachingKeySource) so that keys are not fetched per request.
 pub struct FetchedKeySource {
     fetcher: Arc<dyn Fetcher>,
     issuers: std::collections::HashMap<String, String>,

@@ -6,13 +6,16 @@
 //! RFC 9449 (DPoP), RFC 9126 (PAR), RFC 9396, JARM and JWT introspection responses.
 //!
 //! The crate is framework-agnostic: a [`Registrar`] holds a [`ServerPolicy`] and a
-//! [`ClientStore`] and exposes async functions over bytes and typed values. Each
-//! [`RegistrationError`] knows its HTTP status, RFC error code, JSON body and headers; the
-//! [`http`](mod@http) module serves whole `http::Request`s for hosts that want it.
+//! [`ClientStore`] and exposes async functions over typed values. A [`RegistrationRequest`] is
+//! read from the body's bytes (or built in code), [`validate`] checks it without any I/O (the dry
+//! run), and the registrar's `register`, `read`, `update` and `delete` run the same stages for
+//! every path into the store. Each [`RegistrationError`] knows its HTTP status, RFC error code,
+//! JSON body and headers; the [`http`](mod@http) module serves whole `http::Request`s for hosts
+//! that want it.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+//! use oauth_dcr::{MemoryStore, Registrar, RegistrationRequest, RequestContext, ServerPolicy};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let registrar = Registrar::new(
@@ -20,12 +23,14 @@
 //!     Arc::new(MemoryStore::new()),
 //! );
 //! let body = br#"{"grant_types":["client_credentials"],"scope":"openid profile"}"#;
-//! let client = registrar.register(body, &RequestContext::new()).await?;
+//! let request = RegistrationRequest::from_json(body, &registrar.policy().limits)?;
+//! let client = registrar.register(request, &RequestContext::new()).await?;
 //! assert!(client.client_secret.is_some());
-//! assert_eq!(client.status, 201);
+//! let created: http::Response<Vec<u8>> = client.into_http(http::StatusCode::CREATED);
+//! assert_eq!(created.status(), 201);
 //!
 //! // In a handler: any error becomes a complete HTTP response.
-//! let err = registrar.register(b"not json", &RequestContext::new()).await.unwrap_err();
+//! let err = RegistrationRequest::from_json(b"not json", &registrar.policy().limits).unwrap_err();
 //! let response: http::Response<Vec<u8>> = err.into();
 //! assert_eq!(response.status(), 400);
 //! # Ok::<(), oauth_dcr::RegistrationError>(())
@@ -38,16 +43,19 @@
 //! URIs without fragments, userinfo or wildcards, registration access tokens expire after 30 days
 //! and rotate on every read and update.
 //!
-//! Beyond the core: initial access tokens ([`Registrar::require_initial_token`],
-//! [`IssuedInitialTokens`]), software statements and signed request bodies
-//! ([`SoftwareStatements`], [`SignedRequests`]), a [`RegistrationHook`] and [`EventSink`]s,
-//! Client ID Metadata Documents ([`Registrar::resolve_client_id`]), client hygiene
-//! ([`Registrar::reap`]) and deployment presets ([`Profile`]).
+//! Beyond the core, a module per capability: [`initial_tokens`] (bearer tokens that protect the
+//! endpoint, [`Registrar::require_initial_token`]), [`statements`] (software statements and
+//! signed request bodies), [`events`] (the host's [`RegistrationHook`](events::RegistrationHook)
+//! and [`EventSink`](events::EventSink)s), [`documents`] (Client ID Metadata Documents,
+//! [`Registrar::resolve_client_id`]), [`profiles`] (deployment presets), [`store`] (the store
+//! trait, its optional capabilities, [`MemoryStore`] and `PostgresStore`), [`policy`],
+//! [`credentials`], [`discovery`], [`fetch`] and [`http`](mod@http); client hygiene is
+//! [`Registrar::reap`].
 //!
 //! | feature | adds |
 //! | --- | --- |
 //! | `fetch` | `fetch::HttpFetcher`: the SSRF-safe HTTPS fetcher for issuer keys, sector identifiers and metadata documents |
-//! | `postgres` | `PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
+//! | `postgres` | `store::PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 
 pub mod credentials;

@@ -307,7 +307,7 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
-    /// The language-tagged variants of `field` (one of [`LOCALIZABLE`]), as `(tag, value)`.
+    /// The language-tagged variants of `field` (`client_name`, `logo_uri`, `client_uri`, `tos_uri` or `policy_uri`), as `(tag, value)`.
     pub fn localized<'a>(&'a self, field: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.other.iter().filter_map(move |(key, value)| {
             let (base, tag) = key.split_once('#')?;
@@ -318,7 +318,7 @@ impl ClientMetadata {
 
     /// Sets a language-tagged variant (`set_localized("client_name", "fr", "Appli")`).
     ///
-    /// Validation refuses fields outside [`LOCALIZABLE`] and malformed tags.
+    /// Validation refuses other fields and malformed tags.
     pub fn set_localized(&mut self, field: &str, tag: &str, value: impl Into<String>) {
         self.other
             .insert(format!("{field}#{tag}"), Value::String(value.into()));

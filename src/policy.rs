@@ -142,7 +142,7 @@ pub struct ServerPolicy {
     pub allowed_origins: Vec<String>,
     /// Treat a rotated-away registration access token presented again as theft: revoke the
     /// client's current token too (the owner recovers through the host) and emit an
-    /// [`Operation::TokenReuse`](crate::Operation::TokenReuse) event. A client that races itself
+    /// [`Operation::TokenReuse`](crate::events::Operation::TokenReuse) event. A client that races itself
     /// (two calls with one token) and retries with the loser's token trips it too, so clients
     /// should serialise their management calls. Defaults to `true`.
     pub detect_token_reuse: bool,
@@ -454,7 +454,7 @@ pub struct DocumentPolicy {
     pub allowed_hosts: Option<BTreeSet<String>>,
     /// Accept `http://localhost` loopback redirect URIs (any port) for native document clients
     /// besides `127.0.0.1` and `[::1]`, as MCP clients publish them, whatever
-    /// [`RedirectPolicy::allow_localhost`](crate::RedirectPolicy::allow_localhost) says for
+    /// [`RedirectPolicy::allow_localhost`](crate::policy::RedirectPolicy::allow_localhost) says for
     /// registrations (RFC 8252 §8.3 calls `localhost` NOT RECOMMENDED; the MCP specification's
     /// example lists it). Defaults to `true`.
     pub localhost_redirects: bool,
@@ -470,7 +470,8 @@ pub struct DocumentPolicy {
     pub dangerously_allow_http_loopback: bool,
     /// URLs on these hosts are never resolved. Defaults to none.
     pub denied_hosts: BTreeSet<String>,
-    /// Clients on these hosts are labelled [`Trust::Verified`]; others [`Trust::Unverified`], so
+    /// Clients on these hosts are labelled [`Trust::Verified`](crate::documents::Trust::Verified); others
+    /// [`Trust::Unverified`](crate::documents::Trust::Unverified), so
     /// a consent screen can say so. Defaults to none.
     pub verified_hosts: BTreeSet<String>,
 }

@@ -25,8 +25,9 @@ use crate::statements::{SignedRequests, SoftwareStatements};
 use crate::store::ClientStore;
 
 /// The registration endpoint (RFC 7591) and the client configuration endpoint (RFC 7592) as plain
-/// async functions over typed values: the configuration, and the four operations composed of the
-/// stages in [`pipeline`](crate::pipeline) order.
+/// async functions over typed values: the configuration, and the four operations, each a short
+/// sequence of the same stages (admit or authorize, verify, validate, bind, issue, persist,
+/// respond).
 ///
 /// ```
 /// use std::sync::Arc;

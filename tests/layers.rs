@@ -158,16 +158,16 @@ fn data_types_and_stores_import_no_behaviour() {
     for (module, forbidden) in rules {
         for imported in &edges[module] {
             let top = imported.split('/').next().unwrap_or_default();
-            assert!(
-                !forbidden.contains(&top),
-                "`{module}` imports `{imported}`"
-            );
+            assert!(!forbidden.contains(&top), "`{module}` imports `{imported}`");
         }
     }
     // The core never reaches into the HTTP adapter.
     for (module, imported) in &edges {
         if module != "lib" && module != "http" {
-            assert!(!imported.contains("http"), "`{module}` imports the http adapter");
+            assert!(
+                !imported.contains("http"),
+                "`{module}` imports the http adapter"
+            );
         }
     }
 }

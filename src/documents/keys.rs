@@ -19,7 +19,7 @@ use super::is_url_client_id;
 ///
 /// `None` for an identifier that is not a URL, a client that does not resolve, and one without
 /// keys (a public client). `jwks_uri` is fetched on every call: wrap the source in a
-/// [`CachingKeySource`](crate::CachingKeySource), which also refetches when an assertion names
+/// [`CachingKeySource`](crate::statements::CachingKeySource), which also refetches when an assertion names
 /// a `kid` the cached set lacks.
 ///
 /// ```

@@ -297,7 +297,7 @@ impl From<&str> for JoseAlgorithm {
 pub struct RedirectUri(String);
 
 impl RedirectUri {
-    /// Wraps a URI; [`validate`](crate::Registrar::validate) decides whether it is acceptable.
+    /// Wraps a URI; [`validate`](crate::validate()) decides whether it is acceptable.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -310,7 +310,7 @@ impl RedirectUri {
     /// Whether `candidate` (from an authorization request) matches this registered URI: byte for
     /// byte, except that the port of a loopback redirect may differ (RFC 8252 §7.3): an IP
     /// literal, or `localhost`, which only a policy with
-    /// [`allow_localhost`](crate::RedirectPolicy::allow_localhost) registers.
+    /// [`allow_localhost`](crate::policy::RedirectPolicy::allow_localhost) registers.
     pub fn matches(&self, candidate: &str) -> bool {
         if self.0 == candidate {
             return true;
