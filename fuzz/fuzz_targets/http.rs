@@ -11,7 +11,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use libfuzzer_sys::fuzz_target;
 use oauth_dcr::RequestContext;
-use oauth_dcr_fuzz::{block_on, check_response, plain_registrar};
+use oauth_dcr_fuzz::{block_on, check_response, plain_registrar, register_body, Format};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -51,13 +51,19 @@ fn bearer(value: &[u8]) {
 
 fn handle(input: &[u8]) {
     let registrar = plain_registrar();
-    let client = block_on(registrar.register(
+    let client = register_body(
+        &registrar,
         br#"{"redirect_uris":["https://app.example/cb"]}"#,
-        &RequestContext::new(),
-    ))
+        Format::Json,
+    )
     .expect("the fixture client registers");
     let id = client.client_id.as_bytes();
-    let token = client.registration_access_token.secret().as_bytes();
+    let token = client
+        .registration_access_token
+        .as_ref()
+        .expect("a token is issued")
+        .secret()
+        .as_bytes();
     let substitute = |bytes: &[u8]| replace(&replace(bytes, b"$ID", id), b"$TOKEN", token);
 
     let mut lines = input.splitn(3, |b| *b == b'\n');

@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use josekit::jws::{JwsSigner, RS256};
-use oauth_dcr::{
-    Clock, ErrorCode, Jwks, JwtRules, MemoryReplayGuard, MemoryStore, Registrar, RegistrationError,
-    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
+use oauth_dcr::statements::{
+    Jwks, JwtRules, MemoryReplayGuard, SignedRequests, SoftwareStatements, StaticKeySource,
 };
+use oauth_dcr::{Clock, ErrorCode, MemoryStore, Registrar, RegistrationError, ServerPolicy};
 use time::OffsetDateTime;
 
 /// The registration endpoint of every fuzzed registrar.
@@ -279,4 +279,28 @@ pub fn check_response(response: &http::Response<Vec<u8>>) {
             serde_json::from_slice(response.body()).expect("an error body is JSON");
         assert!(body["error"].is_string(), "an error body without `error`");
     }
+}
+
+/// How a fuzzed body is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// `application/jwt`: a signed request body.
+    Jwt,
+}
+
+/// Registers `body` as a host's handler does: read into a request within the policy's limits,
+/// then registered.
+pub fn register_body(
+    registrar: &Registrar,
+    body: &[u8],
+    format: Format,
+) -> Result<oauth_dcr::RegistrationResponse, RegistrationError> {
+    let limits = &registrar.policy().limits;
+    let request = match format {
+        Format::Json => oauth_dcr::RegistrationRequest::from_json(body, limits)?,
+        Format::Jwt => oauth_dcr::RegistrationRequest::from_jwt(body, limits)?,
+    };
+    block_on(registrar.register(request, &oauth_dcr::RequestContext::new()))
 }
