@@ -24,7 +24,7 @@ use crate::registrar::Registrar;
 ///
 /// ```
 /// let policy = oauth_dcr::ServerPolicy::new("https://as.example/register");
-/// let metadata = oauth_dcr::discovery_metadata(&policy);
+/// let metadata = oauth_dcr::discovery::discovery_metadata(&policy);
 /// assert_eq!(metadata["registration_endpoint"], "https://as.example/register");
 /// assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
 ///
@@ -176,7 +176,8 @@ impl Registrar {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{MemoryStore, Profile};
+    /// use oauth_dcr::MemoryStore;
+    /// use oauth_dcr::profiles::Profile;
     ///
     /// // The MCP profile enables documents, but without a fetcher it cannot resolve them.
     /// let registrar = Profile::Mcp.registrar("https://as.example/register", Arc::new(MemoryStore::new()));

@@ -4,7 +4,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use oauth_dcr::{DocumentPolicy, MemoryStore, Registrar, ServerPolicy};
+//! use oauth_dcr::{MemoryStore, Registrar, ServerPolicy};
+//! use oauth_dcr::documents::DocumentPolicy;
 //!
 //! let mut policy = ServerPolicy::new("https://as.example/register");
 //! policy.metadata_documents = Some(DocumentPolicy::default());

@@ -75,7 +75,8 @@ pub struct HookContext<'a> {
 /// (the result is validated again) or refuse.
 ///
 /// ```
-/// use oauth_dcr::{ClientMetadata, HookContext, RegistrationError, RegistrationHook};
+/// use oauth_dcr::{ClientMetadata, RegistrationError};
+/// use oauth_dcr::events::{HookContext, RegistrationHook};
 ///
 /// struct NoFreeMail;
 ///

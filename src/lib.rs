@@ -100,3 +100,8 @@ pub use response::RegistrationResponse;
 pub use secret::{ClientSecret, RegistrationAccessToken};
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
 pub use validate::{validate, ValidatedMetadata};
+
+/// The README's Rust examples that are not marked `ignore` compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -14,7 +14,8 @@ use crate::metadata::{
 /// The server's registration policy: supported values, defaults, limits and lifetimes.
 ///
 /// ```
-/// use oauth_dcr::{ServerPolicy, ScopePolicy};
+/// use oauth_dcr::ServerPolicy;
+/// use oauth_dcr::policy::ScopePolicy;
 ///
 /// let mut policy = ServerPolicy::new("https://as.example/register");
 /// policy.scope = ScopePolicy::narrow_to(["openid", "profile", "email"]);

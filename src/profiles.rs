@@ -54,12 +54,14 @@ const OPEN_BANKING_STATEMENT_MAX_AGE: Duration = Duration::hours(24);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use oauth_dcr::{MemoryStore, Profile, RequestContext};
+/// use oauth_dcr::{MemoryStore, RegistrationRequest, RequestContext};
+/// use oauth_dcr::profiles::Profile;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let registrar = Profile::Mcp.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
 /// let body = br#"{"client_name":"Agent","redirect_uris":["http://127.0.0.1:53682/callback"]}"#;
-/// let client = registrar.register(body, &RequestContext::new()).await?;
+/// let request = RegistrationRequest::from_json(body, &registrar.policy().limits)?;
+/// let client = registrar.register(request, &RequestContext::new()).await?;
 /// assert!(client.client_secret.is_none()); // a public client
 /// # Ok::<(), oauth_dcr::RegistrationError>(())
 /// # }).unwrap();
@@ -159,7 +161,8 @@ impl Profile {
     /// if you need to.
     ///
     /// ```
-    /// use oauth_dcr::{AuthMethod, Profile};
+    /// use oauth_dcr::AuthMethod;
+    /// use oauth_dcr::profiles::Profile;
     ///
     /// let mut policy = Profile::Fapi2.policy("https://as.example/register");
     /// assert!(!policy.token_endpoint_auth_methods_supported.contains(&AuthMethod::None));
@@ -181,7 +184,8 @@ impl Profile {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{Profile, SoftwareStatements, StaticKeySource};
+    /// use oauth_dcr::profiles::Profile;
+    /// use oauth_dcr::statements::{SoftwareStatements, StaticKeySource};
     ///
     /// let statements = SoftwareStatements::new(Arc::new(StaticKeySource::new()))
     ///     .rules(Profile::Fapi2.jwt_rules());
@@ -206,7 +210,9 @@ impl Profile {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{ClientMetadata, HookContext, Profile, RegistrationError, RegistrationHook};
+    /// use oauth_dcr::{ClientMetadata, RegistrationError};
+    /// use oauth_dcr::events::{HookContext, RegistrationHook};
+    /// use oauth_dcr::profiles::Profile;
     ///
     /// struct PartnersOnly(Arc<dyn RegistrationHook>);
     ///
@@ -233,7 +239,8 @@ impl Profile {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{MemoryStore, Profile};
+    /// use oauth_dcr::MemoryStore;
+    /// use oauth_dcr::profiles::Profile;
     ///
     /// let registrar = Profile::OidcDynamic.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
     /// assert_eq!(registrar.policy().response_types_supported.len(), 6);
@@ -555,7 +562,9 @@ fn strings<'a>(statement: &'a StatementInfo, claim: &str) -> Option<Vec<&'a str>
 ///
 /// ```
 /// use std::sync::Arc;
-/// use oauth_dcr::{MemoryStore, OpenBanking, StaticKeySource};
+/// use oauth_dcr::MemoryStore;
+/// use oauth_dcr::profiles::OpenBanking;
+/// use oauth_dcr::statements::StaticKeySource;
 /// # use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
 /// # struct Offline;
 /// # #[async_trait::async_trait]
@@ -662,7 +671,10 @@ impl OpenBanking {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{MemoryStore, OpenBanking, Profile, ScopePolicy, StaticKeySource};
+    /// use oauth_dcr::MemoryStore;
+    /// use oauth_dcr::policy::ScopePolicy;
+    /// use oauth_dcr::profiles::{OpenBanking, Profile};
+    /// use oauth_dcr::statements::StaticKeySource;
     /// # use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
     /// # struct Offline;
     /// # #[async_trait::async_trait]

@@ -141,7 +141,7 @@ impl SoftwareStatements {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use oauth_dcr::{SoftwareStatements, StaticKeySource};
+    /// use oauth_dcr::statements::{SoftwareStatements, StaticKeySource};
     ///
     /// let statements = SoftwareStatements::new(Arc::new(StaticKeySource::new()))
     ///     .fill_from("redirect_uris", ["software_redirect_uris"]);

@@ -25,7 +25,10 @@ use super::is_url_client_id;
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use oauth_dcr::{CachingKeySource, DocumentKeys, MemoryStore, Profile};
+/// use oauth_dcr::MemoryStore;
+/// use oauth_dcr::documents::DocumentKeys;
+/// use oauth_dcr::profiles::Profile;
+/// use oauth_dcr::statements::CachingKeySource;
 ///
 /// let registrar = Arc::new(Profile::Mcp.registrar("https://as.example/register", Arc::new(MemoryStore::new())));
 /// // with .with_metadata_documents(fetcher) in a real server

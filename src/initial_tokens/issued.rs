@@ -159,7 +159,8 @@ impl TokenSpec {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use oauth_dcr::{IssuedInitialTokens, MemoryStore, TokenSpec};
+/// use oauth_dcr::MemoryStore;
+/// use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let tokens = IssuedInitialTokens::new(Arc::new(MemoryStore::new()));

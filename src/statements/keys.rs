@@ -141,12 +141,12 @@ pub trait KeySource: Send + Sync {
 /// Fixed keys per issuer, from configuration.
 ///
 /// ```
-/// use oauth_dcr::{Jwks, StaticKeySource};
+/// use oauth_dcr::statements::{Jwks, StaticKeySource};
 ///
 /// let jwks = Jwks::from_json(br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"1",
 ///   "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#)?;
 /// let keys = StaticKeySource::new().with_issuer("https://directory.example", jwks);
-/// # Ok::<(), oauth_dcr::KeyError>(())
+/// # Ok::<(), oauth_dcr::statements::KeyError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct StaticKeySource {

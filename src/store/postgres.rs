@@ -38,7 +38,7 @@ const MIGRATIONS: [(i32, &str); 3] = [
 /// the record's version.
 ///
 /// ```no_run
-/// use oauth_dcr::PostgresStore;
+/// use oauth_dcr::store::PostgresStore;
 ///
 /// # async fn demo() -> Result<(), oauth_dcr::StoreError> {
 /// let store = PostgresStore::connect("postgres://dcr@db.internal/auth", 16).await?;
