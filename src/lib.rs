@@ -71,7 +71,7 @@ mod response;
 mod secret;
 mod stages;
 mod statements;
-mod store;
+pub mod store;
 #[cfg(feature = "test-kit")]
 pub mod testkit;
 mod update;

@@ -42,7 +42,7 @@ pub struct RegistrationResponse {
     /// The software statement the client registered with, unmodified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_statement: Option<String>,
-    /// The registered metadata (boxed, as in [`ClientRecord`]).
+    /// The registered metadata.
     #[serde(flatten)]
     pub metadata: Box<ClientMetadata>,
     /// 201 for a registration, 200 for a read or an update.
@@ -95,7 +95,7 @@ impl Registrar {
             registration_access_token: token,
             registration_access_token_expires_in: expires_in,
             software_statement: record.software_statement,
-            metadata: record.metadata,
+            metadata: Box::new(record.metadata),
             status,
         }
     }

@@ -18,7 +18,7 @@ use crate::registrar::{internal, BodyFormat, Registrar, RequestContext};
 use crate::request::{self, ParsedRequest};
 use crate::secret::SecretHash;
 use crate::statements::{self, Jwks, SoftwareStatements};
-use crate::store::ClientRecord;
+use crate::store::{Capability, ClientRecord};
 
 /// A parsed request with its verified software statement.
 #[derive(Debug)]
@@ -383,7 +383,16 @@ impl Registrar {
             Target::Register(_) => {
                 let instance = self.instance_of(&metadata, intake.parsed.instance_key.as_deref());
                 let existing = match &instance {
-                    Some(instance) => self.store.find_by_instance(instance).await?,
+                    Some(instance) => {
+                        self.store
+                            .as_instance_index()
+                            .ok_or_else(|| {
+                                Capability::InstanceIndex
+                                    .missing("ServerPolicy::idempotent_registration")
+                            })?
+                            .find_by_instance(instance)
+                            .await?
+                    }
                     None => None,
                 };
                 (instance, existing)
@@ -660,7 +669,11 @@ impl Registrar {
         current: Option<&ClientRecord>,
     ) -> Result<(), RegistrationError> {
         if let (Some(max), None) = (self.policy.max_clients, current) {
-            if self.store.count(None).await? >= max {
+            let counts = self
+                .store
+                .as_client_count()
+                .ok_or_else(|| Capability::ClientCount.missing("ServerPolicy::max_clients"))?;
+            if counts.count(None).await? >= max {
                 return Err(RegistrationError::refused(
                     "this server accepts no more client registrations",
                 ));
@@ -672,7 +685,10 @@ impl Registrar {
         let moves_in =
             current.is_none_or(|c| c.metadata.software_id.as_deref() != Some(software_id));
         if let (Some(max), true) = (self.policy.max_clients_per_software_id, moves_in) {
-            if self.store.count(Some(software_id)).await? >= max {
+            let counts = self.store.as_client_count().ok_or_else(|| {
+                Capability::ClientCount.missing("ServerPolicy::max_clients_per_software_id")
+            })?;
+            if counts.count(Some(software_id)).await? >= max {
                 return Err(RegistrationError::refused(format!(
                     "software_id `{software_id}` has reached its maximum number of registrations"
                 )));

@@ -96,7 +96,7 @@ impl Registrar {
                 next.statement_asserted.clear();
             }
         }
-        let before = std::mem::replace(&mut *next.metadata, metadata);
+        let before = std::mem::replace(&mut next.metadata, metadata);
         next.updated_at = now;
         self.save_managed(&next, &authorized.presented).await?;
         let secret =
