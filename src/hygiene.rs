@@ -3,12 +3,12 @@
 use crate::error::RegistrationError;
 use crate::events::Operation;
 use crate::registrar::Registrar;
-use crate::store::StoreError;
+use crate::store::{Capability, StoreError};
 
 impl Registrar {
     /// Records that a client was used (call it when a flow completes at your token endpoint).
     /// Cheap: the store writes one timestamp, without changing the record's version
-    /// ([`ClientStore::touch`](crate::ClientStore::touch)), so a management call racing it
+    /// ([`UsageLog::touch`](crate::store::UsageLog::touch)), so a management call racing it
     /// (a read that rotates the token, an update) never fails because of it.
     ///
     /// A URL client identifier, when this registrar resolves metadata documents
@@ -20,13 +20,20 @@ impl Registrar {
     /// document still resolves.
     ///
     /// # Errors
-    /// [`RegistrationError::Store`] when the store fails or the client does not exist; for a URL
-    /// client, the resolution's error (a withdrawn or invalid document).
+    /// [`RegistrationError::Store`] when the store fails or the client does not exist;
+    /// [`RegistrationError::Internal`] when the store declares no
+    /// [`UsageLog`](crate::store::UsageLog) (its source is the
+    /// [`MissingCapability`](crate::store::MissingCapability)); for a URL client, the
+    /// resolution's error (a withdrawn or invalid document).
     pub async fn record_use(&self, client_id: &str) -> Result<(), RegistrationError> {
         if crate::documents::is_url_client_id(client_id) && self.resolves_metadata_documents() {
             return self.resolve_client_id(client_id).await.map(|_| ());
         }
-        Ok(self.store.touch(client_id, self.now()).await?)
+        let usage = self
+            .store
+            .as_usage_log()
+            .ok_or_else(|| Capability::UsageLog.missing("Registrar::record_use"))?;
+        Ok(usage.touch(client_id, self.now()).await?)
     }
 
     /// Removes up to `batch` reapable clients ([`ClientRecord::is_reapable`]: never used within
@@ -39,17 +46,20 @@ impl Registrar {
     ///
     /// # Errors
     /// [`RegistrationError::Store`] when the store fails (clients removed before that stay
-    /// removed).
+    /// removed); [`RegistrationError::Internal`] when it declares no
+    /// [`UsageLog`](crate::store::UsageLog) (its source is the
+    /// [`MissingCapability`](crate::store::MissingCapability)).
     pub async fn reap(&self, batch: usize) -> Result<Vec<String>, RegistrationError> {
         let now = self.now();
         let unused_before = self
             .policy
             .unused_client_ttl
             .map(|ttl| now.saturating_sub(ttl));
-        let candidates = self
+        let usage = self
             .store
-            .reap_candidates(unused_before, now, batch)
-            .await?;
+            .as_usage_log()
+            .ok_or_else(|| Capability::UsageLog.missing("Registrar::reap"))?;
+        let candidates = usage.reap_candidates(unused_before, now, batch).await?;
         let mut removed = Vec::new();
         for record in candidates.into_iter().take(batch) {
             if !record.is_reapable(unused_before, now) {

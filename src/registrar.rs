@@ -22,7 +22,7 @@ use crate::policy::ServerPolicy;
 
 use crate::response::RegistrationResponse;
 use crate::statements::{SignedRequests, SoftwareStatements};
-use crate::store::ClientStore;
+use crate::store::{check_capabilities, ClientStore, MissingCapability};
 
 /// The registration endpoint (RFC 7591) and the client configuration endpoint (RFC 7592) as plain
 /// async functions over typed values: the configuration, and the four operations, each a short
@@ -88,8 +88,32 @@ impl fmt::Debug for Registrar {
 
 impl Registrar {
     /// A registrar over `store` with the system clock and OS-random credentials.
+    ///
+    /// # Panics
+    /// When `policy` needs a capability `store` does not declare (see [`try_new`](Self::try_new)):
+    /// a configuration error, found here at construction, never at request time.
     pub fn new(policy: ServerPolicy, store: Arc<dyn ClientStore>) -> Self {
-        Self {
+        match Self::try_new(policy, store) {
+            Ok(registrar) => registrar,
+            Err(missing) => panic!("{missing}"),
+        }
+    }
+
+    /// As [`new`](Self::new), but a store that lacks a capability the policy needs is an error
+    /// instead of a panic: idempotent registration needs an
+    /// [`InstanceIndex`](crate::store::InstanceIndex), the client limits a
+    /// [`ClientCount`](crate::store::ClientCount), an unused-client TTL a
+    /// [`UsageLog`](crate::store::UsageLog) (see [`ClientStore`]).
+    ///
+    /// # Errors
+    /// [`MissingCapability`] naming the first capability missing and the policy setting that
+    /// needs it.
+    pub fn try_new(
+        policy: ServerPolicy,
+        store: Arc<dyn ClientStore>,
+    ) -> Result<Self, MissingCapability> {
+        check_capabilities(&policy, store.as_ref())?;
+        Ok(Self {
             policy: Arc::new(policy),
             store,
             clock: Arc::new(SystemClock),
@@ -103,7 +127,7 @@ impl Registrar {
             documents: None,
             document_trust: None,
             management_tokens: None,
-        }
+        })
     }
 
     /// Replaces the clock (tests use a fixed or manual clock).

@@ -1,4 +1,6 @@
-//! The [`ClientStore`] trait and the record it stores.
+//! Where clients live: the [`ClientStore`] trait every store implements, the optional
+//! capabilities a store may declare ([`InstanceIndex`], [`UsageLog`], [`ClientCount`]), and the
+//! [`ClientRecord`] it stores.
 
 mod compact;
 mod memory;
@@ -6,6 +8,7 @@ mod memory;
 mod postgres;
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -13,6 +16,7 @@ use time::OffsetDateTime;
 
 pub use crate::error::StoreError;
 use crate::metadata::ClientMetadata;
+use crate::policy::ServerPolicy;
 use crate::secret::ClientSecret;
 pub use crate::secret::SecretHash;
 
@@ -100,8 +104,7 @@ pub struct PreviousToken {
 pub struct ClientRecord {
     /// The client identifier (RFC 7591 §3.2.1). Unique in the store.
     pub client_id: String,
-    /// The validated metadata, defaults applied. Boxed: the metadata is most of a record's size,
-    /// and records move through every operation.
+    /// The validated metadata, defaults applied.
     pub metadata: ClientMetadata,
     /// The client secret, if the authentication method uses one.
     pub secret: Option<StoredSecret>,
@@ -251,24 +254,54 @@ impl ClientRecord {
 
 /// Where clients live. Implement it for your database, or use [`MemoryStore`].
 ///
-/// Every write is atomic: a failed call leaves the store as it was. Implementations must make
-/// [`update`](Self::update) and [`delete`](Self::delete) compare-and-set on
-/// [`ClientRecord::version`], so that of two requests racing with the same registration access
-/// token at most one wins. [`touch`](Self::touch) records a use without changing the version.
+/// Five methods are required; `examples/custom_store.rs` is a complete store over a `HashMap`
+/// in about a hundred lines. What each must guarantee:
 ///
-/// Three methods serve optional features and default to reporting a backend error, so that the
-/// feature fails closed: [`find_by_instance`](Self::find_by_instance) (idempotent registration),
-/// [`reap_candidates`](Self::reap_candidates) ([`Registrar::reap`](crate::Registrar::reap)) and
-/// [`count`](Self::count) (the client limits). The conformance kit (`testkit::check_client_store`,
-/// feature `test-kit`) checks every method, these included, and names the feature a failing one
-/// cannot serve.
+/// | method | must guarantee | answers |
+/// | --- | --- | --- |
+/// | [`create`](Self::create) | stores the record as given, its `version` included; refuses a `client_id` that exists and a registration token hash another client holds (and an instance hash another client holds, when the store declares [`InstanceIndex`]) | `Ok(())`; [`Conflict`](StoreError::Conflict) on a taken identifier or hash |
+/// | [`get`](Self::get) | the record as last written, with its stored `version` | `Ok(None)` when the client does not exist |
+/// | [`find_by_registration_token`](Self::find_by_registration_token) | the client whose *current* [`registration_token`](ClientRecord::registration_token) has this hash: never one that rotated it away or was deleted | `Ok(None)` when no client holds it |
+/// | [`update`](Self::update) | compare-and-set: replaces the record only if the stored `version` equals `record.version`, and stores it as `record.version + 1`; the token hash stays unique, as in `create`. Of concurrent updates from one version exactly one wins | [`NotFound`](StoreError::NotFound) when the client does not exist; [`Conflict`](StoreError::Conflict) on another version or a taken hash |
+/// | [`delete`](Self::delete) | compare-and-set as `update`; removes the record, and with it its token (and instance) hash from every lookup | [`NotFound`](StoreError::NotFound); [`Conflict`](StoreError::Conflict) on another version |
+///
+/// And for every method:
+/// - **Atomic**: a call that fails leaves the store as it was; a write is seen whole or not at
+///   all (no half-written record, no index entry without its record).
+/// - **Faithful**: every member of [`ClientRecord`] reads back as it was written, timestamps at
+///   least to the second. `ClientRecord` implements `Serialize` and `Deserialize`: storing its
+///   JSON next to the columns the store indexes is enough.
+/// - **Versions belong to the store**: only `update` changes one (by one). The registrar relies
+///   on it so that of two requests racing with the same registration access token at most one
+///   wins.
+/// - A backend failure (connection, timeout, …) is [`StoreError::Backend`]; the client sees a
+///   500 with no detail, the host's logs see the cause.
+///
+/// Optional capabilities are traits of their own, which a store declares by overriding the
+/// matching method below to return `Some(self)`:
+/// - [`InstanceIndex`] ([`as_instance_index`](Self::as_instance_index)): idempotent
+///   re-registration ([`ServerPolicy::idempotent_registration`](crate::ServerPolicy::idempotent_registration)).
+/// - [`UsageLog`] ([`as_usage_log`](Self::as_usage_log)): use tracking and reaping
+///   ([`Registrar::record_use`](crate::Registrar::record_use),
+///   [`Registrar::reap`](crate::Registrar::reap),
+///   [`ServerPolicy::unused_client_ttl`](crate::ServerPolicy::unused_client_ttl)).
+/// - [`ClientCount`] ([`as_client_count`](Self::as_client_count)): the client limits
+///   ([`ServerPolicy::max_clients`](crate::ServerPolicy::max_clients),
+///   [`ServerPolicy::max_clients_per_software_id`](crate::ServerPolicy::max_clients_per_software_id)).
+///
+/// A [`Registrar`](crate::Registrar) whose policy needs a capability the store does not declare
+/// is refused when it is built ([`Registrar::try_new`](crate::Registrar::try_new) answers
+/// [`MissingCapability`]), never at request time. The conformance kit
+/// (`testkit::check_client_store`, feature `test-kit`) checks the required methods and every
+/// declared capability.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] if the `client_id` exists (the registrar then retries with another
-    /// identifier).
+    /// identifier) or another client holds the registration token hash (or, with
+    /// [`InstanceIndex`], the instance hash); [`StoreError::Backend`].
     async fn create(&self, record: &ClientRecord) -> Result<(), StoreError>;
 
     /// Loads a client. `Ok(None)` when it does not exist.
@@ -292,49 +325,90 @@ pub trait ClientStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
-    /// stored version differs.
+    /// stored version differs or another client holds the new token (or instance) hash;
+    /// [`StoreError::Backend`].
     async fn update(&self, record: &ClientRecord) -> Result<(), StoreError>;
 
-    /// Removes a client and its registration access token if the stored version equals
-    /// `version`.
+    /// Removes a client, and its registration token and instance hashes from every lookup, if
+    /// the stored version equals `version`.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Conflict`] if the
-    /// stored version differs.
+    /// stored version differs; [`StoreError::Backend`].
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError>;
 
-    /// The dynamically registered client with this instance hash
-    /// ([`ClientRecord::instance`]), if any. Needed only with idempotent registration; the
-    /// default reports a backend error.
+    /// This store's [`InstanceIndex`], if it has one: override to return `Some(self)` when it
+    /// implements the trait. `None` (the default) refuses a policy with
+    /// [`idempotent_registration`](crate::ServerPolicy::idempotent_registration) at construction.
+    fn as_instance_index(&self) -> Option<&dyn InstanceIndex> {
+        None
+    }
+
+    /// This store's [`UsageLog`], if it has one: override to return `Some(self)` when it
+    /// implements the trait. `None` (the default) refuses a policy with an
+    /// [`unused_client_ttl`](crate::ServerPolicy::unused_client_ttl) at construction, and
+    /// [`Registrar::record_use`](crate::Registrar::record_use) and
+    /// [`Registrar::reap`](crate::Registrar::reap) answer an error naming the capability.
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        None
+    }
+
+    /// This store's [`ClientCount`], if it has one: override to return `Some(self)` when it
+    /// implements the trait. `None` (the default) refuses a policy with
+    /// [`max_clients`](crate::ServerPolicy::max_clients) or
+    /// [`max_clients_per_software_id`](crate::ServerPolicy::max_clients_per_software_id) at
+    /// construction.
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        None
+    }
+}
+
+/// Capability: finding a client by the hash of its `software_id` and instance key
+/// ([`ClientRecord::instance`]), for idempotent re-registration
+/// ([`ServerPolicy::idempotent_registration`](crate::ServerPolicy::idempotent_registration)).
+/// Declared with [`ClientStore::as_instance_index`].
+///
+/// A store that declares it keeps instance hashes unique as it keeps token hashes unique:
+/// [`create`](ClientStore::create) and [`update`](ClientStore::update) refuse with
+/// [`StoreError::Conflict`] an instance hash another client holds, and an update or a delete
+/// that removes a client's instance hash removes it from the lookup. In SQL: a nullable, unique
+/// column.
+#[async_trait]
+pub trait InstanceIndex: Send + Sync {
+    /// The client whose current [`ClientRecord::instance`] is `instance`. `Ok(None)` when there
+    /// is none.
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] only.
     async fn find_by_instance(
         &self,
         instance: &SecretHash,
-    ) -> Result<Option<ClientRecord>, StoreError> {
-        let _ = instance;
-        Err(StoreError::backend(std::io::Error::other(
-            "this store cannot find clients by instance",
-        )))
-    }
+    ) -> Result<Option<ClientRecord>, StoreError>;
+}
 
+/// Capability: recording when clients are used and listing those the reaper may remove
+/// ([`Registrar::record_use`](crate::Registrar::record_use),
+/// [`Registrar::reap`](crate::Registrar::reap),
+/// [`ServerPolicy::unused_client_ttl`](crate::ServerPolicy::unused_client_ttl)). Declared with
+/// [`ClientStore::as_usage_log`].
+#[async_trait]
+pub trait UsageLog: Send + Sync {
     /// Records that the client was used at `at` ([`ClientRecord::last_used`]): what
     /// [`Registrar::record_use`](crate::Registrar::record_use) calls from the token endpoint.
     ///
     /// It must not change [`ClientRecord::version`]: a use is a hint, not a state transition, and
     /// a version bump would make a management call that read the record just before (a read
     /// that rotates the token, an update) lose its compare-and-set and answer 401. A concurrent
-    /// [`update`](Self::update) may then overwrite the time of use, which is harmless. There is
-    /// no default: reading the record and writing it back through `update` bumps the version.
+    /// [`update`](ClientStore::update) may then overwrite the time of use, which is harmless. So
+    /// it cannot be written as a read followed by [`update`](ClientStore::update): in SQL, one
+    /// `UPDATE … SET last_used = $2 WHERE client_id = $1`.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if the client does not exist; [`StoreError::Backend`].
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Up to `limit` clients for which [`ClientRecord::is_reapable`] may hold (a superset is
-    /// fine: the reaper checks each one). The default reports a backend error, so a store that
-    /// cannot list candidates reaps nothing, loudly.
+    /// fine: the reaper checks each one).
     ///
     /// # Errors
     /// [`StoreError::Backend`].
@@ -343,23 +417,148 @@ pub trait ClientStore: Send + Sync {
         unused_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<ClientRecord>, StoreError> {
-        let _ = (unused_before, now, limit);
-        Err(StoreError::backend(std::io::Error::other(
-            "this store cannot list clients to reap",
-        )))
-    }
+    ) -> Result<Vec<ClientRecord>, StoreError>;
+}
 
-    /// The number of stored clients, or of those with this `software_id`. Needed only when the
-    /// policy limits the number of clients; the default implementation reports a backend error,
-    /// so such a limit fails closed.
+/// Capability: counting clients, for the client limits
+/// ([`ServerPolicy::max_clients`](crate::ServerPolicy::max_clients),
+/// [`ServerPolicy::max_clients_per_software_id`](crate::ServerPolicy::max_clients_per_software_id)).
+/// Declared with [`ClientStore::as_client_count`].
+#[async_trait]
+pub trait ClientCount: Send + Sync {
+    /// The number of stored clients, or with `Some(software_id)` of those whose metadata has
+    /// this `software_id`. The registrar counts before it writes, so an exact snapshot is not
+    /// needed.
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
-        let _ = software_id;
-        Err(StoreError::backend(std::io::Error::other(
-            "this store cannot count clients",
-        )))
+    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError>;
+}
+
+/// An optional capability of a [`ClientStore`]; its `Display` is the name of its trait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// [`InstanceIndex`], declared with [`ClientStore::as_instance_index`].
+    InstanceIndex,
+    /// [`UsageLog`], declared with [`ClientStore::as_usage_log`].
+    UsageLog,
+    /// [`ClientCount`], declared with [`ClientStore::as_client_count`].
+    ClientCount,
+}
+
+impl Capability {
+    /// The name of its trait (`"InstanceIndex"`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::InstanceIndex => "InstanceIndex",
+            Self::UsageLog => "UsageLog",
+            Self::ClientCount => "ClientCount",
+        }
     }
+
+    /// The [`ClientStore`] method that declares it (`"as_instance_index"`).
+    pub(crate) fn accessor(self) -> &'static str {
+        match self {
+            Self::InstanceIndex => "as_instance_index",
+            Self::UsageLog => "as_usage_log",
+            Self::ClientCount => "as_client_count",
+        }
+    }
+
+    /// Whether `store` declares it.
+    pub(crate) fn declared_by(self, store: &dyn ClientStore) -> bool {
+        match self {
+            Self::InstanceIndex => store.as_instance_index().is_some(),
+            Self::UsageLog => store.as_usage_log().is_some(),
+            Self::ClientCount => store.as_client_count().is_some(),
+        }
+    }
+
+    /// The error for a call that needs this capability on a store without it: an internal
+    /// error (500 without details) whose source is the [`MissingCapability`]. The registrar's constructor refuses
+    /// such a store for the policy settings that need it, so only host calls
+    /// ([`Registrar::record_use`](crate::Registrar::record_use),
+    /// [`Registrar::reap`](crate::Registrar::reap)) meet it.
+    pub(crate) fn missing(self, needed_by: &'static str) -> crate::error::RegistrationError {
+        crate::error::RegistrationError::Internal(Box::new(MissingCapability {
+            capability: self,
+            needed_by,
+        }))
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A policy setting (or a registrar call) needs a capability the store does not declare: what
+/// [`Registrar::try_new`](crate::Registrar::try_new) answers for such a store, a configuration
+/// error found when the registrar is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the store does not declare the {} capability, which {needed_by} needs (implement \
+     `oauth_dcr::store::{}` and return `Some(self)` from `ClientStore::{}`)",
+    capability.name(),
+    capability.name(),
+    capability.accessor()
+)]
+pub struct MissingCapability {
+    capability: Capability,
+    needed_by: &'static str,
+}
+
+impl MissingCapability {
+    /// The capability the store lacks.
+    pub fn capability(&self) -> Capability {
+        self.capability
+    }
+
+    /// What needs it: a policy setting (`"ServerPolicy::max_clients"`) or a registrar call
+    /// (`"Registrar::reap"`).
+    pub fn needed_by(&self) -> &'static str {
+        self.needed_by
+    }
+}
+
+/// Whether `store` declares every capability `policy` needs: idempotent registration needs an
+/// [`InstanceIndex`], the client limits a [`ClientCount`], an unused-client TTL a [`UsageLog`].
+/// The first one missing is the error.
+pub(crate) fn check_capabilities(
+    policy: &ServerPolicy,
+    store: &dyn ClientStore,
+) -> Result<(), MissingCapability> {
+    let needs = [
+        (
+            policy.idempotent_registration,
+            Capability::InstanceIndex,
+            "ServerPolicy::idempotent_registration",
+        ),
+        (
+            policy.max_clients.is_some(),
+            Capability::ClientCount,
+            "ServerPolicy::max_clients",
+        ),
+        (
+            policy.max_clients_per_software_id.is_some(),
+            Capability::ClientCount,
+            "ServerPolicy::max_clients_per_software_id",
+        ),
+        (
+            policy.unused_client_ttl.is_some(),
+            Capability::UsageLog,
+            "ServerPolicy::unused_client_ttl",
+        ),
+    ];
+    for (needed, capability, needed_by) in needs {
+        if needed && !capability.declared_by(store) {
+            return Err(MissingCapability {
+                capability,
+                needed_by,
+            });
+        }
+    }
+    Ok(())
 }

@@ -13,17 +13,16 @@
 //! }
 //! ```
 //!
-//! [`check_client_store`] calls every [`ClientStore`] method the registrar may call, the
-//! optional ones included: a store that keeps a default which fails fails the kit, with a
-//! message saying which feature it cannot serve ([`find_by_instance`] for idempotent
-//! registration, [`reap_candidates`] for [`Registrar::reap`], [`count`] for the client limits).
+//! [`check_client_store`] checks the required [`ClientStore`] methods always, and each optional
+//! capability the store declares ([`InstanceIndex`] for idempotent registration, [`UsageLog`]
+//! for [`Registrar::record_use`] and [`Registrar::reap`], [`ClientCount`] for the client
+//! limits); it reports the capabilities it skipped because the store does not declare them
+//! (`examples/custom_store.rs` runs it on a store with one capability).
 //!
 //! The checks use fresh random identifiers, so they can run against a store that holds other
 //! data; they need a multi-threaded tokio runtime for the concurrency checks.
 //!
-//! [`find_by_instance`]: ClientStore::find_by_instance
-//! [`reap_candidates`]: ClientStore::reap_candidates
-//! [`count`]: ClientStore::count
+//! [`Registrar::record_use`]: crate::Registrar::record_use
 //! [`Registrar::reap`]: crate::Registrar::reap
 
 use std::fmt::Debug;
@@ -38,8 +37,8 @@ use crate::metadata::ClientMetadata;
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::statements::ReplayGuard;
 use crate::store::{
-    ClientRecord, ClientStore, Origin, PreviousToken, SecretValue, StoreError, StoredSecret,
-    StoredToken,
+    Capability, ClientCount, ClientRecord, ClientStore, InstanceIndex, Origin, PreviousToken,
+    SecretValue, StoreError, StoredSecret, StoredToken, UsageLog,
 };
 
 /// How many tasks race in the concurrency checks.
@@ -84,13 +83,15 @@ impl Kit {
         }
     }
 
-    /// The value of a call to an optional method: its failure names the feature lost.
+    /// The value of a call to a method of a declared capability: its failure names the feature
+    /// that breaks with it.
     #[track_caller]
     fn capable<T>(self, result: Result<T, StoreError>, call: &str, feature: &str) -> T {
         match result {
             Ok(value) => value,
             Err(e) => self.fail(&format!(
-                "{call} failed with {e:?}: a store without it cannot serve {feature}"
+                "{call} failed with {e:?}: the store declares the capability, and {feature} \
+                 breaks with it"
             )),
         }
     }
@@ -210,17 +211,31 @@ fn record() -> ClientRecord {
     record
 }
 
-/// Checks every [`ClientStore`] method the registrar may call: create / get / find by token /
-/// update / delete semantics, duplicate refusal, stale versions, token uniqueness, concurrent
-/// rotation (exactly one winner), lookup by instance, [`touch`](ClientStore::touch) (which must
-/// not change the version, even racing an update), reaping candidates, counting, and the
-/// preservation of every member of the record and of expiry timestamps.
+/// What [`check_client_store`] checked: the capabilities the store declares (each checked) and
+/// those it does not (skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreReport {
+    /// The declared capabilities, each checked.
+    pub checked: Vec<Capability>,
+    /// The capabilities the store does not declare: a registrar whose policy needs one of them
+    /// is refused at construction ([`Registrar::try_new`](crate::Registrar::try_new)).
+    pub skipped: Vec<Capability>,
+}
+
+/// Checks the required [`ClientStore`] methods — create / get / find by token / update / delete
+/// semantics, duplicate refusal, stale versions, token uniqueness, concurrent rotation (exactly
+/// one winner), the preservation of every member of the record and of expiry timestamps — and
+/// then each capability the store declares: lookup by instance and the uniqueness of instance
+/// hashes ([`InstanceIndex`]); [`touch`](UsageLog::touch), which must not change the version,
+/// even racing an update, and reaping candidates ([`UsageLog`]); counting ([`ClientCount`]).
+/// Returns which capabilities were checked and which skipped (also written to standard error).
 ///
 /// # Panics
 /// When the store breaks a rule; the message names it, the feature that breaks, and the line
 /// that called this function.
 #[track_caller]
-pub fn check_client_store(store: Arc<dyn ClientStore>) -> impl Future<Output = ()> + Send {
+pub fn check_client_store(store: Arc<dyn ClientStore>) -> impl Future<Output = StoreReport> + Send {
     let kit = Kit {
         caller: Location::caller(),
     };
@@ -229,11 +244,38 @@ pub fn check_client_store(store: Arc<dyn ClientStore>) -> impl Future<Output = (
         versions(kit, store.as_ref()).await;
         token_index(kit, store.as_ref()).await;
         concurrent_rotation(kit, store.clone()).await;
-        instances(kit, store.as_ref()).await;
-        touching(kit, store.as_ref()).await;
-        touch_racing_an_update(kit, store.clone()).await;
-        reaping(kit, store.as_ref()).await;
-        counting(kit, store.as_ref()).await;
+        let mut report = StoreReport {
+            checked: Vec::new(),
+            skipped: Vec::new(),
+        };
+        if let Some(index) = store.as_instance_index() {
+            instances(kit, store.as_ref(), index).await;
+            report.checked.push(Capability::InstanceIndex);
+        } else {
+            report.skipped.push(Capability::InstanceIndex);
+        }
+        if let Some(usage) = store.as_usage_log() {
+            touching(kit, store.as_ref(), usage).await;
+            touch_racing_an_update(kit, store.clone()).await;
+            reaping(kit, store.as_ref(), usage).await;
+            report.checked.push(Capability::UsageLog);
+        } else {
+            report.skipped.push(Capability::UsageLog);
+        }
+        if let Some(counts) = store.as_client_count() {
+            counting(kit, store.as_ref(), counts).await;
+            report.checked.push(Capability::ClientCount);
+        } else {
+            report.skipped.push(Capability::ClientCount);
+        }
+        if !report.skipped.is_empty() {
+            let names: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "store conformance: skipped {} (not declared by the store)",
+                names.join(", ")
+            );
+        }
+        report
     }
 }
 
@@ -397,13 +439,13 @@ async fn concurrent_rotation(kit: Kit, store: Arc<dyn ClientStore>) {
 
 const IDEMPOTENT: &str = "idempotent registration (ServerPolicy::idempotent_registration)";
 
-async fn instances(kit: Kit, store: &dyn ClientStore) {
+async fn instances(kit: Kit, store: &dyn ClientStore, index: &dyn InstanceIndex) {
     let instance = SecretHash::of(&random_id());
     let mut rec = record();
     rec.instance = Some(instance);
     kit.ok(store.create(&rec).await, "create with an instance hash");
     let found = kit.capable(
-        store.find_by_instance(&instance).await,
+        index.find_by_instance(&instance).await,
         "find_by_instance",
         IDEMPOTENT,
     );
@@ -414,7 +456,7 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     let unknown = SecretHash::of(&random_id());
     kit.check(
         kit.capable(
-            store.find_by_instance(&unknown).await,
+            index.find_by_instance(&unknown).await,
             "find_by_instance",
             IDEMPOTENT,
         )
@@ -436,7 +478,7 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     kit.ok(store.update(&without).await, "update removing the instance");
     kit.check(
         kit.capable(
-            store.find_by_instance(&instance).await,
+            index.find_by_instance(&instance).await,
             "find_by_instance",
             IDEMPOTENT,
         )
@@ -447,7 +489,7 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     again.instance = Some(instance);
     kit.ok(store.update(&again).await, "update restoring the instance");
     let found = kit.capable(
-        store.find_by_instance(&instance).await,
+        index.find_by_instance(&instance).await,
         "find_by_instance",
         IDEMPOTENT,
     );
@@ -463,7 +505,7 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
     );
     kit.check(
         kit.capable(
-            store.find_by_instance(&instance).await,
+            index.find_by_instance(&instance).await,
             "find_by_instance",
             IDEMPOTENT,
         )
@@ -474,12 +516,12 @@ async fn instances(kit: Kit, store: &dyn ClientStore) {
 
 const RECORD_USE: &str = "Registrar::record_use (use tracking, and reaping of unused clients)";
 
-async fn touching(kit: Kit, store: &dyn ClientStore) {
+async fn touching(kit: Kit, store: &dyn ClientStore, usage: &dyn UsageLog) {
     let rec = record();
     kit.ok(store.create(&rec).await, "create");
     let before = kit.stored(store.get(&rec.client_id).await, "get");
     let at = now() - Duration::hours(1);
-    kit.capable(store.touch(&rec.client_id, at).await, "touch", RECORD_USE);
+    kit.capable(usage.touch(&rec.client_id, at).await, "touch", RECORD_USE);
     let after = kit.stored(store.get(&rec.client_id).await, "get after touch");
     kit.eq(
         after.last_used,
@@ -502,7 +544,7 @@ async fn touching(kit: Kit, store: &dyn ClientStore) {
         "an update from the version read before a touch",
     );
     kit.not_found(
-        store.touch(&random_id(), at).await,
+        usage.touch(&random_id(), at).await,
         "touching a missing client must answer NotFound",
     );
 }
@@ -518,7 +560,14 @@ async fn touch_racing_an_update(kit: Kit, store: Arc<dyn ClientStore>) {
         let store = store.clone();
         let id = rec.client_id.clone();
         let at = now() - Duration::seconds(i64::try_from(i).unwrap_or(0));
-        touches.push(tokio::spawn(async move { store.touch(&id, at).await }));
+        touches.push(tokio::spawn(async move {
+            match store.as_usage_log() {
+                Some(usage) => usage.touch(&id, at).await,
+                None => Err(crate::store::StoreError::backend(std::io::Error::other(
+                    "the store declares no UsageLog",
+                ))),
+            }
+        }));
     }
     let mut changed = read.clone();
     changed.metadata.client_name = Some("managed while used".to_owned());
@@ -544,7 +593,7 @@ async fn touch_racing_an_update(kit: Kit, store: Arc<dyn ClientStore>) {
 
 const REAP: &str = "Registrar::reap";
 
-async fn reaping(kit: Kit, store: &dyn ClientStore) {
+async fn reaping(kit: Kit, store: &dyn ClientStore, usage: &dyn UsageLog) {
     let then = long_ago();
     let unused_before = then + Duration::days(1);
     let at = then + Duration::days(30);
@@ -567,7 +616,7 @@ async fn reaping(kit: Kit, store: &dyn ClientStore) {
         kit.ok(store.create(rec).await, "create");
     }
     let candidates = kit.capable(
-        store.reap_candidates(Some(unused_before), at, 1000).await,
+        usage.reap_candidates(Some(unused_before), at, 1000).await,
         "reap_candidates",
         REAP,
     );
@@ -584,7 +633,7 @@ async fn reaping(kit: Kit, store: &dyn ClientStore) {
         kit.same_record(&unused, listed, "a reaping candidate");
     }
     let one = kit.capable(
-        store.reap_candidates(Some(unused_before), at, 1).await,
+        usage.reap_candidates(Some(unused_before), at, 1).await,
         "reap_candidates",
         REAP,
     );
@@ -599,19 +648,19 @@ async fn reaping(kit: Kit, store: &dyn ClientStore) {
 
 const LIMITS: &str = "the client limits (ServerPolicy::max_clients, max_clients_per_software_id)";
 
-async fn counting(kit: Kit, store: &dyn ClientStore) {
-    let before = kit.capable(store.count(None).await, "count(None)", LIMITS);
+async fn counting(kit: Kit, store: &dyn ClientStore, counts: &dyn ClientCount) {
+    let before = kit.capable(counts.count(None).await, "count(None)", LIMITS);
     let software_id = random_id();
     for _ in 0..3 {
         let mut rec = record();
         rec.metadata.software_id = Some(software_id.clone());
         kit.ok(store.create(&rec).await, "create");
     }
-    let per_software = kit.capable(store.count(Some(&software_id)).await, "count", LIMITS);
+    let per_software = kit.capable(counts.count(Some(&software_id)).await, "count", LIMITS);
     kit.eq(per_software, 3, "count per software_id");
-    let none = kit.capable(store.count(Some(&random_id())).await, "count", LIMITS);
+    let none = kit.capable(counts.count(Some(&random_id())).await, "count", LIMITS);
     kit.eq(none, 0, "count of an unknown software_id");
-    let all = kit.capable(store.count(None).await, "count(None)", LIMITS);
+    let all = kit.capable(counts.count(None).await, "count(None)", LIMITS);
     kit.check(
         all >= before + 3,
         "count(None) must count every client (three more after three creates)",

@@ -6,13 +6,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use oauth_dcr::store::{Capability, ClientCount, InstanceIndex, UsageLog};
 use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, SecretHash, StoreError};
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
     let store = Arc::new(MemoryStore::new());
-    testkit::check_client_store(store.clone()).await;
+    let report = testkit::check_client_store(store.clone()).await;
+    assert_eq!(report.checked, ALL, "MemoryStore declares every capability");
+    assert!(report.skipped.is_empty());
     testkit::check_initial_token_store(store).await;
 }
 
@@ -21,7 +24,13 @@ async fn memory_replay_guard_conforms() {
     testkit::check_replay_guard(Arc::new(oauth_dcr::MemoryReplayGuard::new())).await;
 }
 
-/// The methods of [`ClientStore`] a test store may leave to the trait's default.
+const ALL: [Capability; 3] = [
+    Capability::InstanceIndex,
+    Capability::UsageLog,
+    Capability::ClientCount,
+];
+
+/// The methods of the capabilities a test store may declare and then fail.
 #[derive(Clone, Copy, PartialEq)]
 enum Optional {
     FindByInstance,
@@ -29,9 +38,9 @@ enum Optional {
     Count,
 }
 
-/// A [`MemoryStore`] behind a store that keeps the trait's failing default for the methods in
-/// `lacks` (the same backend error), and whose `touch`, with `touch_bumps_version`, reads the
-/// record and writes it back through `update`: the default `touch` had before.
+/// A [`MemoryStore`] behind a store that declares every capability but fails the methods in
+/// `lacks` with a backend error, and whose `touch`, with `touch_bumps_version`, reads the record
+/// and writes it back through `update`.
 #[derive(Default)]
 struct Partial {
     inner: MemoryStore,
@@ -82,6 +91,32 @@ impl ClientStore for Partial {
         self.inner.delete(client_id, version).await
     }
 
+    fn as_instance_index(&self) -> Option<&dyn InstanceIndex> {
+        Some(self)
+    }
+
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        Some(self)
+    }
+
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl InstanceIndex for Partial {
+    async fn find_by_instance(
+        &self,
+        instance: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        self.check(Optional::FindByInstance)?;
+        self.inner.find_by_instance(instance).await
+    }
+}
+
+#[async_trait]
+impl UsageLog for Partial {
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         if !self.touch_bumps_version {
             return self.inner.touch(client_id, at).await;
@@ -97,14 +132,6 @@ impl ClientStore for Partial {
         Err(StoreError::Conflict)
     }
 
-    async fn find_by_instance(
-        &self,
-        instance: &SecretHash,
-    ) -> Result<Option<ClientRecord>, StoreError> {
-        self.check(Optional::FindByInstance)?;
-        self.inner.find_by_instance(instance).await
-    }
-
     async fn reap_candidates(
         &self,
         unused_before: Option<OffsetDateTime>,
@@ -114,15 +141,17 @@ impl ClientStore for Partial {
         self.check(Optional::ReapCandidates)?;
         self.inner.reap_candidates(unused_before, now, limit).await
     }
+}
 
+#[async_trait]
+impl ClientCount for Partial {
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
         self.check(Optional::Count)?;
         self.inner.count(software_id).await
     }
 }
 
-/// A store that implements only the methods without a default: the optional ones keep the
-/// trait's defaults.
+/// A store with the required methods only: it declares no capability.
 #[derive(Default)]
 struct Minimal(MemoryStore);
 
@@ -150,9 +179,44 @@ impl ClientStore for Minimal {
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.0.delete(client_id, version).await
     }
+}
 
-    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.0.touch(client_id, at).await
+/// A [`Minimal`] store whose `update` forgets to increment the version: a required rule.
+#[derive(Default)]
+struct KeepsVersion(MemoryStore);
+
+#[async_trait]
+impl ClientStore for KeepsVersion {
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.get(client_id).await
+    }
+
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.find_by_registration_token(hash).await
+    }
+
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.update(record).await?;
+        // Writes the record back at the version it was read with (a `touch` keeps the version).
+        let mut stored = self
+            .0
+            .get(&record.client_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        stored.version = record.version;
+        self.0.delete(&record.client_id, record.version + 1).await?;
+        self.0.create(&stored).await
+    }
+
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        self.0.delete(client_id, version).await
     }
 }
 
@@ -170,10 +234,17 @@ async fn kit_failure(store: Arc<dyn ClientStore>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_kit_fails_a_store_that_keeps_the_failing_defaults() {
-    let failure = kit_failure(Arc::new(Minimal::default())).await;
+async fn the_kit_accepts_a_store_with_only_the_required_methods_and_says_what_it_skipped() {
+    let report = testkit::check_client_store(Arc::new(Minimal::default())).await;
+    assert!(report.checked.is_empty(), "{report:?}");
+    assert_eq!(report.skipped, ALL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_checks_the_required_rules_of_a_store_without_capabilities() {
+    let failure = kit_failure(Arc::new(KeepsVersion::default())).await;
     assert!(
-        failure.contains("find_by_instance") && failure.contains("idempotent registration"),
+        failure.contains("update must increment the version"),
         "{failure}"
     );
     assert!(
@@ -183,7 +254,7 @@ async fn the_kit_fails_a_store_that_keeps_the_failing_defaults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_kit_names_the_feature_each_missing_method_cannot_serve() {
+async fn the_kit_names_the_feature_each_failing_capability_cannot_serve() {
     for (lacks, method, feature) in [
         (
             Optional::FindByInstance,
@@ -203,8 +274,9 @@ async fn the_kit_names_the_feature_each_missing_method_cannot_serve() {
             "without {method}: {failure}"
         );
     }
-    // Lacking nothing, the same store passes.
-    testkit::check_client_store(Partial::lacking(&[])).await;
+    // Lacking nothing, the same store passes, every capability checked.
+    let report = testkit::check_client_store(Partial::lacking(&[])).await;
+    assert_eq!(report.checked, ALL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -233,7 +305,11 @@ mod postgres {
             return;
         };
         let store = Arc::new(db.store(8).await);
-        testkit::check_client_store(store.clone()).await;
+        let report = testkit::check_client_store(store.clone()).await;
+        assert_eq!(
+            report.checked, ALL,
+            "PostgresStore declares every capability"
+        );
         testkit::check_initial_token_store(store.clone()).await;
         testkit::check_replay_guard(store).await;
         db.drop().await;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use oauth_dcr::store::{ClientCount, UsageLog};
 use oauth_dcr::{
     ClientRecord, ClientSecret, ClientStore, Clock, CredentialGenerator, InitialTokenStore,
     IssuedInitialTokens, IssuedToken, MemoryStore, RandomError, Registrar, RegistrationAccessToken,
@@ -134,16 +135,40 @@ impl ClientStore for FaultyStore {
         self.inner.update(record).await
     }
 
-    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.gate("touch").await?;
-        self.inner.touch(client_id, at).await
-    }
-
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.gate("delete").await?;
         self.inner.delete(client_id, version).await
     }
 
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        Some(self)
+    }
+
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UsageLog for FaultyStore {
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.gate("touch").await?;
+        self.inner.touch(client_id, at).await
+    }
+
+    async fn reap_candidates(
+        &self,
+        unused_before: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        self.gate("reap_candidates").await?;
+        self.inner.reap_candidates(unused_before, now, limit).await
+    }
+}
+
+#[async_trait]
+impl ClientCount for FaultyStore {
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
         self.gate("count").await?;
         self.inner.count(software_id).await

@@ -509,7 +509,16 @@ async fn idempotent_registration_returns_the_instance_s_client_with_fresh_creden
         stored.metadata.extension("instance_key").is_none(),
         "the key itself is not stored"
     );
-    assert_eq!(f.registrar.store().count(None).await.unwrap(), 2);
+    assert_eq!(
+        f.registrar
+            .store()
+            .as_client_count()
+            .unwrap()
+            .count(None)
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test]

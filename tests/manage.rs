@@ -10,6 +10,7 @@ use common::{
 };
 use std::sync::{Arc, Mutex};
 
+use oauth_dcr::store::ClientCount;
 use oauth_dcr::{
     ClientMetadata, ClientRecord, ClientStore, GrantType, HookContext, InitialAccessGrant,
     InitialTokenVerifier, MemoryStore, Operation, Origin, Profile, RedirectUri,
@@ -261,7 +262,7 @@ async fn an_update_replaces_the_whole_metadata() {
         json!(["https://app.example/new-cb"])
     );
     let stored = server.record(&client.client_id).await;
-    assert_eq!(stored.metadata, updated.metadata);
+    assert_eq!(stored.metadata, *updated.metadata);
     assert_eq!(
         stored.metadata.redirect_uris,
         Some(vec![RedirectUri::new("https://app.example/new-cb")])
@@ -485,7 +486,7 @@ async fn a_client_can_update_by_sending_back_what_a_read_returned() {
     let mut expected = read.metadata.clone();
     expected.client_name = Some("Renamed".to_owned());
     assert_eq!(updated.metadata, expected);
-    assert_eq!(server.record(&client.client_id).await.metadata, expected);
+    assert_eq!(server.record(&client.client_id).await.metadata, *expected);
 }
 
 /// The way a client library does it, over HTTP: GET the client, take the JSON it answered, drop

@@ -7,6 +7,7 @@ mod pg;
 
 use std::sync::Arc;
 
+use oauth_dcr::store::ClientCount;
 use oauth_dcr::{
     ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, ReplayGuard,
     RequestContext, ServerPolicy, TokenSpec,

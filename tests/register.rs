@@ -10,6 +10,7 @@ use common::{
     assert_error, assert_no_store, data, data_json, failing_server, policy, secret, token,
     web_client, Reply, Server, ENDPOINT, START,
 };
+use oauth_dcr::store::ClientCount;
 use oauth_dcr::{
     random_token, ApplicationType, AuthMethod, ClientSecret, ClientStore, CredentialGenerator,
     Drawn, ErrorResponse, GrantType, JoseAlgorithm, Needed, RandomError, RegistrationAccessToken,
@@ -605,7 +606,7 @@ async fn validate_has_no_side_effects_and_returns_the_defaulted_metadata() {
     // A registration of the same body stores exactly what validate() predicted.
     let response = server.register_bytes(&body).await.unwrap();
     assert_eq!(*response.metadata, metadata);
-    assert_eq!(*server.record(&response.client_id).await.metadata, metadata);
+    assert_eq!(server.record(&response.client_id).await.metadata, metadata);
 }
 
 #[tokio::test]
@@ -678,7 +679,7 @@ async fn the_response_is_the_stored_record_not_the_request() {
     body["unknown"] = json!(1);
     let response = server.register(&body).await;
     let stored = server.record(&response.client_id).await;
-    assert_eq!(response.metadata, stored.metadata);
+    assert_eq!(*response.metadata, stored.metadata);
     assert_eq!(
         response.client_id_issued_at,
         stored.created_at.unix_timestamp()

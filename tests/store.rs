@@ -1,9 +1,17 @@
 //! The `ClientStore` contract as `MemoryStore` implements it: create refuses a duplicate
 //! identifier, update and delete compare-and-set on the version (a stale version is a conflict,
-//! never a silent overwrite), and the registration token index follows every write.
+//! never a silent overwrite), and the registration token index follows every write. And the
+//! capabilities: a registrar whose policy needs one the store does not declare is refused when
+//! it is built, never at request time.
 
+use std::error::Error as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use oauth_dcr::store::{Capability, MissingCapability};
 use oauth_dcr::{
-    ClientMetadata, ClientRecord, ClientStore, MemoryStore, Origin, RegistrationAccessToken,
+    ClientMetadata, ClientRecord, ClientStore, MemoryStore, Origin, Registrar,
+    RegistrationAccessToken, RegistrationError, RequestContext, SecretHash, ServerPolicy,
     StoreError, StoredToken,
 };
 use time::OffsetDateTime;
@@ -152,4 +160,137 @@ async fn a_token_hash_belongs_to_one_client_only() {
         .await
         .unwrap();
     assert_eq!(found.map(|r| r.client_id).as_deref(), Some("c1"));
+}
+
+/// A store with the required methods only: it declares no capability.
+#[derive(Default)]
+struct Minimal(MemoryStore);
+
+#[async_trait]
+impl ClientStore for Minimal {
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.get(client_id).await
+    }
+
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.find_by_registration_token(hash).await
+    }
+
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.update(record).await
+    }
+
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        self.0.delete(client_id, version).await
+    }
+}
+
+const ENDPOINT: &str = "https://as.example/register";
+
+/// Each policy setting that needs a capability, set on a default policy.
+fn policies_needing_capabilities() -> Vec<(ServerPolicy, Capability, &'static str)> {
+    let mut idempotent = ServerPolicy::new(ENDPOINT);
+    idempotent.idempotent_registration = true;
+    let mut max_clients = ServerPolicy::new(ENDPOINT);
+    max_clients.max_clients = Some(10);
+    let mut per_software = ServerPolicy::new(ENDPOINT);
+    per_software.max_clients_per_software_id = Some(1);
+    let mut ttl = ServerPolicy::new(ENDPOINT);
+    ttl.unused_client_ttl = Some(time::Duration::days(1));
+    vec![
+        (
+            idempotent,
+            Capability::InstanceIndex,
+            "ServerPolicy::idempotent_registration",
+        ),
+        (
+            max_clients,
+            Capability::ClientCount,
+            "ServerPolicy::max_clients",
+        ),
+        (
+            per_software,
+            Capability::ClientCount,
+            "ServerPolicy::max_clients_per_software_id",
+        ),
+        (ttl, Capability::UsageLog, "ServerPolicy::unused_client_ttl"),
+    ]
+}
+
+#[test]
+fn try_new_refuses_a_policy_that_needs_a_capability_the_store_lacks() {
+    for (policy, capability, setting) in policies_needing_capabilities() {
+        let Err(missing) = Registrar::try_new(policy, Arc::new(Minimal::default())) else {
+            panic!("{setting} over a store without {capability} must be refused");
+        };
+        assert_eq!(missing.capability(), capability, "{setting}");
+        assert_eq!(missing.needed_by(), setting);
+        let message = missing.to_string();
+        assert!(
+            message.contains(&capability.to_string()) && message.contains(setting),
+            "the message names the capability and the setting: {message}"
+        );
+    }
+}
+
+#[test]
+fn try_new_accepts_those_policies_over_a_store_with_every_capability() {
+    for (policy, _, setting) in policies_needing_capabilities() {
+        assert!(
+            Registrar::try_new(policy, Arc::new(MemoryStore::new())).is_ok(),
+            "{setting} over MemoryStore"
+        );
+    }
+    let plain = Registrar::try_new(ServerPolicy::new(ENDPOINT), Arc::new(Minimal::default()));
+    assert!(
+        plain.is_ok(),
+        "a policy that needs no capability accepts a store with the required methods only"
+    );
+}
+
+#[test]
+#[should_panic(expected = "ServerPolicy::idempotent_registration")]
+fn new_panics_at_construction_on_a_missing_capability() {
+    let mut policy = ServerPolicy::new(ENDPOINT);
+    policy.idempotent_registration = true;
+    let _ = Registrar::new(policy, Arc::new(Minimal::default()));
+}
+
+/// The host calls that need a `UsageLog` answer an error that names it over a store without
+/// one, and change nothing.
+#[tokio::test]
+async fn record_use_and_reap_over_a_store_without_a_usage_log_are_errors() {
+    let store = Arc::new(Minimal::default());
+    let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), store.clone());
+    let body = br#"{"redirect_uris":["https://app.example/cb"]}"#;
+    let client = registrar
+        .register(body, &RequestContext::new())
+        .await
+        .unwrap();
+    let missing = |e: RegistrationError| -> MissingCapability {
+        let RegistrationError::Store(store_error) = &e else {
+            panic!("a store error, not {e:?}");
+        };
+        store_error
+            .source()
+            .and_then(|s| s.downcast_ref::<MissingCapability>())
+            .cloned()
+            .unwrap_or_else(|| panic!("the cause is the missing capability: {e:?}"))
+    };
+    let used = missing(registrar.record_use(&client.client_id).await.unwrap_err());
+    assert_eq!(used.capability(), Capability::UsageLog);
+    assert_eq!(used.needed_by(), "Registrar::record_use");
+    let reaped = missing(registrar.reap(10).await.unwrap_err());
+    assert_eq!(reaped.capability(), Capability::UsageLog);
+    assert_eq!(reaped.needed_by(), "Registrar::reap");
+    let stored = store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.last_used, None);
+    assert_eq!(stored.version, 0);
 }

@@ -14,7 +14,7 @@ use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
 use crate::request::RequestContext;
 use crate::secret::SecretHash;
-use crate::store::{ClientRecord, ClientStore};
+use crate::store::{Capability, ClientRecord, ClientStore};
 use crate::validate::{validate_metadata, ValidatedMetadata};
 
 use super::verify::{same_software, stored_claims, Verified, VerifiedStatement};
@@ -111,7 +111,16 @@ pub(crate) async fn bind(
                 verified.request.instance_key.as_deref(),
             );
             let existing = match &instance {
-                Some(instance) => with.store.find_by_instance(instance).await?,
+                Some(instance) => {
+                    with.store
+                        .as_instance_index()
+                        .ok_or_else(|| {
+                            Capability::InstanceIndex
+                                .missing("ServerPolicy::idempotent_registration")
+                        })?
+                        .find_by_instance(instance)
+                        .await?
+                }
                 None => None,
             };
             (instance, existing)
@@ -221,7 +230,10 @@ async fn check_client_limits(
     current: Option<&ClientRecord>,
 ) -> Result<(), RegistrationError> {
     if let (Some(max), None) = (policy.max_clients, current) {
-        if store.count(None).await? >= max {
+        let counts = store
+            .as_client_count()
+            .ok_or_else(|| Capability::ClientCount.missing("ServerPolicy::max_clients"))?;
+        if counts.count(None).await? >= max {
             return Err(RegistrationError::refused(
                 "this server accepts no more client registrations",
             ));
@@ -232,7 +244,10 @@ async fn check_client_limits(
     };
     let moves_in = current.is_none_or(|c| c.metadata.software_id.as_deref() != Some(software_id));
     if let (Some(max), true) = (policy.max_clients_per_software_id, moves_in) {
-        if store.count(Some(software_id)).await? >= max {
+        let counts = store.as_client_count().ok_or_else(|| {
+            Capability::ClientCount.missing("ServerPolicy::max_clients_per_software_id")
+        })?;
+        if counts.count(Some(software_id)).await? >= max {
             return Err(RegistrationError::refused(format!(
                 "software_id `{software_id}` has reached its maximum number of registrations"
             )));

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use self::clients::{Clients, Key};
 use super::compact::Packed;
-use super::{ClientRecord, ClientStore, StoreError};
+use super::{ClientCount, ClientRecord, ClientStore, InstanceIndex, StoreError, UsageLog};
 use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 
@@ -286,21 +286,38 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
-    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
-        let n: usize = self
-            .clients
-            .iter()
-            .map(|shard| match software_id {
-                None => read(shard).len(),
-                Some(id) => read(shard)
-                    .iter()
-                    .filter(|p| p.software_id() == Some(id))
-                    .count(),
-            })
-            .sum();
-        Ok(n as u64)
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        let (lock, id) = self.client_shard(client_id);
+        let mut shard = write(lock);
+        let stored = shard.get(id).ok_or(StoreError::NotFound)?;
+        if stored.version().ok_or_else(corrupt)? != version {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(hash) = stored.token_hash() {
+            write(self.token_shard(&hash)).remove(&hash);
+        }
+        if let Some(i) = stored.instance_hash() {
+            write(&self.instances).remove(&i);
+        }
+        shard.remove(id);
+        Ok(())
     }
 
+    fn as_instance_index(&self) -> Option<&dyn InstanceIndex> {
+        Some(self)
+    }
+
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        Some(self)
+    }
+
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl InstanceIndex for MemoryStore {
     async fn find_by_instance(
         &self,
         instance: &SecretHash,
@@ -309,7 +326,10 @@ impl ClientStore for MemoryStore {
         let owner = read(&self.instances).get(bytes).cloned();
         self.indexed(owner, bytes, Packed::instance_hash)
     }
+}
 
+#[async_trait]
+impl UsageLog for MemoryStore {
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let (lock, id) = self.client_shard(client_id);
         let mut shard = write(lock);
@@ -342,22 +362,23 @@ impl ClientStore for MemoryStore {
         }
         Ok(found)
     }
+}
 
-    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-        let (lock, id) = self.client_shard(client_id);
-        let mut shard = write(lock);
-        let stored = shard.get(id).ok_or(StoreError::NotFound)?;
-        if stored.version().ok_or_else(corrupt)? != version {
-            return Err(StoreError::Conflict);
-        }
-        if let Some(hash) = stored.token_hash() {
-            write(self.token_shard(&hash)).remove(&hash);
-        }
-        if let Some(i) = stored.instance_hash() {
-            write(&self.instances).remove(&i);
-        }
-        shard.remove(id);
-        Ok(())
+#[async_trait]
+impl ClientCount for MemoryStore {
+    async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
+        let n: usize = self
+            .clients
+            .iter()
+            .map(|shard| match software_id {
+                None => read(shard).len(),
+                Some(id) => read(shard)
+                    .iter()
+                    .filter(|p| p.software_id() == Some(id))
+                    .count(),
+            })
+            .sum();
+        Ok(n as u64)
     }
 }
 

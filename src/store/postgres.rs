@@ -19,7 +19,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 use tokio_postgres::NoTls;
 
-use super::{ClientRecord, ClientStore, StoreError};
+use super::{ClientCount, ClientRecord, ClientStore, InstanceIndex, StoreError, UsageLog};
 use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 use crate::statements::ReplayGuard;
@@ -30,11 +30,12 @@ const MIGRATIONS: [(i32, &str); 3] = [
     (3, include_str!("postgres/0003_replay_digests.sql")),
 ];
 
-/// A [`ClientStore`], [`InitialTokenStore`] and [`ReplayGuard`] over PostgreSQL.
+/// A [`ClientStore`] with every capability ([`InstanceIndex`], [`UsageLog`], [`ClientCount`]),
+/// an [`InitialTokenStore`] and a [`ReplayGuard`] over PostgreSQL.
 ///
 /// The replay guard keeps the SHA-256 of each key (the issuer, NUL and the `jti`), so any key,
 /// however long and whatever its characters, takes 32 bytes (migration 3, table
-/// `dcr_replay_digests`). [`touch`](ClientStore::touch) writes the time of use without changing
+/// `dcr_replay_digests`). [`touch`](UsageLog::touch) writes the time of use without changing
 /// the record's version.
 ///
 /// ```no_run
@@ -398,6 +399,21 @@ impl ClientStore for PostgresStore {
         .await
     }
 
+    fn as_instance_index(&self) -> Option<&dyn InstanceIndex> {
+        Some(self)
+    }
+
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        Some(self)
+    }
+
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl InstanceIndex for PostgresStore {
     async fn find_by_instance(
         &self,
         instance: &SecretHash,
@@ -405,7 +421,10 @@ impl ClientStore for PostgresStore {
         self.record_where("instance_hash", &instance.as_bytes().to_vec())
             .await
     }
+}
 
+#[async_trait]
+impl UsageLog for PostgresStore {
     async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         // One statement, no version change: a use is a hint, not a state transition.
         let sql = format!(
@@ -454,7 +473,10 @@ impl ClientStore for PostgresStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ClientCount for PostgresStore {
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
         let table = self.table("dcr_clients");
         self.timed(async {
