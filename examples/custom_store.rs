@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oauth_dcr::store::InstanceIndex;
+use oauth_dcr::store::SecretHash;
 use oauth_dcr::{
-    ClientRecord, ClientStore, Registrar, RequestContext, SecretHash, ServerPolicy, StoreError,
+    ClientRecord, ClientStore, Registrar, RegistrationRequest, RequestContext, ServerPolicy,
+    StoreError,
 };
 
 /// Clients by `client_id`. One lock around the map makes every call atomic, as one SQL
@@ -128,9 +130,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let registrar = Registrar::try_new(policy, Arc::new(HashMapStore::default()))?;
 
     let body = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"Example App"}"#;
-    let client = registrar.register(body, &RequestContext::new()).await?;
-    let token = client.registration_access_token.secret().to_owned();
-    let read = registrar.read(&client.client_id, Some(&token)).await?;
+    let request = RegistrationRequest::from_json(body, &registrar.policy().limits)?;
+    let client = registrar.register(request, &RequestContext::new()).await?;
+    let token = client
+        .registration_access_token
+        .ok_or("no registration access token")?;
+    let read = registrar
+        .read(&client.client_id, Some(token.secret()))
+        .await?;
     println!(
         "registered and read back {} ({})",
         read.client_id,
