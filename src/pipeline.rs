@@ -28,6 +28,8 @@ pub(crate) mod persist;
 pub(crate) mod respond;
 pub(crate) mod verify;
 
+use time::OffsetDateTime;
+
 use crate::error::RegistrationError;
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
@@ -50,6 +52,8 @@ pub(crate) struct Stored {
     pub(crate) secret: Option<ClientSecret>,
     /// The registration access token to show.
     pub(crate) token: Option<RegistrationAccessToken>,
+    /// When the operation issued what it stored (the response's `expires_in` counts from it).
+    pub(crate) at: OffsetDateTime,
 }
 
 /// The validate stage on a verified request: the request's metadata, taken out of it, against

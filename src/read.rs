@@ -35,9 +35,10 @@ impl Registrar {
         token: Option<&str>,
     ) -> Result<Stored, RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
+        let issuer = self.issuer();
         // A token admitted through the grace window is always replaced.
         let token = if self.policy.rotate_on_read || authorized.via_grace {
-            let fresh = self.rotate(&mut authorized, &self.issuer())?;
+            let fresh = self.rotate(&mut authorized, &issuer)?;
             self.save_managed(&authorized.record, &authorized.presented)
                 .await?;
             fresh
@@ -56,6 +57,7 @@ impl Registrar {
             changed: false,
             secret,
             token,
+            at: issuer.now,
         })
     }
 }

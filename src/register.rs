@@ -102,6 +102,7 @@ impl Registrar {
             changed: true,
             secret: secret.map(|(secret, _)| secret),
             token: token.map(|(token, _)| token),
+            at: issuer.now,
         })
     }
 }

@@ -243,7 +243,7 @@ impl Registrar {
                 let before = stored.changed.then_some(stored.before.as_ref());
                 let subject = self.subject(&stored.record, before);
                 self.emit(operation, subject, None).await;
-                Ok(respond(&self.policy, stored, self.now()))
+                Ok(respond(&self.policy, stored))
             }
             Err(e) => Err(self.refused(operation, client_id, e).await),
         }

@@ -110,6 +110,7 @@ impl Registrar {
             changed: true,
             secret,
             token,
+            at: issuer.now,
         })
     }
 }

@@ -12,16 +12,13 @@ use crate::response::RegistrationResponse;
 
 use super::Stored;
 
-/// The response for `stored`, at `now` (the token's `expires_in` counts from it).
-pub(crate) fn respond(
-    policy: &ServerPolicy,
-    stored: Stored,
-    now: OffsetDateTime,
-) -> RegistrationResponse {
+/// The response for `stored` (the token's `expires_in` counts from when it was issued).
+pub(crate) fn respond(policy: &ServerPolicy, stored: Stored) -> RegistrationResponse {
     let Stored {
         record,
         secret,
         token,
+        at: now,
         ..
     } = stored;
     let expires_in = record
