@@ -37,7 +37,7 @@ use crate::secret::{ClientSecret, RegistrationAccessToken};
 use crate::store::ClientRecord;
 use crate::validate::{validate_request, ValidatedMetadata};
 
-use verify::Verified;
+use verify::{Verified, VerifiedStatement};
 
 /// What an operation stored: the response and the event are built from it.
 #[derive(Debug)]
@@ -54,6 +54,24 @@ pub(crate) struct Stored {
     pub(crate) token: Option<RegistrationAccessToken>,
     /// When the operation issued what it stored (the response's `expires_in` counts from it).
     pub(crate) at: OffsetDateTime,
+}
+
+/// Records the statement that binds the client (kept, or replaced by one from the same issuer
+/// for the same software) and what it asserts; a client without one has no statement
+/// provenance.
+pub(crate) fn record_statement(record: &mut ClientRecord, statement: Option<VerifiedStatement>) {
+    match statement {
+        Some(statement) => {
+            record.software_statement = Some(statement.raw);
+            record.statement_issuer = Some(statement.info.issuer);
+            record.statement_asserted = statement.asserted;
+        }
+        None => {
+            record.software_statement = None;
+            record.statement_issuer = None;
+            record.statement_asserted.clear();
+        }
+    }
 }
 
 /// The validate stage on a verified request: the request's metadata, taken out of it, against

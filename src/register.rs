@@ -5,7 +5,7 @@ use crate::events::Operation;
 use crate::pipeline::bind::{bind, Admitted, Target};
 use crate::pipeline::issue::NewCredentials;
 use crate::pipeline::verify::verify;
-use crate::pipeline::{validated, Stored};
+use crate::pipeline::{record_statement, validated, Stored};
 use crate::registrar::Registrar;
 use crate::request::RegistrationRequest;
 use crate::request::RequestContext;
@@ -86,11 +86,7 @@ impl Registrar {
         record.initial_token_subject = admission.grant.as_ref().and_then(|g| g.subject.clone());
         // The grant's restrictions bind every later update of the client.
         record.initial_grant = admission.grant.clone();
-        if let Some(statement) = verified.statement {
-            record.software_statement = Some(statement.raw);
-            record.statement_issuer = Some(statement.info.issuer);
-            record.statement_asserted = statement.asserted;
-        }
+        record_statement(&mut record, verified.statement);
         record.instance = instance;
         let record = match existing {
             Some(existing) => self.replace_instance(record, existing, &admission).await?,

@@ -4,7 +4,7 @@ use crate::error::RegistrationError;
 use crate::events::Operation;
 use crate::pipeline::bind::{bind, Target};
 use crate::pipeline::verify::verify;
-use crate::pipeline::{validated, Stored};
+use crate::pipeline::{record_statement, validated, Stored};
 use crate::registrar::Registrar;
 use crate::request::RegistrationRequest;
 use crate::request::RequestContext;
@@ -85,20 +85,7 @@ impl Registrar {
         if next.secret.is_none() {
             next.previous_secret = None;
         }
-        // The client's statement (kept, or replaced by one from the same issuer for the same
-        // software) and what it asserts; a client without one has no statement provenance.
-        match verified.statement {
-            Some(statement) => {
-                next.software_statement = Some(statement.raw);
-                next.statement_issuer = Some(statement.info.issuer);
-                next.statement_asserted = statement.asserted;
-            }
-            None => {
-                next.software_statement = None;
-                next.statement_issuer = None;
-                next.statement_asserted.clear();
-            }
-        }
+        record_statement(&mut next, verified.statement);
         let before = std::mem::replace(&mut next.metadata, metadata);
         next.updated_at = issuer.now;
         self.save_managed(&next, &authorized.presented).await?;
