@@ -303,12 +303,6 @@ pub(crate) struct Decoded<'a> {
     signature: Vec<u8>,
 }
 
-impl Decoded<'_> {
-    pub(crate) fn issuer(&self) -> Option<&str> {
-        self.claims.get("iss").and_then(Value::as_str)
-    }
-}
-
 /// Whether `name` is a JWT registered claim rather than client metadata.
 pub(crate) fn is_registered_claim(name: &str) -> bool {
     REGISTERED_CLAIMS.contains(&name)
@@ -654,9 +648,36 @@ pub(crate) async fn verify_from_source<'a>(
     limits: &RequestLimits,
     now: OffsetDateTime,
 ) -> Result<Decoded<'a>, JwtError> {
+    let (decoded, until) = verify_unspent(raw, rules, source, limits, now).await?;
+    check_replay(&decoded.claims, until, replay, now).await?;
+    Ok(decoded)
+}
+
+/// [`verify_from_source`] without the replay guard: decode, trusted issuer, signature and
+/// claims. Returns the end of the token's acceptance window, for [`spend`] once whatever the
+/// token travels in has verified too.
+pub(crate) async fn verify_unspent<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    source: &dyn KeySource,
+    limits: &RequestLimits,
+    now: OffsetDateTime,
+) -> Result<(Decoded<'a>, Option<OffsetDateTime>), JwtError> {
     let decoded = decode(raw, rules, limits)?;
     let keys = issuer_keys(&decoded, source).await?;
-    verified(decoded, &keys, rules, replay, now).await
+    verify_signature(&decoded, &keys)?;
+    let until = check_claims(&decoded.claims, rules, now)?;
+    Ok((decoded, until))
+}
+
+/// Accepts the `jti` of verified `claims` once (see [`verify_unspent`]).
+pub(crate) async fn spend(
+    claims: &Map<String, Value>,
+    until: Option<OffsetDateTime>,
+    replay: Option<&dyn ReplayGuard>,
+    now: OffsetDateTime,
+) -> Result<(), JwtError> {
+    check_replay(claims, until, replay, now).await
 }
 
 /// Verifies a signed request body from a key source. Its `iss` is required only where it is bound
@@ -684,7 +705,7 @@ pub(crate) async fn verify_body_from_source<'a>(
 }
 
 fn internal(e: KeyError) -> JwtError {
-    JwtError::Internal(RegistrationError::Store(crate::StoreError::backend(e)))
+    JwtError::Internal(RegistrationError::Internal(Box::new(e)))
 }
 
 /// The keys of the token's issuer, refreshed once when they lack the token's `kid`.
@@ -755,7 +776,7 @@ async fn verified<'a>(
 ) -> Result<Decoded<'a>, JwtError> {
     verify_signature(&decoded, keys)?;
     let until = check_claims(&decoded.claims, rules, now)?;
-    check_replay(&decoded, until, replay, now).await?;
+    check_replay(&decoded.claims, until, replay, now).await?;
     Ok(decoded)
 }
 
@@ -763,14 +784,13 @@ async fn verified<'a>(
 /// acceptance window, so a token is never accepted again while it is still valid: with a guard,
 /// that window must be bounded (by `exp`, or by `iat` and [`JwtRules::max_age`]).
 async fn check_replay(
-    decoded: &Decoded<'_>,
+    claims: &Map<String, Value>,
     until: Option<OffsetDateTime>,
     replay: Option<&dyn ReplayGuard>,
     now: OffsetDateTime,
 ) -> Result<(), JwtError> {
     let Some(guard) = replay else { return Ok(()) };
-    let jti = decoded
-        .claims
+    let jti = claims
         .get("jti")
         .and_then(Value::as_str)
         .filter(|j| !j.is_empty())
@@ -781,7 +801,11 @@ async fn check_replay(
              accepted",
         )
     })?;
-    let key = format!("{}\u{0}{jti}", decoded.issuer().unwrap_or_default());
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = format!("{issuer}\u{0}{jti}");
     match guard.first_use(&key, now, until).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(invalid("the `jti` was used before")),

@@ -45,6 +45,15 @@ pub(crate) struct VerifiedStatement {
     pub(crate) asserted: BTreeSet<String>,
 }
 
+/// A statement that verified inside a signed body (signature and claims), its `jti` not yet
+/// spent: the statement stage spends it once the body has verified too, without verifying the
+/// statement a second time.
+struct Unspent {
+    raw: String,
+    claims: Map<String, Value>,
+    until: Option<OffsetDateTime>,
+}
+
 /// The keys a verified statement names for the body it travels in.
 enum NamedKeys {
     /// Its `jwks` claim.
@@ -61,11 +70,13 @@ pub(crate) async fn verify(
     kept: Option<&str>,
     with: &Verifiers<'_>,
 ) -> Result<Verified, RegistrationError> {
+    let mut unspent = None;
     match std::mem::take(&mut request.body) {
         Body::Signed(raw) => {
-            let (members, claims) = signed_body(&raw, kept, with).await?;
+            let (members, claims, statement) = signed_body(&raw, kept, with).await?;
             request = RegistrationRequest::from_members(members);
             request.body = Body::Verified(claims);
+            unspent = statement;
         }
         Body::Plain => {
             if with.signed_requests.is_some_and(|s| s.required) {
@@ -77,16 +88,17 @@ pub(crate) async fn verify(
         verified @ Body::Verified(_) => request.body = verified,
         Body::Unreadable(why) => return Err(why.into()),
     }
-    let statement = statement(&mut request, kept, with).await?;
+    let statement = statement(&mut request, kept, unspent, with).await?;
     Ok(Verified { request, statement })
 }
 
-/// Verifies an `application/jwt` body and returns its metadata members and its JWT claims.
+/// Verifies an `application/jwt` body and returns its metadata members, its JWT claims and the
+/// statement it carries, verified but not yet spent.
 async fn signed_body(
     raw: &str,
     kept: Option<&str>,
     with: &Verifiers<'_>,
-) -> Result<(Map<String, Value>, Map<String, Value>), RegistrationError> {
+) -> Result<(Map<String, Value>, Map<String, Value>, Option<Unspent>), RegistrationError> {
     let Some(config) = with.signed_requests else {
         return Err(RegistrationError::invalid_request(
             "this server does not accept signed request bodies",
@@ -102,7 +114,8 @@ async fn signed_body(
     let (limits, now) = (with.limits, with.now);
     let replay = config.replay.as_deref();
     // Keys a verified software statement inside the body names take precedence.
-    let named = match statement_keys(raw, kept, with).await? {
+    let (named, statement) = statement_keys(raw, kept, with).await?;
+    let named = match named {
         Some(NamedKeys::Set(keys)) => {
             statements::verify_with_keys(raw, &config.rules, &keys, replay, limits, now).await
         }
@@ -135,7 +148,7 @@ async fn signed_body(
         .claims
         .into_iter()
         .partition(|(k, _)| statements::is_registered_claim(k));
-    Ok((metadata, registered))
+    Ok((metadata, registered, statement))
 }
 
 /// The keys a software statement carried inside a signed body names, once that statement
@@ -152,9 +165,9 @@ async fn statement_keys(
     raw: &str,
     kept: Option<&str>,
     with: &Verifiers<'_>,
-) -> Result<Option<NamedKeys>, RegistrationError> {
+) -> Result<(Option<NamedKeys>, Option<Unspent>), RegistrationError> {
     let Some(config) = with.statements else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let limits = with.limits;
     let sent = raw
@@ -162,30 +175,29 @@ async fn statement_keys(
         .nth(1)
         .and_then(|p| base64_json(p, limits))
         .and_then(|m| m.get("software_statement")?.as_str().map(str::to_owned));
-    let claims = match (sent, kept) {
-        (Some(sent), Some(kept)) if sent == kept => stored_claims(kept)?,
-        (None, Some(kept)) => stored_claims(kept)?,
+    let (claims, unspent) = match (sent, kept) {
+        (Some(sent), Some(kept)) if sent == kept => (stored_claims(kept)?, None),
+        (None, Some(kept)) => (stored_claims(kept)?, None),
         (Some(inner), _) => {
-            // Verified without the replay guard: the statement is checked again, with it,
-            // when merged. A statement that does not verify is refused as the statement
+            // Verified without spending its `jti`: the statement stage spends it once the body
+            // has verified too. A statement that does not verify is refused as the statement
             // stage would refuse it.
-            statements::verify_from_source(
+            let (decoded, until) = statements::verify_unspent(
                 &inner,
                 &config.rules,
                 config.keys.as_ref(),
-                None,
                 limits,
                 with.now,
             )
             .await
-            .map_err(|e| {
-                e.into_error(
-                    ErrorCode::InvalidSoftwareStatement,
-                    ErrorCode::UnapprovedSoftwareStatement,
-                    "software statement",
-                )
-            })?
-            .claims
+            .map_err(statement_error)?;
+            let claims = decoded.claims;
+            let unspent = Unspent {
+                raw: inner,
+                claims: claims.clone(),
+                until,
+            };
+            (claims, Some(unspent))
         }
         (None, None) if config.required => {
             return Err(RegistrationError::rejected(
@@ -193,9 +205,18 @@ async fn statement_keys(
                 "a software statement is required",
             ))
         }
-        (None, None) => return Ok(None),
+        (None, None) => return Ok((None, None)),
     };
-    Ok(keys_named_by(&claims, with.signed_requests))
+    Ok((keys_named_by(&claims, with.signed_requests), unspent))
+}
+
+/// A statement's verification failure as the client sees it.
+fn statement_error(e: statements::JwtError) -> RegistrationError {
+    e.into_error(
+        ErrorCode::InvalidSoftwareStatement,
+        ErrorCode::UnapprovedSoftwareStatement,
+        "software statement",
+    )
 }
 
 /// The keys a statement's claims name: its `jwks`, or the key set at its
@@ -205,8 +226,10 @@ fn keys_named_by(
     signed: Option<&SignedRequests>,
 ) -> Option<NamedKeys> {
     if let Some(jwks) = claims.get("jwks") {
-        let bytes = serde_json::to_vec(jwks).unwrap_or_default();
-        return Jwks::from_json(&bytes).ok().map(NamedKeys::Set);
+        let Value::Object(jwks) = jwks else {
+            return None;
+        };
+        return Jwks::from_object(jwks.clone()).ok().map(NamedKeys::Set);
     }
     let sets = signed.and_then(|s| s.statement_key_sets.clone())?;
     let url = statements::STATEMENT_JWKS_CLAIMS
@@ -226,6 +249,7 @@ fn keys_named_by(
 async fn statement(
     request: &mut RegistrationRequest,
     kept: Option<&str>,
+    unspent: Option<Unspent>,
     with: &Verifiers<'_>,
 ) -> Result<Option<VerifiedStatement>, RegistrationError> {
     let sent = request.software_statement.take();
@@ -258,23 +282,29 @@ async fn statement(
         (None, None) => return Ok(None),
         (Some(sent), _) => sent,
     };
-    let claims = statements::verify_from_source(
-        &raw,
-        &config.rules,
-        config.keys.as_ref(),
-        config.replay.as_deref(),
-        with.limits,
-        with.now,
-    )
-    .await
-    .map_err(|e| {
-        e.into_error(
-            ErrorCode::InvalidSoftwareStatement,
-            ErrorCode::UnapprovedSoftwareStatement,
-            "software statement",
-        )
-    })?
-    .claims;
+    let replay = config.replay.as_deref();
+    let claims = match unspent {
+        // Verified with the signed body it travels in: only its `jti` is left to spend.
+        Some(unspent) if unspent.raw == raw => {
+            statements::spend(&unspent.claims, unspent.until, replay, with.now)
+                .await
+                .map_err(statement_error)?;
+            unspent.claims
+        }
+        _ => {
+            statements::verify_from_source(
+                &raw,
+                &config.rules,
+                config.keys.as_ref(),
+                replay,
+                with.limits,
+                with.now,
+            )
+            .await
+            .map_err(statement_error)?
+            .claims
+        }
+    };
     if let Some(kept) = kept {
         same_software(&stored_claims(kept)?, &claims)?;
     }

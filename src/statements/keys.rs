@@ -27,7 +27,18 @@ impl Jwks {
     /// # Errors
     /// [`KeyError`] when the bytes are not a JWK Set, or a key carries private material.
     pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
-        let set = JwkSet::from_bytes(bytes).map_err(|e| KeyError::new(e.to_string()))?;
+        Self::public_only(JwkSet::from_bytes(bytes).map_err(|e| KeyError::new(e.to_string()))?)
+    }
+
+    /// A key set from a JSON object already parsed (a statement's `jwks` claim).
+    pub(crate) fn from_object(
+        map: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, KeyError> {
+        Self::public_only(JwkSet::from_map(map).map_err(|e| KeyError::new(e.to_string()))?)
+    }
+
+    /// `set`, refused when it holds a private key.
+    fn public_only(set: JwkSet) -> Result<Self, KeyError> {
         for key in set.keys() {
             let private = ["d", "p", "q", "dp", "dq", "qi", "k"]
                 .iter()
