@@ -257,8 +257,8 @@ pub enum StoreError {
     /// The client does not exist.
     #[error("client not found")]
     NotFound,
-    /// A client with this identifier (or registration token) exists already, or the stored
-    /// version is not the expected one.
+    /// A client with this identifier (or registration token hash, or instance hash) exists
+    /// already, or the stored version is not the expected one.
     #[error("conflicting write")]
     Conflict,
     /// The backend failed (connection, timeout, …). The client sees a 500 with no detail.
@@ -520,7 +520,7 @@ impl fmt::Display for Capability {
 /// error found when the registrar is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the store does not declare the {} capability, which {needed_by} needs (implement \
+    "the store does not declare the `{}` capability, which `{needed_by}` needs (implement \
      `oauth_dcr::store::{}` and return `Some(self)` from `ClientStore::{}`)",
     capability.name(),
     capability.name(),
