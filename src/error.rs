@@ -406,8 +406,8 @@ pub enum StoreError {
     /// The client does not exist.
     #[error("client not found")]
     NotFound,
-    /// A client with this identifier (or registration token) exists already, or the stored
-    /// version is not the expected one.
+    /// A client with this identifier (or registration token hash, or instance hash) exists
+    /// already, or the stored version is not the expected one.
     #[error("conflicting write")]
     Conflict,
     /// The backend failed (connection, timeout, …). The client sees a 500 with no detail.

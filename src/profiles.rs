@@ -245,6 +245,11 @@ impl Profile {
     /// let registrar = Profile::OidcDynamic.registrar("https://as.example/register", Arc::new(MemoryStore::new()));
     /// assert_eq!(registrar.policy().response_types_supported.len(), 6);
     /// ```
+    ///
+    /// # Panics
+    /// As [`Registrar::new`]: when the profile's policy needs a capability `store` does not
+    /// declare ([`Profile::Mcp`] sets an unused-client TTL, which needs a
+    /// [`UsageLog`](crate::store::UsageLog)).
     pub fn registrar(
         self,
         registration_endpoint: impl Into<String>,
@@ -690,6 +695,10 @@ impl OpenBanking {
     ///     .registrar_with_policy(policy, Arc::new(MemoryStore::new()));
     /// assert!(registrar.policy().scope.allowed().unwrap().contains("eventpolling"));
     /// ```
+    ///
+    /// # Panics
+    /// As [`Registrar::new`]: when `policy` needs a capability `store` does not declare (client
+    /// limits need a [`ClientCount`](crate::store::ClientCount)).
     pub fn registrar_with_policy(
         self,
         policy: ServerPolicy,

@@ -499,7 +499,7 @@ impl fmt::Display for Capability {
 /// error found when the registrar is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the store does not declare the {} capability, which {needed_by} needs (implement \
+    "the store does not declare the `{}` capability, which `{needed_by}` needs (implement \
      `oauth_dcr::store::{}` and return `Some(self)` from `ClientStore::{}`)",
     capability.name(),
     capability.name(),
