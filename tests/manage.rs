@@ -326,9 +326,9 @@ async fn an_update_keeps_the_client_secret_and_the_creation_time() {
     assert!(updated.client_secret.is_none());
     assert_eq!(updated.client_id_issued_at, START);
     let stored = server.record(&client.client_id).await;
-    assert!(stored.verify_secret(&secret(&client), server.now()));
+    assert!(stored.verify_secret(&secret(&client), server.time()));
     assert_eq!(stored.created_at.unix_timestamp(), START);
-    assert_eq!(stored.updated_at, server.now());
+    assert_eq!(stored.updated_at, server.time());
 }
 
 #[tokio::test]
@@ -387,7 +387,7 @@ async fn a_client_secret_in_an_update_must_equal_the_current_one() {
         .unwrap();
     assert_eq!(updated.metadata.client_name.as_deref(), Some("Renamed"));
     let stored = server.record(&client.client_id).await;
-    assert!(stored.verify_secret(&secret(&client), server.now()));
+    assert!(stored.verify_secret(&secret(&client), server.time()));
 }
 
 /// RFC 7592 §2.2 puts "MUST NOT include" on the client, not the server: a client that sends back
@@ -881,7 +881,7 @@ async fn administrator_client(server: &Server) -> ClientRecord {
         "admin-client",
         metadata,
         Origin::Administrator,
-        server.now(),
+        server.time(),
     );
     record.registration_token = Some(StoredToken {
         hash: RegistrationAccessToken::new("admin-registration-token").hash(),
@@ -1025,16 +1025,16 @@ async fn every_response_carries_no_store_and_no_cache() {
         .unwrap();
     replies.push(Reply::of(updated.clone()));
     // Errors: 400, 401, 403, 413.
-    replies.push(Reply::of(server.refuse(b"[]").await));
+    replies.push(Reply::of(server.refuse_bytes(b"[]").await));
     replies.push(Reply::of(
         server
-            .refuse(br#"{"redirect_uris":["http://a.example"]}"#)
+            .refuse_bytes(br#"{"redirect_uris":["http://a.example"]}"#)
             .await,
     ));
     replies.push(Reply::of(
         server.read(&client.client_id, None).await.unwrap_err(),
     ));
-    replies.push(Reply::of(server.refuse(&vec![b' '; 65 * 1024]).await));
+    replies.push(Reply::of(server.refuse_bytes(&vec![b' '; 65 * 1024]).await));
     administrator_client(&server).await;
     replies.push(Reply::of(
         server

@@ -188,7 +188,7 @@ async fn the_client_id_generator_is_pluggable_and_a_taken_id_is_never_reused() {
     assert_eq!(second.client_id, "client-b");
     // The first client was not overwritten by the second registration.
     let stored = server.record("client-a").await;
-    assert!(stored.verify_secret(&secret(&first), server.now()));
+    assert!(stored.verify_secret(&secret(&first), server.time()));
     assert_eq!(server.store.len(), 2);
 }
 
@@ -234,7 +234,7 @@ async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
     assert_eq!(client.registration_access_token.secret(), "token-2");
     assert_eq!(client.client_id, "client-3");
     let stored = server.record("client-3").await;
-    assert!(stored.verify_secret("secret-1", server.now()));
+    assert!(stored.verify_secret("secret-1", server.time()));
     let token_hash = stored.registration_token.unwrap().hash;
     assert_eq!(token_hash, SecretHash::of("token-2"));
 }
@@ -311,7 +311,7 @@ async fn client_secret_never_expires_by_default() {
     assert_eq!(response.client_secret_expires_at, Some(0));
     server.clock.advance(Duration::days(3650));
     let stored = server.record(&response.client_id).await;
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -331,9 +331,9 @@ async fn client_secret_expires_after_the_policy_lifetime() {
     server
         .clock
         .advance(Duration::days(90) - Duration::seconds(1));
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
     server.clock.advance(Duration::seconds(1));
-    assert!(!stored.verify_secret(&secret(&response), server.now()));
+    assert!(!stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -390,7 +390,7 @@ async fn client_secret_jwt_keeps_the_secret_retrievable() {
         kept.retrievable().map(ClientSecret::secret),
         Some(secret(&response).as_str())
     );
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -400,7 +400,7 @@ async fn verify_secret_accepts_only_the_issued_secret() {
     let b = server.register(&web_client()).await;
     let stored = server.record(&a.client_id).await;
     let raw = secret(&a);
-    let now = server.now();
+    let now = server.time();
 
     assert!(stored.verify_secret(&raw, now));
     let mut altered = raw.clone();
@@ -455,8 +455,8 @@ async fn server_owned_members_in_the_body_are_never_trusted() {
     assert_eq!(server.store.len(), 1);
     assert!(server.store.get("chosen-id").await.unwrap().is_none());
     let stored = server.record(&response.client_id).await;
-    assert!(!stored.verify_secret("chosen-secret-value", server.now()));
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(!stored.verify_secret("chosen-secret-value", server.time()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
     let err = server
         .read(&response.client_id, Some("chosen-token-value"))
         .await
@@ -888,7 +888,7 @@ async fn rfc7591_error_examples_parse_and_match_our_codes() {
     let server = Server::new();
     // "The redirection URI http://sketchy.example.com is not allowed by this server."
     let err = server
-        .refuse(br#"{"redirect_uris":["http://sketchy.example.com"]}"#)
+        .refuse_bytes(br#"{"redirect_uris":["http://sketchy.example.com"]}"#)
         .await;
     assert_eq!(err.response().error, redirect.error);
     // "The grant type 'authorization_code' must be registered along with the response type
@@ -900,7 +900,7 @@ async fn rfc7591_error_examples_parse_and_match_our_codes() {
         .push(ResponseType::new("token"));
     let server = Server::with_policy(implicit);
     let err = server
-        .refuse(
+        .refuse_bytes(
             br#"{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code"],"response_types":["token"]}"#,
         )
         .await;
@@ -964,7 +964,7 @@ async fn rfc7592_update_example_replaces_the_registration() {
         stored.metadata.client_name.as_deref(),
         Some("My New Example")
     );
-    assert!(stored.verify_secret(&secret(&registered), server.now()));
+    assert!(stored.verify_secret(&secret(&registered), server.time()));
 }
 
 // ---- idempotent re-registration under limits ----
@@ -1002,7 +1002,7 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
     // Another instance of the same software is a new client, and the quota refuses it.
     let mut other = body("Agent");
     other["instance_key"] = json!("k-2");
-    let err = server.refuse(&serde_json::to_vec(&other).unwrap()).await;
+    let err = server.refuse(&other).await;
     assert_error(err, 400, "invalid_client_metadata");
     assert_eq!(server.store.count(None).await.unwrap(), 1);
 }

@@ -335,7 +335,7 @@ async fn several_violations_are_reported_together_in_one_error() {
         "jwks_uri": "https://app.example/jwks.json",
         "jwks": {"keys": []},
     }));
-    let err = server.refuse(&body).await;
+    let err = server.refuse_bytes(&body).await;
     let RegistrationError::InvalidMetadata(violations) = &err else {
         panic!("expected InvalidMetadata, got {err:?}");
     };
@@ -377,7 +377,7 @@ async fn a_bad_redirect_uri_decides_the_code_even_next_to_a_wrongly_typed_member
         "redirect_uris": ["https://app.example/cb#fragment"],
         "client_name": 5,
     }));
-    let err = server.refuse(&body).await;
+    let err = server.refuse_bytes(&body).await;
     let RegistrationError::InvalidMetadata(violations) = &err else {
         panic!("expected InvalidMetadata, got {err:?}");
     };
@@ -1143,7 +1143,7 @@ async fn scope_policy_reject_refuses_what_it_does_not_allow() {
     .await;
     let server = Server::with_policy(reject.clone());
     let err = server
-        .refuse(&web_with(json!({ "scope": "openid admin" })))
+        .refuse_bytes(&web_with(json!({ "scope": "openid admin" })))
         .await;
     assert!(Reply::of(err).description().contains("admin"));
     assert_accepted(&reject, [web_with(json!({ "scope": "profile openid" }))]).await;
@@ -1548,7 +1548,7 @@ async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
     assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "jwks").await;
     // The refusal names the key by index and `kid`.
     let weak = json!({ "jwks": {"keys": [{"kty": "RSA", "kid": "old-1024", "n": RSA_1024_N, "e": "AQAB"}]} });
-    let err = Server::new().refuse(&web_with(weak)).await;
+    let err = Server::new().refuse_bytes(&web_with(weak)).await;
     let reply = Reply::of(err);
     for needle in ["key 0", "old-1024", "1024"] {
         assert!(
