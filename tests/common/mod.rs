@@ -1,7 +1,7 @@
 //! Fixtures shared by the integration tests, one of each: the manual clock, the test keys, the
 //! typical bodies, a registrar over a `MemoryStore` with the manual clock (and its builders for
-//! statements, presets and any configuration), hand-built JWS, a host's initial access tokens, an
-//! event recorder, fetchers from memory, a store that fails on demand, and readers for the
+//! statements, presets and any configuration), hand-built JWS, a host's initial access tokens, a hook,
+//! an event recorder, fetchers from memory, a store that fails on demand, and readers for the
 //! `http::Response` that results and errors convert into.
 //!
 //! Each test binary declares `mod common;` and uses its own subset.
@@ -12,6 +12,7 @@ mod bodies;
 mod clock;
 mod events;
 mod fetchers;
+mod hooks;
 mod jws;
 mod keys;
 mod reply;
@@ -23,6 +24,7 @@ pub use bodies::*;
 pub use clock::*;
 pub use events::*;
 pub use fetchers::*;
+pub use hooks::*;
 pub use jws::*;
 pub use keys::*;
 pub use reply::*;

@@ -20,6 +20,13 @@ pub fn policy() -> ServerPolicy {
     policy
 }
 
+/// The crate's default policy for [`ENDPOINT`], changed by `change`.
+pub fn policy_with(change: impl FnOnce(&mut ServerPolicy)) -> ServerPolicy {
+    let mut policy = ServerPolicy::new(ENDPOINT);
+    change(&mut policy);
+    policy
+}
+
 /// A registrar over an in-memory store, with a manual clock.
 pub struct Server {
     pub registrar: Registrar,
