@@ -2,49 +2,20 @@
 //! and of those it refuses (status, exact error code, the rule's message, nothing stored), plus
 //! the behaviour around them: forced values, updates, replay, the reaper, discovery.
 
-mod signing;
+mod common;
 
 use std::sync::Arc;
 
-use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher};
+use common::*;
 use oauth_dcr::{
     discovery_metadata, ApplicationType, BodyFormat, ClientStore, GrantType, InitialAccessGrant,
     InitialTokenVerifier, MemoryStore, OpenBanking, Profile, RedirectUri, Registrar,
     RegistrationError, RegistrationResponse, RequestContext, StaticKeySource, StoreError,
 };
 use serde_json::{json, Value};
-use signing::*;
 use time::Duration;
 
 // ---- fixtures ----
-
-/// A profile's registrar over a `MemoryStore` the test keeps, with a manual clock.
-struct Server {
-    registrar: Registrar,
-    store: Arc<MemoryStore>,
-    clock: Arc<ManualClock>,
-}
-
-impl Server {
-    fn new(build: impl FnOnce(Arc<dyn ClientStore>) -> Registrar) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let clock = Arc::new(ManualClock::new());
-        let registrar = build(store.clone()).with_clock(clock.clone());
-        Self {
-            registrar,
-            store,
-            clock,
-        }
-    }
-
-    fn profile(profile: Profile) -> Self {
-        Self::new(|store| profile.registrar(ENDPOINT, store))
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.unix()
-    }
-}
 
 /// What a row expects.
 #[derive(Debug)]
@@ -747,19 +718,10 @@ fn fapi2_advertises_its_algorithms_only() {
 
 // ---- FAPI 2.0 and OpenID Connect Dynamic: issue 15 (items 11–13, 22 and the uncovered rules) ----
 
-/// A fixture of `tests/data/` as JSON.
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-/// A 1024-bit RSA modulus (`openssl genrsa 1024`, the one `tests/validation.rs` uses).
-const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
-
 #[tokio::test]
 async fn a_fapi2_native_app_registers_with_loopback_and_private_use_redirects() {
     let server = Server::profile(Profile::Fapi2);
-    let app = fixture("fapi2-native-app.json");
+    let app = data_json("fapi2-native-app.json");
     let accepted = run(&server, vec![json_row("native app", app.clone(), Accept)]).await;
     let client = &response(&accepted, "native app").metadata;
     let stored = serde_json::to_value(client).unwrap();
@@ -861,12 +823,12 @@ async fn fapi2_sets_the_sender_constraint_the_authentication_implies() {
 /// redirect rules and the same sender constraint as one that sends them in the body.
 #[tokio::test]
 async fn fapi2_native_rules_and_sender_constraint_hold_for_statement_asserted_metadata() {
-    let server = Server::new(|store| {
+    let server = Server::over(|store| {
         Profile::Fapi2
             .registrar(ENDPOINT, store)
             .with_software_statements(trusting_issuer().rules(Profile::Fapi2.jwt_rules()))
     });
-    let app = fixture("fapi2-native-app.json");
+    let app = data_json("fapi2-native-app.json");
     let claims = |redirects: Value| {
         with(
             statement_claims(server.now()),
@@ -1085,49 +1047,16 @@ fn software_jwks_json() -> Value {
     set
 }
 
-/// A fetcher serving key sets from memory by URL, counting fetches per URL.
-#[derive(Default)]
-struct KeySets {
-    sets: std::sync::Mutex<std::collections::HashMap<String, Value>>,
-    fetches: std::sync::Mutex<Vec<String>>,
+/// The directory's key store: the software's set, and another software's.
+fn directory_keys() -> Arc<KeyStore> {
+    let keys = KeyStore::default();
+    keys.publish(SOFTWARE_JWKS, software_jwks_json());
+    keys.publish(OTHER_JWKS, jwks_json("attacker.jwks.json"));
+    Arc::new(keys)
 }
 
-impl KeySets {
-    /// The directory's key store: the software's set, and another software's.
-    fn directory() -> Arc<Self> {
-        let sets = Self::default();
-        sets.publish(SOFTWARE_JWKS, software_jwks_json());
-        sets.publish(OTHER_JWKS, jwks_json("attacker.jwks.json"));
-        Arc::new(sets)
-    }
-
-    fn publish(&self, url: &str, set: Value) {
-        self.sets.lock().unwrap().insert(url.to_owned(), set);
-    }
-
-    fn fetches(&self, url: &str) -> usize {
-        self.fetches
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|u| *u == url)
-            .count()
-    }
-}
-
-#[async_trait::async_trait]
-impl Fetcher for KeySets {
-    async fn fetch(&self, url: &str, _limits: FetchLimits) -> Result<Fetched, FetchError> {
-        self.fetches.lock().unwrap().push(url.to_owned());
-        match self.sets.lock().unwrap().get(url) {
-            Some(set) => Ok(Fetched::new(set.to_string().into_bytes())),
-            None => Err(FetchError::Status(404)),
-        }
-    }
-}
-
-fn open_banking_with(key_sets: Arc<KeySets>) -> Server {
-    Server::new(|store| {
+fn open_banking_with(key_sets: Arc<KeyStore>) -> Server {
+    Server::over(|store| {
         let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
         OpenBanking::new(AS_ISSUER, Arc::new(directory), key_sets)
             .audience(ASPSP_ORG_ID)
@@ -1136,7 +1065,7 @@ fn open_banking_with(key_sets: Arc<KeySets>) -> Server {
 }
 
 fn open_banking() -> Server {
-    open_banking_with(KeySets::directory())
+    open_banking_with(directory_keys())
 }
 
 /// The claims of the directory's statement for the software.
@@ -1329,7 +1258,7 @@ async fn uk_open_banking_accepts_application_jose_over_http() {
 /// registration and update alike; the `software_jwks_uri` spelling works the same.
 #[tokio::test]
 async fn uk_open_banking_takes_jwks_uri_from_the_statement_before_validation() {
-    let key_sets = KeySets::directory();
+    let key_sets = directory_keys();
     const BRAZIL_STYLE: &str = "https://keystore.directory.example/org-1/brazil-style.jwks";
     key_sets.publish(BRAZIL_STYLE, software_jwks_json());
     let server = open_banking_with(key_sets.clone());
@@ -1517,7 +1446,7 @@ async fn uk_open_banking_accepts_mobile_applications_under_the_web_redirect_rule
 /// fetched through the fetcher and cached; not with keys found by the request's `iss`.
 #[tokio::test]
 async fn uk_open_banking_verifies_requests_with_the_statements_key_set() {
-    let key_sets = KeySets::directory();
+    let key_sets = directory_keys();
     let server = open_banking_with(key_sets.clone());
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
@@ -1615,9 +1544,9 @@ async fn uk_open_banking_refuses_statements_older_than_its_maximum_age() {
     ];
     run(&server, rows).await;
 
-    let relaxed = Server::new(|store| {
+    let relaxed = Server::over(|store| {
         let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
-        OpenBanking::new(AS_ISSUER, Arc::new(directory), KeySets::directory())
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), directory_keys())
             .statement_max_age(Some(Duration::days(7)))
             .registrar(ENDPOINT, store)
     });
@@ -2109,9 +2038,9 @@ impl InitialTokenVerifier for ClientCredentials {
 
 /// The Open Banking registrar with management by the client's own access token.
 fn open_banking_managed() -> Server {
-    Server::new(|store| {
+    Server::over(|store| {
         let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
-        OpenBanking::new(AS_ISSUER, Arc::new(directory), KeySets::directory())
+        OpenBanking::new(AS_ISSUER, Arc::new(directory), directory_keys())
             .audience(ASPSP_ORG_ID)
             .registrar(ENDPOINT, store)
             .manage_with_host_tokens(Arc::new(ClientCredentials))
@@ -2341,7 +2270,7 @@ const MCP_SDK_CONFIDENTIAL: &str = include_str!("data/mcp-sdk-confidential-regis
 /// `private_key_jwt` are accepted.
 #[tokio::test]
 async fn mcp_accepts_confidential_clients_as_the_sdks_register_them() {
-    let server = Server::new(|store| {
+    let server = Server::over(|store| {
         let mut policy = Profile::Mcp.policy(ENDPOINT);
         policy.scope = oauth_dcr::ScopePolicy::reject_outside(["mcp:tools"]);
         Registrar::new(policy, store)
@@ -2438,7 +2367,7 @@ async fn mcp_resolves_metadata_documents_once_a_fetcher_is_supplied() {
     assert_eq!(err.status(), 403);
     assert!(bare.registrar.discovery_metadata().get(flag).is_none());
 
-    let server = Server::new(|store| {
+    let server = Server::over(|store| {
         Profile::Mcp
             .registrar(ENDPOINT, store)
             .with_metadata_documents(Arc::new(FixedDocument(MCP_DOCUMENT)))
@@ -2478,7 +2407,7 @@ impl oauth_dcr::fetch::Fetcher for Site {
 /// whose document is gone; it no longer answers NotFound.
 #[tokio::test]
 async fn mcp_record_use_is_correct_for_url_clients() {
-    let server = Server::new(|store| {
+    let server = Server::over(|store| {
         Profile::Mcp
             .registrar(ENDPOINT, store)
             .with_metadata_documents(Arc::new(Site(vec![(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{policy, web_client, Reply, Server};
+use common::{policy, web_client, Reply, Server, EC_X, EC_Y, RSA_1024_N};
 use oauth_dcr::{
     AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType,
     ScopePolicy, ServerPolicy, SubjectType,
@@ -1521,12 +1521,6 @@ async fn loopback_and_unspecified_look_alikes_are_refused_for_web_clients() {
     )
     .await;
 }
-
-/// A 1024-bit RSA modulus (`openssl genrsa 1024`).
-const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
-/// The RFC 7517 Appendix A.1 P-256 key.
-const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
-const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
 
 #[tokio::test]
 async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {

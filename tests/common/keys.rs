@@ -10,6 +10,13 @@ use serde_json::{json, Value};
 /// The statement algorithms the crate accepts by default, with the issuer key for each.
 pub const ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
+/// A 1024-bit RSA modulus (`openssl genrsa 1024`): a key too weak for any client.
+pub const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
+
+/// The RFC 7517 Appendix A.1 P-256 public key's coordinates.
+pub const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+pub const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
 /// The path of a file of `tests/data/keys/`.
 pub fn key_path(name: &str) -> String {
     format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))

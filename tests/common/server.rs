@@ -219,12 +219,3 @@ pub fn failing_server() -> (Registrar, Arc<FailingStore>, Arc<ManualClock>) {
     let registrar = Registrar::new(policy(), store.clone()).with_clock(clock.clone());
     (registrar, store, clock)
 }
-
-/// Runs a future to completion on a fresh current-thread runtime (for proptest bodies and plain
-/// `#[test]`s).
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
