@@ -32,7 +32,7 @@ fn ps256_statements_verify_on_every_thread_when_all_start_together() {
                 (0..20)
                     .filter_map(|_| {
                         let registrar = Registrar::new(
-                            ServerPolicy::new("https://as.example/register"),
+                            ServerPolicy::new(ENDPOINT),
                             Arc::new(MemoryStore::new()),
                         )
                         .with_software_statements(trusting_issuer());

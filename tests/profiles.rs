@@ -2350,7 +2350,6 @@ impl oauth_dcr::fetch::Fetcher for FixedDocument {
     }
 }
 
-const MCP_DOCUMENT: &str = include_str!("data/mcp-client-metadata-document.json");
 const MCP_DOCUMENT_URL: &str = "https://app.test/oauth/client-metadata.json";
 
 /// Issue 15: `Profile::Mcp` enables Client ID Metadata Documents; a fetcher is all the host

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 const EXTENSION: &str = "example_extension_parameter";
 
 fn registrar() -> Registrar {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.accepted_extensions.insert(EXTENSION.to_owned());
     Registrar::new(policy, Arc::new(MemoryStore::new()))
 }

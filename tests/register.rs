@@ -1011,7 +1011,7 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
 /// panicking on `now + lifetime` (registration, update with a rotated secret, the reaper).
 #[tokio::test]
 async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.client_secret_lifetime = Some(Duration::MAX);
     policy.registration_token_lifetime = Some(Duration::MAX);
     policy.secret_rotation_overlap = Duration::MAX;

@@ -14,6 +14,11 @@ pub const REDIRECT: &str = "https://app.example/cb";
 /// The `software_id` of the directory's statements.
 pub const SOFTWARE_ID: &str = "4NRB1-0XZABZI9E6-5SM3R";
 
+/// An MCP client's Client ID Metadata Document as coding agents publish it (and as the MCP
+/// specification's own example has it): no `application_type`, `localhost` and `127.0.0.1`
+/// loopback redirects.
+pub const MCP_DOCUMENT: &str = include_str!("../data/mcp-client-metadata-document.json");
+
 /// A web client with one redirect URI: the smallest valid registration.
 pub fn web_client() -> Value {
     json!({ "redirect_uris": [REDIRECT] })
