@@ -4,14 +4,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::server::{Server, JSON};
-
-const BOOTSTRAP: [&str; 4] = [
-    "--bootstrap-client",
-    "registerClient:password",
-    "--require-initial-token",
-    "register",
-];
+use crate::server::{Server, BOOTSTRAP, JSON};
 
 const CLIENT_CREDENTIALS_CLIENT: &str = r#"{"grant_types":["client_credentials"],"scope":"openid profile","redirect_uris":["https://tmp.com"]}"#;
 
