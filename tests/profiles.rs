@@ -1678,14 +1678,27 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
     let server = open_banking();
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
-    let ssa_with = |changes: Value| issuer_jws("PS256", &with(ssa_claims(now), changes));
+    let rows = [
+        ob_unsigned_and_foreign_rows(now, &ssa),
+        ob_request_claim_rows(now, &ssa),
+        ob_loose_statement_rows(now),
+        ob_loose_metadata_rows(now, &ssa),
+    ];
+    run(&server, rows.into_iter().flatten().collect()).await;
+    assert!(server.store.is_empty());
+}
+
+/// The directory's statement at `now` with members replaced.
+fn ssa_with(now: i64, changes: Value) -> String {
+    issuer_jws("PS256", &with(ssa_claims(now), changes))
+}
+
+/// Requests that are not signed, or not by the software's key, or not with its algorithm.
+fn ob_unsigned_and_foreign_rows(now: i64, ssa: &str) -> Vec<Row> {
     let bad = "invalid_request";
-    let statement = "invalid_software_statement";
-    let meta = "invalid_client_metadata";
-    let redirect = "invalid_redirect_uri";
     let rs256 = {
         let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "issuer-ps256" });
-        let claims = ob_request(now, "rs256", &ssa);
+        let claims = ob_request(now, "rs256", ssa);
         jws(
             &header,
             &claims,
@@ -1695,7 +1708,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
     };
     let foreign_key = {
         let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-rs256" });
-        let claims = ob_request(now, "foreign", &ssa);
+        let claims = ob_request(now, "foreign", ssa);
         jws(
             &header,
             &claims,
@@ -1707,7 +1720,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         let mut key = jwks_json("client.jwks.json")["keys"][0].clone();
         key["alg"] = json!("PS256");
         let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-ps256", "jwk": key });
-        let claims = ob_request(now, "header-key", &ssa);
+        let claims = ob_request(now, "header-key", ssa);
         jws(
             &header,
             &claims,
@@ -1715,10 +1728,10 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         )
         .into_bytes()
     };
-    let rows = vec![
+    vec![
         json_row(
             "plain JSON body",
-            ob_request(now, "json", &ssa),
+            ob_request(now, "json", ssa),
             Refuse(400, bad, "requires a signed request body"),
         ),
         jwt_row(
@@ -1736,24 +1749,32 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
             header_key,
             Refuse(400, bad, "keys in the `jwk` header are refused"),
         ),
+    ]
+}
+
+/// Requests whose own claims are missing, expired, for another server, or without a statement.
+fn ob_request_claim_rows(now: i64, ssa: &str) -> Vec<Row> {
+    let bad = "invalid_request";
+    let statement = "invalid_software_statement";
+    vec![
         ob_row(
             "request without jti",
             now,
-            &ssa,
+            ssa,
             json!({ "jti": null }),
             Refuse(400, bad, "the claim `jti` is required"),
         ),
         ob_row(
             "request without aud",
             now,
-            &ssa,
+            ssa,
             json!({ "aud": null }),
             Refuse(400, bad, "the claim `aud` is required"),
         ),
         ob_row(
             "request for another server",
             now,
-            &ssa,
+            ssa,
             json!({ "aud": "https://other-bank.example" }),
             Refuse(
                 400,
@@ -1764,35 +1785,35 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "request without exp",
             now,
-            &ssa,
+            ssa,
             json!({ "exp": null }),
             Refuse(400, bad, "the claim `exp` is required"),
         ),
         ob_row(
             "request without iat",
             now,
-            &ssa,
+            ssa,
             json!({ "iat": null }),
             Refuse(400, bad, "the claim `iat` is required"),
         ),
         ob_row(
             "expired request",
             now,
-            &ssa,
+            ssa,
             json!({ "iat": now - 600, "exp": now - 300 }),
             Refuse(400, bad, "expired"),
         ),
         ob_row(
             "no software statement",
             now,
-            &ssa,
+            ssa,
             json!({ "software_statement": null }),
             Refuse(400, statement, "a software statement is required"),
         ),
         ob_row(
             "a request whose iss is not the statement's software_id",
             now,
-            &ssa_with(json!({ "software_id": "another-software" })),
+            &ssa_with(now, json!({ "software_id": "another-software" })),
             json!({}),
             Refuse(
                 400,
@@ -1800,6 +1821,13 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
                 "the signed request's iss must be the software statement's software_id",
             ),
         ),
+    ]
+}
+
+/// Statements signed wrongly, by an untrusted directory, or without usable redirect URIs.
+fn ob_loose_statement_rows(now: i64) -> Vec<Row> {
+    let statement = "invalid_software_statement";
+    vec![
         ob_row(
             "statement signed RS256",
             now,
@@ -1810,7 +1838,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "statement from an untrusted directory",
             now,
-            &ssa_with(json!({ "iss": "https://rogue-directory.example" })),
+            &ssa_with(now, json!({ "iss": "https://rogue-directory.example" })),
             json!({}),
             Refuse(
                 400,
@@ -1835,7 +1863,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "statement without software_redirect_uris",
             now,
-            &ssa_with(json!({ "software_redirect_uris": null })),
+            &ssa_with(now, json!({ "software_redirect_uris": null })),
             json!({}),
             Refuse(
                 400,
@@ -1846,14 +1874,22 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "statement with a single software_redirect_uris string",
             now,
-            &ssa_with(json!({ "software_redirect_uris": TPP_CB })),
+            &ssa_with(now, json!({ "software_redirect_uris": TPP_CB })),
             json!({}),
             Refuse(400, statement, "software_redirect_uris must be an array"),
         ),
+    ]
+}
+
+/// Metadata outside the statement or outside what Open Banking allows.
+fn ob_loose_metadata_rows(now: i64, ssa: &str) -> Vec<Row> {
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    vec![
         ob_row(
             "redirect URI outside the statement's",
             now,
-            &ssa,
+            ssa,
             json!({ "redirect_uris": [TPP_CB, "https://evil.example/cb"] }),
             Refuse(
                 400,
@@ -1864,28 +1900,31 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "redirect URI differing in case",
             now,
-            &ssa,
+            ssa,
             json!({ "redirect_uris": ["https://tpp.example/CB"] }),
             Refuse(400, redirect, "is not among the software statement's"),
         ),
         ob_row(
             "http redirect the statement lists",
             now,
-            &ssa_with(json!({ "software_redirect_uris": ["http://tpp.example/cb"] })),
+            &ssa_with(
+                now,
+                json!({ "software_redirect_uris": ["http://tpp.example/cb"] }),
+            ),
             json!({ "redirect_uris": ["http://tpp.example/cb"] }),
             Refuse(400, redirect, "must use https"),
         ),
         ob_row(
             "keys by value",
             now,
-            &ssa,
+            ssa,
             json!({ "jwks": jwks_json("client.jwks.json") }),
             Refuse(400, meta, "keys by value are not accepted"),
         ),
         ob_row(
             "jwks_uri other than the statement's",
             now,
-            &ssa,
+            ssa,
             json!({ "jwks_uri": "https://evil.example/jwks" }),
             Refuse(
                 400,
@@ -1896,7 +1935,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "client_secret_basic",
             now,
-            &ssa,
+            ssa,
             json!({
                 "token_endpoint_auth_method": "client_secret_basic",
                 "token_endpoint_auth_signing_alg": null,
@@ -1906,7 +1945,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "public client",
             now,
-            &ssa,
+            ssa,
             json!({
                 "token_endpoint_auth_method": "none",
                 "token_endpoint_auth_signing_alg": null,
@@ -1917,7 +1956,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "RS256 ID tokens",
             now,
-            &ssa,
+            ssa,
             json!({ "id_token_signed_response_alg": "RS256" }),
             Refuse(
                 400,
@@ -1928,7 +1967,7 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "EdDSA client assertions",
             now,
-            &ssa,
+            ssa,
             json!({ "token_endpoint_auth_signing_alg": "EdDSA" }),
             Refuse(
                 400,
@@ -1939,13 +1978,11 @@ async fn uk_open_banking_refuses_unsigned_foreign_and_loose_requests() {
         ob_row(
             "a scope outside Open Banking's",
             now,
-            &ssa,
+            ssa,
             json!({ "scope": "openid accounts admin" }),
             Refuse(400, meta, "admin"),
         ),
-    ];
-    run(&server, rows).await;
-    assert!(server.store.is_empty());
+    ]
 }
 
 #[tokio::test]
