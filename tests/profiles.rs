@@ -102,7 +102,28 @@ fn edit(base: &Value, changes: Value) -> Value {
 async fn oidc_dynamic_accepts_every_certified_response_type() {
     let server = Server::profile(Profile::OidcDynamic);
     let web = json!({ "redirect_uris": [REDIRECT] });
-    let rows = vec![
+    let rows = [oidc_response_type_rows(&web), oidc_client_kind_rows(&web)];
+    let accepted = run(&server, rows.into_iter().flatten().collect()).await;
+
+    // OIDC Registration §2 defaults, written into the registration.
+    let client = response(&accepted, "code, all defaults");
+    let m = serde_json::to_value(&client.metadata).unwrap();
+    assert_eq!(m["response_types"], json!(["code"]));
+    assert_eq!(m["grant_types"], json!(["authorization_code"]));
+    assert_eq!(m["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(m["application_type"], "web");
+    assert_eq!(m["id_token_signed_response_alg"], "RS256");
+    assert!(client.client_secret.is_some());
+    let hybrid = response(&accepted, "hybrid, grant types implied");
+    assert_eq!(
+        serde_json::to_value(&hybrid.metadata).unwrap()["grant_types"],
+        json!(["authorization_code", "implicit"])
+    );
+}
+
+/// Each response type OpenID certifies, with the grant types it implies.
+fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
+    vec![
         json_row("code, all defaults", web.clone(), Accept),
         json_row(
             "id_token",
@@ -158,6 +179,12 @@ async fn oidc_dynamic_accepts_every_certified_response_type() {
             edit(&web, json!({ "response_types": ["code id_token"] })),
             Accept,
         ),
+    ]
+}
+
+/// Subject types, ID token signing, client authentication, native and refreshing clients.
+fn oidc_client_kind_rows(web: &Value) -> Vec<Row> {
+    vec![
         json_row(
             "pairwise subject",
             edit(&web, json!({ "subject_type": "pairwise" })),
@@ -209,32 +236,26 @@ async fn oidc_dynamic_accepts_every_certified_response_type() {
             ),
             Accept,
         ),
-    ];
-    let accepted = run(&server, rows).await;
-
-    // OIDC Registration §2 defaults, written into the registration.
-    let client = response(&accepted, "code, all defaults");
-    let m = serde_json::to_value(&client.metadata).unwrap();
-    assert_eq!(m["response_types"], json!(["code"]));
-    assert_eq!(m["grant_types"], json!(["authorization_code"]));
-    assert_eq!(m["token_endpoint_auth_method"], "client_secret_basic");
-    assert_eq!(m["application_type"], "web");
-    assert_eq!(m["id_token_signed_response_alg"], "RS256");
-    assert!(client.client_secret.is_some());
-    let hybrid = response(&accepted, "hybrid, grant types implied");
-    assert_eq!(
-        serde_json::to_value(&hybrid.metadata).unwrap()["grant_types"],
-        json!(["authorization_code", "implicit"])
-    );
+    ]
 }
 
 #[tokio::test]
 async fn oidc_dynamic_refuses_what_oidc_forbids() {
     let server = Server::profile(Profile::OidcDynamic);
     let web = json!({ "redirect_uris": [REDIRECT] });
+    let rows = [
+        oidc_forbidden_response_type_rows(&web),
+        oidc_forbidden_client_rows(&web),
+    ];
+    run(&server, rows.into_iter().flatten().collect()).await;
+    assert!(server.store.is_empty());
+}
+
+/// Unsigned ID tokens in the front channel, and response types without their grant or redirect.
+fn oidc_forbidden_response_type_rows(web: &Value) -> Vec<Row> {
     let meta = "invalid_client_metadata";
     let redirect = "invalid_redirect_uri";
-    let rows = vec![
+    vec![
         json_row(
             "unsigned ID token with code id_token",
             edit(
@@ -294,6 +315,14 @@ async fn oidc_dynamic_refuses_what_oidc_forbids() {
             json!({ "redirect_uris": ["https://localhost/cb"], "response_types": ["id_token"] }),
             Refuse(400, redirect, "must not use a loopback host"),
         ),
+    ]
+}
+
+/// Subjects, redirect URIs, grants and algorithms OpenID Connect forbids.
+fn oidc_forbidden_client_rows(web: &Value) -> Vec<Row> {
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    vec![
         json_row(
             "pairwise on two hosts without a sector",
             json!({
@@ -334,9 +363,7 @@ async fn oidc_dynamic_refuses_what_oidc_forbids() {
                 "id_token_signed_response_alg `HS256` is not supported",
             ),
         ),
-    ];
-    run(&server, rows).await;
-    assert!(server.store.is_empty());
+    ]
 }
 
 #[test]
@@ -378,7 +405,28 @@ fn fapi_client() -> Value {
 async fn fapi2_accepts_confidential_sender_constrained_clients() {
     let server = Server::profile(Profile::Fapi2);
     let base = fapi_client();
-    let rows = vec![
+    let rows = [
+        fapi2_accepted_authentication_rows(&base),
+        fapi2_accepted_client_rows(&base),
+    ];
+    let accepted = run(&server, rows.into_iter().flatten().collect()).await;
+    for (name, client) in &accepted {
+        assert_eq!(
+            client.metadata.require_pushed_authorization_requests,
+            Some(true),
+            "{name}: PAR forced"
+        );
+        assert!(client.client_secret.is_none(), "{name}: no secret");
+    }
+    let defaulted = response(&accepted, "authentication method omitted");
+    let m = serde_json::to_value(&defaulted.metadata).unwrap();
+    assert_eq!(m["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(m["id_token_signed_response_alg"], "PS256");
+}
+
+/// Each sender-constrained client authentication FAPI 2.0 allows.
+fn fapi2_accepted_authentication_rows(base: &Value) -> Vec<Row> {
+    vec![
         json_row("private_key_jwt with DPoP", base.clone(), Accept),
         json_row(
             "tls_client_auth with certificate-bound tokens",
@@ -407,6 +455,12 @@ async fn fapi2_accepts_confidential_sender_constrained_clients() {
             edit(&base, json!({ "token_endpoint_auth_method": null })),
             Accept,
         ),
+    ]
+}
+
+/// Clients that decline PAR, native apps, client credentials, and the FAPI algorithms.
+fn fapi2_accepted_client_rows(base: &Value) -> Vec<Row> {
+    vec![
         json_row(
             "PAR declined by the client",
             edit(
@@ -465,30 +519,27 @@ async fn fapi2_accepts_confidential_sender_constrained_clients() {
             ),
             Accept,
         ),
-    ];
-    let accepted = run(&server, rows).await;
-    for (name, client) in &accepted {
-        assert_eq!(
-            client.metadata.require_pushed_authorization_requests,
-            Some(true),
-            "{name}: PAR forced"
-        );
-        assert!(client.client_secret.is_none(), "{name}: no secret");
-    }
-    let defaulted = response(&accepted, "authentication method omitted");
-    let m = serde_json::to_value(&defaulted.metadata).unwrap();
-    assert_eq!(m["token_endpoint_auth_method"], "private_key_jwt");
-    assert_eq!(m["id_token_signed_response_alg"], "PS256");
+    ]
 }
 
 #[tokio::test]
 async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() {
     let server = Server::profile(Profile::Fapi2);
     let base = fapi_client();
+    let rows = [
+        fapi2_refused_authentication_rows(&base),
+        fapi2_refused_grant_and_redirect_rows(&base),
+        fapi2_refused_algorithm_rows(&base),
+    ];
+    run(&server, rows.into_iter().flatten().collect()).await;
+    assert!(server.store.is_empty());
+}
+
+/// Public clients, shared secrets, and private_key_jwt without keys.
+fn fapi2_refused_authentication_rows(base: &Value) -> Vec<Row> {
     let meta = "invalid_client_metadata";
-    let redirect = "invalid_redirect_uri";
     let method = |m: &str| edit(&base, json!({ "token_endpoint_auth_method": m }));
-    let rows = vec![
+    vec![
         json_row(
             "public client",
             method("none"),
@@ -518,6 +569,14 @@ async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() 
             edit(&base, json!({ "jwks": null })),
             Refuse(400, meta, "needs jwks or jwks_uri"),
         ),
+    ]
+}
+
+/// Front-channel grants, passwords, and redirect URIs native and web rules forbid.
+fn fapi2_refused_grant_and_redirect_rows(base: &Value) -> Vec<Row> {
+    let meta = "invalid_client_metadata";
+    let redirect = "invalid_redirect_uri";
+    vec![
         json_row(
             "implicit grant",
             edit(
@@ -570,6 +629,13 @@ async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() 
             edit(&base, json!({ "redirect_uris": ["http://app.example/cb"] })),
             Refuse(400, redirect, "must use https"),
         ),
+    ]
+}
+
+/// Algorithms outside FAPI 2.0's.
+fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
+    let meta = "invalid_client_metadata";
+    vec![
         json_row(
             "RS256 client assertions",
             edit(&base, json!({ "token_endpoint_auth_signing_alg": "RS256" })),
@@ -627,9 +693,7 @@ async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() 
                 "userinfo_signed_response_alg `RS256` is not supported",
             ),
         ),
-    ];
-    run(&server, rows).await;
-    assert!(server.store.is_empty());
+    ]
 }
 
 #[tokio::test]
