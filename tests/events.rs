@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{ErrorCode, Operation, Origin, RequestContext};
+use oauth_dcr::{ErrorCode, Event, Operation, Origin};
 use serde_json::json;
 
 #[tokio::test]
@@ -49,27 +49,15 @@ async fn events_report_every_operation_with_what_changed_and_provenance() {
     );
     assert_eq!(registered.at.unix_timestamp(), START);
 
-    let read = fx.registrar.read(&id, Some(&token(&client))).await.unwrap();
+    let read = fx.read(&id, Some(&token(&client))).await.unwrap();
     let update = json!({
         "client_id": id,
         "redirect_uris": [REDIRECT],
         "client_uri": "https://app.example/",
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
     });
-    let updated = fx
-        .registrar
-        .update(
-            &id,
-            Some(&token(&read)),
-            &serde_json::to_vec(&update).unwrap(),
-            &RequestContext::new(),
-        )
-        .await
-        .unwrap();
-    fx.registrar
-        .delete(&id, Some(&token(&updated)))
-        .await
-        .unwrap();
+    let updated = fx.update(&id, Some(&token(&read)), &update).await.unwrap();
+    fx.delete(&id, Some(&token(&updated))).await.unwrap();
 
     let events = sink.take();
     let operations: Vec<Operation> = events.iter().map(|e| e.operation).collect();
@@ -99,14 +87,14 @@ async fn events_report_every_operation_with_what_changed_and_provenance() {
         token(&read),
         token(&updated),
     ];
-    let printed = format!(
-        "{:?}",
-        [registered.clone()]
-            .iter()
-            .chain(&events)
-            .collect::<Vec<_>>()
-    );
-    for secret in &secrets {
+    let all: Vec<_> = [registered.clone()].into_iter().chain(events).collect();
+    assert_no_credential(&all, &secrets);
+}
+
+/// No event's `Debug` output contains any of `secrets`.
+fn assert_no_credential(events: &[Event], secrets: &[String]) {
+    let printed = format!("{:?}", events.iter().collect::<Vec<_>>());
+    for secret in secrets {
         assert!(
             !printed.contains(secret.as_str()),
             "an event leaks a credential"
