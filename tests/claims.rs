@@ -342,7 +342,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
         let spec = TokenSpec::with_scopes(["register"]).lifetime(lifetime);
         let (token, issued) = tokens.issue(spec).await.unwrap();
         clock.set(at(used));
-        let context = RequestContext::new().with_initial_access_token(token.secret());
+        let context = bearer(token.secret());
         let body = serde_json::to_vec(&json!({ "redirect_uris": [REDIRECT] })).unwrap();
         let status = match registrar.register(&body, &context).await {
             Ok(client) => client.status.as_u16(),

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    assert_error, assert_no_store, data, data_json, failing_server, policy, secret, token,
+    assert_error, assert_no_store, bearer, data, data_json, failing_server, policy, secret, token,
     web_client, Reply, Server, ENDPOINT, START,
 };
 use oauth_dcr::{
@@ -826,8 +826,7 @@ async fn rfc7591_authorized_registration_example_registers_and_round_trips() {
     let jwks = response.metadata.jwks.as_ref().unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     // Registered with the example's initial access token, which this registrar does not demand.
-    let context =
-        RequestContext::new().with_initial_access_token("ey23f2.adfj230.af32-developer321");
+    let context = bearer("ey23f2.adfj230.af32-developer321");
     let again = server
         .registrar
         .register(&data("rfc7591-3.1-authorized-registration.json"), &context)

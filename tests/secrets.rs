@@ -106,7 +106,7 @@ async fn request_contexts_and_registrars_hide_initial_access_tokens() {
         .await
         .unwrap();
     let secret = vec![token.secret().to_owned()];
-    let context = RequestContext::new().with_initial_access_token(token.secret());
+    let context = bearer(token.secret());
     assert_hidden("RequestContext", &format!("{context:?}"), &secret);
     assert_hidden("InitialAccessToken", &format!("{token:?}"), &secret);
     assert_hidden("IssuedToken", &format!("{issued:?}"), &secret);
@@ -182,7 +182,7 @@ async fn errors_never_repeat_a_presented_credential() {
             None,
         );
     let presented = "unknown-initial-token-0123456789abcdefghijklmno".to_owned();
-    let context = RequestContext::new().with_initial_access_token(presented.as_str());
+    let context = bearer(presented.as_str());
     let err = registrar
         .register(br#"{"redirect_uris":["https://app.example/cb"]}"#, &context)
         .await
