@@ -177,15 +177,14 @@ async fn the_hook_sees_the_request_context() {
         .unwrap();
 
     let update = json!({ "client_id": client.client_id, "redirect_uris": [REDIRECT] });
-    fx.registrar
-        .update(
-            &client.client_id,
-            Some(&token(&client)),
-            &serde_json::to_vec(&update).unwrap(),
-            &RequestContext::new().with_remote_addr(peer),
-        )
-        .await
-        .unwrap();
+    fx.update_with(
+        &client.client_id,
+        Some(&token(&client)),
+        &update,
+        &RequestContext::new().with_remote_addr(peer),
+    )
+    .await
+    .unwrap();
 
     let seen = watch.0.lock().unwrap().clone();
     assert_eq!(

@@ -2164,18 +2164,13 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     assert!(stored.registration_token.is_none());
     let own = format!("cc:{}", client.client_id);
 
-    let read = server
-        .registrar
-        .read(&client.client_id, Some(&own))
-        .await
-        .unwrap();
+    let read = server.read(&client.client_id, Some(&own)).await.unwrap();
     assert_eq!(read.client_id, client.client_id);
     assert!(
         read.registration_access_token.is_empty(),
         "the access token is never echoed"
     );
     let err = server
-        .registrar
         .read(&client.client_id, Some("cc:another-client"))
         .await
         .unwrap_err();

@@ -58,11 +58,7 @@ async fn a_statement_signed_with_each_default_algorithm_is_accepted_and_echoed()
 
         // A read returns the same statement, still unmodified.
         let token = client.registration_access_token.secret().to_owned();
-        let read = fx
-            .registrar
-            .read(&client.client_id, Some(&token))
-            .await
-            .unwrap();
+        let read = fx.read(&client.client_id, Some(&token)).await.unwrap();
         assert_eq!(read.software_statement.as_deref(), Some(statement.as_str()));
     }
 }
@@ -182,12 +178,10 @@ async fn statement_provenance_stays_true_after_an_update_without_the_statement()
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
     });
     let result = fx
-        .registrar
         .update(
             &client.client_id,
             Some(client.registration_access_token.secret()),
-            &serde_json::to_vec(&update).unwrap(),
-            &RequestContext::new(),
+            &update,
         )
         .await;
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
@@ -1241,14 +1235,7 @@ async fn update(
 ) -> Result<RegistrationResponse, RegistrationError> {
     let mut body = body.clone();
     body["client_id"] = json!(client.client_id);
-    fx.registrar
-        .update(
-            &client.client_id,
-            Some(token),
-            &serde_json::to_vec(&body).unwrap(),
-            &RequestContext::new(),
-        )
-        .await
+    fx.update(&client.client_id, Some(token), &body).await
 }
 
 fn asserted(names: &[&str]) -> BTreeSet<String> {
@@ -1259,7 +1246,6 @@ fn asserted(names: &[&str]) -> BTreeSet<String> {
 async fn a_send_back_update_keeps_the_statement_though_its_jti_was_used_and_it_has_expired() {
     let (fx, client, statement, _) = client_with_statement().await;
     let read = fx
-        .registrar
         .read(&client.client_id, Some(&token(&client)))
         .await
         .unwrap();
@@ -1800,12 +1786,10 @@ async fn a_statement_naming_no_software_cannot_replace_the_clients() {
     let mut body = body_with(&issuer_jws("ES256", &anonymous("Other Bank")));
     body["client_id"] = json!(client.client_id);
     let err = fx
-        .registrar
         .update(
             &client.client_id,
             Some(client.registration_access_token.secret()),
-            &serde_json::to_vec(&body).unwrap(),
-            &RequestContext::new(),
+            &body,
         )
         .await
         .unwrap_err();
