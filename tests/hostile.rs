@@ -722,7 +722,7 @@ fn jws_header_attacks() -> Vec<Case> {
                 &with(
                     issuer_header(),
                     "x5c",
-                    json!([b64(&hostile_key_file("attacker.pub.pem"))]),
+                    json!([b64(hostile_key_file("attacker.pub.pem"))]),
                 ),
                 &claims(),
                 Sig::Attacker,

@@ -128,7 +128,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "id_token",
             edit(
-                &web,
+                web,
                 json!({ "response_types": ["id_token"], "grant_types": ["implicit"] }),
             ),
             Accept,
@@ -136,7 +136,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "id_token token",
             edit(
-                &web,
+                web,
                 json!({ "response_types": ["id_token token"], "grant_types": ["implicit"] }),
             ),
             Accept,
@@ -144,7 +144,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "code id_token",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["code id_token"],
                     "grant_types": ["authorization_code", "implicit"],
@@ -155,7 +155,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "code token",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["code token"],
                     "grant_types": ["authorization_code", "implicit"],
@@ -166,7 +166,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "code id_token token",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["code id_token token"],
                     "grant_types": ["authorization_code", "implicit"],
@@ -176,7 +176,7 @@ fn oidc_response_type_rows(web: &Value) -> Vec<Row> {
         ),
         json_row(
             "hybrid, grant types implied",
-            edit(&web, json!({ "response_types": ["code id_token"] })),
+            edit(web, json!({ "response_types": ["code id_token"] })),
             Accept,
         ),
     ]
@@ -187,23 +187,23 @@ fn oidc_client_kind_rows(web: &Value) -> Vec<Row> {
     vec![
         json_row(
             "pairwise subject",
-            edit(&web, json!({ "subject_type": "pairwise" })),
+            edit(web, json!({ "subject_type": "pairwise" })),
             Accept,
         ),
         json_row(
             "public subject",
-            edit(&web, json!({ "subject_type": "public" })),
+            edit(web, json!({ "subject_type": "public" })),
             Accept,
         ),
         json_row(
             "unsigned ID token with code",
-            edit(&web, json!({ "id_token_signed_response_alg": "none" })),
+            edit(web, json!({ "id_token_signed_response_alg": "none" })),
             Accept,
         ),
         json_row(
             "private_key_jwt",
             edit(
-                &web,
+                web,
                 json!({
                     "token_endpoint_auth_method": "private_key_jwt",
                     "jwks": jwks_json("client.jwks.json"),
@@ -214,7 +214,7 @@ fn oidc_client_kind_rows(web: &Value) -> Vec<Row> {
         json_row(
             "client_secret_jwt",
             edit(
-                &web,
+                web,
                 json!({ "token_endpoint_auth_method": "client_secret_jwt" }),
             ),
             Accept,
@@ -231,7 +231,7 @@ fn oidc_client_kind_rows(web: &Value) -> Vec<Row> {
         json_row(
             "refresh tokens",
             edit(
-                &web,
+                web,
                 json!({ "grant_types": ["authorization_code", "refresh_token"] }),
             ),
             Accept,
@@ -259,7 +259,7 @@ fn oidc_forbidden_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "unsigned ID token with code id_token",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["code id_token"],
                     "id_token_signed_response_alg": "none",
@@ -274,7 +274,7 @@ fn oidc_forbidden_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "unsigned ID token with id_token",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["id_token"],
                     "id_token_signed_response_alg": "none",
@@ -289,7 +289,7 @@ fn oidc_forbidden_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "bare token response type",
             edit(
-                &web,
+                web,
                 json!({ "response_types": ["token"], "grant_types": ["implicit"] }),
             ),
             Refuse(400, meta, "response type `token` is not supported"),
@@ -297,7 +297,7 @@ fn oidc_forbidden_response_type_rows(web: &Value) -> Vec<Row> {
         json_row(
             "id_token without the implicit grant",
             edit(
-                &web,
+                web,
                 json!({
                     "response_types": ["id_token"],
                     "grant_types": ["authorization_code"],
@@ -333,7 +333,7 @@ fn oidc_forbidden_client_rows(web: &Value) -> Vec<Row> {
         ),
         json_row(
             "unknown subject type",
-            edit(&web, json!({ "subject_type": "anonymous" })),
+            edit(web, json!({ "subject_type": "anonymous" })),
             Refuse(400, meta, "subject_type `anonymous` is not supported"),
         ),
         json_row(
@@ -349,14 +349,14 @@ fn oidc_forbidden_client_rows(web: &Value) -> Vec<Row> {
         json_row(
             "password grant",
             edit(
-                &web,
+                web,
                 json!({ "grant_types": ["authorization_code", "password"] }),
             ),
             Refuse(400, meta, "grant type `password` is not supported"),
         ),
         json_row(
             "HMAC ID tokens",
-            edit(&web, json!({ "id_token_signed_response_alg": "HS256" })),
+            edit(web, json!({ "id_token_signed_response_alg": "HS256" })),
             Refuse(
                 400,
                 meta,
@@ -441,7 +441,7 @@ fn fapi2_accepted_authentication_rows(base: &Value) -> Vec<Row> {
         json_row(
             "self_signed_tls_client_auth",
             edit(
-                &base,
+                base,
                 json!({
                     "token_endpoint_auth_method": "self_signed_tls_client_auth",
                     "dpop_bound_access_tokens": null,
@@ -452,7 +452,7 @@ fn fapi2_accepted_authentication_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "authentication method omitted",
-            edit(&base, json!({ "token_endpoint_auth_method": null })),
+            edit(base, json!({ "token_endpoint_auth_method": null })),
             Accept,
         ),
     ]
@@ -464,20 +464,20 @@ fn fapi2_accepted_client_rows(base: &Value) -> Vec<Row> {
         json_row(
             "PAR declined by the client",
             edit(
-                &base,
+                base,
                 json!({ "require_pushed_authorization_requests": false }),
             ),
             Accept,
         ),
         json_row(
             "native app with a claimed https redirect",
-            edit(&base, json!({ "application_type": "native" })),
+            edit(base, json!({ "application_type": "native" })),
             Accept,
         ),
         json_row(
             "client_credentials only",
             edit(
-                &base,
+                base,
                 json!({ "redirect_uris": null, "grant_types": ["client_credentials"] }),
             ),
             Accept,
@@ -485,7 +485,7 @@ fn fapi2_accepted_client_rows(base: &Value) -> Vec<Row> {
         json_row(
             "FAPI algorithms",
             edit(
-                &base,
+                base,
                 json!({
                     "token_endpoint_auth_signing_alg": "ES256",
                     "id_token_signed_response_alg": "PS256",
@@ -500,7 +500,7 @@ fn fapi2_accepted_client_rows(base: &Value) -> Vec<Row> {
         json_row(
             "native app on http loopback",
             edit(
-                &base,
+                base,
                 json!({
                     "application_type": "native",
                     "redirect_uris": ["http://127.0.0.1:8080/cb", "http://[::1]/cb"],
@@ -511,7 +511,7 @@ fn fapi2_accepted_client_rows(base: &Value) -> Vec<Row> {
         json_row(
             "native app on a private-use scheme",
             edit(
-                &base,
+                base,
                 json!({
                     "application_type": "native",
                     "redirect_uris": ["com.example.app:/cb"],
@@ -538,7 +538,7 @@ async fn fapi2_refuses_public_and_secret_clients_and_what_native_rules_forbid() 
 /// Public clients, shared secrets, and private_key_jwt without keys.
 fn fapi2_refused_authentication_rows(base: &Value) -> Vec<Row> {
     let meta = "invalid_client_metadata";
-    let method = |m: &str| edit(&base, json!({ "token_endpoint_auth_method": m }));
+    let method = |m: &str| edit(base, json!({ "token_endpoint_auth_method": m }));
     vec![
         json_row(
             "public client",
@@ -566,7 +566,7 @@ fn fapi2_refused_authentication_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "private_key_jwt without keys",
-            edit(&base, json!({ "jwks": null })),
+            edit(base, json!({ "jwks": null })),
             Refuse(400, meta, "needs jwks or jwks_uri"),
         ),
     ]
@@ -580,19 +580,19 @@ fn fapi2_refused_grant_and_redirect_rows(base: &Value) -> Vec<Row> {
         json_row(
             "implicit grant",
             edit(
-                &base,
+                base,
                 json!({ "response_types": ["id_token"], "grant_types": ["implicit"] }),
             ),
             Refuse(400, meta, "grant type `implicit` is not supported"),
         ),
         json_row(
             "hybrid response type",
-            edit(&base, json!({ "response_types": ["code id_token"] })),
+            edit(base, json!({ "response_types": ["code id_token"] })),
             Refuse(400, meta, "response type `code id_token` is not supported"),
         ),
         json_row(
             "password grant",
-            edit(&base, json!({ "grant_types": ["password"] })),
+            edit(base, json!({ "grant_types": ["password"] })),
             Refuse(400, meta, "grant type `password` is not supported"),
         ),
         // The final FAPI 2.0 Security Profile dropped its https-only rule for native apps
@@ -600,7 +600,7 @@ fn fapi2_refused_grant_and_redirect_rows(base: &Value) -> Vec<Row> {
         json_row(
             "native app on a private-use scheme without a dot",
             edit(
-                &base,
+                base,
                 json!({
                     "application_type": "native",
                     "redirect_uris": ["myapp:/cb"],
@@ -611,7 +611,7 @@ fn fapi2_refused_grant_and_redirect_rows(base: &Value) -> Vec<Row> {
         json_row(
             "native app on https loopback",
             edit(
-                &base,
+                base,
                 json!({
                     "application_type": "native",
                     "redirect_uris": ["https://127.0.0.1/cb"],
@@ -621,12 +621,12 @@ fn fapi2_refused_grant_and_redirect_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "web app on http loopback",
-            edit(&base, json!({ "redirect_uris": ["http://127.0.0.1/cb"] })),
+            edit(base, json!({ "redirect_uris": ["http://127.0.0.1/cb"] })),
             Refuse(400, redirect, "must use https for a web client"),
         ),
         json_row(
             "plain http redirect",
-            edit(&base, json!({ "redirect_uris": ["http://app.example/cb"] })),
+            edit(base, json!({ "redirect_uris": ["http://app.example/cb"] })),
             Refuse(400, redirect, "must use https"),
         ),
     ]
@@ -638,7 +638,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
     vec![
         json_row(
             "RS256 client assertions",
-            edit(&base, json!({ "token_endpoint_auth_signing_alg": "RS256" })),
+            edit(base, json!({ "token_endpoint_auth_signing_alg": "RS256" })),
             Refuse(
                 400,
                 meta,
@@ -647,7 +647,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "HMAC client assertions",
-            edit(&base, json!({ "token_endpoint_auth_signing_alg": "HS256" })),
+            edit(base, json!({ "token_endpoint_auth_signing_alg": "HS256" })),
             Refuse(
                 400,
                 meta,
@@ -656,7 +656,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "RS256 ID tokens",
-            edit(&base, json!({ "id_token_signed_response_alg": "RS256" })),
+            edit(base, json!({ "id_token_signed_response_alg": "RS256" })),
             Refuse(
                 400,
                 meta,
@@ -665,7 +665,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "unsigned request objects",
-            edit(&base, json!({ "request_object_signing_alg": "none" })),
+            edit(base, json!({ "request_object_signing_alg": "none" })),
             Refuse(
                 400,
                 meta,
@@ -675,7 +675,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
         json_row(
             "RS256 JARM responses",
             edit(
-                &base,
+                base,
                 json!({ "authorization_signed_response_alg": "RS256" }),
             ),
             Refuse(
@@ -686,7 +686,7 @@ fn fapi2_refused_algorithm_rows(base: &Value) -> Vec<Row> {
         ),
         json_row(
             "RS256 UserInfo responses",
-            edit(&base, json!({ "userinfo_signed_response_alg": "RS256" })),
+            edit(base, json!({ "userinfo_signed_response_alg": "RS256" })),
             Refuse(
                 400,
                 meta,
