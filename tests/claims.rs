@@ -6,63 +6,39 @@
 //! Tokens are signed with the keys of `tests/data/keys/`; their payloads are written as text, so
 //! that a claim can hold any JSON number (`1e308`, `-0`, 30 digits) exactly as a client sends it.
 
-mod signing;
+mod common;
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use common::*;
 use oauth_dcr::{
-    Clock, IssuedInitialTokens, JwtRules, MemoryReplayGuard, MemoryStore, Registrar,
-    RegistrationError, RegistrationResponse, ReplayGuard, RequestContext, ServerPolicy,
-    SignedRequests, StaticKeySource, StoreError, TokenSpec,
+    IssuedInitialTokens, JwtRules, MemoryReplayGuard, MemoryStore, Registrar, RegistrationError,
+    RegistrationResponse, ReplayGuard, RequestContext, ServerPolicy, SignedRequests,
+    StaticKeySource, StoreError, TokenSpec,
 };
 use proptest::prelude::*;
 use serde_json::json;
-use signing::*;
 use time::{Duration, OffsetDateTime};
 
 /// 9999-12-31T23:59:59Z, the last whole second the clock holds.
 const LAST_SECOND: i64 = 253_402_300_799;
 
-/// A clock a test sets to any instant.
-#[derive(Debug)]
-struct At(Mutex<OffsetDateTime>);
-
-impl At {
-    fn new(at: OffsetDateTime) -> Arc<Self> {
-        Arc::new(Self(Mutex::new(at)))
-    }
-
-    fn start() -> Arc<Self> {
-        Self::new(OffsetDateTime::from_unix_timestamp(START).unwrap())
-    }
-
-    fn set(&self, at: OffsetDateTime) {
-        *self.0.lock().unwrap() = at;
-    }
-}
-
-impl Clock for At {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
-
 /// A replay guard that remembers in memory and records every expiry it is asked to keep.
 #[derive(Default)]
-struct Recording {
+struct RecordingGuard {
     inner: MemoryReplayGuard,
     expiries: Mutex<Vec<OffsetDateTime>>,
 }
 
-impl Recording {
+impl RecordingGuard {
     fn last(&self) -> Option<OffsetDateTime> {
         self.expiries.lock().unwrap().last().copied()
     }
 }
 
 #[async_trait]
-impl ReplayGuard for Recording {
+impl ReplayGuard for RecordingGuard {
     async fn first_use(
         &self,
         key: &str,
@@ -117,7 +93,12 @@ impl Setup {
 }
 
 /// A registrar for statements or signed bodies, with `setup`, `guard` and `clock`.
-fn registrar(mode: Mode, setup: Setup, guard: Arc<dyn ReplayGuard>, clock: Arc<At>) -> Registrar {
+fn registrar(
+    mode: Mode,
+    setup: Setup,
+    guard: Arc<dyn ReplayGuard>,
+    clock: Arc<ManualClock>,
+) -> Registrar {
     let store = Arc::new(MemoryStore::new());
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), store).with_clock(clock);
     match mode {
@@ -235,16 +216,14 @@ fn outcome(
     }
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
 /// Registers a token with these time members once, and returns the answer.
 fn attempt(mode: Mode, setup: Setup, members: &[(&str, &str)]) -> (u16, String, String) {
-    let registrar = registrar(mode, setup, Arc::new(MemoryReplayGuard::new()), At::start());
+    let registrar = registrar(
+        mode,
+        setup,
+        Arc::new(MemoryReplayGuard::new()),
+        Arc::new(ManualClock::new()),
+    );
     let token = mode.token(members, "edge");
     outcome(mode, block_on(mode.register(&registrar, &token)))
 }
@@ -353,17 +332,17 @@ fn an_initial_token_lifetime_past_year_9999_does_not_panic() {
 /// token's expiry.
 fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<OffsetDateTime>) {
     let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let clock = At::new(at(issued));
+    let clock = Arc::new(ManualClock::starting(at(issued)));
     let store = Arc::new(MemoryStore::new());
     let tokens = IssuedInitialTokens::new(store.clone()).with_clock(clock.clone());
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), store)
-        .with_clock(At::start())
+        .with_clock(Arc::new(ManualClock::new()))
         .require_initial_token(Arc::new(tokens.clone()), Some("register"));
     block_on(async {
         let spec = TokenSpec::with_scopes(["register"]).lifetime(lifetime);
         let (token, issued) = tokens.issue(spec).await.unwrap();
         clock.set(at(used));
-        let context = RequestContext::new().with_initial_access_token(token.secret());
+        let context = bearer(token.secret());
         let body = serde_json::to_vec(&json!({ "redirect_uris": [REDIRECT] })).unwrap();
         let status = match registrar.register(&body, &context).await {
             Ok(client) => client.status.as_u16(),
@@ -379,7 +358,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
 fn with_a_replay_guard_a_token_without_exp_or_max_age_is_refused() {
     let iat = START.to_string();
     for mode in [Mode::Statement, Mode::SignedBody] {
-        let guard = Arc::new(Recording::default());
+        let guard = Arc::new(RecordingGuard::default());
         let registrar = registrar_with(mode, Setup::Guarded, guard.clone());
         let token = mode.token(&[("iat", &iat)], "no-exp");
         let (status, _, description) = outcome(mode, block_on(mode.register(&registrar, &token)));
@@ -401,15 +380,15 @@ fn with_a_replay_guard_a_token_without_exp_or_max_age_is_refused() {
     }
 }
 
-fn registrar_with(mode: Mode, setup: Setup, guard: Arc<Recording>) -> Registrar {
-    registrar(mode, setup, guard, At::start())
+fn registrar_with(mode: Mode, setup: Setup, guard: Arc<RecordingGuard>) -> Registrar {
+    registrar(mode, setup, guard, Arc::new(ManualClock::new()))
 }
 
 #[test]
 fn a_fractional_exp_is_remembered_until_it_ends_like_an_integer_one() {
     for mode in [Mode::Statement, Mode::SignedBody] {
         let remembered = |raw: &str, jti: &str| {
-            let guard = Arc::new(Recording::default());
+            let guard = Arc::new(RecordingGuard::default());
             let registrar = registrar_with(mode, Setup::Guarded, guard.clone());
             let iat = START.to_string();
             let token = mode.token(&[("exp", raw), ("iat", &iat)], jti);
@@ -493,16 +472,8 @@ fn borrowed<'a>(members: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a
     members.iter().map(|(n, r)| (*n, r.as_str())).collect()
 }
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 128,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(128))]
 
     /// Any time claims in a statement: a 201, or a 400 `invalid_software_statement`.
     #[test]
@@ -556,13 +527,13 @@ proptest! {
             members.push(("exp", exp.as_str()));
         }
         let token = mode.token(&members, "remembered");
-        let guard = Arc::new(Recording::default());
+        let guard = Arc::new(RecordingGuard::default());
         let guarded = registrar_with(mode, setup, guard.clone());
         let (status, ..) = outcome(mode, block_on(mode.register(&guarded, &token)));
         prop_assume!(status == 201);
         // The same rules, with a guard that has seen nothing, at the instant the first forgets.
         let forgotten_at = guard.last().unwrap();
-        let fresh = registrar(mode, setup, Arc::new(MemoryReplayGuard::new()), At::new(forgotten_at));
+        let fresh = registrar(mode, setup, Arc::new(MemoryReplayGuard::new()), Arc::new(ManualClock::starting(forgotten_at)));
         let (status, _, description) = outcome(mode, block_on(mode.register(&fresh, &token)));
         prop_assert_eq!(status, 400, "accepted after the guard forgot it");
         prop_assert!(

@@ -7,12 +7,12 @@
 //! statement was signed ahead of time (`tests/data/keys/issuer-ps256-statement.jwt`: signing
 //! would decode the private key here first), so that its decodes are the process's first.
 
-mod signing;
+mod common;
 
 use std::sync::{Arc, Barrier};
 
+use common::*;
 use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
-use signing::*;
 
 #[test]
 fn ps256_statements_verify_on_every_thread_when_all_start_together() {
@@ -32,7 +32,7 @@ fn ps256_statements_verify_on_every_thread_when_all_start_together() {
                 (0..20)
                     .filter_map(|_| {
                         let registrar = Registrar::new(
-                            ServerPolicy::new("https://as.example/register"),
+                            ServerPolicy::new(ENDPOINT),
                             Arc::new(MemoryStore::new()),
                         )
                         .with_software_statements(trusting_issuer());

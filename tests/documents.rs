@@ -7,6 +7,8 @@
 
 #![cfg(feature = "fetch")]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use common::{ENDPOINT, MCP_DOCUMENT};
 use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpFetcher};
 use oauth_dcr::{
     discovery_metadata, DocumentPolicy, DocumentTrust, MemoryStore, Registrar, RegistrationError,
@@ -127,7 +130,7 @@ async fn fixture() -> Fixture {
 }
 
 fn registrar(fetcher: Arc<dyn Fetcher>, documents: DocumentPolicy) -> Registrar {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.metadata_documents = Some(documents);
     Registrar::new(policy, Arc::new(MemoryStore::new())).with_metadata_documents(fetcher)
 }
@@ -172,10 +175,6 @@ async fn a_valid_document_resolves_to_what_a_registration_would_store() {
     assert_eq!(resolved.metadata, registered);
     assert_eq!(resolved.metadata.client_name.as_deref(), Some("Agent"));
 }
-
-/// An MCP client's document as coding agents publish it (and as the MCP specification's own
-/// example has it): no `application_type`, `localhost` and `127.0.0.1` loopback redirects.
-const MCP_DOCUMENT: &str = include_str!("data/mcp-client-metadata-document.json");
 
 /// Issue 15: the README's setup (`ServerPolicy::new` plus `DocumentPolicy::default()`) resolves
 /// it: a document without `application_type` is a native client, and `localhost` loopback
@@ -774,7 +773,7 @@ async fn the_trust_hook_and_verified_hosts_label_or_refuse_clients() {
 /// fetcher is attached. The policy alone cannot say, so the free function never advertises it.
 #[test]
 fn discovery_advertises_metadata_documents_only_when_a_fetcher_is_attached() {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.metadata_documents = Some(DocumentPolicy::default());
     let flag = "client_id_metadata_document_supported";
     assert!(discovery_metadata(&policy).get(flag).is_none());
@@ -785,11 +784,8 @@ fn discovery_advertises_metadata_documents_only_when_a_fetcher_is_attached() {
         .with_metadata_documents(fetcher.clone());
     assert_eq!(with.discovery_metadata()[flag], true);
     // A fetcher without the policy enables nothing either.
-    let off = Registrar::new(
-        ServerPolicy::new("https://as.example/register"),
-        Arc::new(MemoryStore::new()),
-    )
-    .with_metadata_documents(fetcher);
+    let off = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()))
+        .with_metadata_documents(fetcher);
     assert!(off.discovery_metadata().get(flag).is_none());
     assert_eq!(
         with.discovery_metadata()["registration_endpoint"],
@@ -799,10 +795,7 @@ fn discovery_advertises_metadata_documents_only_when_a_fetcher_is_attached() {
 
 #[tokio::test]
 async fn without_the_policy_url_client_ids_are_not_resolved() {
-    let registrar = Registrar::new(
-        ServerPolicy::new("https://as.example/register"),
-        Arc::new(MemoryStore::new()),
-    );
+    let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()));
     let err = registrar
         .resolve_client_id("https://app.test/a.json")
         .await

@@ -5,69 +5,37 @@
 //! `Cache-Control: no-store` (see `fuzz/README.md` for the libFuzzer runs).
 
 mod arbitrary;
+mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use common::{
+    block_on, hostile_jwks, hostile_key_file, jws, proptest_config, signer_from_pem, ManualClock,
+    ENDPOINT, ISSUER, START,
+};
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
-use josekit::jws::JwsSigner;
 use oauth_dcr::{
-    BodyFormat, Clock, ErrorCode, Jwks, MemoryStore, Registrar, RegistrationError, RequestContext,
+    BodyFormat, ErrorCode, Jwks, MemoryStore, Registrar, RegistrationError, RequestContext,
     ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
-const ENDPOINT: &str = "https://as.example/register";
-const ISSUER: &str = "https://directory.example";
-const NOW: i64 = 1_700_000_000;
-
-#[derive(Debug)]
-struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(NOW).unwrap()
-    }
-}
-
-fn key_file(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/hostile/keys/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
+/// The trusted issuer's keys (`tests/hostile/keys/`).
 fn issuer_jwks() -> Jwks {
-    let key: Value = serde_json::from_slice(&key_file("issuer.jwk.json")).unwrap();
-    Jwks::from_json(json!({ "keys": [key] }).to_string().as_bytes()).unwrap()
+    hostile_jwks("issuer.jwk.json")
 }
 
-/// A statement signed by the trusted issuer, valid at `NOW`.
+/// A statement signed by the trusted issuer, valid at `START`.
 fn signed_statement() -> &'static str {
     static STATEMENT: OnceLock<String> = OnceLock::new();
     STATEMENT.get_or_init(|| {
         let header = json!({"alg": "RS256", "kid": "issuer-rs256", "typ": "JWT"});
-        let claims = json!({"iss": ISSUER, "iat": NOW, "exp": NOW + 3600,
+        let claims = json!({"iss": ISSUER, "iat": START, "exp": START + 3600,
             "software_id": "4NRB1-0XZABZI9E6-5SM3R", "redirect_uris": ["https://app.example/cb"]});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signer = josekit::jws::RS256
-            .signer_from_pem(key_file("issuer.pem"))
-            .unwrap();
-        let signature = signer.sign(input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let signer = signer_from_pem("RS256", &hostile_key_file("issuer.pem"));
+        jws(&header, &claims, signer.as_ref())
     })
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
 }
 
 fn policy() -> ServerPolicy {
@@ -79,7 +47,7 @@ fn policy() -> ServerPolicy {
 }
 
 fn plain() -> Registrar {
-    Registrar::new(policy(), Arc::new(MemoryStore::new())).with_clock(Arc::new(FixedClock))
+    Registrar::new(policy(), Arc::new(MemoryStore::new())).with_clock(Arc::new(ManualClock::new()))
 }
 
 fn protected(keys: Jwks) -> Registrar {
@@ -88,14 +56,6 @@ fn protected(keys: Jwks) -> Registrar {
     plain()
         .with_software_statements(SoftwareStatements::new(Arc::new(statements)))
         .with_signed_requests(SignedRequests::new(Arc::new(requests)))
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
 }
 
 /// A refusal is a client error with an RFC code; the in-memory store never fails, so a 500 is a
@@ -399,7 +359,7 @@ fn handle_target(input: &Request) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(proptest_config(512))]
 
     #[test]
     fn register_survives_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..256)) {
@@ -468,7 +428,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(proptest_config(256))]
 
     #[test]
     fn the_http_adapter_survives_arbitrary_requests(input in request()) {

@@ -11,40 +11,35 @@
 //!
 //! The signing keys are `tests/hostile/keys/` (see the README there).
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use josekit::jws::JwsSigner;
+use std::sync::Arc;
+
+use common::{
+    b64, hostile_jwks, hostile_key_file, signer_from_pem, ManualClock, EC_X, EC_Y, ENDPOINT,
+    ISSUER, REDIRECT, RSA_1024_N, START,
+};
 use oauth_dcr::{
-    Clock, Jwks, MemoryStore, Registrar, RequestContext, ScopePolicy, ServerPolicy, SignedRequests,
+    MemoryStore, Registrar, RequestContext, ScopePolicy, ServerPolicy, SignedRequests,
     SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-const ENDPOINT: &str = "https://as.example/register";
-const ISSUER: &str = "https://directory.example";
-const T0: i64 = 1_700_000_000;
-const REDIRECT: &str = "https://app.example/cb";
+/// The time every case runs at.
+const T0: i64 = START;
+
+/// The error codes of the tables.
+const IR: &str = "invalid_request";
+const IRU: &str = "invalid_redirect_uri";
+const ICM: &str = "invalid_client_metadata";
+const ISS: &str = "invalid_software_statement";
+const USS: &str = "unapproved_software_statement";
+const IT: &str = "invalid_token";
 
 // ---------------------------------------------------------------------------------------------
 // Keys and JWS
 // ---------------------------------------------------------------------------------------------
-
-fn key_file(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/hostile/keys/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn jwks(name: &str) -> Jwks {
-    let key: Value = serde_json::from_slice(&key_file(name)).unwrap();
-    Jwks::from_json(json!({ "keys": [key] }).to_string().as_bytes()).unwrap()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// Who signs a hand-built JWS.
 #[derive(Clone, Copy)]
@@ -62,20 +57,16 @@ enum Sig {
 }
 
 fn sign(input: &str, sig: Sig) -> String {
-    use josekit::jws::{HS256, HS512, RS256};
+    use josekit::jws::{HS256, HS512};
     let bytes = match sig {
-        Sig::Issuer => RS256
-            .signer_from_pem(key_file("issuer.pem"))
-            .unwrap()
+        Sig::Issuer => signer_from_pem("RS256", &hostile_key_file("issuer.pem"))
             .sign(input.as_bytes())
             .unwrap(),
-        Sig::Attacker => RS256
-            .signer_from_pem(key_file("attacker.pem"))
-            .unwrap()
+        Sig::Attacker => signer_from_pem("RS256", &hostile_key_file("attacker.pem"))
             .sign(input.as_bytes())
             .unwrap(),
         Sig::HmacWithPublicPem(alg) => {
-            let secret = key_file("issuer.pub.pem");
+            let secret = hostile_key_file("issuer.pub.pem");
             match alg {
                 "HS256" => HS256
                     .signer_from_bytes(&secret)
@@ -144,21 +135,6 @@ fn valid_statement() -> String {
 // The server under attack
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-struct ManualClock(Mutex<OffsetDateTime>);
-
-impl ManualClock {
-    fn set(&self, at: OffsetDateTime) {
-        *self.0.lock().unwrap() = at;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
-
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(T0).unwrap()
 }
@@ -177,9 +153,10 @@ impl Fixture {
         // revokes the current token on purpose, has its own tests in tests/lifecycle.rs.
         policy.detect_token_reuse = false;
         let store = Arc::new(MemoryStore::new());
-        let clock = Arc::new(ManualClock(Mutex::new(t0() - Duration::days(31))));
-        let statements = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwk.json"));
-        let requests = StaticKeySource::new().with_any_issuer(jwks("issuer.jwk.json"));
+        let clock = Arc::new(ManualClock::starting(t0() - Duration::days(31)));
+        let statements =
+            StaticKeySource::new().with_issuer(ISSUER, hostile_jwks("issuer.jwk.json"));
+        let requests = StaticKeySource::new().with_any_issuer(hostile_jwks("issuer.jwk.json"));
         let registrar = Registrar::new(policy, store.clone())
             .with_clock(clock.clone())
             .with_software_statements(SoftwareStatements::new(Arc::new(statements)))
@@ -344,9 +321,19 @@ fn read(name: &str, path: &str, authorization: Option<&str>) -> Case {
     }
 }
 
+/// Every redirect URI attack: web, native, and the other URI members.
 fn redirect_uri_attacks() -> Vec<Case> {
-    const IRU: &str = "invalid_redirect_uri";
-    const ICM: &str = "invalid_client_metadata";
+    [
+        web_redirect_uri_attacks(),
+        native_redirect_uri_attacks(),
+        other_uri_attacks(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn web_redirect_uri_attacks() -> Vec<Case> {
     let web = |name: &str, uri: &str| redirect(name, &[uri], json!({})).refused(400, IRU);
     let long = format!("https://app.example/{}", "a".repeat(3000));
     let many: Vec<String> = (0..21)
@@ -410,6 +397,11 @@ fn redirect_uri_attacks() -> Vec<Case> {
         web("web client loopback http", "http://127.0.0.1/cb"),
         web("web client private-use scheme", "com.example.app:/cb"),
         redirect("more than 20 redirect URIs", &many, json!({})).refused(400, IRU),
+    ]
+}
+
+fn native_redirect_uri_attacks() -> Vec<Case> {
+    vec![
         native("native https localhost", "https://localhost/cb").refused(400, IRU),
         native("native http localhost", "http://localhost/cb").refused(400, IRU),
         native(
@@ -438,6 +430,12 @@ fn redirect_uri_attacks() -> Vec<Case> {
         .ok(201),
         register("no redirect_uris for the code grant", "{}").refused(400, IRU),
         register("empty redirect_uris", r#"{"redirect_uris":[]}"#).refused(400, IRU),
+    ]
+}
+
+/// URI members other than `redirect_uris` follow their own rules (`invalid_client_metadata`).
+fn other_uri_attacks() -> Vec<Case> {
+    vec![
         redirect(
             "post_logout_redirect_uris javascript",
             &[REDIRECT],
@@ -483,17 +481,124 @@ fn redirect_uri_attacks() -> Vec<Case> {
     ]
 }
 
+/// Every attack on a software statement's or a signed body's JWS.
 fn jws_attacks() -> Vec<Case> {
-    const ISS: &str = "invalid_software_statement";
-    const USS: &str = "unapproved_software_statement";
-    let st = |name: &str, statement: String, code: &'static str| {
-        register(name, statement_body(statement)).refused(400, code)
-    };
-    let header = issuer_header;
+    [
+        jws_algorithm_attacks(),
+        jws_signature_attacks(),
+        jws_header_attacks(),
+        jws_kid_attacks(),
+        jws_type_attacks(),
+        jws_claim_attacks(),
+        jws_encoding_attacks(),
+        signed_request_attacks(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A registration carrying `statement`, refused with `code`.
+fn statement_case(name: &str, statement: String, code: &'static str) -> Case {
+    register(name, statement_body(statement)).refused(400, code)
+}
+
+/// The attacker's public key as a JWK.
+fn attacker_jwk() -> Value {
+    serde_json::from_slice(&hostile_key_file("attacker.jwk.json")).unwrap()
+}
+
+/// A statement too long for any JSON string the parser accepts.
+fn oversized_statement() -> String {
+    jws(
+        &issuer_header(),
+        &with(claims(), "padding", json!("x".repeat(20_000))),
+        Sig::Issuer,
+    )
+}
+
+/// A signed registration request (`application/jwt`).
+fn signed_request(name: &str, payload: Value, sig: Sig, header: Value) -> Case {
+    Case::new(name, "POST", "/register")
+        .header("content-type", "application/jwt")
+        .body(jws(&header, &payload, sig))
+}
+
+/// A valid statement, and statements whose `alg` is none or an HMAC keyed with the public key.
+fn jws_algorithm_attacks() -> Vec<Case> {
+    let mass = with(
+        with(claims(), "client_id", json!("stolen-client-id-1337")),
+        "registration_access_token",
+        json!("chosen-token-1337"),
+    );
+    vec![
+        register(
+            "valid statement accepted",
+            statement_body(valid_statement()),
+        )
+        .ok(201),
+        register(
+            "statement claims cannot set server-owned members",
+            statement_body(jws(&issuer_header(), &mass, Sig::Issuer)),
+        )
+        .ok(201)
+        .absent("stolen-client-id-1337")
+        .absent("chosen-token-1337"),
+        statement_case(
+            "alg none, empty signature",
+            jws(&json!({"alg": "none"}), &claims(), Sig::Empty),
+            ISS,
+        ),
+        statement_case(
+            "alg None with a signature",
+            jws(
+                &json!({"alg": "None", "kid": "issuer-rs256"}),
+                &claims(),
+                Sig::Bytes(b"sig"),
+            ),
+            ISS,
+        ),
+        statement_case(
+            "alg NONE signed by the issuer",
+            jws(
+                &json!({"alg": "NONE", "kid": "issuer-rs256"}),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "alg nOnE, empty signature",
+            jws(&json!({"alg": "nOnE"}), &claims(), Sig::Empty),
+            ISS,
+        ),
+        statement_case(
+            "HS256 keyed with the issuer's public key",
+            jws(
+                &json!({"alg": "HS256", "kid": "issuer-rs256"}),
+                &claims(),
+                Sig::HmacWithPublicPem("HS256"),
+            ),
+            ISS,
+        ),
+        statement_case(
+            "HS512 keyed with the issuer's public key, no kid",
+            jws(
+                &json!({"alg": "HS512"}),
+                &claims(),
+                Sig::HmacWithPublicPem("HS512"),
+            ),
+            ISS,
+        ),
+    ]
+}
+
+/// Statements whose signature was stripped, cut, transplanted, or no longer covers the payload.
+fn jws_signature_attacks() -> Vec<Case> {
     let other_payload = with(claims(), "client_name", json!("Other App"));
     let transplanted = {
         let a = valid_statement();
-        let b = jws(&header(), &other_payload, Sig::Issuer);
+        let b = jws(&issuer_header(), &other_payload, Sig::Issuer);
         let (a_input, _) = a.rsplit_once('.').unwrap();
         let (_, b_sig) = b.rsplit_once('.').unwrap();
         format!("{a_input}.{b_sig}")
@@ -511,13 +616,322 @@ fn jws_attacks() -> Vec<Case> {
         format!("{}.", s.rsplit_once('.').unwrap().0)
     };
     let two_parts = valid_statement().rsplit_once('.').unwrap().0.to_owned();
-    let attacker_jwk: Value = serde_json::from_slice(&key_file("attacker.jwk.json")).unwrap();
+    vec![
+        statement_case("stripped signature", stripped, ISS),
+        statement_case("two parts only", two_parts, ISS),
+        statement_case(
+            "signature transplanted from another statement",
+            transplanted,
+            ISS,
+        ),
+        statement_case("payload tampered after signing", tampered, ISS),
+    ]
+}
+
+/// `crit`, `b64`, and keys or key URLs carried in the header.
+fn jws_header_attacks() -> Vec<Case> {
+    let attacker_jwk = attacker_jwk();
+    vec![
+        statement_case(
+            "crit naming a registered claim",
+            jws(
+                &with(issuer_header(), "crit", json!(["exp"])),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "crit that is not an array",
+            jws(
+                &with(issuer_header(), "crit", json!("b64")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "crit empty array",
+            jws(
+                &with(issuer_header(), "crit", json!([])),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "b64 false with crit",
+            jws(
+                &with(
+                    with(issuer_header(), "b64", json!(false)),
+                    "crit",
+                    json!(["b64"]),
+                ),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "embedded jwk signed by the attacker",
+            jws(
+                &json!({"alg": "RS256", "jwk": attacker_jwk}),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "embedded jwk under the issuer's kid",
+            jws(
+                &json!({"alg": "RS256", "kid": "issuer-rs256", "jwk": attacker_jwk}),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "jku pointing at the attacker",
+            jws(
+                &with(
+                    issuer_header(),
+                    "jku",
+                    json!("https://evil.example/jwks.json"),
+                ),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "x5u pointing at the attacker",
+            jws(
+                &with(
+                    issuer_header(),
+                    "x5u",
+                    json!("https://evil.example/cert.pem"),
+                ),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "x5c with the attacker's key",
+            jws(
+                &with(
+                    issuer_header(),
+                    "x5c",
+                    json!([b64(hostile_key_file("attacker.pub.pem"))]),
+                ),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+    ]
+}
+
+/// `kid`s the trusted issuer does not have, and the attacker's own key.
+fn jws_kid_attacks() -> Vec<Case> {
+    vec![
+        // A kid the trusted issuer does not have: the signature does not verify with the
+        // issuer's keys, an invalid statement (RFC 7591 §3.2.2; issue 14, B9). These expected
+        // `unapproved_software_statement` before.
+        statement_case(
+            "kid path traversal",
+            jws(
+                &with(issuer_header(), "kid", json!("../../../../../../dev/null")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "kid path to the attacker key",
+            jws(
+                &with(
+                    issuer_header(),
+                    "kid",
+                    json!("issuer-rs256/../attacker-rs256"),
+                ),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "kid with a NUL suffix",
+            jws(
+                &with(issuer_header(), "kid", json!("issuer-rs256\u{0}")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "kid SQL injection",
+            jws(
+                &with(issuer_header(), "kid", json!("x' OR '1'='1")),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "kid empty",
+            jws(
+                &with(issuer_header(), "kid", json!("")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "kid not a string",
+            jws(
+                &with(issuer_header(), "kid", json!(42)),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "the attacker's key under the attacker's kid",
+            jws(
+                &with(issuer_header(), "kid", json!("attacker-rs256")),
+                &claims(),
+                Sig::Attacker,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "the attacker's signature without a kid",
+            jws(&json!({"alg": "RS256"}), &claims(), Sig::Attacker),
+            ISS,
+        ),
+    ]
+}
+
+/// Nested tokens and `typ`s of other kinds of token.
+fn jws_type_attacks() -> Vec<Case> {
     let inner = valid_statement();
-    let oversized = jws(
-        &header(),
-        &with(claims(), "padding", json!("x".repeat(20_000))),
-        Sig::Issuer,
-    );
+    vec![
+        statement_case(
+            "nested JWT by cty",
+            jws(
+                &with(issuer_header(), "cty", json!("JWT")),
+                &json!({"jwt": inner}),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "nested JWS as the payload",
+            jws_raw(
+                &issuer_header().to_string(),
+                &Value::String(inner).to_string(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "typ of an access token",
+            jws(
+                &with(issuer_header(), "typ", json!("at+jwt")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "typ of a security event token",
+            jws(
+                &with(issuer_header(), "typ", json!("secevent+jwt")),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "typ not a string",
+            jws(
+                &with(issuer_header(), "typ", json!(1)),
+                &claims(),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+    ]
+}
+
+/// Time claims out of range, no issuer, an untrusted issuer.
+fn jws_claim_attacks() -> Vec<Case> {
+    vec![
+        statement_case(
+            "expired",
+            jws(
+                &issuer_header(),
+                &with(claims(), "exp", json!(T0 - 3600)),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "not yet valid",
+            jws(
+                &issuer_header(),
+                &with(claims(), "nbf", json!(T0 + 3600)),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "issued in the future",
+            jws(
+                &issuer_header(),
+                &with(claims(), "iat", json!(T0 + 3600)),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "exp not a number",
+            jws(
+                &issuer_header(),
+                &with(claims(), "exp", json!("9999999999")),
+                Sig::Issuer,
+            ),
+            ISS,
+        ),
+        statement_case(
+            "no iss",
+            jws(&issuer_header(), &without(claims(), "iss"), Sig::Issuer),
+            ISS,
+        ),
+        statement_case(
+            "untrusted issuer, its own key",
+            jws(
+                &json!({"alg": "RS256", "kid": "attacker-rs256"}),
+                &with(claims(), "iss", json!("https://evil.example")),
+                Sig::Attacker,
+            ),
+            USS,
+        ),
+        statement_case(
+            "untrusted issuer, the issuer's key",
+            jws(
+                &issuer_header(),
+                &with(claims(), "iss", json!("https://evil.example")),
+                Sig::Issuer,
+            ),
+            USS,
+        ),
+    ]
+}
+
+/// Oversized, mis-encoded, duplicated, JWE-shaped or non-string statements.
+fn jws_encoding_attacks() -> Vec<Case> {
     let padded = {
         let s = valid_statement();
         let parts: Vec<&str> = s.split('.').collect();
@@ -525,6 +939,7 @@ fn jws_attacks() -> Vec<Case> {
     };
     let standard_b64 = {
         use base64::engine::general_purpose::STANDARD;
+        use base64::Engine as _;
         // 35 bytes: its standard encoding ends in `=`.
         let header = r#"{"alg":"RS256","kid":"issuer-rs256"}"#;
         let input = format!(
@@ -543,345 +958,19 @@ fn jws_attacks() -> Vec<Case> {
         r#"{{"iss":"https://evil.example","iss":"{ISSUER}","iat":{T0},"exp":{},"client_name":"Dup"}}"#,
         T0 + 3600
     );
-    let mass = with(
-        with(claims(), "client_id", json!("stolen-client-id-1337")),
-        "registration_access_token",
-        json!("chosen-token-1337"),
-    );
-    let request = |payload: Value, sig: Sig, hdr: Value| {
-        Case::new("", "POST", "/register")
-            .header("content-type", "application/jwt")
-            .body(jws(&hdr, &payload, sig))
-    };
-    let request_claims = json!({
-        "iss": "https://client.example.net",
-        "iat": T0,
-        "exp": T0 + 300,
-        "redirect_uris": [REDIRECT],
-    });
-    let named = |mut case: Case, name: &str| {
-        case.name = name.to_owned();
-        case
-    };
     vec![
-        register(
-            "valid statement accepted",
-            statement_body(valid_statement()),
-        )
-        .ok(201),
-        register(
-            "statement claims cannot set server-owned members",
-            statement_body(jws(&header(), &mass, Sig::Issuer)),
-        )
-        .ok(201)
-        .absent("stolen-client-id-1337")
-        .absent("chosen-token-1337"),
-        st(
-            "alg none, empty signature",
-            jws(&json!({"alg": "none"}), &claims(), Sig::Empty),
-            ISS,
-        ),
-        st(
-            "alg None with a signature",
-            jws(
-                &json!({"alg": "None", "kid": "issuer-rs256"}),
-                &claims(),
-                Sig::Bytes(b"sig"),
-            ),
-            ISS,
-        ),
-        st(
-            "alg NONE signed by the issuer",
-            jws(
-                &json!({"alg": "NONE", "kid": "issuer-rs256"}),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "alg nOnE, empty signature",
-            jws(&json!({"alg": "nOnE"}), &claims(), Sig::Empty),
-            ISS,
-        ),
-        st(
-            "HS256 keyed with the issuer's public key",
-            jws(
-                &json!({"alg": "HS256", "kid": "issuer-rs256"}),
-                &claims(),
-                Sig::HmacWithPublicPem("HS256"),
-            ),
-            ISS,
-        ),
-        st(
-            "HS512 keyed with the issuer's public key, no kid",
-            jws(
-                &json!({"alg": "HS512"}),
-                &claims(),
-                Sig::HmacWithPublicPem("HS512"),
-            ),
-            ISS,
-        ),
-        st("stripped signature", stripped, ISS),
-        st("two parts only", two_parts, ISS),
-        st(
-            "signature transplanted from another statement",
-            transplanted,
-            ISS,
-        ),
-        st("payload tampered after signing", tampered, ISS),
-        st(
-            "crit naming a registered claim",
-            jws(
-                &with(header(), "crit", json!(["exp"])),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "crit that is not an array",
-            jws(
-                &with(header(), "crit", json!("b64")),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "crit empty array",
-            jws(&with(header(), "crit", json!([])), &claims(), Sig::Issuer),
-            ISS,
-        ),
-        st(
-            "b64 false with crit",
-            jws(
-                &with(with(header(), "b64", json!(false)), "crit", json!(["b64"])),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "embedded jwk signed by the attacker",
-            jws(
-                &json!({"alg": "RS256", "jwk": attacker_jwk}),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "embedded jwk under the issuer's kid",
-            jws(
-                &json!({"alg": "RS256", "kid": "issuer-rs256", "jwk": attacker_jwk}),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "jku pointing at the attacker",
-            jws(
-                &with(header(), "jku", json!("https://evil.example/jwks.json")),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "x5u pointing at the attacker",
-            jws(
-                &with(header(), "x5u", json!("https://evil.example/cert.pem")),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "x5c with the attacker's key",
-            jws(
-                &with(header(), "x5c", json!([b64(&key_file("attacker.pub.pem"))])),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        // A kid the trusted issuer does not have: the signature does not verify with the
-        // issuer's keys, an invalid statement (RFC 7591 §3.2.2; issue 14, B9). These expected
-        // `unapproved_software_statement` before.
-        st(
-            "kid path traversal",
-            jws(
-                &with(header(), "kid", json!("../../../../../../dev/null")),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "kid path to the attacker key",
-            jws(
-                &with(header(), "kid", json!("issuer-rs256/../attacker-rs256")),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "kid with a NUL suffix",
-            jws(
-                &with(header(), "kid", json!("issuer-rs256\u{0}")),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "kid SQL injection",
-            jws(
-                &with(header(), "kid", json!("x' OR '1'='1")),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "kid empty",
-            jws(&with(header(), "kid", json!("")), &claims(), Sig::Issuer),
-            ISS,
-        ),
-        st(
-            "kid not a string",
-            jws(&with(header(), "kid", json!(42)), &claims(), Sig::Issuer),
-            ISS,
-        ),
-        st(
-            "the attacker's key under the attacker's kid",
-            jws(
-                &with(header(), "kid", json!("attacker-rs256")),
-                &claims(),
-                Sig::Attacker,
-            ),
-            ISS,
-        ),
-        st(
-            "the attacker's signature without a kid",
-            jws(&json!({"alg": "RS256"}), &claims(), Sig::Attacker),
-            ISS,
-        ),
-        st(
-            "nested JWT by cty",
-            jws(
-                &with(header(), "cty", json!("JWT")),
-                &json!({"jwt": inner}),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "nested JWS as the payload",
-            jws_raw(
-                &header().to_string(),
-                &Value::String(inner).to_string(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "typ of an access token",
-            jws(
-                &with(header(), "typ", json!("at+jwt")),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "typ of a security event token",
-            jws(
-                &with(header(), "typ", json!("secevent+jwt")),
-                &claims(),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "typ not a string",
-            jws(&with(header(), "typ", json!(1)), &claims(), Sig::Issuer),
-            ISS,
-        ),
-        st(
-            "expired",
-            jws(
-                &header(),
-                &with(claims(), "exp", json!(T0 - 3600)),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "not yet valid",
-            jws(
-                &header(),
-                &with(claims(), "nbf", json!(T0 + 3600)),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "issued in the future",
-            jws(
-                &header(),
-                &with(claims(), "iat", json!(T0 + 3600)),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "exp not a number",
-            jws(
-                &header(),
-                &with(claims(), "exp", json!("9999999999")),
-                Sig::Issuer,
-            ),
-            ISS,
-        ),
-        st(
-            "no iss",
-            jws(&header(), &without(claims(), "iss"), Sig::Issuer),
-            ISS,
-        ),
-        st(
-            "untrusted issuer, its own key",
-            jws(
-                &json!({"alg": "RS256", "kid": "attacker-rs256"}),
-                &with(claims(), "iss", json!("https://evil.example")),
-                Sig::Attacker,
-            ),
-            USS,
-        ),
-        st(
-            "untrusted issuer, the issuer's key",
-            jws(
-                &header(),
-                &with(claims(), "iss", json!("https://evil.example")),
-                Sig::Issuer,
-            ),
-            USS,
-        ),
         // The statement is longer than any JSON string the parser accepts (16 KiB): a structural
         // refusal before any base64 decoding.
-        register("oversized statement", statement_body(oversized.clone()))
+        register("oversized statement", statement_body(oversized_statement()))
             .refused(400, "invalid_request"),
-        st("padded base64url", padded, ISS),
-        st("standard base64 alphabet", standard_b64, ISS),
-        st(
+        statement_case("padded base64url", padded, ISS),
+        statement_case("standard base64 alphabet", standard_b64, ISS),
+        statement_case(
             "duplicate iss in the payload",
-            jws_raw(&header().to_string(), &dup_payload, Sig::Issuer),
+            jws_raw(&issuer_header().to_string(), &dup_payload, Sig::Issuer),
             ISS,
         ),
-        st(
+        statement_case(
             "duplicate alg in the header",
             jws_raw(
                 r#"{"alg":"none","alg":"RS256","kid":"issuer-rs256"}"#,
@@ -890,16 +979,16 @@ fn jws_attacks() -> Vec<Case> {
             ),
             ISS,
         ),
-        st(
+        statement_case(
             "alg with a trailing space",
             jws(
-                &with(header(), "alg", json!("RS256 ")),
+                &with(issuer_header(), "alg", json!("RS256 ")),
                 &claims(),
                 Sig::Issuer,
             ),
             ISS,
         ),
-        st(
+        statement_case(
             "JWE-shaped, five parts",
             format!(
                 "{}.e30.e30.e30.e30",
@@ -907,69 +996,81 @@ fn jws_attacks() -> Vec<Case> {
             ),
             ISS,
         ),
-        st("not a JWS", "hello".to_owned(), ISS),
-        st("empty statement", String::new(), ISS),
+        statement_case("not a JWS", "hello".to_owned(), ISS),
+        statement_case("empty statement", String::new(), ISS),
         register("statement is a number", statement_body(42)).refused(400, ISS),
         register(
             "statement is an object",
             statement_body(json!({"iss": ISSUER})),
         )
         .refused(400, ISS),
-        named(
-            request(request_claims.clone(), Sig::Issuer, issuer_header()),
+    ]
+}
+
+/// Signed request bodies: accepted, unsigned, forged, expired, oversized, with an embedded key.
+fn signed_request_attacks() -> Vec<Case> {
+    let request_claims = json!({
+        "iss": "https://client.example.net",
+        "iat": T0,
+        "exp": T0 + 300,
+        "redirect_uris": [REDIRECT],
+    });
+    vec![
+        signed_request(
             "signed request accepted",
+            request_claims.clone(),
+            Sig::Issuer,
+            issuer_header(),
         )
         .ok(201),
-        named(
-            request(request_claims.clone(), Sig::Empty, json!({"alg": "none"})),
+        signed_request(
             "signed request alg none",
+            request_claims.clone(),
+            Sig::Empty,
+            json!({"alg": "none"}),
         )
         .refused(400, "invalid_request"),
-        named(
-            request(request_claims.clone(), Sig::Attacker, issuer_header()),
+        signed_request(
             "signed request with the attacker's signature",
+            request_claims.clone(),
+            Sig::Attacker,
+            issuer_header(),
         )
         .refused(400, "invalid_request"),
-        named(
-            request(
-                with(request_claims.clone(), "exp", json!(T0 - 600)),
-                Sig::Issuer,
-                issuer_header(),
-            ),
+        signed_request(
             "signed request expired",
+            with(request_claims.clone(), "exp", json!(T0 - 600)),
+            Sig::Issuer,
+            issuer_header(),
         )
         .refused(400, "invalid_request"),
         Case::new("oversized signed request", "POST", "/register")
             .header("content-type", "application/jwt")
-            .body(oversized)
+            .body(oversized_statement())
             .refused(400, "invalid_request"),
-        named(
-            request(
-                request_claims,
-                Sig::Issuer,
-                with(issuer_header(), "jwk", attacker_jwk),
-            ),
+        signed_request(
             "signed request with an embedded jwk",
+            request_claims,
+            Sig::Issuer,
+            with(issuer_header(), "jwk", attacker_jwk()),
         )
         .refused(400, "invalid_request"),
     ]
 }
 
+/// Members the server owns, set by the client on registration and on update.
 fn mass_assignment() -> Vec<Case> {
-    const IR: &str = "invalid_request";
+    [register_mass_assignment(), update_mass_assignment()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Server-owned and privileged members in a registration: accepted, never echoed.
+fn register_mass_assignment() -> Vec<Case> {
     let reg = |name: &str, member: &str, value: Value, shown: &str| {
         let body = json!({"redirect_uris": [REDIRECT], member: value});
         register(name, body.to_string()).ok(201).absent(shown)
-    };
-    let upd = |name: &str, member: &str, value: Value| {
-        let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
-        update(name, body).refused(400, IR)
-    };
-    // RFC 7592 §2.2 puts "MUST NOT include" on the client: a server-owned member in an update
-    // (a client sending back what it read) is ignored, never assigned (issue 14, A1).
-    let ignored = |name: &str, member: &str, value: Value, shown: &str| {
-        let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
-        update(name, body).ok(200).absent(shown)
     };
     vec![
         reg(
@@ -1045,6 +1146,21 @@ fn mass_assignment() -> Vec<Case> {
             json!(true),
             "service_account_enabled",
         ),
+    ]
+}
+
+fn update_mass_assignment() -> Vec<Case> {
+    let upd = |name: &str, member: &str, value: Value| {
+        let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
+        update(name, body).refused(400, IR)
+    };
+    // RFC 7592 §2.2 puts "MUST NOT include" on the client: a server-owned member in an update
+    // (a client sending back what it read) is ignored, never assigned (issue 14, A1).
+    let ignored = |name: &str, member: &str, value: Value, shown: &str| {
+        let body = json!({"client_id": "{A}", "redirect_uris": [REDIRECT], member: value});
+        update(name, body).ok(200).absent(shown)
+    };
+    vec![
         ignored(
             "update sets registration_access_token",
             "registration_access_token",
@@ -1109,92 +1225,119 @@ fn mass_assignment() -> Vec<Case> {
     ]
 }
 
+/// Metadata that would give a client more than it may have, on registration and on update.
 fn privilege_escalation() -> Vec<Case> {
-    const ICM: &str = "invalid_client_metadata";
-    let reg = |name: &str, extra: Value| {
-        let mut body = json!({"redirect_uris": [REDIRECT]});
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        register(name, body.to_string()).refused(400, ICM)
-    };
-    let ec = json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+    [
+        escalation_by_grants_and_scopes(),
+        escalation_by_authentication_and_keys(),
+        escalation_on_update(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A registration with these members beside a redirect URI, refused as invalid metadata.
+fn escalating(name: &str, extra: Value) -> Case {
+    let mut body = json!({"redirect_uris": [REDIRECT]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    register(name, body.to_string()).refused(400, ICM)
+}
+
+fn escalation_by_grants_and_scopes() -> Vec<Case> {
     vec![
-        reg("password grant", json!({"grant_types": ["password"]})),
-        reg(
+        escalating("password grant", json!({"grant_types": ["password"]})),
+        escalating(
             "password grant beside the code grant",
             json!({"grant_types": ["authorization_code", "password"]}),
         ),
-        reg(
+        escalating(
             "implicit grant",
             json!({"grant_types": ["implicit"], "response_types": ["token"]}),
         ),
-        reg("token response type", json!({"response_types": ["token"]})),
-        reg(
+        escalating("token response type", json!({"response_types": ["token"]})),
+        escalating(
             "hybrid response type",
             json!({"response_types": ["code id_token"], "grant_types": ["authorization_code", "implicit"]}),
         ),
-        reg(
+        escalating(
             "jwt-bearer grant",
             json!({"grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
         ),
-        reg(
+        escalating(
             "token-exchange grant",
             json!({"grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
         ),
-        reg(
+        escalating(
             "scope outside the allowed set",
             json!({"scope": "openid admin"}),
         ),
-        reg(
+        escalating(
             "scope with a control character",
             json!({"scope": "openid\u{7}admin"}),
         ),
-        reg("scope with a quote", json!({"scope": "openid \"admin\""})),
-        reg(
+        escalating("scope with a quote", json!({"scope": "openid \"admin\""})),
+    ]
+}
+
+fn escalation_by_authentication_and_keys() -> Vec<Case> {
+    let ec = json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y});
+    vec![
+        escalating(
             "auth method none with client_credentials",
             json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
         ),
-        reg(
+        escalating(
             "client_secret_jwt with signing alg none",
             json!({"token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "none"}),
         ),
-        reg(
+        escalating(
             "private_key_jwt with an HMAC signing alg",
             json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [ec]}, "token_endpoint_auth_signing_alg": "HS256"}),
         ),
-        reg(
+        escalating(
             "private_key_jwt without keys",
             json!({"token_endpoint_auth_method": "private_key_jwt"}),
         ),
-        reg(
+        escalating(
             "unknown auth method",
             json!({"token_endpoint_auth_method": "trust_me"}),
         ),
-        reg(
+        escalating(
             "unknown application_type",
             json!({"application_type": "service"}),
         ),
-        reg(
+        escalating(
             "unsupported pairwise subject",
             json!({"subject_type": "pairwise"}),
         ),
-        reg(
+        escalating(
             "jwks with a private RSA key",
             json!({"jwks": {"keys": [{"kty": "RSA", "n": "0vx7", "e": "AQAB", "d": "X4cT"}]}}),
         ),
-        reg(
+        escalating(
             "jwks with a symmetric key",
             json!({"jwks": {"keys": [{"kty": "oct", "k": "GawgguFyGrWKav7AX4VKUg"}]}}),
         ),
-        reg(
+        escalating(
             "jwks and jwks_uri together",
             json!({"jwks": {"keys": [ec]}, "jwks_uri": "https://app.example/jwks.json"}),
         ),
-        reg(
+        escalating(
             "id_token signing alg none with an id_token response",
             json!({"id_token_signed_response_alg": "none", "response_types": ["code id_token"], "grant_types": ["authorization_code", "implicit"]}),
         ),
+        escalating(
+            "userinfo signing alg none",
+            json!({"userinfo_signed_response_alg": "none"}),
+        ),
+    ]
+}
+
+fn escalation_on_update() -> Vec<Case> {
+    vec![
         update(
             "update adds the password grant",
             json!({"client_id": "{A}", "redirect_uris": [REDIRECT],
@@ -1217,10 +1360,6 @@ fn privilege_escalation() -> Vec<Case> {
             json!({"client_id": "{A}", "redirect_uris": ["javascript:alert(1)"]}),
         )
         .refused(400, "invalid_redirect_uri"),
-        reg(
-            "userinfo signing alg none",
-            json!({"userinfo_signed_response_alg": "none"}),
-        ),
     ]
 }
 
@@ -1268,8 +1407,7 @@ fn addresses_keys_and_characters() -> Vec<Case> {
             .header("content-type", "application/jwt")
             .body(jws(&issuer_header(), &payload, Sig::Issuer))
     };
-    let weak_rsa = json!({"kty": "RSA", "kid": "weak", "e": "AQAB",
-        "n": "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac"});
+    let weak_rsa = json!({"kty": "RSA", "kid": "weak", "e": "AQAB", "n": RSA_1024_N});
     let bad_curve = json!({"kty": "EC", "crv": "P-999", "x": "AA", "y": "AA"});
     vec![
         reg("jwks_uri on the cloud metadata address", json!({"jwks_uri": "https://169.254.169.254/latest/meta-data/"})).refused(400, ICM),
@@ -1411,59 +1549,85 @@ fn structure_attacks() -> Vec<Case> {
     ]
 }
 
+/// Registration access tokens: how they are presented, and which ones are refused.
 fn token_handling() -> Vec<Case> {
-    const IT: &str = "invalid_token";
-    // RFC 6750 §3.1: no credentials (or an unsupported scheme) get a bare `Bearer` challenge
-    // and the body `invalid_request`; a bad bearer token gets `invalid_token`.
-    const NONE: &str = "invalid_request";
-    let a = "/register/{A}";
-    let bad = |name: &str, auth: Option<&str>| read(name, a, auth).refused(401, IT);
-    let anonymous = |name: &str, auth: Option<&str>| read(name, a, auth).refused(401, NONE);
+    [token_presentation(), token_identity()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The path of client `A`.
+const A_PATH: &str = "/register/{A}";
+
+/// A read of `A` with a bad bearer token: 401 `invalid_token`.
+fn bad_token(name: &str, authorization: Option<&str>) -> Case {
+    read(name, A_PATH, authorization).refused(401, IT)
+}
+
+/// A read of `A` without bearer credentials. RFC 6750 §3.1: no credentials (or an unsupported
+/// scheme) get a bare `Bearer` challenge and the body `invalid_request`.
+fn anonymous(name: &str, authorization: Option<&str>) -> Case {
+    read(name, A_PATH, authorization).refused(401, IR)
+}
+
+/// The `Authorization` header: schemes, spacing, and what may follow the token.
+fn token_presentation() -> Vec<Case> {
     vec![
-        read("current token accepted", a, Some("Bearer {A_TOKEN}")).ok(200),
-        read("lowercase bearer", a, Some("bearer {A_TOKEN}")).ok(200),
-        read("uppercase BEARER", a, Some("BEARER {A_TOKEN}")).ok(200),
-        read("two spaces after Bearer", a, Some("Bearer  {A_TOKEN}")).ok(200),
+        read("current token accepted", A_PATH, Some("Bearer {A_TOKEN}")).ok(200),
+        read("lowercase bearer", A_PATH, Some("bearer {A_TOKEN}")).ok(200),
+        read("uppercase BEARER", A_PATH, Some("BEARER {A_TOKEN}")).ok(200),
+        read("two spaces after Bearer", A_PATH, Some("Bearer  {A_TOKEN}")).ok(200),
         anonymous("missing Authorization", None),
-        bad("Bearer without a token", Some("Bearer")),
-        bad("Bearer with an empty token", Some("Bearer ")),
+        bad_token("Bearer without a token", Some("Bearer")),
+        bad_token("Bearer with an empty token", Some("Bearer ")),
         anonymous(
             "Basic credentials",
             Some("Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW"),
         ),
         anonymous("client secret as Basic", Some("Basic {A_SECRET}")),
-        bad("token with trailing garbage", Some("Bearer {A_TOKEN} x")),
-        bad("token with a comma", Some("Bearer {A_TOKEN},")),
-        bad(
+        bad_token("token with trailing garbage", Some("Bearer {A_TOKEN} x")),
+        bad_token("token with a comma", Some("Bearer {A_TOKEN},")),
+        bad_token(
             "token with markup",
             Some("Bearer <script>alert(1)</script>"),
         ),
-        bad("tab after Bearer", Some("Bearer\t{A_TOKEN}")),
-        bad("no space after Bearer", Some("Bearer{A_TOKEN}")),
+        bad_token("tab after Bearer", Some("Bearer\t{A_TOKEN}")),
+        bad_token("no space after Bearer", Some("Bearer{A_TOKEN}")),
         anonymous("MAC scheme", Some("MAC {A_TOKEN}")),
         anonymous("token without a scheme", Some("{A_TOKEN}")),
-        bad("one character changed", Some("Bearer {A_TOKEN_MUTATED}")),
-        bad("token prefix", Some("Bearer {A_TOKEN_PREFIX}")),
-        bad(
+    ]
+}
+
+/// Tokens that are not the client's current one, wherever they are presented.
+fn token_identity() -> Vec<Case> {
+    vec![
+        bad_token("one character changed", Some("Bearer {A_TOKEN_MUTATED}")),
+        bad_token("token prefix", Some("Bearer {A_TOKEN_PREFIX}")),
+        bad_token(
             "the stored hash instead of the token",
             Some("Bearer {A_TOKEN_HASH}"),
         ),
-        bad("client secret as the token", Some("Bearer {A_SECRET}")),
-        bad("rotated-away token", Some("Bearer {A_OLD_TOKEN}")),
-        bad("another client's token", Some("Bearer {B_TOKEN}")),
-        read("two Authorization headers", a, Some("Bearer {A_TOKEN}"))
-            .header("authorization", "Bearer {B_TOKEN}")
-            .refused(401, IT),
+        bad_token("client secret as the token", Some("Bearer {A_SECRET}")),
+        bad_token("rotated-away token", Some("Bearer {A_OLD_TOKEN}")),
+        bad_token("another client's token", Some("Bearer {B_TOKEN}")),
+        read(
+            "two Authorization headers",
+            A_PATH,
+            Some("Bearer {A_TOKEN}"),
+        )
+        .header("authorization", "Bearer {B_TOKEN}")
+        .refused(401, IT),
         read(
             "token in the query string",
             "/register/{A}?access_token={A_TOKEN}",
             None,
         )
-        .refused(401, NONE),
-        Case::new("token in a form body", "DELETE", a)
+        .refused(401, IR),
+        Case::new("token in a form body", "DELETE", A_PATH)
             .header("content-type", "application/x-www-form-urlencoded")
             .body("access_token={A_TOKEN}")
-            .refused(401, NONE),
+            .refused(401, IR),
         read(
             "expired token",
             "/register/{EXPIRED}",
@@ -1487,16 +1651,16 @@ fn token_handling() -> Vec<Case> {
             "/register/no-such-client",
             None,
         )
-        .refused(401, NONE),
-        Case::new("update with another client's token", "PUT", a)
+        .refused(401, IR),
+        Case::new("update with another client's token", "PUT", A_PATH)
             .header("authorization", "Bearer {B_TOKEN}")
             .json(json!({"client_id": "{A}", "redirect_uris": [REDIRECT]}).to_string())
             .refused(401, IT),
-        Case::new("update with the rotated-away token", "PUT", a)
+        Case::new("update with the rotated-away token", "PUT", A_PATH)
             .header("authorization", "Bearer {A_OLD_TOKEN}")
             .json(json!({"client_id": "{A}", "redirect_uris": [REDIRECT]}).to_string())
             .refused(401, IT),
-        Case::new("delete with the rotated-away token", "DELETE", a)
+        Case::new("delete with the rotated-away token", "DELETE", A_PATH)
             .header("authorization", "Bearer {A_OLD_TOKEN}")
             .refused(401, IT),
         Case::new(
@@ -1506,8 +1670,8 @@ fn token_handling() -> Vec<Case> {
         )
         .header("authorization", "Bearer {EXPIRED_TOKEN}")
         .refused(401, IT),
-        Case::new("delete without a token", "DELETE", a).refused(401, NONE),
-        Case::new("delete with the current token", "DELETE", a)
+        Case::new("delete without a token", "DELETE", A_PATH).refused(401, IR),
+        Case::new("delete with the current token", "DELETE", A_PATH)
             .header("authorization", "Bearer {A_TOKEN}")
             .ok(204),
     ]

@@ -1,44 +1,25 @@
 //! Registration access token hardening: reuse detection and the lost-response grace window.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use common::*;
 use oauth_dcr::{
     Clock, Event, EventSink, MemoryStore, Operation, Registrar, RegistrationError,
     RegistrationResponse, RequestContext, ServerPolicy,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-#[derive(Debug)]
-struct ManualClock(Mutex<OffsetDateTime>);
-
-impl ManualClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
-
-#[derive(Default)]
-struct Sink(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn notify(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
+/// The clock's starting time in these tests.
+const T0: i64 = 1_800_000_000;
 
 struct Fixture {
     registrar: Arc<Registrar>,
     clock: Arc<ManualClock>,
-    events: Arc<Sink>,
+    events: Arc<Recorder>,
 }
 
 fn fixture(detect: bool, grace: Option<Duration>) -> Fixture {
@@ -51,12 +32,10 @@ fn fixture(detect: bool, grace: Option<Duration>) -> Fixture {
 /// A registrar over a `MemoryStore` with a manual clock and an event sink, its policy changed by
 /// `change`.
 fn hygiene_fixture(change: impl FnOnce(&mut ServerPolicy)) -> Fixture {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     change(&mut policy);
-    let clock = Arc::new(ManualClock(Mutex::new(
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
-    )));
-    let events = Arc::new(Sink::default());
+    let clock = Arc::new(ManualClock::at(T0));
+    let events = Arc::new(Recorder::default());
     let registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
         .with_clock(clock.clone())
         .with_event_sink(events.clone());
@@ -67,15 +46,14 @@ fn hygiene_fixture(change: impl FnOnce(&mut ServerPolicy)) -> Fixture {
     }
 }
 
-const BODY: &[u8] = br#"{"redirect_uris":["https://app.example/cb"],"client_name":"App"}"#;
-
-fn token(r: &RegistrationResponse) -> String {
-    r.registration_access_token.secret().to_owned()
+/// A web client named `App`, as bytes.
+fn body() -> Vec<u8> {
+    serde_json::to_vec(&named_web_client()).unwrap()
 }
 
 async fn register(f: &Fixture) -> RegistrationResponse {
     f.registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .unwrap()
 }
@@ -271,13 +249,10 @@ impl EventSink for Panicking {
 
 #[tokio::test]
 async fn a_panicking_event_sink_does_not_fail_the_request() {
-    let registrar = Registrar::new(
-        ServerPolicy::new("https://as.example/register"),
-        Arc::new(MemoryStore::new()),
-    )
-    .with_event_sink(Arc::new(Panicking));
+    let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()))
+        .with_event_sink(Arc::new(Panicking));
     let client = registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .expect("the registration succeeds whatever the sink does");
     let read = registrar
@@ -357,20 +332,15 @@ async fn an_update_can_rotate_the_secret_with_an_overlap_then_the_old_one_expire
 
 #[tokio::test]
 async fn an_expired_secret_fails_verification() {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.client_secret_lifetime = Some(Duration::days(1));
-    let clock = Arc::new(ManualClock(Mutex::new(
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
-    )));
+    let clock = Arc::new(ManualClock::at(T0));
     let registrar = Registrar::new(policy, Arc::new(MemoryStore::new())).with_clock(clock.clone());
     let client = registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .unwrap();
-    assert_eq!(
-        client.client_secret_expires_at,
-        Some(1_800_000_000 + 86_400)
-    );
+    assert_eq!(client.client_secret_expires_at, Some(T0 + 86_400));
     let secret = client.client_secret.unwrap().secret().to_owned();
     let record = registrar
         .store()
@@ -547,17 +517,14 @@ impl oauth_dcr::InitialTokenVerifier for HostTokens {
 
 #[tokio::test]
 async fn a_client_can_manage_itself_with_its_own_host_access_token() {
-    let registrar = Registrar::new(
-        ServerPolicy::new("https://as.example/register"),
-        Arc::new(MemoryStore::new()),
-    )
-    .manage_with_host_tokens(Arc::new(HostTokens));
+    let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()))
+        .manage_with_host_tokens(Arc::new(HostTokens));
     let a = registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .unwrap();
     let b = registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .unwrap();
     let own = format!("access-for:{}", a.client_id);
@@ -709,7 +676,7 @@ async fn management_calls_racing_many_recorded_uses_always_succeed() {
 /// token endpoint keeps recording uses of it: every call succeeds.
 pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
     let client = registrar
-        .register(BODY, &RequestContext::new())
+        .register(&body(), &RequestContext::new())
         .await
         .unwrap();
     let id = client.client_id.clone();

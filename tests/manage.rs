@@ -5,17 +5,17 @@
 mod common;
 
 use common::{
-    assert_error, assert_invalid_token, assert_no_store, data_json, failing_server, policy, secret,
-    token, web_client, Reply, Server, ENDPOINT, START,
+    assert_error, assert_invalid_token, assert_no_store, bearer, data_json, failing_server, policy,
+    secret, token, web_client, HostTokens, Reply, Server, ENDPOINT, START,
 };
 use std::sync::{Arc, Mutex};
 
 use oauth_dcr::store::ClientCount;
 use oauth_dcr::{
     ClientMetadata, ClientRecord, ClientStore, GrantType, HookContext, InitialAccessGrant,
-    InitialTokenVerifier, MemoryStore, Operation, Origin, Profile, RedirectUri,
-    RegistrationAccessToken, RegistrationError, RegistrationHook, RegistrationResponse,
-    RequestContext, SecretHash, StoreError, StoredToken,
+    MemoryStore, Operation, Origin, Profile, RedirectUri, RegistrationAccessToken,
+    RegistrationError, RegistrationHook, RegistrationResponse, RequestContext, SecretHash,
+    StoredToken,
 };
 use serde_json::{json, Value};
 use time::Duration;
@@ -327,9 +327,9 @@ async fn an_update_keeps_the_client_secret_and_the_creation_time() {
     assert!(updated.client_secret.is_none());
     assert_eq!(updated.client_id_issued_at, START);
     let stored = server.record(&client.client_id).await;
-    assert!(stored.verify_secret(&secret(&client), server.now()));
+    assert!(stored.verify_secret(&secret(&client), server.time()));
     assert_eq!(stored.created_at.unix_timestamp(), START);
-    assert_eq!(stored.updated_at, server.now());
+    assert_eq!(stored.updated_at, server.time());
 }
 
 #[tokio::test]
@@ -388,7 +388,7 @@ async fn a_client_secret_in_an_update_must_equal_the_current_one() {
         .unwrap();
     assert_eq!(updated.metadata.client_name.as_deref(), Some("Renamed"));
     let stored = server.record(&client.client_id).await;
-    assert!(stored.verify_secret(&secret(&client), server.now()));
+    assert!(stored.verify_secret(&secret(&client), server.time()));
 }
 
 /// RFC 7592 §2.2 puts "MUST NOT include" on the client, not the server: a client that sends back
@@ -882,7 +882,7 @@ async fn administrator_client(server: &Server) -> ClientRecord {
         "admin-client",
         metadata,
         Origin::Administrator,
-        server.now(),
+        server.time(),
     );
     record.registration_token = Some(StoredToken {
         hash: RegistrationAccessToken::new("admin-registration-token").hash(),
@@ -1026,16 +1026,16 @@ async fn every_response_carries_no_store_and_no_cache() {
         .unwrap();
     replies.push(Reply::of(updated.clone()));
     // Errors: 400, 401, 403, 413.
-    replies.push(Reply::of(server.refuse(b"[]").await));
+    replies.push(Reply::of(server.refuse_bytes(b"[]").await));
     replies.push(Reply::of(
         server
-            .refuse(br#"{"redirect_uris":["http://a.example"]}"#)
+            .refuse_bytes(br#"{"redirect_uris":["http://a.example"]}"#)
             .await,
     ));
     replies.push(Reply::of(
         server.read(&client.client_id, None).await.unwrap_err(),
     ));
-    replies.push(Reply::of(server.refuse(&vec![b' '; 65 * 1024]).await));
+    replies.push(Reply::of(server.refuse_bytes(&vec![b' '; 65 * 1024]).await));
     administrator_client(&server).await;
     replies.push(Reply::of(
         server
@@ -1119,16 +1119,6 @@ async fn a_store_failure_is_logged_with_its_cause_but_not_shown() {
 
 // ---- an update is held to the rules that bound the registration ----
 
-/// An initial access token verifier that knows one token, `partner`, with this grant.
-struct OneToken(InitialAccessGrant);
-
-#[async_trait::async_trait]
-impl InitialTokenVerifier for OneToken {
-    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
-        Ok((token == "partner").then(|| self.0.clone()))
-    }
-}
-
 /// A server demanding an initial access token, and a client registered with `partner`, whose
 /// grant allows the scopes `openid profile` and redirect URIs on `app.example`.
 async fn restricted() -> (Server, RegistrationResponse) {
@@ -1136,17 +1126,13 @@ async fn restricted() -> (Server, RegistrationResponse) {
         .subject("partner-onboarding")
         .allowed_scopes(["openid", "profile"])
         .redirect_hosts(["app.example"]);
-    let mut server = Server::new();
-    server.registrar = server
-        .registrar
-        .require_initial_token(Arc::new(OneToken(grant)), Some("register"));
+    let tokens = Arc::new(HostTokens::default().with("partner", grant, None));
+    let server = Server::build(policy(), |r| {
+        r.require_initial_token(tokens, Some("register"))
+    });
     let body = json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid" });
     let client = server
-        .registrar
-        .register(
-            &serde_json::to_vec(&body).unwrap(),
-            &RequestContext::new().with_initial_access_token("partner"),
-        )
+        .register_with(&body, &bearer("partner"))
         .await
         .unwrap();
     (server, client)
@@ -1307,21 +1293,15 @@ async fn an_update_that_keeps_its_software_id_does_not_count_against_it() {
 
 /// Initial tokens for re-registration tests: `partner` is restricted to `openid profile` and
 /// `app.example`, `open` restricts nothing.
-struct TwoTokens;
-
-#[async_trait::async_trait]
-impl InitialTokenVerifier for TwoTokens {
-    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
-        Ok(match token {
-            "partner" => Some(
-                InitialAccessGrant::with_scopes(["register"])
-                    .allowed_scopes(["openid", "profile"])
-                    .redirect_hosts(["app.example"]),
-            ),
-            "open" => Some(InitialAccessGrant::with_scopes(["register"])),
-            _ => None,
-        })
-    }
+fn two_tokens() -> HostTokens {
+    let partner = InitialAccessGrant::with_scopes(["register"])
+        .allowed_scopes(["openid", "profile"])
+        .redirect_hosts(["app.example"]);
+    HostTokens::default().with("partner", partner, None).with(
+        "open",
+        InitialAccessGrant::with_scopes(["register"]),
+        None,
+    )
 }
 
 /// An idempotent re-registration replaces a client: the restrictions of the token the client
@@ -1333,7 +1313,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
     policy.idempotent_registration = true;
     let store = Arc::new(MemoryStore::new());
     let registrar = oauth_dcr::Registrar::new(policy, store.clone())
-        .require_initial_token(Arc::new(TwoTokens), Some("register"));
+        .require_initial_token(Arc::new(two_tokens()), Some("register"));
     let instance = |uri: &str, scope: &str| {
         serde_json::to_vec(&json!({
             "redirect_uris": [uri],
@@ -1343,11 +1323,10 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
         }))
         .unwrap()
     };
-    let with = |token: &str| RequestContext::new().with_initial_access_token(token);
     let first = registrar
         .register(
             &instance("https://app.example/cb", "openid"),
-            &with("partner"),
+            &bearer("partner"),
         )
         .await
         .expect("registered within the restrictions");
@@ -1356,7 +1335,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
     let err = registrar
         .register(
             &instance("https://evil.example/cb", "openid"),
-            &with("open"),
+            &bearer("open"),
         )
         .await
         .unwrap_err();
@@ -1364,7 +1343,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
     let err = registrar
         .register(
             &instance("https://app.example/cb", "openid email"),
-            &with("open"),
+            &bearer("open"),
         )
         .await
         .unwrap_err();
@@ -1375,7 +1354,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
     let again = registrar
         .register(
             &instance("https://app.example/new", "profile"),
-            &with("open"),
+            &bearer("open"),
         )
         .await
         .expect("re-registered");

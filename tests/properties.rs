@@ -10,13 +10,14 @@
 //!   when a registration of the same metadata is (RFC 7592 §2.2).
 
 mod arbitrary;
-mod signing;
+mod common;
 
 use std::sync::Arc;
 
+use common::*;
 use oauth_dcr::{
-    ClientMetadata, ClientStore, ErrorCode, InitialAccessGrant, InitialTokenVerifier, MemoryStore,
-    Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy, StoreError,
+    ClientMetadata, ClientStore, ErrorCode, InitialAccessGrant, MemoryStore, Registrar,
+    RegistrationError, RegistrationResponse, RequestContext, ServerPolicy,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -24,24 +25,9 @@ use serde_json::{json, Map, Value};
 const EXTENSION: &str = "example_extension_parameter";
 
 fn registrar() -> Registrar {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.accepted_extensions.insert(EXTENSION.to_owned());
     Registrar::new(policy, Arc::new(MemoryStore::new()))
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
 }
 
 /// `value` with every control character removed from its strings and member names.
@@ -353,7 +339,7 @@ fn response_object() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(256))]
 
     /// `RegistrationResponse::to_json` writes exactly what serde_json writes for the response,
     /// whatever its members and strings hold.
@@ -536,40 +522,34 @@ fn sent_back(response: &RegistrationResponse) -> Value {
 }
 
 /// An initial-token verifier that knows one token, `partner`, with a restricted grant.
-struct Partner;
-
-#[async_trait::async_trait]
-impl InitialTokenVerifier for Partner {
-    async fn verify(&self, token: &str) -> Result<Option<InitialAccessGrant>, StoreError> {
-        Ok((token == "partner").then(|| {
-            InitialAccessGrant::with_scopes(["register"])
-                .subject("partner")
-                .allowed_scopes(["openid", "profile", "email"])
-                .redirect_hosts(["app.example", "127.0.0.1"])
-        }))
-    }
+fn partner_token() -> HostTokens {
+    let grant = InitialAccessGrant::with_scopes(["register"])
+        .subject("partner")
+        .allowed_scopes(["openid", "profile", "email"])
+        .redirect_hosts(["app.example", "127.0.0.1"]);
+    HostTokens::default().with("partner", grant, None)
 }
 
 fn partner() -> RequestContext {
-    RequestContext::new().with_initial_access_token("partner")
+    bearer("partner")
 }
 
 /// A registrar with every rule that binds a client beyond validation: an initial token with
 /// restricted scopes and redirect hosts, one client per `software_id` (`taken` is taken),
 /// software statements from the test issuer. It holds the client `taken` and a plain web client
 /// (returned) registered with the same token.
-fn bound() -> (signing::Fixture, RegistrationResponse) {
-    let mut policy = ServerPolicy::new(signing::ENDPOINT);
+fn bound() -> (Server, RegistrationResponse) {
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.accepted_extensions.insert(EXTENSION.to_owned());
     policy.max_clients_per_software_id = Some(1);
-    let fx = signing::Fixture::with_policy(policy, |r| {
-        r.require_initial_token(Arc::new(Partner), Some("register"))
-            .with_software_statements(signing::trusting_issuer())
+    let fx = Server::build(policy, |r| {
+        r.require_initial_token(Arc::new(partner_token()), Some("register"))
+            .with_software_statements(trusting_issuer())
     });
     let client = block_on(async {
         let taken = json!({"redirect_uris": ["https://app.example/cb"], "software_id": "taken"});
-        fx.register(&taken, &partner()).await.unwrap();
-        fx.register(
+        fx.register_with(&taken, &partner()).await.unwrap();
+        fx.register_with(
             &json!({"redirect_uris": ["https://app.example/cb"]}),
             &partner(),
         )
@@ -599,17 +579,17 @@ fn with_binding_members(
         body.insert("software_id".into(), id.into());
     }
     if statement {
-        let claims = signing::statement_claims(now);
+        let claims = statement_claims(now);
         body.insert(
             "software_statement".into(),
-            signing::issuer_jws("ES256", &claims).into(),
+            issuer_jws("ES256", &claims).into(),
         );
     }
     Value::Object(body)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+    #![proptest_config(proptest_config(64))]
 
     /// RFC 7592 §2.2: whatever a read returns, minus the four members the RFC names, is a valid
     /// update, and it changes no metadata.
@@ -654,18 +634,12 @@ proptest! {
         let (updating, client) = bound();
         let body = with_binding_members(body, software_id, statement, registering.now());
         let (registered, updated, before, after) = block_on(async {
-            let registered = registering.register(&body, &partner()).await;
+            let registered = registering.register_with(&body, &partner()).await;
             let before = updating.store.get(&client.client_id).await.unwrap();
             let mut update = body.clone();
             update["client_id"] = json!(client.client_id);
             let updated = updating
-                .registrar
-                .update(
-                    &client.client_id,
-                    Some(client.registration_access_token.secret()),
-                    &serde_json::to_vec(&update).unwrap(),
-                    &RequestContext::new(),
-                )
+                .update(&client.client_id, Some(&token(&client)), &update)
                 .await;
             let after = updating.store.get(&client.client_id).await.unwrap();
             (registered, updated, before, after)

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    assert_error, assert_no_store, data, data_json, failing_server, policy, secret, token,
+    assert_error, assert_no_store, bearer, data, data_json, failing_server, policy, secret, token,
     web_client, Reply, Server, ENDPOINT, START,
 };
 use oauth_dcr::store::ClientCount;
@@ -189,7 +189,7 @@ async fn the_client_id_generator_is_pluggable_and_a_taken_id_is_never_reused() {
     assert_eq!(second.client_id, "client-b");
     // The first client was not overwritten by the second registration.
     let stored = server.record("client-a").await;
-    assert!(stored.verify_secret(&secret(&first), server.now()));
+    assert!(stored.verify_secret(&secret(&first), server.time()));
     assert_eq!(server.store.len(), 2);
 }
 
@@ -235,7 +235,7 @@ async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
     assert_eq!(client.registration_access_token.secret(), "token-2");
     assert_eq!(client.client_id, "client-3");
     let stored = server.record("client-3").await;
-    assert!(stored.verify_secret("secret-1", server.now()));
+    assert!(stored.verify_secret("secret-1", server.time()));
     let token_hash = stored.registration_token.unwrap().hash;
     assert_eq!(token_hash, SecretHash::of("token-2"));
 }
@@ -312,7 +312,7 @@ async fn client_secret_never_expires_by_default() {
     assert_eq!(response.client_secret_expires_at, Some(0));
     server.clock.advance(Duration::days(3650));
     let stored = server.record(&response.client_id).await;
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -332,9 +332,9 @@ async fn client_secret_expires_after_the_policy_lifetime() {
     server
         .clock
         .advance(Duration::days(90) - Duration::seconds(1));
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
     server.clock.advance(Duration::seconds(1));
-    assert!(!stored.verify_secret(&secret(&response), server.now()));
+    assert!(!stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -391,7 +391,7 @@ async fn client_secret_jwt_keeps_the_secret_retrievable() {
         kept.retrievable().map(ClientSecret::secret),
         Some(secret(&response).as_str())
     );
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
 }
 
 #[tokio::test]
@@ -401,7 +401,7 @@ async fn verify_secret_accepts_only_the_issued_secret() {
     let b = server.register(&web_client()).await;
     let stored = server.record(&a.client_id).await;
     let raw = secret(&a);
-    let now = server.now();
+    let now = server.time();
 
     assert!(stored.verify_secret(&raw, now));
     let mut altered = raw.clone();
@@ -456,8 +456,8 @@ async fn server_owned_members_in_the_body_are_never_trusted() {
     assert_eq!(server.store.len(), 1);
     assert!(server.store.get("chosen-id").await.unwrap().is_none());
     let stored = server.record(&response.client_id).await;
-    assert!(!stored.verify_secret("chosen-secret-value", server.now()));
-    assert!(stored.verify_secret(&secret(&response), server.now()));
+    assert!(!stored.verify_secret("chosen-secret-value", server.time()));
+    assert!(stored.verify_secret(&secret(&response), server.time()));
     let err = server
         .read(&response.client_id, Some("chosen-token-value"))
         .await
@@ -827,8 +827,7 @@ async fn rfc7591_authorized_registration_example_registers_and_round_trips() {
     let jwks = response.metadata.jwks.as_ref().unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     // Registered with the example's initial access token, which this registrar does not demand.
-    let context =
-        RequestContext::new().with_initial_access_token("ey23f2.adfj230.af32-developer321");
+    let context = bearer("ey23f2.adfj230.af32-developer321");
     let again = server
         .registrar
         .register(&data("rfc7591-3.1-authorized-registration.json"), &context)
@@ -889,7 +888,7 @@ async fn rfc7591_error_examples_parse_and_match_our_codes() {
     let server = Server::new();
     // "The redirection URI http://sketchy.example.com is not allowed by this server."
     let err = server
-        .refuse(br#"{"redirect_uris":["http://sketchy.example.com"]}"#)
+        .refuse_bytes(br#"{"redirect_uris":["http://sketchy.example.com"]}"#)
         .await;
     assert_eq!(err.response().error, redirect.error);
     // "The grant type 'authorization_code' must be registered along with the response type
@@ -901,7 +900,7 @@ async fn rfc7591_error_examples_parse_and_match_our_codes() {
         .push(ResponseType::new("token"));
     let server = Server::with_policy(implicit);
     let err = server
-        .refuse(
+        .refuse_bytes(
             br#"{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code"],"response_types":["token"]}"#,
         )
         .await;
@@ -965,7 +964,7 @@ async fn rfc7592_update_example_replaces_the_registration() {
         stored.metadata.client_name.as_deref(),
         Some("My New Example")
     );
-    assert!(stored.verify_secret(&secret(&registered), server.now()));
+    assert!(stored.verify_secret(&secret(&registered), server.time()));
 }
 
 // ---- idempotent re-registration under limits ----
@@ -1003,7 +1002,7 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
     // Another instance of the same software is a new client, and the quota refuses it.
     let mut other = body("Agent");
     other["instance_key"] = json!("k-2");
-    let err = server.refuse(&serde_json::to_vec(&other).unwrap()).await;
+    let err = server.refuse(&other).await;
     assert_error(err, 400, "invalid_client_metadata");
     assert_eq!(server.store.count(None).await.unwrap(), 1);
 }
@@ -1012,7 +1011,7 @@ async fn an_idempotent_re_registration_is_never_counted_as_a_new_client() {
 /// panicking on `now + lifetime` (registration, update with a rotated secret, the reaper).
 #[tokio::test]
 async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
-    let mut policy = ServerPolicy::new("https://as.example/register");
+    let mut policy = ServerPolicy::new(ENDPOINT);
     policy.client_secret_lifetime = Some(Duration::MAX);
     policy.registration_token_lifetime = Some(Duration::MAX);
     policy.secret_rotation_overlap = Duration::MAX;

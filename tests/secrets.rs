@@ -2,46 +2,25 @@
 //! `Debug` output, error messages, error bodies or events; stored forms are hashes; generated
 //! values are 256-bit base64url strings from the OS CSPRNG, all different.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use async_trait::async_trait;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use common::*;
 use oauth_dcr::{
-    ClientStore, Event, EventSink, IssuedInitialTokens, MemoryStore, Registrar, RegistrationError,
+    ClientStore, IssuedInitialTokens, MemoryStore, Registrar, RegistrationError,
     RegistrationResponse, RequestContext, ServerPolicy, TokenSpec,
 };
 use serde_json::json;
 
-const ENDPOINT: &str = "https://as.example/register";
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventSink for Recorder {
-    async fn notify(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
-struct Server {
-    registrar: Registrar,
-    store: Arc<MemoryStore>,
-    events: Arc<Recorder>,
-}
-
-fn server() -> Server {
-    let store = Arc::new(MemoryStore::new());
+/// A registrar with the crate's defaults, and the recorder of its events.
+fn server() -> (Server, Arc<Recorder>) {
     let events = Arc::new(Recorder::default());
-    let registrar =
-        Registrar::new(ServerPolicy::new(ENDPOINT), store.clone()).with_event_sink(events.clone());
-    Server {
-        registrar,
-        store,
-        events,
-    }
+    let server = Server::configured(|r| r.with_event_sink(events.clone()));
+    (server, events)
 }
 
 async fn register(registrar: &Registrar, method: &str) -> RegistrationResponse {
@@ -85,7 +64,7 @@ fn error_text(error: &RegistrationError) -> String {
 
 #[tokio::test]
 async fn responses_and_records_redact_themselves_in_debug() {
-    let s = server();
+    let (s, _) = server();
     for method in [
         "client_secret_basic",
         "client_secret_post",
@@ -110,7 +89,7 @@ async fn responses_and_records_redact_themselves_in_debug() {
 /// record, serialized as a database would, holds neither value.
 #[tokio::test]
 async fn stored_records_hold_hashes_only() {
-    let s = server();
+    let (s, _) = server();
     let client = register(&s.registrar, "client_secret_basic").await;
     let record = s.store.get(&client.client_id).await.unwrap().unwrap();
     let stored = serde_json::to_string(&record).unwrap();
@@ -127,7 +106,7 @@ async fn request_contexts_and_registrars_hide_initial_access_tokens() {
         .await
         .unwrap();
     let secret = vec![token.secret().to_owned()];
-    let context = RequestContext::new().with_initial_access_token(token.secret());
+    let context = bearer(token.secret());
     assert_hidden("RequestContext", &format!("{context:?}"), &secret);
     assert_hidden("InitialAccessToken", &format!("{token:?}"), &secret);
     assert_hidden("IssuedToken", &format!("{issued:?}"), &secret);
@@ -147,7 +126,7 @@ async fn request_contexts_and_registrars_hide_initial_access_tokens() {
 
 #[tokio::test]
 async fn errors_never_repeat_a_presented_credential() {
-    let s = server();
+    let (s, _) = server();
     let a = register(&s.registrar, "client_secret_basic").await;
     let b = register(&s.registrar, "client_secret_basic").await;
     let a_token = a.registration_access_token.secret().to_owned();
@@ -203,7 +182,7 @@ async fn errors_never_repeat_a_presented_credential() {
             None,
         );
     let presented = "unknown-initial-token-0123456789abcdefghijklmno".to_owned();
-    let context = RequestContext::new().with_initial_access_token(presented.as_str());
+    let context = bearer(presented.as_str());
     let err = registrar
         .register(br#"{"redirect_uris":["https://app.example/cb"]}"#, &context)
         .await
@@ -214,7 +193,7 @@ async fn errors_never_repeat_a_presented_credential() {
 
 #[tokio::test]
 async fn events_carry_no_credentials() {
-    let s = server();
+    let (s, events) = server();
     let client = register(&s.registrar, "client_secret_basic").await;
     let mut secrets = credentials(&client);
     let token = client.registration_access_token.secret().to_owned();
@@ -248,7 +227,7 @@ async fn events_carry_no_credentials() {
         .await
         .unwrap();
 
-    let events = s.events.0.lock().unwrap().clone();
+    let events = events.all();
     assert_eq!(events.len(), 5);
     assert_hidden("events", &format!("{events:?}"), &secrets);
 }
@@ -266,7 +245,7 @@ fn assert_256_bit_base64url(value: &str) {
 
 #[tokio::test]
 async fn generated_credentials_are_256_bit_base64url_and_all_different() {
-    let s = server();
+    let (s, _) = server();
     let mut seen = BTreeSet::new();
     for _ in 0..25 {
         let client = register(&s.registrar, "client_secret_basic").await;

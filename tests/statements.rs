@@ -5,7 +5,7 @@
 //! Tokens are built by hand from the keys of `tests/data/keys/` (see its README), so that each
 //! test controls every byte of the header, the payload and the signature.
 
-mod signing;
+mod common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,19 +13,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::*;
 use josekit::jws::{JwsSigner, HS256};
-use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, FetchedKeySource, Fetcher};
+use oauth_dcr::fetch::FetchedKeySource;
 use oauth_dcr::{
-    BodyFormat, CachingKeySource, ClientStore, Event, EventSink, Jwks, JwtRules, KeyError,
-    KeySource, MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext,
-    SignedRequests, SoftwareStatements, StaticKeySource,
+    BodyFormat, CachingKeySource, ClientStore, Jwks, JwtRules, KeyError, KeySource,
+    MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext, SignedRequests,
+    SoftwareStatements, StaticKeySource,
 };
 use serde_json::{json, Value};
-use signing::*;
 
 /// Registers `statement` in a body whose own members differ, expects a 400 with `code` and a
 /// description that gives `why`, and checks that nothing was stored.
-async fn assert_refused(fx: &Fixture, statement: &str, code: &str, why: &str) -> Reply {
+async fn assert_refused(fx: &Server, statement: &str, code: &str, why: &str) -> Reply {
     let err = fx.refuse(&body_with(statement)).await;
     let reply = assert_error(err, 400, code);
     assert!(
@@ -42,9 +42,9 @@ async fn assert_refused(fx: &Fixture, statement: &str, code: &str, why: &str) ->
 #[tokio::test]
 async fn a_statement_signed_with_each_default_algorithm_is_accepted_and_echoed() {
     for alg in ALGORITHMS {
-        let fx = Fixture::statements();
+        let fx = Server::statements();
         let statement = issuer_jws(alg, &statement_claims(fx.now()));
-        let client = fx.accept(&body_with(&statement)).await;
+        let client = fx.register(&body_with(&statement)).await;
         assert_eq!(client.status, 201, "{alg}");
         assert_eq!(
             client.software_statement.as_deref(),
@@ -58,18 +58,14 @@ async fn a_statement_signed_with_each_default_algorithm_is_accepted_and_echoed()
 
         // A read returns the same statement, still unmodified.
         let token = client.registration_access_token.secret().to_owned();
-        let read = fx
-            .registrar
-            .read(&client.client_id, Some(&token))
-            .await
-            .unwrap();
+        let read = fx.read(&client.client_id, Some(&token)).await.unwrap();
         assert_eq!(read.software_statement.as_deref(), Some(statement.as_str()));
     }
 }
 
 #[tokio::test]
 async fn statement_claims_take_precedence_over_body_members() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = with(
         statement_claims(fx.now()),
         json!({ "client_name": "B", "redirect_uris": ["https://app.example/statement"] }),
@@ -82,7 +78,7 @@ async fn statement_claims_take_precedence_over_body_members() {
         "scope": "openid profile",
         "software_statement": statement,
     });
-    let client = fx.accept(&body).await;
+    let client = fx.register(&body).await;
     let m = &client.metadata;
     assert_eq!(m.client_name.as_deref(), Some("B"));
     let uris: Vec<&str> = m
@@ -99,11 +95,11 @@ async fn statement_claims_take_precedence_over_body_members() {
 
 #[tokio::test]
 async fn software_id_issuer_and_asserted_members_are_recorded() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let statement = issuer_jws("PS256", &statement_claims(fx.now()));
     let mut body = body_with(&statement);
     body["scope"] = json!("openid");
-    let client = fx.accept(&body).await;
+    let client = fx.register(&body).await;
 
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(
@@ -126,9 +122,9 @@ async fn software_id_issuer_and_asserted_members_are_recorded() {
 
 #[tokio::test]
 async fn a_registration_without_a_statement_is_self_asserted() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let client = fx
-        .accept(&json!({ "redirect_uris": [REDIRECT], "software_id": "mine" }))
+        .register(&json!({ "redirect_uris": [REDIRECT], "software_id": "mine" }))
         .await;
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(record.software_statement, None);
@@ -139,9 +135,9 @@ async fn a_registration_without_a_statement_is_self_asserted() {
 
 #[tokio::test]
 async fn an_update_with_a_statement_applies_and_records_it() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let first = issuer_jws("ES256", &statement_claims(fx.now()));
-    let client = fx.accept(&body_with(&first)).await;
+    let client = fx.register(&body_with(&first)).await;
     let token = client.registration_access_token.secret().to_owned();
 
     let second = issuer_jws(
@@ -172,9 +168,9 @@ async fn statement_provenance_stays_true_after_an_update_without_the_statement()
     // RFC 7591 §5: what the statement did not assert is self-asserted. After an update that
     // changes an asserted member without a statement, the record must not call the new,
     // self-asserted value statement-asserted (the update may also be refused).
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = statement_claims(fx.now());
-    let client = fx.accept(&body_with(&issuer_jws("ES256", &claims))).await;
+    let client = fx.register(&body_with(&issuer_jws("ES256", &claims))).await;
     let update = json!({
         "client_id": client.client_id,
         "redirect_uris": [REDIRECT],
@@ -182,12 +178,10 @@ async fn statement_provenance_stays_true_after_an_update_without_the_statement()
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
     });
     let result = fx
-        .registrar
         .update(
             &client.client_id,
             Some(client.registration_access_token.secret()),
-            &serde_json::to_vec(&update).unwrap(),
-            &RequestContext::new(),
+            &update,
         )
         .await;
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
@@ -211,7 +205,7 @@ async fn statement_provenance_stays_true_after_an_update_without_the_statement()
 
 #[tokio::test]
 async fn alg_none_is_refused_in_any_letter_case() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = statement_claims(fx.now()).to_string();
     for alg in ["none", "None", "NONE", "nOnE"] {
         let header = json!({ "alg": alg, "typ": "JWT" }).to_string();
@@ -233,7 +227,7 @@ async fn alg_none_is_refused_in_any_letter_case() {
 
 #[tokio::test]
 async fn hs256_keyed_with_the_issuers_public_key_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = statement_claims(fx.now());
     let public_pem = key_file("issuer-rs256.pub.pem");
     let public_der = key_file("issuer-rs256.pub.der");
@@ -272,7 +266,7 @@ async fn hs256_keyed_with_the_issuers_public_key_is_refused() {
 
 #[tokio::test]
 async fn a_tampered_payload_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     for alg in ALGORITHMS {
         let statement = issuer_jws(alg, &statement_claims(fx.now()));
         let parts: Vec<&str> = statement.split('.').collect();
@@ -305,7 +299,7 @@ async fn a_tampered_payload_is_refused() {
 
 #[tokio::test]
 async fn a_stripped_signature_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let statement = issuer_jws("RS256", &statement_claims(fx.now()));
     let unsigned = &statement[..=statement.rfind('.').unwrap()];
     assert!(unsigned.ends_with('.'));
@@ -327,7 +321,7 @@ async fn a_stripped_signature_is_refused() {
 
 #[tokio::test]
 async fn a_statement_signed_by_another_key_under_the_issuers_kid_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let header = issuer_header("RS256", json!({}));
     let forged = jws(
         &header,
@@ -345,7 +339,7 @@ async fn a_statement_signed_by_another_key_under_the_issuers_kid_is_refused() {
 
 #[tokio::test]
 async fn malformed_statements_are_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let valid = issuer_jws("ES256", &statement_claims(fx.now()));
     let parts: Vec<&str> = valid.split('.').collect();
     let not_json = format!("{}.{}.{}", parts[0], b64("not json"), parts[2]);
@@ -368,7 +362,7 @@ async fn malformed_statements_are_refused() {
 
 #[tokio::test]
 async fn a_software_statement_that_is_not_a_string_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     for value in [
         json!(42),
         json!({ "iss": ISSUER }),
@@ -386,7 +380,7 @@ async fn a_software_statement_that_is_not_a_string_is_refused() {
 
 #[tokio::test]
 async fn an_expired_statement_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let now = fx.now();
     let expired = with(
         statement_claims(now),
@@ -403,7 +397,7 @@ async fn an_expired_statement_is_refused() {
 
 #[tokio::test]
 async fn a_statement_not_valid_yet_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let now = fx.now();
     let early = with(statement_claims(now), json!({ "nbf": now + 3600 }));
     assert_refused(
@@ -428,14 +422,14 @@ async fn a_statement_not_valid_yet_is_refused() {
 
 #[tokio::test]
 async fn time_claims_get_a_small_leeway_and_no_more() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let now = fx.now();
     // Default leeway: 60 seconds.
     let just_expired = with(statement_claims(now), json!({ "exp": now - 30 }));
-    fx.accept(&body_with(&issuer_jws("ES256", &just_expired)))
+    fx.register(&body_with(&issuer_jws("ES256", &just_expired)))
         .await;
     let almost_valid = with(statement_claims(now), json!({ "nbf": now + 30 }));
-    fx.accept(&body_with(&issuer_jws("ES256", &almost_valid)))
+    fx.register(&body_with(&issuer_jws("ES256", &almost_valid)))
         .await;
     assert_eq!(fx.store.len(), 2);
     let expired = with(statement_claims(now), json!({ "exp": now - 61 }));
@@ -448,7 +442,7 @@ async fn time_claims_get_a_small_leeway_and_no_more() {
 async fn the_leeway_is_configurable() {
     let mut rules = JwtRules::default();
     rules.leeway = time::Duration::ZERO;
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().rules(rules)));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().rules(rules)));
     let now = fx.now();
     let just_expired = with(statement_claims(now), json!({ "exp": now - 1 }));
     assert_refused(
@@ -470,7 +464,7 @@ async fn the_leeway_is_configurable() {
 
 #[tokio::test]
 async fn time_claims_must_be_numeric_dates() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let now = fx.now();
     for bad in [
         json!({ "exp": "tomorrow" }),
@@ -492,7 +486,7 @@ async fn time_claims_must_be_numeric_dates() {
 async fn max_age_refuses_an_old_or_missing_iat() {
     let mut rules = JwtRules::default();
     rules.max_age = Some(time::Duration::minutes(5));
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().rules(rules)));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().rules(rules)));
     let now = fx.now();
     let old = with(statement_claims(now), json!({ "iat": now - 600 }));
     assert_refused(
@@ -511,7 +505,7 @@ async fn max_age_refuses_an_old_or_missing_iat() {
     )
     .await;
     let recent = with(statement_claims(now), json!({ "iat": now - 120 }));
-    fx.accept(&body_with(&issuer_jws("ES256", &recent))).await;
+    fx.register(&body_with(&issuer_jws("ES256", &recent))).await;
     assert_eq!(fx.store.len(), 1);
 }
 
@@ -519,7 +513,7 @@ async fn max_age_refuses_an_old_or_missing_iat() {
 
 #[tokio::test]
 async fn a_statement_without_iss_is_invalid() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     for changes in [
         json!({ "iss": null }),
         json!({ "iss": 42 }),
@@ -548,7 +542,7 @@ async fn a_statement_without_iss_is_invalid() {
 
 #[tokio::test]
 async fn an_untrusted_issuer_is_unapproved() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = with(
         statement_claims(fx.now()),
         json!({ "iss": "https://other-directory.example" }),
@@ -584,7 +578,7 @@ async fn an_untrusted_issuer_is_unapproved() {
 /// `unapproved_software_statement` before).
 #[tokio::test]
 async fn an_unknown_kid_is_invalid() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let header = issuer_header("RS256", json!({ "kid": "rotated-away" }));
     let (_, pem) = issuer_key("RS256");
     let token = jws(
@@ -603,7 +597,7 @@ async fn an_unknown_kid_is_invalid() {
 
 #[tokio::test]
 async fn a_key_is_only_used_for_its_own_algorithm() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     // The RS256 key signs a PS256 token under its own kid: the JWK says `alg: RS256`.
     let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "issuer-rs256" });
     let token = jws(
@@ -628,7 +622,7 @@ async fn kid_selects_the_key_and_ambiguity_is_an_error() {
     let keys = Jwks::from_json(two.to_string().as_bytes()).unwrap();
     let statements =
         SoftwareStatements::new(Arc::new(StaticKeySource::new().with_issuer(ISSUER, keys)));
-    let fx = Fixture::new(|r| r.with_software_statements(statements));
+    let fx = Server::configured(|r| r.with_software_statements(statements));
     let claims = statement_claims(fx.now());
     let (_, pem) = issuer_key("ES256");
     let es256 = signer("ES256", pem);
@@ -658,13 +652,13 @@ async fn kid_selects_the_key_and_ambiguity_is_an_error() {
         "does not verify",
     )
     .await;
-    fx.accept(&body_with(&issuer_jws("ES256", &claims))).await;
+    fx.register(&body_with(&issuer_jws("ES256", &claims))).await;
     assert_eq!(fx.store.len(), 1);
 }
 
 #[tokio::test]
 async fn an_algorithm_outside_the_allowlist_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     // RS384 is not in the default allowlist, even with a trusted RSA key.
     let header = json!({ "alg": "RS384", "typ": "JWT", "kid": "issuer-rs256" });
     let token = jws(
@@ -683,7 +677,7 @@ async fn an_algorithm_outside_the_allowlist_is_refused() {
     // A narrower allowlist refuses a default algorithm.
     let mut rules = JwtRules::default();
     rules.algorithms = vec!["PS256".into()];
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().rules(rules)));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().rules(rules)));
     let rs256 = issuer_jws("RS256", &statement_claims(fx.now()));
     assert_refused(
         &fx,
@@ -692,7 +686,7 @@ async fn an_algorithm_outside_the_allowlist_is_refused() {
         "`RS256` is not accepted",
     )
     .await;
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&issuer_jws(
         "PS256",
         &statement_claims(fx.now()),
     )))
@@ -703,7 +697,7 @@ async fn an_algorithm_outside_the_allowlist_is_refused() {
 async fn audience_is_enforced_when_configured() {
     let mut rules = JwtRules::default();
     rules.audience = Some("https://as.example".into());
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().rules(rules)));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().rules(rules)));
     let now = fx.now();
     for aud in [
         json!(null),
@@ -724,7 +718,7 @@ async fn audience_is_enforced_when_configured() {
         json!(["https://other.example", "https://as.example"]),
     ] {
         let claims = with(statement_claims(now), json!({ "aud": aud }));
-        fx.accept(&body_with(&issuer_jws("ES256", &claims))).await;
+        fx.register(&body_with(&issuer_jws("ES256", &claims))).await;
     }
     assert_eq!(fx.store.len(), 2);
 }
@@ -733,7 +727,7 @@ async fn audience_is_enforced_when_configured() {
 
 #[tokio::test]
 async fn keys_embedded_in_the_header_are_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = statement_claims(fx.now());
     let attacker_jwk = jwks_json("attacker.jwks.json")["keys"][0].clone();
     let attacker = signer("RS256", "attacker-rs256.pem");
@@ -777,7 +771,7 @@ async fn keys_embedded_in_the_header_are_refused() {
 
 #[tokio::test]
 async fn crit_and_b64_headers_are_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = statement_claims(fx.now());
     let (_, pem) = issuer_key("RS256");
     for (extra, why) in [
@@ -806,7 +800,7 @@ async fn crit_and_b64_headers_are_refused() {
 
 #[tokio::test]
 async fn nested_jwts_are_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let inner = issuer_jws("ES256", &statement_claims(fx.now()));
     let (_, pem) = issuer_key("ES256");
     for cty in ["JWT", "jwt"] {
@@ -826,7 +820,7 @@ async fn nested_jwts_are_refused() {
 
 #[tokio::test]
 async fn a_wrong_typ_is_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let (_, pem) = issuer_key("ES256");
     for typ in [json!("at+jwt"), json!("secevent+jwt"), json!(42)] {
         let token = jws(
@@ -850,13 +844,13 @@ async fn a_wrong_typ_is_refused() {
             &statement_claims(fx.now()),
             signer("ES256", pem).as_ref(),
         );
-        fx.accept(&body_with(&token)).await;
+        fx.register(&body_with(&token)).await;
     }
 }
 
 #[tokio::test]
 async fn duplicate_members_in_header_or_payload_are_refused() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let now = fx.now();
     let (_, pem) = issuer_key("RS256");
     let rs256 = signer("RS256", pem);
@@ -908,7 +902,7 @@ async fn an_oversized_statement_is_refused() {
     // With a statement cap below the body's string limit, the statement rule answers.
     let mut rules = JwtRules::default();
     rules.max_length = 4096;
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().rules(rules)));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().rules(rules)));
     let claims = with(
         statement_claims(fx.now()),
         json!({ "padding": "x".repeat(4000) }),
@@ -925,7 +919,7 @@ async fn an_oversized_statement_is_refused() {
 
     // With the defaults (16 KiB), a 20 KiB statement is refused before it is decoded; the body's
     // own 16 KiB string limit may answer first, as `invalid_request`.
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let claims = with(
         statement_claims(fx.now()),
         json!({ "padding": "x".repeat(20_000) }),
@@ -944,7 +938,7 @@ async fn an_oversized_statement_is_refused() {
 
 #[tokio::test]
 async fn a_required_statement_must_be_present() {
-    let fx = Fixture::new(|r| r.with_software_statements(trusting_issuer().required()));
+    let fx = Server::configured(|r| r.with_software_statements(trusting_issuer().required()));
     for body in [
         json!({ "redirect_uris": [REDIRECT] }),
         json!({ "redirect_uris": [REDIRECT], "software_statement": null }),
@@ -954,17 +948,17 @@ async fn a_required_statement_must_be_present() {
         assert_eq!(fx.store.len(), 0);
     }
     let statement = issuer_jws("EdDSA", &statement_claims(fx.now()));
-    fx.accept(&body_with(&statement)).await;
+    fx.register(&body_with(&statement)).await;
     assert_eq!(fx.store.len(), 1);
 }
 
 #[tokio::test]
 async fn the_replay_guard_accepts_each_jti_once() {
     let statements = trusting_issuer().replay_guard(Arc::new(MemoryReplayGuard::new()));
-    let fx = Fixture::new(|r| r.with_software_statements(statements));
+    let fx = Server::configured(|r| r.with_software_statements(statements));
     let claims = with(statement_claims(fx.now()), json!({ "jti": "ssa-1" }));
     let statement = issuer_jws("ES256", &claims);
-    fx.accept(&body_with(&statement)).await;
+    fx.register(&body_with(&statement)).await;
     assert_eq!(fx.store.len(), 1);
     let err = fx.refuse(&body_with(&statement)).await;
     assert_error(err, 400, "invalid_software_statement");
@@ -972,7 +966,7 @@ async fn the_replay_guard_accepts_each_jti_once() {
 
     // Another jti is fine; no jti at all is refused when a guard is configured.
     let other = with(statement_claims(fx.now()), json!({ "jti": "ssa-2" }));
-    fx.accept(&body_with(&issuer_jws("ES256", &other))).await;
+    fx.register(&body_with(&issuer_jws("ES256", &other))).await;
     let err = fx
         .refuse(&body_with(&issuer_jws(
             "ES256",
@@ -1037,15 +1031,17 @@ async fn the_caching_key_source_caches_and_refreshes_on_an_unknown_kid() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache =
         CachingKeySource::new(inner.clone(), Duration::from_secs(3600)).min_refresh(Duration::ZERO);
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(cache)))
+    });
 
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&issuer_jws(
         "ES256",
         &statement_claims(fx.now()),
     )))
     .await;
     assert_eq!(inner.calls(), 1);
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&issuer_jws(
         "ES256",
         &statement_claims(fx.now()),
     )))
@@ -1058,7 +1054,7 @@ async fn the_caching_key_source_caches_and_refreshes_on_an_unknown_kid() {
 
     // The issuer publishes a new key: a statement with its kid makes the cache refetch.
     inner.rotate(&["issuer-es256", "issuer-eddsa"]);
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&issuer_jws(
         "EdDSA",
         &statement_claims(fx.now()),
     )))
@@ -1084,9 +1080,11 @@ async fn the_caching_key_source_caches_and_refreshes_on_an_unknown_kid() {
 async fn the_caching_key_source_reloads_after_its_ttl() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache = CachingKeySource::new(inner.clone(), Duration::ZERO);
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(cache)))
+    });
     for expected in 1..=3 {
-        fx.accept(&body_with(&issuer_jws(
+        fx.register(&body_with(&issuer_jws(
             "ES256",
             &statement_claims(fx.now()),
         )))
@@ -1100,8 +1098,10 @@ async fn the_caching_key_source_limits_refreshes() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache = CachingKeySource::new(inner.clone(), Duration::from_secs(3600))
         .min_refresh(Duration::from_secs(3600));
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
-    fx.accept(&body_with(&issuer_jws(
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(cache)))
+    });
+    fx.register(&body_with(&issuer_jws(
         "ES256",
         &statement_claims(fx.now()),
     )))
@@ -1124,21 +1124,6 @@ async fn the_caching_key_source_limits_refreshes() {
     assert_eq!(fx.store.len(), 1);
 }
 
-/// A fetcher that serves one document and records every URL it is asked for.
-#[derive(Default)]
-struct Recording {
-    body: Vec<u8>,
-    urls: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl Fetcher for Recording {
-    async fn fetch(&self, url: &str, _limits: FetchLimits) -> Result<Fetched, FetchError> {
-        self.urls.lock().unwrap().push(url.to_owned());
-        Ok(Fetched::new(self.body.clone()))
-    }
-}
-
 #[tokio::test]
 async fn issuer_keys_come_from_configuration_never_from_the_token() {
     let fetcher = Arc::new(Recording {
@@ -1147,9 +1132,10 @@ async fn issuer_keys_come_from_configuration_never_from_the_token() {
     });
     let source = FetchedKeySource::new(fetcher.clone())
         .with_issuer(ISSUER, "https://directory.example/jwks");
-    let fx =
-        Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(source))));
-    fx.accept(&body_with(&issuer_jws(
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(source)))
+    });
+    fx.register(&body_with(&issuer_jws(
         "PS256",
         &statement_claims(fx.now()),
     )))
@@ -1196,9 +1182,9 @@ async fn issuer_keys_come_from_configuration_never_from_the_token() {
 async fn without_statement_support_a_statement_is_ignored() {
     // RFC 7591 §3.1.1: a server that does not support statements MAY ignore them; their claims
     // must then not be applied.
-    let fx = Fixture::new(|r| r);
+    let fx = Server::configured(|r| r);
     let statement = issuer_jws("RS256", &statement_claims(fx.now()));
-    let client = fx.accept(&body_with(&statement)).await;
+    let client = fx.register(&body_with(&statement)).await;
     assert_eq!(client.metadata.client_name.as_deref(), Some("A"));
     assert_eq!(client.metadata.software_id, None);
     assert_eq!(client.software_statement, None);
@@ -1224,54 +1210,32 @@ const OTHER_ISSUER: &str = "https://other-directory.example";
 
 /// Statements from `ISSUER` and `OTHER_ISSUER` (the same keys), each `jti` accepted once, and a
 /// client registered with a statement (`jti` `ssa-1`) whose body differs from it.
-async fn client_with_statement() -> (Fixture, RegistrationResponse, String, Arc<Events>) {
+async fn client_with_statement() -> (Server, RegistrationResponse, String, Arc<Recorder>) {
     let keys = StaticKeySource::new()
         .with_issuer(ISSUER, jwks("issuer.jwks.json"))
         .with_issuer(OTHER_ISSUER, jwks("issuer.jwks.json"));
     let statements =
         SoftwareStatements::new(Arc::new(keys)).replay_guard(Arc::new(MemoryReplayGuard::new()));
-    let events = Arc::new(Events::default());
-    let fx = Fixture::new(|r| {
+    let events = Arc::new(Recorder::default());
+    let fx = Server::configured(|r| {
         r.with_software_statements(statements)
             .with_event_sink(events.clone())
     });
     let claims = with(statement_claims(fx.now()), json!({ "jti": "ssa-1" }));
     let statement = issuer_jws("ES256", &claims);
-    let client = fx.accept(&body_with(&statement)).await;
+    let client = fx.register(&body_with(&statement)).await;
     (fx, client, statement, events)
 }
 
-/// Every event a registrar emits.
-#[derive(Default)]
-struct Events(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventSink for Events {
-    async fn notify(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
 async fn update(
-    fx: &Fixture,
+    fx: &Server,
     client: &RegistrationResponse,
     token: &str,
     body: &Value,
 ) -> Result<RegistrationResponse, RegistrationError> {
     let mut body = body.clone();
     body["client_id"] = json!(client.client_id);
-    fx.registrar
-        .update(
-            &client.client_id,
-            Some(token),
-            &serde_json::to_vec(&body).unwrap(),
-            &RequestContext::new(),
-        )
-        .await
-}
-
-fn rat(response: &RegistrationResponse) -> String {
-    response.registration_access_token.secret().to_owned()
+    fx.update(&client.client_id, Some(token), &body).await
 }
 
 fn asserted(names: &[&str]) -> BTreeSet<String> {
@@ -1282,8 +1246,7 @@ fn asserted(names: &[&str]) -> BTreeSet<String> {
 async fn a_send_back_update_keeps_the_statement_though_its_jti_was_used_and_it_has_expired() {
     let (fx, client, statement, _) = client_with_statement().await;
     let read = fx
-        .registrar
-        .read(&client.client_id, Some(&rat(&client)))
+        .read(&client.client_id, Some(&token(&client)))
         .await
         .unwrap();
     fx.clock.advance(time::Duration::hours(1));
@@ -1298,7 +1261,7 @@ async fn a_send_back_update_keeps_the_statement_though_its_jti_was_used_and_it_h
     }
     assert_eq!(body["software_statement"], json!(statement));
     body["scope"] = json!("openid");
-    let updated = update(&fx, &client, &rat(&read), &body)
+    let updated = update(&fx, &client, &token(&read), &body)
         .await
         .unwrap_or_else(|e| panic!("the send-back update is refused: {e}"));
     assert_eq!(
@@ -1330,7 +1293,7 @@ async fn an_update_without_the_statement_keeps_it_and_the_members_it_asserts() {
         "software_id": "someone-else",
         "client_uri": "https://app.example/",
     });
-    let updated = update(&fx, &client, &rat(&client), &body).await.unwrap();
+    let updated = update(&fx, &client, &token(&client), &body).await.unwrap();
     let m = &updated.metadata;
     assert_eq!(m.client_name.as_deref(), Some("B"));
     assert_eq!(m.software_id.as_deref(), Some("4NRB1-0XZABZI9E6-5SM3R"));
@@ -1373,7 +1336,7 @@ async fn an_update_with_a_statement_from_another_issuer_is_unapproved() {
     let err = update(
         &fx,
         &client,
-        &rat(&client),
+        &token(&client),
         &body_with(&issuer_jws("ES256", &claims)),
     )
     .await
@@ -1397,7 +1360,7 @@ async fn an_update_with_a_statement_for_another_software_id_is_unapproved() {
     let err = update(
         &fx,
         &client,
-        &rat(&client),
+        &token(&client),
         &body_with(&issuer_jws("ES256", &claims)),
     )
     .await
@@ -1427,7 +1390,7 @@ async fn a_new_statement_on_update_is_verified_fully_and_replaces_the_old_one() 
         let err = update(
             &fx,
             &client,
-            &rat(&client),
+            &token(&client),
             &body_with(&issuer_jws("ES256", &claims)),
         )
         .await
@@ -1443,7 +1406,7 @@ async fn a_new_statement_on_update_is_verified_fully_and_replaces_the_old_one() 
         json!({ "jti": "ssa-2", "client_name": "C", "client_uri": "https://app.example/" }),
     );
     let fresh = issuer_jws("ES256", &fresh);
-    let updated = update(&fx, &client, &rat(&client), &body_with(&fresh))
+    let updated = update(&fx, &client, &token(&client), &body_with(&fresh))
         .await
         .unwrap();
     assert_eq!(updated.metadata.client_name.as_deref(), Some("C"));
@@ -1496,10 +1459,10 @@ async fn a_statement_asserted_member_drops_every_language_variant_from_the_body(
         // A member the statement does not assert keeps its variants.
         assert_eq!(wire["policy_uri#en"], "https://app.example/policy");
     };
-    let registered = fx.accept(&body("good-bank-1")).await;
+    let registered = fx.register(&body("good-bank-1")).await;
     check(&registered.metadata);
     // The same on update, with a new statement and with the kept one.
-    let updated = update(&fx, &client, &rat(&client), &body("good-bank-2"))
+    let updated = update(&fx, &client, &token(&client), &body("good-bank-2"))
         .await
         .unwrap();
     check(&updated.metadata);
@@ -1508,7 +1471,7 @@ async fn a_statement_asserted_member_drops_every_language_variant_from_the_body(
         .as_object_mut()
         .unwrap()
         .remove("software_statement");
-    let again = update(&fx, &client, &rat(&updated), &without)
+    let again = update(&fx, &client, &token(&updated), &without)
         .await
         .unwrap();
     check(&again.metadata);
@@ -1521,7 +1484,7 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
     let signed = SignedRequests::new(Arc::new(
         StaticKeySource::new().with_any_issuer(jwks("client.jwks.json")),
     ));
-    let fx = Fixture::new(|r| {
+    let fx = Server::configured(|r| {
         r.with_software_statements(trusting_issuer())
             .with_signed_requests(signed)
     });
@@ -1541,12 +1504,7 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
         "client_name#en": "Evil Corp",
         "client_name#fr": "Evil Corp SA",
     });
-    let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "client-es256" });
-    let jwt = jws(
-        &header,
-        &claims,
-        signer("ES256", "client-es256.pem").as_ref(),
-    );
+    let jwt = client_jws(&claims);
     let client = fx
         .registrar
         .register(
@@ -1564,11 +1522,11 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
 
 // ---- issue 14 (helper "jose"): B9 wrong issuer's key, B11 bounded caches ----
 
-fn trusting_two_issuers() -> Fixture {
+fn trusting_two_issuers() -> Server {
     let keys = StaticKeySource::new()
         .with_issuer(ISSUER, jwks("issuer.jwks.json"))
         .with_issuer(OTHER_ISSUER, jwks("attacker.jwks.json"));
-    Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(keys))))
+    Server::configured(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(keys))))
 }
 
 /// RFC 7591 §3.2.2: a statement naming trusted issuer A but signed with trusted issuer B's key
@@ -1607,8 +1565,8 @@ async fn a_statement_of_one_trusted_issuer_signed_with_another_trusted_issuers_k
         &claims,
         other_signer.as_ref(),
     );
-    fx.accept(&body_with(&own)).await;
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&own)).await;
+    fx.register(&body_with(&issuer_jws(
         "RS256",
         &statement_claims(fx.now()),
     )))
@@ -1638,8 +1596,9 @@ async fn the_caching_key_source_stays_bounded_under_random_issuers() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache =
         Arc::new(CachingKeySource::new(inner.clone(), Duration::from_secs(3600)).max_entries(64));
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(cache.clone())));
-    fx.accept(&body_with(&issuer_jws(
+    let fx =
+        Server::configured(|r| r.with_software_statements(SoftwareStatements::new(cache.clone())));
+    fx.register(&body_with(&issuer_jws(
         "ES256",
         &statement_claims(fx.now()),
     )))
@@ -1655,7 +1614,7 @@ async fn the_caching_key_source_stays_bounded_under_random_issuers() {
         );
     }
     let calls = inner.calls();
-    fx.accept(&body_with(&issuer_jws(
+    fx.register(&body_with(&issuer_jws(
         "ES256",
         &statement_claims(fx.now()),
     )))
@@ -1676,7 +1635,9 @@ async fn the_caching_key_source_stays_bounded_under_random_issuers() {
 async fn the_caching_key_source_forgets_untrusted_issuers_under_a_flood() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache = CachingKeySource::new(inner.clone(), Duration::from_secs(3600));
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(cache)))
+    });
     let first = random_issuer_statement(0, fx.now());
     fx.refuse(&first).await;
     for n in 1..2000 {
@@ -1694,7 +1655,9 @@ async fn the_caching_key_source_keeps_not_trusted_answers_briefly() {
     let inner = Counting::new(&["issuer-es256"]);
     let cache = CachingKeySource::new(inner.clone(), Duration::from_secs(3600))
         .negative_ttl(Duration::ZERO);
-    let fx = Fixture::new(|r| r.with_software_statements(SoftwareStatements::new(Arc::new(cache))));
+    let fx = Server::configured(|r| {
+        r.with_software_statements(SoftwareStatements::new(Arc::new(cache)))
+    });
     let body = random_issuer_statement(0, fx.now());
     fx.refuse(&body).await;
     fx.refuse(&body).await;
@@ -1739,7 +1702,7 @@ async fn the_memory_replay_guard_is_bounded() {
 /// is remembered like an integer one.
 #[tokio::test]
 async fn with_a_replay_guard_a_statement_without_exp_is_refused() {
-    let fx = Fixture::new(|r| {
+    let fx = Server::configured(|r| {
         r.with_software_statements(
             trusting_issuer().replay_guard(Arc::new(MemoryReplayGuard::new())),
         )
@@ -1761,7 +1724,7 @@ async fn with_a_replay_guard_a_statement_without_exp_is_refused() {
         json!({ "exp": (now + 300) as f64 + 0.25, "jti": "float-exp" }),
     );
     let statement = issuer_jws("ES256", &float_exp);
-    fx.accept(&body_with(&statement)).await;
+    fx.register(&body_with(&statement)).await;
     let err = fx.refuse(&body_with(&statement)).await;
     let reply = assert_error(err, 400, "invalid_software_statement");
     assert!(reply.description().contains("used before"), "{reply:?}");
@@ -1777,7 +1740,7 @@ async fn with_a_replay_guard_a_statement_without_exp_is_refused() {
 async fn a_re_registration_cannot_drop_the_clients_statement() {
     let mut policy = oauth_dcr::ServerPolicy::new(ENDPOINT);
     policy.idempotent_registration = true;
-    let fx = Fixture::with_policy(policy, |r| r.with_software_statements(trusting_issuer()));
+    let fx = Server::build(policy, |r| r.with_software_statements(trusting_issuer()));
     let instance = |statement: Option<String>| {
         let mut body = json!({
             "redirect_uris": [REDIRECT],
@@ -1791,7 +1754,7 @@ async fn a_re_registration_cannot_drop_the_clients_statement() {
         body
     };
     let statement = || issuer_jws("ES256", &statement_claims(fx.now()));
-    let first = fx.accept(&instance(Some(statement()))).await;
+    let first = fx.register(&instance(Some(statement()))).await;
     assert_eq!(first.metadata.client_name.as_deref(), Some("B"));
     let before = fx.store.get(&first.client_id).await.unwrap();
 
@@ -1800,7 +1763,7 @@ async fn a_re_registration_cannot_drop_the_clients_statement() {
     assert_eq!(fx.store.get(&first.client_id).await.unwrap(), before);
 
     fx.clock.advance(time::Duration::seconds(5));
-    let again = fx.accept(&instance(Some(statement()))).await;
+    let again = fx.register(&instance(Some(statement()))).await;
     assert_eq!(again.client_id, first.client_id);
     assert_eq!(again.metadata.client_name.as_deref(), Some("B"));
 }
@@ -1809,7 +1772,7 @@ async fn a_re_registration_cannot_drop_the_clients_statement() {
 /// statement: nothing shows it is for the same software.
 #[tokio::test]
 async fn a_statement_naming_no_software_cannot_replace_the_clients() {
-    let fx = Fixture::statements();
+    let fx = Server::statements();
     let anonymous = |name: &str| {
         with(
             statement_claims(fx.now()),
@@ -1817,18 +1780,16 @@ async fn a_statement_naming_no_software_cannot_replace_the_clients() {
         )
     };
     let client = fx
-        .accept(&body_with(&issuer_jws("ES256", &anonymous("Good Bank"))))
+        .register(&body_with(&issuer_jws("ES256", &anonymous("Good Bank"))))
         .await;
     let before = fx.store.get(&client.client_id).await.unwrap();
     let mut body = body_with(&issuer_jws("ES256", &anonymous("Other Bank")));
     body["client_id"] = json!(client.client_id);
     let err = fx
-        .registrar
         .update(
             &client.client_id,
             Some(client.registration_access_token.secret()),
-            &serde_json::to_vec(&body).unwrap(),
-            &RequestContext::new(),
+            &body,
         )
         .await
         .unwrap_err();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{policy, web_client, Reply, Server};
+use common::{policy, web_client, Reply, Server, EC_X, EC_Y, RSA_1024_N};
 use oauth_dcr::{
     AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType,
     ScopePolicy, ServerPolicy, SubjectType,
@@ -335,7 +335,7 @@ async fn several_violations_are_reported_together_in_one_error() {
         "jwks_uri": "https://app.example/jwks.json",
         "jwks": {"keys": []},
     }));
-    let err = server.refuse(&body).await;
+    let err = server.refuse_bytes(&body).await;
     let RegistrationError::InvalidMetadata(violations) = &err else {
         panic!("expected InvalidMetadata, got {err:?}");
     };
@@ -377,7 +377,7 @@ async fn a_bad_redirect_uri_decides_the_code_even_next_to_a_wrongly_typed_member
         "redirect_uris": ["https://app.example/cb#fragment"],
         "client_name": 5,
     }));
-    let err = server.refuse(&body).await;
+    let err = server.refuse_bytes(&body).await;
     let RegistrationError::InvalidMetadata(violations) = &err else {
         panic!("expected InvalidMetadata, got {err:?}");
     };
@@ -1143,7 +1143,7 @@ async fn scope_policy_reject_refuses_what_it_does_not_allow() {
     .await;
     let server = Server::with_policy(reject.clone());
     let err = server
-        .refuse(&web_with(json!({ "scope": "openid admin" })))
+        .refuse_bytes(&web_with(json!({ "scope": "openid admin" })))
         .await;
     assert!(Reply::of(err).description().contains("admin"));
     assert_accepted(&reject, [web_with(json!({ "scope": "profile openid" }))]).await;
@@ -1522,12 +1522,6 @@ async fn loopback_and_unspecified_look_alikes_are_refused_for_web_clients() {
     .await;
 }
 
-/// A 1024-bit RSA modulus (`openssl genrsa 1024`).
-const RSA_1024_N: &str = "6hSzeOgFwUJ_wQOKO4QpD6O95exdV6aOHSGRTqKekzrqY_6BcHPmnd65jFbkpATAtdabr3dj7k7vFACGiZwswkE__UpmhI3-dI2hNeYkvC8ViYsayJNnTIgR63ZGpJKJ59qFNrGZezOl93d1zI9tNDr5kPvGon26wV6p9ezE-ac";
-/// The RFC 7517 Appendix A.1 P-256 key.
-const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
-const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
-
 #[tokio::test]
 async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
     let bad_keys = [
@@ -1548,7 +1542,7 @@ async fn every_client_key_is_parsed_and_weak_or_malformed_keys_are_refused() {
     assert_refused_on_both(&policy(), cases, "invalid_client_metadata", "jwks").await;
     // The refusal names the key by index and `kid`.
     let weak = json!({ "jwks": {"keys": [{"kty": "RSA", "kid": "old-1024", "n": RSA_1024_N, "e": "AQAB"}]} });
-    let err = Server::new().refuse(&web_with(weak)).await;
+    let err = Server::new().refuse_bytes(&web_with(weak)).await;
     let reply = Reply::of(err);
     for needle in ["key 0", "old-1024", "1024"] {
         assert!(

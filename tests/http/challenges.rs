@@ -4,16 +4,8 @@
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{RequestBuilder, StatusCode};
 
-use crate::server::{Reply, Server, JSON};
-
-const BOOTSTRAP: [&str; 4] = [
-    "--bootstrap-client",
-    "registerClient:password",
-    "--require-initial-token",
-    "register",
-];
-
-const CLIENT: &str = r#"{"redirect_uris":["https://app.example/cb"]}"#;
+use crate::common::web_client;
+use crate::server::{Reply, Server, BOOTSTRAP, JSON};
 
 /// 401 with `WWW-Authenticate: Bearer` and nothing else: no `error=`, no description; the body
 /// is still an error object, with `invalid_request`, never `invalid_token`.
@@ -61,7 +53,7 @@ fn post(server: &Server) -> RequestBuilder {
         .http
         .post(server.url("/register"))
         .header(CONTENT_TYPE, JSON)
-        .body(CLIENT)
+        .body(web_client().to_string())
 }
 
 #[tokio::test]
@@ -80,21 +72,25 @@ async fn a_registration_without_credentials_gets_a_challenge_without_an_error_co
     assert_bare_challenge(&server.send(op, basic).await, "Basic credentials");
 
     // A token that is wrong or malformed keeps `invalid_token`.
-    let wrong = server.register(CLIENT, Some("not-a-token-we-issued")).await;
+    let wrong = server
+        .register(&web_client().to_string(), Some("not-a-token-we-issued"))
+        .await;
     assert_invalid_token(&wrong, "an unknown token");
     let malformed = post(&server).header("authorization", "Bearer a b");
     assert_invalid_token(&server.send(op, malformed).await, "a malformed token");
 
     // Refusals stored nothing; the real token still registers.
     let token = initial_token(&server).await;
-    let created = server.register(CLIENT, Some(&token)).await;
+    let created = server
+        .register(&web_client().to_string(), Some(&token))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.json);
 }
 
 #[tokio::test]
 async fn management_without_credentials_gets_a_challenge_without_an_error_code() {
     let server = Server::start(&[]).await;
-    let created = server.register(CLIENT, None).await;
+    let created = server.register(&web_client().to_string(), None).await;
     let uri = created.str("registration_client_uri").to_owned();
     let token = created.str("registration_access_token").to_owned();
     let unknown = server.url("/register/no-such-client");
@@ -108,7 +104,7 @@ async fn management_without_credentials_gets_a_challenge_without_an_error_code()
                     .http
                     .put(target)
                     .header(CONTENT_TYPE, JSON)
-                    .body(CLIENT),
+                    .body(web_client().to_string()),
             ),
             ("delete", server.http.delete(target)),
             ("get", server.http.get(target).basic_auth("id", Some("s"))),
@@ -137,7 +133,7 @@ async fn management_without_credentials_gets_a_challenge_without_an_error_code()
 #[tokio::test]
 async fn a_wrong_or_rotated_token_keeps_invalid_token() {
     let server = Server::start(&[]).await;
-    let created = server.register(CLIENT, None).await;
+    let created = server.register(&web_client().to_string(), None).await;
     let uri = created.str("registration_client_uri").to_owned();
     let first = created.str("registration_access_token").to_owned();
     let op = "get /register/{client_id}";
@@ -176,7 +172,7 @@ async fn a_wrong_or_rotated_token_keeps_invalid_token() {
         .put(&uri)
         .bearer_auth("wrong")
         .header(CONTENT_TYPE, JSON)
-        .body(CLIENT);
+        .body(web_client().to_string());
     let reply = server.send("put /register/{client_id}", put).await;
     assert_invalid_token(&reply, "update with a wrong token");
 }

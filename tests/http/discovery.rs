@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 
+use crate::common::web_client;
 use crate::server::Server;
 
 const WELL_KNOWN: [&str; 2] = [
@@ -64,9 +65,7 @@ async fn issuer_flag_sets_every_advertised_url() {
         reply.json["registration_endpoint"],
         "https://as.example/register"
     );
-    let created = server
-        .register(r#"{"redirect_uris":["https://app.example/cb"]}"#, None)
-        .await;
+    let created = server.register(&web_client().to_string(), None).await;
     let client_id = created.str("client_id");
     assert_eq!(
         created.str("registration_client_uri"),
@@ -120,7 +119,7 @@ async fn cors_preflight_for_an_allowed_origin() {
                 .post(server.url("/register"))
                 .header("origin", "https://app.example")
                 .header("content-type", "application/json")
-                .body(r#"{"redirect_uris":["https://app.example/cb"]}"#),
+                .body(web_client().to_string()),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);

@@ -3,13 +3,8 @@
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
-use crate::server::{Reply, Server, JSON};
-
-fn assert_error(reply: &Reply, status: StatusCode, error: &str) {
-    assert_eq!(reply.status, status, "{:#}", reply.json);
-    assert_eq!(reply.error(), error);
-    assert_eq!(reply.header("cache-control"), "no-store");
-}
+use crate::common::web_client;
+use crate::server::{assert_error, Server, JSON};
 
 #[tokio::test]
 async fn not_json() {
@@ -46,13 +41,13 @@ async fn invalid_metadata() {
 #[tokio::test]
 async fn wrong_content_type() {
     let server = Server::start(&[]).await;
-    let body = r#"{"redirect_uris":["https://app.example/cb"]}"#;
+    let body = web_client().to_string();
     for content_type in [
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
-        let mut request = server.http.post(server.url("/register")).body(body);
+        let mut request = server.http.post(server.url("/register")).body(body.clone());
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
         }
@@ -129,9 +124,7 @@ async fn wrong_method() {
 #[tokio::test]
 async fn bad_or_missing_token() {
     let server = Server::start(&[]).await;
-    let created = server
-        .register(r#"{"redirect_uris":["https://app.example/cb"]}"#, None)
-        .await;
+    let created = server.register(&web_client().to_string(), None).await;
     let uri = created.str("registration_client_uri").to_owned();
     // Without credentials (or with another scheme): a bare challenge, `invalid_request`.
     let anonymous = [

@@ -1,6 +1,7 @@
 //! The example server's command line: what it accepts, what it refuses and what it says.
 
 use crate::app::{Config, StoreChoice};
+use crate::common::key_path;
 
 fn error(args: &[&str]) -> String {
     match Config::parse(args.iter().copied()) {
@@ -190,11 +191,6 @@ fn refused_values() {
 }
 
 // ---- issue 15, item 24: presets and the loopback fetch switch ----
-
-/// A key file of `tests/data/keys/`.
-fn key_path(name: &str) -> String {
-    format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn the_profile_flag_names_each_preset() {

@@ -7,6 +7,8 @@
 mod app;
 
 mod challenges;
+#[path = "../common/mod.rs"]
+mod common;
 mod discovery;
 mod errors;
 mod flags;

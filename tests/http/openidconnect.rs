@@ -18,14 +18,7 @@ use openidconnect::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::server::Server;
-
-const BOOTSTRAP: [&str; 4] = [
-    "--bootstrap-client",
-    "registerClient:password",
-    "--require-initial-token",
-    "register",
-];
+use crate::server::{Server, BOOTSTRAP};
 
 /// The four members RFC 7592 §2.2 says an update must not carry.
 const SERVER_ONLY: [&str; 4] = [

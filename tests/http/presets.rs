@@ -5,12 +5,8 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::common::data_path;
 use crate::server::{Server, JSON};
-
-/// A file of `tests/data/`.
-fn data(name: &str) -> String {
-    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 async fn discovery(server: &Server) -> Value {
     let url = server.url("/.well-known/openid-configuration");
@@ -39,7 +35,7 @@ async fn a_fapi2_native_app_registers_over_http_with_profile_fapi2() {
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
 
     // curl -s …/register -H 'Content-Type: application/json' -d @tests/data/fapi2-native-app.json
-    let app = std::fs::read_to_string(data("fapi2-native-app.json")).unwrap();
+    let app = std::fs::read_to_string(data_path("fapi2-native-app.json")).unwrap();
     let reply = server.register(&app, None).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:#}", reply.json);
     assert_eq!(
@@ -121,7 +117,7 @@ async fn each_profile_flag_runs_its_preset() {
 
     // Without a preset, the same FAPI client gets the crate's defaults (no PAR forced).
     let plain = Server::start(&[]).await;
-    let app = std::fs::read_to_string(data("fapi2-native-app.json")).unwrap();
+    let app = std::fs::read_to_string(data_path("fapi2-native-app.json")).unwrap();
     let mut app: Value = serde_json::from_str(&app).unwrap();
     app["require_pushed_authorization_requests"] = json!(false);
     let reply = plain.register(&app.to_string(), None).await;
@@ -134,7 +130,7 @@ async fn each_profile_flag_runs_its_preset() {
 
 #[tokio::test]
 async fn uk_open_banking_runs_on_the_directory_keys_and_refuses_plain_json() {
-    let jwks = data("keys/issuer.jwks.json");
+    let jwks = data_path("keys/issuer.jwks.json");
     let directory = format!("OpenBanking Ltd={jwks}");
     let server = Server::start(&[
         "--profile",

@@ -1,48 +1,46 @@
 //! The protection flags end to end: `--trust-issuer` / `--require-software-statement` and
 //! `--signed-request-jwks` / `--require-signed-request`.
 //!
-//! Each test makes its own P-256 keys with josekit and writes their public JWK Set to a file the
-//! server loads at startup, as an operator would.
+//! The keys are those of `tests/data/keys/`: the server loads their public JWK Set files at
+//! startup, as an operator's would.
 
-use std::path::PathBuf;
-
-use josekit::jwk::{Jwk, KeyPair as _};
-use josekit::jws::{JwsHeader, ES256};
-use josekit::jwt::{self, JwtPayload};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use crate::server::{Reply, Server, JSON};
+use crate::common::{jws, key_path, signer, web_client, ISSUER};
+use crate::server::{assert_error, Reply, Server, JSON};
 
-const DIRECTORY: &str = "https://directory.example";
-
-/// A signing key and the file holding its public JWK Set.
+/// A signing key of `tests/data/keys/` and the file holding its public JWK Set, which the server
+/// loads at startup as an operator's would.
 pub(crate) struct Key {
-    private: Jwk,
-    jwks_file: PathBuf,
+    kid: &'static str,
+    pem: &'static str,
+    jwks_file: String,
 }
 
 impl Key {
-    pub(crate) fn new(name: &str) -> Self {
-        let mut pair = ES256.generate_key_pair().expect("a P-256 key");
-        pair.set_key_id(Some(name));
-        let public = pair.to_jwk_public_key();
-        let jwks_file = std::env::temp_dir().join(format!(
-            "oauth-dcr-http-{}-{name}.jwks.json",
-            std::process::id()
-        ));
-        let jwks = json!({ "keys": [Value::Object(public.as_ref().clone())] });
-        std::fs::write(&jwks_file, jwks.to_string()).expect("write the JWK Set");
+    /// The directory's ES256 key (`issuer-es256`), in `issuer.jwks.json`.
+    pub(crate) fn directory() -> Self {
+        Self::of("issuer-es256", "issuer-es256.pem", "issuer.jwks.json")
+    }
+
+    /// The client software's ES256 key (`client-es256`), in `client.jwks.json`.
+    pub(crate) fn client() -> Self {
+        Self::of("client-es256", "client-es256.pem", "client.jwks.json")
+    }
+
+    fn of(kid: &'static str, pem: &'static str, jwks: &str) -> Self {
         Self {
-            private: pair.to_jwk_private_key(),
-            jwks_file,
+            kid,
+            pem,
+            jwks_file: key_path(jwks),
         }
     }
 
     pub(crate) fn path(&self) -> &str {
-        self.jwks_file.to_str().expect("a UTF-8 temporary path")
+        &self.jwks_file
     }
 
     /// A compact JWS of `claims` with `iat` and `exp` (five minutes) added.
@@ -50,20 +48,12 @@ impl Key {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + 300).into());
-        let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
-        if let Some(kid) = self.private.key_id() {
-            header.set_key_id(kid);
-        }
-        let signer = ES256.signer_from_jwk(&self.private).expect("a signer");
-        let payload = JwtPayload::from_map(claims).expect("claims");
-        jwt::encode_with_signer(&payload, &header, &signer).expect("a JWS")
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.jwks_file);
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
+        jws(
+            &header,
+            &Value::Object(claims),
+            signer("ES256", self.pem).as_ref(),
+        )
     }
 }
 
@@ -83,18 +73,18 @@ pub(crate) async fn post(server: &Server, content_type: &str, body: String) -> R
     server.send("post /register", request).await
 }
 
-fn assert_error(reply: &Reply, status: StatusCode, error: &str, description: &str) {
-    assert_eq!(reply.status, status, "{:#}", reply.json);
-    assert_eq!(reply.error(), error);
+/// [`assert_error`], and the description says `description`.
+fn assert_refusal(reply: &Reply, status: StatusCode, error: &str, description: &str) {
+    assert_error(reply, status, error);
     let text = reply.json["error_description"].as_str().unwrap_or_default();
     assert!(text.contains(description), "{text:?} lacks {description:?}");
 }
 
 #[tokio::test]
 async fn software_statements_from_a_trusted_issuer() {
-    let directory = Key::new("directory");
-    let stranger = Key::new("stranger");
-    let trust = format!("{DIRECTORY}={}", directory.path());
+    let directory = Key::directory();
+    let stranger = Key::client();
+    let trust = format!("{ISSUER}={}", directory.path());
     let server = Server::start(&["--trust-issuer", &trust, "--require-software-statement"]).await;
     let body = |statement: &str| {
         json!({
@@ -105,15 +95,15 @@ async fn software_statements_from_a_trusted_issuer() {
         .to_string()
     };
     let statement_claims = json!({
-        "iss": DIRECTORY,
+        "iss": ISSUER,
         "jti": "statement-1",
         "software_id": "4NRB1-0XZABZI9E6-5SM3R",
         "client_name": "Name In The Statement",
     });
 
-    let plain = r#"{"redirect_uris":["https://app.example/cb"]}"#;
-    let missing = server.register(plain, None).await;
-    assert_error(
+    let plain = web_client().to_string();
+    let missing = server.register(&plain, None).await;
+    assert_refusal(
         &missing,
         StatusCode::BAD_REQUEST,
         "invalid_software_statement",
@@ -139,7 +129,7 @@ async fn software_statements_from_a_trusted_issuer() {
     let refused = post(&server, JSON, body(&forged)).await;
     // Signed with a key the trusted issuer's set does not hold: the signature does not verify
     // with its issuer's keys, an invalid statement (RFC 7591 §3.2.2; issue 14, B9).
-    assert_error(
+    assert_refusal(
         &refused,
         StatusCode::BAD_REQUEST,
         "invalid_software_statement",
@@ -148,7 +138,7 @@ async fn software_statements_from_a_trusted_issuer() {
 
     let untrusted = stranger.sign(claims(json!({"iss": "https://elsewhere.example"})));
     let refused = post(&server, JSON, body(&untrusted)).await;
-    assert_error(
+    assert_refusal(
         &refused,
         StatusCode::BAD_REQUEST,
         "unapproved_software_statement",
@@ -158,8 +148,8 @@ async fn software_statements_from_a_trusted_issuer() {
 
 #[tokio::test]
 async fn signed_request_bodies() {
-    let client_key = Key::new("client");
-    let stranger = Key::new("stranger-signed");
+    let client_key = Key::client();
+    let stranger = Key::directory();
     let server = Server::start(&[
         "--signed-request-jwks",
         client_key.path(),
@@ -176,10 +166,8 @@ async fn signed_request_bodies() {
         })))
     };
 
-    let plain = server
-        .register(r#"{"redirect_uris":["https://app.example/cb"]}"#, None)
-        .await;
-    assert_error(
+    let plain = server.register(&web_client().to_string(), None).await;
+    assert_refusal(
         &plain,
         StatusCode::BAD_REQUEST,
         "invalid_request",
@@ -196,14 +184,14 @@ async fn signed_request_bodies() {
     );
 
     let replayed = post(&server, "application/jwt", signed).await;
-    assert_error(&replayed, StatusCode::BAD_REQUEST, "invalid_request", "jti");
+    assert_refusal(&replayed, StatusCode::BAD_REQUEST, "invalid_request", "jti");
 
     let forged = post(&server, "application/jwt", request(&stranger, "request-2")).await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{:#}", forged.json);
     assert_eq!(forged.error(), "invalid_request");
 
     let other = post(&server, "text/plain", request(&client_key, "request-3")).await;
-    assert_error(
+    assert_refusal(
         &other,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "invalid_request",
@@ -225,7 +213,7 @@ async fn signed_request_bodies() {
 
 #[tokio::test]
 async fn signed_requests_are_optional_without_the_require_flag() {
-    let client_key = Key::new("client-optional");
+    let client_key = Key::client();
     let server = Server::start(&["--signed-request-jwks", client_key.path()]).await;
     server.assert_serving().await;
     let signed = client_key.sign(claims(json!({
@@ -242,7 +230,7 @@ async fn signed_requests_are_optional_without_the_require_flag() {
 /// left out; `aud` must be this server's issuer (issue 14, B10).
 #[tokio::test]
 async fn signed_requests_need_this_servers_audience_and_no_issuer() {
-    let client_key = Key::new("client-audience");
+    let client_key = Key::client();
     let server = Server::start(&["--signed-request-jwks", client_key.path()]).await;
     let request = |aud: Value, jti: &str| {
         let mut members = json!({ "jti": jti, "redirect_uris": ["https://app.example/cb"] });
@@ -263,6 +251,6 @@ async fn signed_requests_need_this_servers_audience_and_no_issuer() {
         (Value::Null, "nowhere"),
     ] {
         let refused = post(&server, "application/jwt", request(aud, jti)).await;
-        assert_error(&refused, StatusCode::BAD_REQUEST, "invalid_request", "aud");
+        assert_refusal(&refused, StatusCode::BAD_REQUEST, "invalid_request", "aud");
     }
 }

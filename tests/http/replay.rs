@@ -50,7 +50,7 @@ fn assert_replay(reply: &Reply, error: &str) {
 
 #[tokio::test]
 async fn a_software_statement_is_accepted_once_across_replicas_on_postgres() {
-    let directory = Key::new("pg-directory");
+    let directory = Key::directory();
     let trust = format!("https://directory.example/ob={}", directory.path());
     let flags = ["--trust-issuer", &trust, "--require-software-statement"];
     let Some((a, b)) = replicas(&flags).await else {
@@ -79,7 +79,7 @@ async fn a_software_statement_is_accepted_once_across_replicas_on_postgres() {
 
 #[tokio::test]
 async fn a_signed_request_is_accepted_once_across_replicas_on_postgres() {
-    let client_key = Key::new("pg-signed-client");
+    let client_key = Key::client();
     let flags = [
         "--signed-request-jwks",
         client_key.path(),

@@ -9,10 +9,28 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::app;
+use crate::common::web_client;
 use crate::openapi::spec;
 
 pub(crate) const JSON: &str = "application/json";
 pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The flags of a server whose registrations need an initial access token, which its bootstrap
+/// client `registerClient:password` gets from the token endpoint.
+pub(crate) const BOOTSTRAP: [&str; 4] = [
+    "--bootstrap-client",
+    "registerClient:password",
+    "--require-initial-token",
+    "register",
+];
+
+/// Asserts an error reply's status and error code, and `Cache-Control: no-store`.
+#[track_caller]
+pub(crate) fn assert_error(reply: &Reply, status: StatusCode, error: &str) {
+    assert_eq!(reply.status, status, "{:#}", reply.json);
+    assert_eq!(reply.error(), error);
+    assert_eq!(reply.header("cache-control"), "no-store");
+}
 
 /// A running example server and a client for it.
 pub(crate) struct Server {
@@ -142,9 +160,7 @@ impl Server {
 
     /// Registers a client successfully: the server still serves.
     pub(crate) async fn assert_serving(&self) {
-        let reply = self
-            .register(r#"{"redirect_uris":["https://app.example/cb"]}"#, None)
-            .await;
+        let reply = self.register(&web_client().to_string(), None).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:#}", reply.json);
     }
 }

@@ -4,14 +4,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::server::{Server, JSON};
-
-const BOOTSTRAP: [&str; 4] = [
-    "--bootstrap-client",
-    "registerClient:password",
-    "--require-initial-token",
-    "register",
-];
+use crate::server::{Reply, Server, BOOTSTRAP, JSON};
 
 const CLIENT_CREDENTIALS_CLIENT: &str = r#"{"grant_types":["client_credentials"],"scope":"openid profile","redirect_uris":["https://tmp.com"]}"#;
 
@@ -174,6 +167,15 @@ async fn register_read_update_delete_on_postgres() {
 }
 
 async fn register_read_update_delete_on(server: &Server) {
+    let endpoint = discover_the_endpoint(server).await;
+    let (client_id, uri, first_token) = register_the_web_app(server, &endpoint).await;
+    let read = read_with_rotation(server, &uri, &client_id, &first_token).await;
+    let third_token = update_by_sending_back(server, &uri, &client_id, &read).await;
+    delete_until_gone(server, &uri, &third_token).await;
+}
+
+/// Discovery names the registration endpoint.
+async fn discover_the_endpoint(server: &Server) -> String {
     // curl -s http://127.0.0.1:8080/.well-known/openid-configuration
     let discovery = server
         .send(
@@ -187,14 +189,18 @@ async fn register_read_update_delete_on(server: &Server) {
     assert_eq!(discovery.str("issuer"), server.base);
     let endpoint = discovery.str("registration_endpoint").to_owned();
     assert_eq!(endpoint, server.url("/register"));
+    endpoint
+}
 
+/// Registers README's web app: its client id, its client URI and its first token.
+async fn register_the_web_app(server: &Server, endpoint: &str) -> (String, String, String) {
     // curl -s $ENDPOINT -H 'Content-Type: application/json' -d '{…"client_name":"My Web App"}'
     let created = server
         .send(
             "post /register",
             server
                 .http
-                .post(&endpoint)
+                .post(endpoint)
                 .header(CONTENT_TYPE, JSON)
                 .body(WEB_CLIENT),
         )
@@ -221,12 +227,21 @@ async fn register_read_update_delete_on(server: &Server) {
     let uri = created.str("registration_client_uri").to_owned();
     assert_eq!(uri, format!("{endpoint}/{client_id}"));
     let first_token = created.str("registration_access_token").to_owned();
+    (client_id, uri, first_token)
+}
 
+/// A read answers 200 with a new token, and the old one stops working.
+async fn read_with_rotation(
+    server: &Server,
+    uri: &str,
+    client_id: &str,
+    first_token: &str,
+) -> Reply {
     // curl -s $URI -H "Authorization: Bearer $RAT": 200, and a new token.
     let read = server
         .send(
             "get /register/{client_id}",
-            server.http.get(&uri).bearer_auth(&first_token),
+            server.http.get(uri).bearer_auth(first_token),
         )
         .await;
     assert_eq!(read.status, StatusCode::OK);
@@ -243,7 +258,7 @@ async fn register_read_update_delete_on(server: &Server) {
     let stale = server
         .send(
             "get /register/{client_id}",
-            server.http.get(&uri).bearer_auth(&first_token),
+            server.http.get(uri).bearer_auth(first_token),
         )
         .await;
     assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
@@ -256,7 +271,17 @@ async fn register_read_update_delete_on(server: &Server) {
         stale.json["error_description"],
         "the registration access token is not valid"
     );
+    read
+}
 
+/// What the read returned, sent back with one change, updates the client; returns the new token.
+async fn update_by_sending_back(
+    server: &Server,
+    uri: &str,
+    client_id: &str,
+    read: &Reply,
+) -> String {
+    let second_token = read.str("registration_access_token");
     // echo "$READ" | jq 'del(.registration_access_token, .registration_client_uri,
     //   .client_secret_expires_at, .client_id_issued_at) | .client_name = "My Renamed App"' |
     //   curl -s -X PUT $URI -H "Authorization: Bearer $RAT" -d @-
@@ -279,8 +304,8 @@ async fn register_read_update_delete_on(server: &Server) {
             "put /register/{client_id}",
             server
                 .http
-                .put(&uri)
-                .bearer_auth(&second_token)
+                .put(uri)
+                .bearer_auth(second_token)
                 .header(CONTENT_TYPE, JSON)
                 .body(update.to_string()),
         )
@@ -293,12 +318,16 @@ async fn register_read_update_delete_on(server: &Server) {
     }
     let third_token = updated.str("registration_access_token").to_owned();
     assert_ne!(third_token, second_token, "the token rotates on update");
+    third_token
+}
 
+/// Delete answers 204 without a body; the same token then answers 401.
+async fn delete_until_gone(server: &Server, uri: &str, third_token: &str) {
     // curl -s -i -X DELETE $URI -H "Authorization: Bearer $RAT": 204 without a body.
     let deleted = server
         .send(
             "delete /register/{client_id}",
-            server.http.delete(&uri).bearer_auth(&third_token),
+            server.http.delete(uri).bearer_auth(third_token),
         )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -308,7 +337,7 @@ async fn register_read_update_delete_on(server: &Server) {
     let gone = server
         .send(
             "get /register/{client_id}",
-            server.http.get(&uri).bearer_auth(&third_token),
+            server.http.get(uri).bearer_auth(third_token),
         )
         .await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
