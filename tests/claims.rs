@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
-use oauth_dcr::{
-    IssuedInitialTokens, JwtRules, MemoryReplayGuard, MemoryStore, Registrar, RegistrationError,
-    RegistrationResponse, ReplayGuard, RequestContext, ServerPolicy, SignedRequests,
-    StaticKeySource, StoreError, TokenSpec,
-};
+use oauth_dcr::{MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy, StoreError};
+use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
+use oauth_dcr::statements::{JwtRules, MemoryReplayGuard, ReplayGuard, SignedRequests, StaticKeySource};
 use proptest::prelude::*;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -180,11 +178,11 @@ impl Mode {
             Self::Statement => {
                 let body = json!({ "redirect_uris": [REDIRECT], "software_statement": token });
                 let bytes = serde_json::to_vec(&body).unwrap();
-                registrar.register(&bytes, &RequestContext::new()).await
+                registrar.register_bytes(&bytes, &RequestContext::new()).await
             }
             Self::SignedBody => {
                 let context = RequestContext::new().with_body_format(oauth_dcr::BodyFormat::Jwt);
-                registrar.register(token.as_bytes(), &context).await
+                registrar.register_bytes(token.as_bytes(), &context).await
             }
         }
     }
@@ -344,7 +342,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
         clock.set(at(used));
         let context = bearer(token.secret());
         let body = serde_json::to_vec(&json!({ "redirect_uris": [REDIRECT] })).unwrap();
-        let status = match registrar.register(&body, &context).await {
+        let status = match registrar.register_bytes(&body, &context).await {
             Ok(client) => client.status.as_u16(),
             Err(e) => e.status().as_u16(),
         };
@@ -581,7 +579,7 @@ impl oauth_dcr::fetch::Fetcher for ForeverDocument {
 /// checked arithmetic, not a panic.
 #[test]
 fn a_document_cache_lifetime_past_what_the_clock_can_add_does_not_panic() {
-    let mut documents = oauth_dcr::DocumentPolicy::default();
+    let mut documents = oauth_dcr::documents::DocumentPolicy::default();
     documents.min_cache = std::time::Duration::MAX;
     documents.max_cache = std::time::Duration::MAX;
     documents.failure_cache = std::time::Duration::MAX;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_dcr::store::{Capability, ClientCount, InstanceIndex, UsageLog};
-use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, SecretHash, StoreError};
+use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, StoreError};
+use oauth_dcr::store::SecretHash;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -21,7 +22,7 @@ async fn memory_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_replay_guard_conforms() {
-    testkit::check_replay_guard(Arc::new(oauth_dcr::MemoryReplayGuard::new())).await;
+    testkit::check_replay_guard(Arc::new(oauth_dcr::statements::MemoryReplayGuard::new())).await;
 }
 
 const ALL: [Capability; 3] = [

@@ -8,6 +8,7 @@
 #![cfg(feature = "fetch")]
 
 mod common;
+use common::Bytes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,10 +21,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use common::{ENDPOINT, MCP_DOCUMENT};
 use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpFetcher};
-use oauth_dcr::{
-    discovery_metadata, DocumentPolicy, DocumentTrust, MemoryStore, Registrar, RegistrationError,
-    ServerPolicy, Trust,
-};
+use oauth_dcr::{MemoryStore, Registrar, RegistrationError, ServerPolicy};
+use oauth_dcr::discovery::discovery_metadata;
+use oauth_dcr::documents::{DocumentPolicy, DocumentTrust, Trust};
 
 /// What the loopback server answers for one path.
 #[derive(Clone)]
@@ -170,7 +170,7 @@ async fn a_valid_document_resolves_to_what_a_registration_would_store() {
     // The same document, minus its client_id and with `none` spelled out, as a registration body.
     let body = doc_body(id, r#","token_endpoint_auth_method":"none""#);
     let registered = registrar
-        .validate(body.as_bytes())
+        .validate_bytes(body.as_bytes())
         .expect("valid as a registration");
     assert_eq!(resolved.metadata, registered);
     assert_eq!(resolved.metadata.client_name.as_deref(), Some("Agent"));
@@ -844,14 +844,14 @@ async fn documents_meet_the_address_key_character_contact_and_scope_rules() {
 
 /// The host's hook (what the deployment profiles' rules use) sees a document as it sees a
 /// registration, and may refuse it.
-struct NoAgents(Mutex<Vec<oauth_dcr::Operation>>);
+struct NoAgents(Mutex<Vec<oauth_dcr::events::Operation>>);
 
 #[async_trait]
-impl oauth_dcr::RegistrationHook for NoAgents {
+impl oauth_dcr::events::RegistrationHook for NoAgents {
     async fn check(
         &self,
         metadata: &mut oauth_dcr::ClientMetadata,
-        context: &oauth_dcr::HookContext<'_>,
+        context: &oauth_dcr::events::HookContext<'_>,
     ) -> Result<(), RegistrationError> {
         self.0.lock().unwrap().push(context.operation);
         if metadata.client_name.as_deref() == Some("Agent") {
@@ -877,7 +877,7 @@ async fn documents_meet_the_hook_and_the_sector_identifier_check() {
     refused(err, "invalid_client_metadata", "agents are not welcome");
     assert_eq!(
         hook.0.lock().unwrap().as_slice(),
-        [oauth_dcr::Operation::Resolve]
+        [oauth_dcr::events::Operation::Resolve]
     );
 
     f.site

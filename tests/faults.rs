@@ -11,17 +11,18 @@
 //! Identifiers, secrets, tokens and the clock are deterministic, so the state a successful
 //! operation leaves can be computed in a twin store and compared record for record.
 
+mod common;
+use common::Bytes;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use oauth_dcr::store::{ClientCount, UsageLog};
-use oauth_dcr::{
-    ClientRecord, ClientSecret, ClientStore, Clock, CredentialGenerator, InitialTokenStore,
-    IssuedInitialTokens, IssuedToken, MemoryStore, RandomError, Registrar, RegistrationAccessToken,
-    RequestContext, SecretHash, ServerPolicy, StoreError, TokenSpec,
-};
+use oauth_dcr::{ClientRecord, ClientSecret, ClientStore, Clock, MemoryStore, Registrar, RegistrationAccessToken, RequestContext, ServerPolicy, StoreError};
+use oauth_dcr::credentials::{CredentialGenerator, RandomError};
+use oauth_dcr::initial_tokens::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
+use oauth_dcr::store::SecretHash;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -284,7 +285,7 @@ impl World {
         let body = json!({"redirect_uris": ["https://app.example/cb"]}).to_string();
         for _ in 0..2 {
             registrar
-                .register(body.as_bytes(), &RequestContext::new())
+                .register_bytes(body.as_bytes(), &RequestContext::new())
                 .await
                 .unwrap();
         }

@@ -6,6 +6,7 @@
 
 mod arbitrary;
 mod common;
+use common::Bytes;
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,10 +15,8 @@ use common::{
     ENDPOINT, ISSUER, START,
 };
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
-use oauth_dcr::{
-    BodyFormat, ErrorCode, Jwks, MemoryStore, Registrar, RegistrationError, RequestContext,
-    ServerPolicy, SignedRequests, SoftwareStatements, StaticKeySource,
-};
+use oauth_dcr::{BodyFormat, ErrorCode, MemoryStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
+use oauth_dcr::statements::{Jwks, SignedRequests, SoftwareStatements, StaticKeySource};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -121,12 +120,12 @@ fn check_response(response: &http::Response<Vec<u8>>) -> Result<(), TestCaseErro
 /// the same body and delete.
 fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
     let registrar = plain();
-    let validated = registrar.validate(data);
+    let validated = registrar.validate_bytes(data);
     if let Err(e) = &validated {
         check_error(e)?;
     }
     block_on(async {
-        let client = match registrar.register(data, &RequestContext::new()).await {
+        let client = match registrar.register_bytes(data, &RequestContext::new()).await {
             Ok(client) => client,
             Err(e) => {
                 check_error(&e)?;
@@ -139,7 +138,7 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
         };
         prop_assert_eq!(client.status.as_u16(), 201);
         prop_assert_eq!(validated.as_ref().ok(), Some(&*client.metadata));
-        let token = client.registration_access_token.secret().to_owned();
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let read = registrar.read(&client.client_id, Some(&token)).await;
         prop_assert!(read.is_ok(), "read after register: {read:?}");
         let read = read.unwrap();
@@ -156,9 +155,9 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
             body.as_object_mut().unwrap().remove(owned);
         }
         body["client_id"] = client.client_id.clone().into();
-        let token = read.registration_access_token.secret().to_owned();
+        let token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let updated = registrar
-            .update(
+            .update_bytes(
                 &client.client_id,
                 Some(&token),
                 &serde_json::to_vec(&body).unwrap(),
@@ -168,7 +167,7 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
         let token = match updated {
             Ok(updated) => {
                 prop_assert_eq!(&updated.metadata, &client.metadata);
-                updated.registration_access_token.secret().to_owned()
+                updated.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()
             }
             Err(e) => {
                 check_error(&e)?;
@@ -185,7 +184,7 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
 fn jws_register(keys: Jwks, body: &[u8], format: BodyFormat) -> Result<(), TestCaseError> {
     let registrar = protected(keys);
     let context = RequestContext::new().with_body_format(format);
-    match block_on(registrar.register(body, &context)) {
+    match block_on(registrar.register_bytes(body, &context)) {
         Ok(client) => prop_assert_eq!(client.status.as_u16(), 201),
         Err(e) => check_error(&e)?,
     }
@@ -337,7 +336,7 @@ fn handle_target(input: &Request) -> Result<(), TestCaseError> {
             .await
             .unwrap();
         let id = client.client_id.clone();
-        let token = client.registration_access_token.secret().to_owned();
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let Ok(method) = http::Method::from_bytes(input.method.as_bytes()) else {
             return Ok(());
         };
@@ -441,7 +440,7 @@ proptest! {
 fn the_signed_statement_is_accepted() {
     let registrar = protected(issuer_jwks());
     let client =
-        block_on(registrar.register(&statement_body(signed_statement()), &RequestContext::new()))
+        block_on(registrar.register_bytes(&statement_body(signed_statement()), &RequestContext::new()))
             .unwrap();
     assert_eq!(client.status, 201);
     assert_eq!(

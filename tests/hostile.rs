@@ -12,6 +12,7 @@
 //! The signing keys are `tests/hostile/keys/` (see the README there).
 
 mod common;
+use common::Bytes;
 
 use std::sync::Arc;
 
@@ -19,10 +20,9 @@ use common::{
     b64, hostile_jwks, hostile_key_file, signer_from_pem, ManualClock, EC_X, EC_Y, ENDPOINT,
     ISSUER, REDIRECT, RSA_1024_N, START,
 };
-use oauth_dcr::{
-    MemoryStore, Registrar, RequestContext, ScopePolicy, ServerPolicy, SignedRequests,
-    SoftwareStatements, StaticKeySource,
-};
+use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+use oauth_dcr::policy::ScopePolicy;
+use oauth_dcr::statements::{SignedRequests, SoftwareStatements, StaticKeySource};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -164,10 +164,10 @@ impl Fixture {
         let body = json!({"redirect_uris": [REDIRECT]}).to_string();
         let register = || async {
             let client = registrar
-                .register(body.as_bytes(), &RequestContext::new())
+                .register_bytes(body.as_bytes(), &RequestContext::new())
                 .await
                 .unwrap();
-            let token = client.registration_access_token.secret().to_owned();
+            let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
             (client, token)
         };
         // Registered 31 days before T0: its token (30-day lifetime) has expired by T0.
@@ -179,7 +179,7 @@ impl Fixture {
             .read(&a.client_id, Some(&a_old_token))
             .await
             .unwrap();
-        let a_token = read.registration_access_token.secret().to_owned();
+        let a_token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let (b, b_token) = register().await;
         let (deleted, deleted_token) = register().await;
         registrar
@@ -193,7 +193,7 @@ impl Fixture {
             ("{A_TOKEN_PREFIX}", a_token[..20].to_owned()),
             (
                 "{A_TOKEN_HASH}",
-                b64(oauth_dcr::SecretHash::of(&a_token).as_bytes()),
+                b64(oauth_dcr::store::SecretHash::of(&a_token).as_bytes()),
             ),
             ("{A_OLD_TOKEN}", a_old_token),
             ("{A_TOKEN}", a_token),

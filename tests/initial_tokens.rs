@@ -7,10 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{
-    ClientStore, ErrorCode, InitialAccessGrant, IssuedInitialTokens, MemoryStore, Registrar,
-    RegistrationError, RegistrationResponse, SecretHash, ServerPolicy, TokenSpec,
-};
+use oauth_dcr::{ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse, ServerPolicy};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, IssuedInitialTokens, TokenSpec};
+use oauth_dcr::store::SecretHash;
 use serde_json::json;
 
 // ---- host-verified initial access tokens ----
@@ -134,7 +133,7 @@ async fn a_single_use_token_works_once_and_survives_rejected_requests() {
     assert_error(err, 400, "invalid_client_metadata");
     let err = fx
         .registrar
-        .register(b"{not json", &bearer("once"))
+        .register_bytes(b"{not json", &bearer("once"))
         .await
         .unwrap_err();
     assert_error(err, 400, "invalid_request");
@@ -163,14 +162,14 @@ async fn a_failed_store_write_gives_the_use_back() {
 
     store.fail_writes(true);
     let err = registrar
-        .register(&body, &bearer("once"))
+        .register_bytes(&body, &bearer("once"))
         .await
         .unwrap_err();
     assert_error(err, 500, "server_error");
     assert_eq!(tokens.uses_left("once"), Some(1));
 
     store.fail_writes(false);
-    registrar.register(&body, &bearer("once")).await.unwrap();
+    registrar.register_bytes(&body, &bearer("once")).await.unwrap();
     assert_eq!(tokens.uses_left("once"), Some(0));
     assert_eq!(store.inner.len(), 1);
 }
@@ -201,7 +200,7 @@ async fn register_concurrently(
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                registrar.register(&body, &context).await
+                registrar.register_bytes(&body, &context).await
             })
         })
         .collect();

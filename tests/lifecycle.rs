@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::*;
-use oauth_dcr::{
-    Clock, Event, EventSink, MemoryStore, Operation, Registrar, RegistrationError,
-    RegistrationResponse, RequestContext, ServerPolicy,
-};
+use oauth_dcr::{Clock, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
+use oauth_dcr::events::{Event, EventSink, Operation};
 use time::Duration;
 
 /// The clock's starting time in these tests.
@@ -53,7 +51,7 @@ fn body() -> Vec<u8> {
 
 async fn register(f: &Fixture) -> RegistrationResponse {
     f.registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .unwrap()
 }
@@ -252,7 +250,7 @@ async fn a_panicking_event_sink_does_not_fail_the_request() {
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()))
         .with_event_sink(Arc::new(Panicking));
     let client = registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .expect("the registration succeeds whatever the sink does");
     let read = registrar
@@ -277,7 +275,7 @@ async fn an_update_can_rotate_the_secret_with_an_overlap_then_the_old_one_expire
     );
     let updated = f
         .registrar
-        .update(
+        .update_bytes(
             id,
             Some(&token(&client)),
             body.as_bytes(),
@@ -317,7 +315,7 @@ async fn an_update_can_rotate_the_secret_with_an_overlap_then_the_old_one_expire
     let body = format!(r#"{{"client_id":"{id}","redirect_uris":["https://app.example/cb"]}}"#);
     let again = f
         .registrar
-        .update(
+        .update_bytes(
             id,
             Some(&token(&updated)),
             body.as_bytes(),
@@ -337,7 +335,7 @@ async fn an_expired_secret_fails_verification() {
     let clock = Arc::new(ManualClock::at(T0));
     let registrar = Registrar::new(policy, Arc::new(MemoryStore::new())).with_clock(clock.clone());
     let client = registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .unwrap();
     assert_eq!(client.client_secret_expires_at, Some(T0 + 86_400));
@@ -364,7 +362,7 @@ async fn the_reaper_removes_never_used_clients_in_bounded_batches_and_spares_the
     let mut admin = oauth_dcr::ClientRecord::new(
         "admin-client",
         oauth_dcr::ClientMetadata::default(),
-        oauth_dcr::Origin::Administrator,
+        oauth_dcr::store::Origin::Administrator,
         f.clock.now(),
     );
     admin.last_used = None;
@@ -431,7 +429,7 @@ async fn register_instance(registrar: &Registrar, key: &str, name: &str) -> Regi
         r#"{{"redirect_uris":["http://127.0.0.1/cb"],"application_type":"native","token_endpoint_auth_method":"none","software_id":"agent","client_name":"{name}","instance_key":"{key}"}}"#
     );
     registrar
-        .register(body.as_bytes(), &RequestContext::new())
+        .register_bytes(body.as_bytes(), &RequestContext::new())
         .await
         .unwrap()
 }
@@ -504,14 +502,14 @@ async fn without_the_policy_every_registration_is_a_new_client() {
 struct HostTokens;
 
 #[async_trait]
-impl oauth_dcr::InitialTokenVerifier for HostTokens {
+impl oauth_dcr::initial_tokens::InitialTokenVerifier for HostTokens {
     async fn verify(
         &self,
         token: &str,
-    ) -> Result<Option<oauth_dcr::InitialAccessGrant>, oauth_dcr::StoreError> {
+    ) -> Result<Option<oauth_dcr::initial_tokens::InitialAccessGrant>, oauth_dcr::StoreError> {
         Ok(token
             .strip_prefix("access-for:")
-            .map(|client| oauth_dcr::InitialAccessGrant::with_scopes(["manage"]).subject(client)))
+            .map(|client| oauth_dcr::initial_tokens::InitialAccessGrant::with_scopes(["manage"]).subject(client)))
     }
 }
 
@@ -520,11 +518,11 @@ async fn a_client_can_manage_itself_with_its_own_host_access_token() {
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), Arc::new(MemoryStore::new()))
         .manage_with_host_tokens(Arc::new(HostTokens));
     let a = registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .unwrap();
     let b = registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .unwrap();
     let own = format!("access-for:{}", a.client_id);
@@ -676,7 +674,7 @@ async fn management_calls_racing_many_recorded_uses_always_succeed() {
 /// token endpoint keeps recording uses of it: every call succeeds.
 pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
     let client = registrar
-        .register(&body(), &RequestContext::new())
+        .register_bytes(&body(), &RequestContext::new())
         .await
         .unwrap();
     let id = client.client_id.clone();
@@ -708,7 +706,7 @@ pub(crate) async fn manage_while_used(registrar: &Arc<Registrar>) {
             registrar.read(&id, Some(&current)).await
         } else {
             registrar
-                .update(
+                .update_bytes(
                     &id,
                     Some(&current),
                     &update_body(&id),

@@ -3,6 +3,7 @@
 //! created by administrators; concurrency; cache headers; store failures.
 
 mod common;
+use common::Bytes;
 
 use common::{
     assert_error, assert_invalid_token, assert_no_store, bearer, data_json, failing_server, policy,
@@ -11,12 +12,11 @@ use common::{
 use std::sync::{Arc, Mutex};
 
 use oauth_dcr::store::ClientCount;
-use oauth_dcr::{
-    ClientMetadata, ClientRecord, ClientStore, GrantType, HookContext, InitialAccessGrant,
-    MemoryStore, Operation, Origin, Profile, RedirectUri, RegistrationAccessToken,
-    RegistrationError, RegistrationHook, RegistrationResponse, RequestContext, SecretHash,
-    StoredToken,
-};
+use oauth_dcr::{ClientMetadata, ClientRecord, ClientStore, GrantType, MemoryStore, RedirectUri, RegistrationAccessToken, RegistrationError, RegistrationResponse, RequestContext};
+use oauth_dcr::events::{HookContext, Operation, RegistrationHook};
+use oauth_dcr::initial_tokens::InitialAccessGrant;
+use oauth_dcr::profiles::Profile;
+use oauth_dcr::store::{Origin, SecretHash, StoredToken};
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -581,7 +581,7 @@ async fn under_every_profile_a_read_sent_back_is_an_update_that_changes_nothing(
         let registrar = profile.registrar(ENDPOINT, Arc::new(MemoryStore::new()));
         let context = RequestContext::new();
         let client = registrar
-            .register(&serde_json::to_vec(&body).unwrap(), &context)
+            .register_bytes(&serde_json::to_vec(&body).unwrap(), &context)
             .await
             .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
         let read = registrar
@@ -590,7 +590,7 @@ async fn under_every_profile_a_read_sent_back_is_an_update_that_changes_nothing(
             .unwrap();
         let back = serde_json::to_vec(&send_back(&read)).unwrap();
         let updated = registrar
-            .update(&client.client_id, Some(&token(&read)), &back, &context)
+            .update_bytes(&client.client_id, Some(&token(&read)), &back, &context)
             .await
             .unwrap_or_else(|e| panic!("{profile:?}: the send-back is refused: {e}"));
         assert_eq!(updated.metadata, read.metadata, "{profile:?}");
@@ -656,7 +656,7 @@ async fn a_refused_update_leaves_the_stored_client_exactly_as_it_was() {
     }
     let err = server
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token(&client)),
             b"not json",
@@ -974,7 +974,7 @@ async fn a_concurrent_read_and_update_with_the_same_token_exactly_one_succeeds()
         let body = serde_json::to_vec(&update_body(&client.client_id, metadata)).unwrap();
         let read = tokio::spawn(async move { r1.read(&id1, Some(&t1)).await.is_ok() });
         let update = tokio::spawn(async move {
-            r2.update(&id2, Some(&t2), &body, &RequestContext::new())
+            r2.update_bytes(&id2, Some(&t2), &body, &RequestContext::new())
                 .await
                 .is_ok()
         });
@@ -1068,7 +1068,7 @@ async fn a_failing_store_answers_500_without_detail_and_changes_nothing() {
     let (registrar, store, _clock) = failing_server();
     let body = serde_json::to_vec(&web_client()).unwrap();
     let client = registrar
-        .register(&body, &RequestContext::new())
+        .register_bytes(&body, &RequestContext::new())
         .await
         .unwrap();
     let presented = token(&client);
@@ -1086,7 +1086,7 @@ async fn a_failing_store_answers_500_without_detail_and_changes_nothing() {
         let failures = [
             registrar.read(id, Some(&presented)).await.map(|_| ()),
             registrar
-                .update(id, Some(&presented), &update, &RequestContext::new())
+                .update_bytes(id, Some(&presented), &update, &RequestContext::new())
                 .await
                 .map(|_| ()),
             registrar.delete(id, Some(&presented)).await,
@@ -1324,7 +1324,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
         .unwrap()
     };
     let first = registrar
-        .register(
+        .register_bytes(
             &instance("https://app.example/cb", "openid"),
             &bearer("partner"),
         )
@@ -1333,7 +1333,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
     let before = store.get(&first.client_id).await.unwrap();
 
     let err = registrar
-        .register(
+        .register_bytes(
             &instance("https://evil.example/cb", "openid"),
             &bearer("open"),
         )
@@ -1341,7 +1341,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
         .unwrap_err();
     assert_error(err, 400, "invalid_redirect_uri");
     let err = registrar
-        .register(
+        .register_bytes(
             &instance("https://app.example/cb", "openid email"),
             &bearer("open"),
         )
@@ -1352,7 +1352,7 @@ async fn a_re_registration_cannot_escape_the_initial_tokens_restrictions() {
 
     // Within the restrictions the instance re-registers, and its grant still binds it.
     let again = registrar
-        .register(
+        .register_bytes(
             &instance("https://app.example/new", "profile"),
             &bearer("open"),
         )

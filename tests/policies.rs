@@ -17,14 +17,14 @@ async fn registration_switched_off_answers_403_while_management_stays_on() {
     let store = Arc::new(MemoryStore::new());
     let open = Registrar::new(ServerPolicy::new(ENDPOINT), store.clone());
     let body = serde_json::to_vec(&named_web_client()).unwrap();
-    let client = open.register(&body, &RequestContext::new()).await.unwrap();
+    let client = open.register_bytes(&body, &RequestContext::new()).await.unwrap();
 
     let closed = Registrar::new(
         policy_with(|p| p.registration_enabled = false),
         store.clone(),
     );
     let err = closed
-        .register(&body, &RequestContext::new())
+        .register_bytes(&body, &RequestContext::new())
         .await
         .unwrap_err();
     assert_error(err, 403, "access_denied");
@@ -35,7 +35,7 @@ async fn registration_switched_off_answers_403_while_management_stays_on() {
     let guarded = closed
         .clone()
         .require_initial_token(tokens, Some("register"));
-    let err = guarded.register(&body, &bearer("iat")).await.unwrap_err();
+    let err = guarded.register_bytes(&body, &bearer("iat")).await.unwrap_err();
     assert_error(err, 403, "access_denied");
 
     let read = closed
@@ -44,7 +44,7 @@ async fn registration_switched_off_answers_403_while_management_stays_on() {
         .unwrap();
     let update = json!({ "client_id": client.client_id, "redirect_uris": [REDIRECT], "client_name": "Renamed" });
     let updated = closed
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token(&read)),
             &serde_json::to_vec(&update).unwrap(),
@@ -66,7 +66,7 @@ async fn management_switched_off_answers_403_while_registration_stays_on() {
     let registrar = Registrar::new(policy_with(|p| p.management_enabled = false), store.clone());
     let body = serde_json::to_vec(&named_web_client()).unwrap();
     let client = registrar
-        .register(&body, &RequestContext::new())
+        .register_bytes(&body, &RequestContext::new())
         .await
         .unwrap();
     assert_eq!(client.status, 201);
@@ -80,7 +80,7 @@ async fn management_switched_off_answers_403_while_registration_stays_on() {
     assert_error(err, 403, "access_denied");
     let update = json!({ "client_id": client.client_id, "redirect_uris": [REDIRECT], "client_name": "Renamed" });
     let err = registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &serde_json::to_vec(&update).unwrap(),

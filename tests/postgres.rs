@@ -5,13 +5,15 @@
 
 mod pg;
 
+mod common;
+use common::Bytes;
 use std::sync::Arc;
 
 use oauth_dcr::store::ClientCount;
-use oauth_dcr::{
-    ClientStore, IssuedInitialTokens, PostgresStore, Registrar, RegistrationError, ReplayGuard,
-    RequestContext, ServerPolicy, TokenSpec,
-};
+use oauth_dcr::{ClientStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
+use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
+use oauth_dcr::statements::ReplayGuard;
+use oauth_dcr::store::PostgresStore;
 
 /// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
 /// late arrival would count as theft (tests/lifecycle.rs covers detection).
@@ -32,14 +34,14 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
     let b = registrar(db.store(4).await);
     let ctx = RequestContext::new();
 
-    let client = a.register(BODY, &ctx).await.expect("register on A");
-    let first = client.registration_access_token.secret().to_owned();
+    let client = a.register_bytes(BODY, &ctx).await.expect("register on A");
+    let first = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let read = b
         .read(&client.client_id, Some(&first))
         .await
         .expect("read on B");
     assert_eq!(read.metadata.client_name.as_deref(), Some("Replica"));
-    let second = read.registration_access_token.secret().to_owned();
+    let second = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     assert_ne!(first, second, "B rotated the token");
 
     // The token B rotated away is dead on both replicas; the new one works on A.
@@ -54,7 +56,7 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
         .read(&client.client_id, Some(&second))
         .await
         .expect("read on A with B's token");
-    let third = again.registration_access_token.secret().to_owned();
+    let third = again.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
 
     a.delete(&client.client_id, Some(&third))
         .await
@@ -86,8 +88,8 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
     let ctx = RequestContext::new();
 
     for round in 0..5 {
-        let client = a.register(BODY, &ctx).await.expect("register");
-        let token = client.registration_access_token.secret().to_owned();
+        let client = a.register_bytes(BODY, &ctx).await.expect("register");
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let mut tasks = Vec::new();
         for i in 0..10 {
             let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -98,7 +100,7 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
                     r#"{{"client_id":"{id}","redirect_uris":["https://app.example/cb"],"client_name":"writer {i}"}}"#
                 );
                 replica
-                    .update(&id, Some(&token), body.as_bytes(), &RequestContext::new())
+                    .update_bytes(&id, Some(&token), body.as_bytes(), &RequestContext::new())
                     .await
             }));
         }
@@ -124,7 +126,7 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
             stored.metadata.client_name, winners[0].metadata.client_name,
             "no lost update"
         );
-        let live = winners[0].registration_access_token.secret();
+        let live = winners[0].registration_access_token.as_ref().expect("a registration access token").secret();
         assert!(
             b.read(&client.client_id, Some(live)).await.is_ok(),
             "the winner's token is valid"
@@ -145,7 +147,7 @@ async fn a_burst_of_registrations_across_replicas_adds_up() {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             replica
-                .register(BODY, &RequestContext::new())
+                .register_bytes(BODY, &RequestContext::new())
                 .await
                 .map(|c| c.client_id)
         }));
@@ -185,7 +187,7 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         let ctx = RequestContext::new().with_initial_access_token(token.secret());
         tasks.push(tokio::spawn(
-            async move { replica.register(BODY, &ctx).await },
+            async move { replica.register_bytes(BODY, &ctx).await },
         ));
     }
     let mut ok = 0;
@@ -210,7 +212,7 @@ async fn an_unreachable_database_is_a_500_without_detail_and_no_panic() {
         .unwrap()
         .with_timeout(std::time::Duration::from_secs(3));
     let err = registrar(store)
-        .register(BODY, &RequestContext::new())
+        .register_bytes(BODY, &RequestContext::new())
         .await
         .unwrap_err();
     assert_eq!(err.status(), 500);
@@ -228,11 +230,11 @@ async fn the_reaper_works_on_postgres() {
     policy.unused_client_ttl = Some(time::Duration::seconds(-1));
     let registrar = Registrar::new(policy, Arc::new(db.store(2).await));
     let unused = registrar
-        .register(BODY, &RequestContext::new())
+        .register_bytes(BODY, &RequestContext::new())
         .await
         .unwrap();
     let used = registrar
-        .register(BODY, &RequestContext::new())
+        .register_bytes(BODY, &RequestContext::new())
         .await
         .unwrap();
     registrar.record_use(&used.client_id).await.unwrap();
@@ -263,11 +265,11 @@ async fn idempotent_registration_works_on_postgres() {
     let registrar = Registrar::new(policy, Arc::new(db.store(2).await));
     let body = br#"{"redirect_uris":["http://127.0.0.1/cb"],"application_type":"native","token_endpoint_auth_method":"none","software_id":"agent","instance_key":"k-1"}"#;
     let first = registrar
-        .register(body, &RequestContext::new())
+        .register_bytes(body, &RequestContext::new())
         .await
         .unwrap();
     let again = registrar
-        .register(body, &RequestContext::new())
+        .register_bytes(body, &RequestContext::new())
         .await
         .unwrap();
     assert_eq!(first.client_id, again.client_id);
@@ -294,7 +296,7 @@ async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
         Arc::new(store.clone()),
     );
     let before = registrar
-        .register(BODY, &RequestContext::new())
+        .register_bytes(BODY, &RequestContext::new())
         .await
         .expect("register on the old schema");
 
@@ -318,7 +320,7 @@ async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
         !store.first_use(&key, now, until).await.unwrap(),
         "its replay is refused"
     );
-    let token = before.registration_access_token.secret().to_owned();
+    let token = before.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     registrar
         .read(&before.client_id, Some(&token))
         .await
@@ -335,7 +337,7 @@ fn guarded(store: PostgresStore) -> Arc<Registrar> {
 }
 
 fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
-    response.registration_access_token.secret().to_owned()
+    response.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()
 }
 
 /// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.
@@ -347,7 +349,7 @@ async fn an_attacker_racing_the_owner_in_the_grace_window_never_takes_over_on_po
     let (a, b) = (guarded(db.store(4).await), guarded(db.store(4).await));
     let store = db.store(1).await;
     for _ in 0..20 {
-        let client = a.register(BODY, &RequestContext::new()).await.unwrap();
+        let client = a.register_bytes(BODY, &RequestContext::new()).await.unwrap();
         let id = client.client_id.clone();
         let stolen = secret_of(&client);
         let owned = secret_of(&a.read(&id, Some(&stolen)).await.unwrap());
@@ -389,7 +391,7 @@ async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres()
     };
     let registrar = guarded(db.store(8).await);
     let client = registrar
-        .register(BODY, &RequestContext::new())
+        .register_bytes(BODY, &RequestContext::new())
         .await
         .unwrap();
     let id = client.client_id.clone();
@@ -426,7 +428,7 @@ async fn management_calls_racing_many_recorded_uses_always_succeed_on_postgres()
             registrar.read(&id, Some(&current)).await
         } else {
             registrar
-                .update(
+                .update_bytes(
                     &id,
                     Some(&current),
                     update.as_bytes(),

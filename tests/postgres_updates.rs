@@ -6,13 +6,13 @@
 
 mod pg;
 
+mod common;
+use common::Bytes;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use oauth_dcr::{
-    ClientStore, InitialAccessGrant, InitialTokenVerifier, Registrar, RequestContext, ServerPolicy,
-    StoreError,
-};
+use oauth_dcr::{ClientStore, Registrar, RequestContext, ServerPolicy, StoreError};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
 use serde_json::json;
 
 /// Knows one token, `partner`, allowed redirect URIs on `app.example` and the scope `openid`.
@@ -43,7 +43,7 @@ async fn the_initial_tokens_restrictions_bind_updates_on_postgres() {
     .require_initial_token(Arc::new(Partner), Some("register"));
     let body = json!({ "redirect_uris": ["https://app.example/cb"], "scope": "openid" });
     let client = registrar
-        .register(
+        .register_bytes(
             body.to_string().as_bytes(),
             &RequestContext::new().with_initial_access_token("partner"),
         )
@@ -60,9 +60,9 @@ async fn the_initial_tokens_restrictions_bind_updates_on_postgres() {
         "scope": "openid",
     });
     let err = registrar
-        .update(
+        .update_bytes(
             &client.client_id,
-            Some(client.registration_access_token.secret()),
+            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
             update.to_string().as_bytes(),
             &RequestContext::new(),
         )
@@ -116,9 +116,9 @@ async fn a_record_stored_without_a_grant_reads_as_unrestricted() {
         "redirect_uris": ["https://elsewhere.example/cb"],
     });
     registrar
-        .update(
+        .update_bytes(
             &client.client_id,
-            Some(client.registration_access_token.secret()),
+            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
             update.to_string().as_bytes(),
             &RequestContext::new(),
         )

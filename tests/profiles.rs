@@ -7,11 +7,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{
-    discovery_metadata, ApplicationType, BodyFormat, ClientStore, GrantType, InitialAccessGrant,
-    InitialTokenVerifier, MemoryStore, OpenBanking, Profile, RedirectUri, Registrar,
-    RegistrationError, RegistrationResponse, RequestContext, StaticKeySource, StoreError,
-};
+use oauth_dcr::{ApplicationType, BodyFormat, ClientStore, GrantType, MemoryStore, RedirectUri, Registrar, RegistrationError, RegistrationResponse, RequestContext, StoreError};
+use oauth_dcr::discovery::discovery_metadata;
+use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
+use oauth_dcr::profiles::{OpenBanking, Profile};
+use oauth_dcr::statements::StaticKeySource;
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -50,7 +50,7 @@ async fn run(server: &Server, rows: Vec<Row>) -> Vec<(&'static str, Registration
     for row in rows {
         let before = server.store.len();
         let context = RequestContext::new().with_body_format(row.format);
-        let outcome = server.registrar.register(&row.body, &context).await;
+        let outcome = server.registrar.register_bytes(&row.body, &context).await;
         match (row.expect, outcome) {
             (Accept, Ok(response)) => {
                 assert_eq!(response.status, 201, "{}", row.name);
@@ -703,7 +703,7 @@ async fn fapi2_rules_hold_on_update() {
         .await
         .remove(0)
         .1;
-    let token = client.registration_access_token.secret().to_owned();
+    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let update = |changes: Value| {
         let body = edit(&fapi_client(), changes);
         serde_json::to_vec(&edit(&body, json!({ "client_id": client.client_id }))).unwrap()
@@ -712,7 +712,7 @@ async fn fapi2_rules_hold_on_update() {
     // item 4 is the server's duty), not a refusal.
     let unbound = server
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &update(json!({ "dpop_bound_access_tokens": false })),
@@ -725,10 +725,10 @@ async fn fapi2_rules_hold_on_update() {
         unbound.metadata.tls_client_certificate_bound_access_tokens,
         Some(true)
     );
-    let token = unbound.registration_access_token.secret().to_owned();
+    let token = unbound.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let err = server
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &update(json!({ "redirect_uris": ["myapp:/cb"], "application_type": "native" })),
@@ -745,7 +745,7 @@ async fn fapi2_rules_hold_on_update() {
     );
     let updated = server
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &update(json!({ "require_pushed_authorization_requests": false })),
@@ -2074,14 +2074,14 @@ async fn uk_open_banking_updates_are_signed_too() {
     let ssa = issuer_jws("PS256", &ssa_claims(now));
     let body = software_signed(&ob_request(now, "register", &ssa));
     let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
-    let client = server.registrar.register(&body, &jwt).await.unwrap();
+    let client = server.registrar.register_bytes(&body, &jwt).await.unwrap();
     let token = format!("cc:{}", client.client_id);
     let changes = json!({ "client_id": client.client_id, "redirect_uris": [TPP_CB2] });
 
     let plain = serde_json::to_vec(&with(ob_request(now, "plain", &ssa), changes.clone())).unwrap();
     let err = server
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &plain,
@@ -2100,7 +2100,7 @@ async fn uk_open_banking_updates_are_signed_too() {
     let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
     let updated = server
         .registrar
-        .update(&client.client_id, Some(&token), &signed, &jwt)
+        .update_bytes(&client.client_id, Some(&token), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2115,7 +2115,7 @@ async fn uk_open_banking_updates_are_signed_too() {
     let signed = software_signed(&with(ob_request(now, "update-all", &ssa), all));
     let updated = server
         .registrar
-        .update(&client.client_id, Some(&token), &signed, &jwt)
+        .update_bytes(&client.client_id, Some(&token), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2155,9 +2155,9 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     let ssa = issuer_jws("PS256", &ssa_claims(now));
     let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
     let body = software_signed(&ob_request(now, "register", &ssa));
-    let client = server.registrar.register(&body, &jwt).await.unwrap();
+    let client = server.registrar.register_bytes(&body, &jwt).await.unwrap();
     // No registration access token: management is by the client's own access token.
-    assert!(client.registration_access_token.is_empty());
+    assert!(client.registration_access_token.is_none());
     let json: serde_json::Value = serde_json::from_slice(&client.to_json()).unwrap();
     assert!(json.get("registration_access_token").is_none(), "{json}");
     let stored = server.store.get(&client.client_id).await.unwrap().unwrap();
@@ -2167,7 +2167,7 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     let read = server.read(&client.client_id, Some(&own)).await.unwrap();
     assert_eq!(read.client_id, client.client_id);
     assert!(
-        read.registration_access_token.is_empty(),
+        read.registration_access_token.is_none(),
         "the access token is never echoed"
     );
     let err = server
@@ -2179,7 +2179,7 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
     let updated = server
         .registrar
-        .update(&client.client_id, Some(&own), &signed, &jwt)
+        .update_bytes(&client.client_id, Some(&own), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2368,7 +2368,7 @@ const MCP_SDK_CONFIDENTIAL: &str = include_str!("data/mcp-sdk-confidential-regis
 async fn mcp_accepts_confidential_clients_as_the_sdks_register_them() {
     let server = Server::over(|store| {
         let mut policy = Profile::Mcp.policy(ENDPOINT);
-        policy.scope = oauth_dcr::ScopePolicy::reject_outside(["mcp:tools"]);
+        policy.scope = oauth_dcr::policy::ScopePolicy::reject_outside(["mcp:tools"]);
         Registrar::new(policy, store)
     });
     let loopback = json!({ "redirect_uris": ["http://127.0.0.1:8080/cb"] });
@@ -2532,7 +2532,8 @@ async fn mcp_record_use_is_correct_for_url_clients() {
 /// `jwks_uri` fetched through the registrar's fetcher. Unknown or non-URL issuers are `None`.
 #[tokio::test]
 async fn document_keys_come_from_the_resolved_documents_jwks_or_jwks_uri() {
-    use oauth_dcr::{DocumentKeys, KeySource};
+    use oauth_dcr::documents::DocumentKeys;
+    use oauth_dcr::statements::KeySource;
     let by_value = "https://app.test/by-value.json";
     let by_uri = "https://app.test/by-uri.json";
     let keys_url = "https://app.test/jwks.json";
@@ -2597,8 +2598,8 @@ async fn mcp_reaps_clients_never_used_within_a_day() {
     let server = Server::profile(Profile::Mcp);
     let body = br#"{"redirect_uris":["http://127.0.0.1/callback"]}"#;
     let context = RequestContext::new();
-    let used = server.registrar.register(body, &context).await.unwrap();
-    let idle = server.registrar.register(body, &context).await.unwrap();
+    let used = server.registrar.register_bytes(body, &context).await.unwrap();
+    let idle = server.registrar.register_bytes(body, &context).await.unwrap();
     server.registrar.record_use(&used.client_id).await.unwrap();
 
     server.clock.advance(Duration::hours(23));

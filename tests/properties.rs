@@ -15,10 +15,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{
-    ClientMetadata, ClientStore, ErrorCode, InitialAccessGrant, MemoryStore, Registrar,
-    RegistrationError, RegistrationResponse, RequestContext, ServerPolicy,
-};
+use oauth_dcr::{ClientMetadata, ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
+use oauth_dcr::initial_tokens::InitialAccessGrant;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -87,7 +85,7 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
     let json = serde_json::to_vec(accepted).unwrap();
     let parsed: ClientMetadata = serde_json::from_slice(&json).unwrap();
     prop_assert_eq!(&parsed, accepted);
-    let again = registrar.validate(&json);
+    let again = registrar.validate_bytes(&json);
     prop_assert!(again.is_ok(), "the validated output is refused: {again:?}");
     let again = again.unwrap();
     prop_assert_eq!(&again, accepted, "validation is not idempotent");
@@ -95,13 +93,13 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
 
     let (registered, read) = block_on(async {
         let client = registrar
-            .register(
+            .register_bytes(
                 &serde_json::to_vec(accepted).unwrap(),
                 &RequestContext::new(),
             )
             .await
             .unwrap();
-        let token = client.registration_access_token.secret().to_owned();
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let read = registrar
             .read(&client.client_id, Some(&token))
             .await
@@ -359,7 +357,7 @@ proptest! {
     fn accepted_metadata_round_trips(body in plausible_metadata()) {
         let registrar = registrar();
         let bytes = serde_json::to_vec(&body).unwrap();
-        match registrar.validate(&bytes) {
+        match registrar.validate_bytes(&bytes) {
             Ok(accepted) => {
                 check_round_trip(&registrar, &accepted)?;
                 // What the client sent and the crate kept is unchanged: tagged members and the
@@ -400,7 +398,7 @@ proptest! {
             body[format!("client_name#{tag}")] = name.clone().into();
         }
         let registrar = registrar();
-        let accepted = registrar.validate(body.to_string().as_bytes());
+        let accepted = registrar.validate_bytes(body.to_string().as_bytes());
         prop_assert!(accepted.is_ok(), "{body} refused: {accepted:?}");
         let accepted = accepted.unwrap();
         check_round_trip(&registrar, &accepted)?;
@@ -428,7 +426,7 @@ proptest! {
             json!([extension, poisoned])
         };
         let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: extension});
-        let refused = registrar().validate(body.to_string().as_bytes());
+        let refused = registrar().validate_bytes(body.to_string().as_bytes());
         match refused {
             Err(RegistrationError::InvalidMetadata(violations)) => {
                 prop_assert!(violations.names(EXTENSION), "{violations:?}");
@@ -441,7 +439,7 @@ proptest! {
     #[test]
     fn any_json_body_is_validated_or_refused(body in arbitrary::json(5)) {
         let registrar = registrar();
-        match registrar.validate(body.to_string().as_bytes()) {
+        match registrar.validate_bytes(body.to_string().as_bytes()) {
             Ok(accepted) => check_round_trip(&registrar, &accepted)?,
             Err(e) => check_refusal(&e)?,
         }
@@ -451,7 +449,7 @@ proptest! {
     #[test]
     fn any_member_value_is_validated_or_refused(members in arbitrary::metadata_object()) {
         let registrar = registrar();
-        match registrar.validate(&serde_json::to_vec(&members).unwrap()) {
+        match registrar.validate_bytes(&serde_json::to_vec(&members).unwrap()) {
             Ok(accepted) => check_round_trip(&registrar, &accepted)?,
             Err(e) => check_refusal(&e)?,
         }
@@ -473,7 +471,7 @@ proptest! {
         ],
     ) {
         let body = json!({"redirect_uris": ["https://app.example/cb"], member: value});
-        let refused = registrar().validate(body.to_string().as_bytes());
+        let refused = registrar().validate_bytes(body.to_string().as_bytes());
         prop_assert!(refused.is_err(), "{body} accepted");
         let refused = refused.unwrap_err();
         check_refusal(&refused)?;
@@ -497,7 +495,7 @@ fn extension_numbers_survive_exactly() {
     ] {
         let sent = json!([number]);
         let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: sent});
-        let accepted = registrar.validate(body.to_string().as_bytes()).unwrap();
+        let accepted = registrar.validate_bytes(body.to_string().as_bytes()).unwrap();
         assert_eq!(accepted.extension(EXTENSION), Some(&sent), "{number:e}");
     }
 }
@@ -597,17 +595,17 @@ proptest! {
     fn whatever_a_read_returns_is_an_update_that_changes_nothing(body in plausible_metadata()) {
         let registrar = registrar();
         let bytes = serde_json::to_vec(&body).unwrap();
-        if registrar.validate(&bytes).is_err() {
+        if registrar.validate_bytes(&bytes).is_err() {
             return Ok(());
         }
         let outcome = block_on(async {
-            let client = registrar.register(&bytes, &RequestContext::new()).await.unwrap();
-            let token = client.registration_access_token.secret().to_owned();
+            let client = registrar.register_bytes(&bytes, &RequestContext::new()).await.unwrap();
+            let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
             let read = registrar.read(&client.client_id, Some(&token)).await.unwrap();
-            let token = read.registration_access_token.secret().to_owned();
+            let token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
             let back = serde_json::to_vec(&sent_back(&read)).unwrap();
             let updated = registrar
-                .update(&client.client_id, Some(&token), &back, &RequestContext::new())
+                .update_bytes(&client.client_id, Some(&token), &back, &RequestContext::new())
                 .await;
             (read, updated)
         });

@@ -2,6 +2,7 @@
 //! the credentials, which members are trusted, kept or dropped, and the RFC examples.
 
 mod common;
+use common::Bytes;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,12 +12,9 @@ use common::{
     web_client, Reply, Server, ENDPOINT, START,
 };
 use oauth_dcr::store::ClientCount;
-use oauth_dcr::{
-    random_token, ApplicationType, AuthMethod, ClientSecret, ClientStore, CredentialGenerator,
-    Drawn, ErrorResponse, GrantType, JoseAlgorithm, Needed, RandomError, RegistrationAccessToken,
-    RegistrationResponse, RequestContext, ResponseType, SecretHash, SecretValue, ServerPolicy,
-    SubjectType,
-};
+use oauth_dcr::{random_token, ApplicationType, AuthMethod, ClientSecret, ClientStore, Drawn, ErrorResponse, GrantType, JoseAlgorithm, Needed, RegistrationAccessToken, RegistrationResponse, RequestContext, ResponseType, ServerPolicy, SubjectType};
+use oauth_dcr::credentials::{CredentialGenerator, RandomError};
+use oauth_dcr::store::{SecretHash, SecretValue};
 use serde_json::json;
 use sha2::Digest as _;
 use time::Duration;
@@ -232,7 +230,7 @@ async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
         .with_generator(Arc::new(DrawsNothing::default()));
     let client = server.register(&web_client()).await;
     assert_eq!(client.client_secret.as_ref().unwrap().secret(), "secret-1");
-    assert_eq!(client.registration_access_token.secret(), "token-2");
+    assert_eq!(client.registration_access_token.as_ref().expect("a registration access token").secret(), "token-2");
     assert_eq!(client.client_id, "client-3");
     let stored = server.record("client-3").await;
     assert!(stored.verify_secret("secret-1", server.time()));
@@ -589,7 +587,7 @@ async fn language_tags_on_members_that_are_not_human_readable_are_dropped() {
 async fn validate_has_no_side_effects_and_returns_the_defaulted_metadata() {
     let server = Server::new();
     let body = serde_json::to_vec(&web_client()).unwrap();
-    let metadata = server.registrar.validate(&body).unwrap();
+    let metadata = server.registrar.validate_bytes(&body).unwrap();
 
     assert!(server.store.is_empty());
     assert_eq!(
@@ -619,7 +617,7 @@ async fn validate_refuses_what_register_refuses() {
     ];
     for body in bodies {
         let server = Server::new();
-        let by_validate = Reply::of(server.registrar.validate(body).unwrap_err());
+        let by_validate = Reply::of(server.registrar.validate_bytes(body).unwrap_err());
         let by_register = Reply::of(server.register_bytes(body).await.unwrap_err());
         assert_eq!(by_validate.status, by_register.status);
         assert_eq!(by_validate.json, by_register.json);
@@ -672,7 +670,7 @@ async fn the_response_carries_every_member_rfc_7591_requires() {
 #[tokio::test]
 async fn the_response_is_the_stored_record_not_the_request() {
     let mut policy = policy();
-    policy.scope = oauth_dcr::ScopePolicy::narrow_to(["openid"]);
+    policy.scope = oauth_dcr::policy::ScopePolicy::narrow_to(["openid"]);
     let server = Server::with_policy(policy);
     let mut body = web_client();
     body["scope"] = json!("openid admin");
@@ -731,7 +729,7 @@ async fn the_stored_client_records_when_it_was_created_and_updated() {
     let stored = server.record(&response.client_id).await;
     assert_eq!(stored.created_at.unix_timestamp(), START);
     assert_eq!(stored.updated_at.unix_timestamp(), START);
-    assert_eq!(stored.origin, oauth_dcr::Origin::Dynamic);
+    assert_eq!(stored.origin, oauth_dcr::store::Origin::Dynamic);
 }
 
 #[tokio::test]
@@ -740,7 +738,7 @@ async fn a_store_failure_answers_500_without_detail_and_stores_nothing() {
     store.fail_writes(true);
     let body = serde_json::to_vec(&web_client()).unwrap();
     let err = registrar
-        .register(&body, &RequestContext::new())
+        .register_bytes(&body, &RequestContext::new())
         .await
         .unwrap_err();
     let reply = assert_error(err, 500, "server_error");
@@ -748,7 +746,7 @@ async fn a_store_failure_answers_500_without_detail_and_stores_nothing() {
     assert!(store.inner.is_empty());
 
     store.fail_writes(false);
-    let response = registrar.register(&body, &RequestContext::new()).await;
+    let response = registrar.register_bytes(&body, &RequestContext::new()).await;
     assert!(response.is_ok());
     assert_eq!(store.inner.len(), 1);
 }
@@ -783,7 +781,7 @@ async fn register_round_trip(server: &Server, file: &str) -> RegistrationRespons
         .unwrap();
     assert_eq!(read.metadata, response.metadata);
     assert_eq!(
-        server.registrar.validate(&data(file)).unwrap(),
+        server.registrar.validate_bytes(&data(file)).unwrap(),
         *response.metadata
     );
     response
@@ -830,7 +828,7 @@ async fn rfc7591_authorized_registration_example_registers_and_round_trips() {
     let context = bearer("ey23f2.adfj230.af32-developer321");
     let again = server
         .registrar
-        .register(&data("rfc7591-3.1-authorized-registration.json"), &context)
+        .register_bytes(&data("rfc7591-3.1-authorized-registration.json"), &context)
         .await
         .unwrap();
     assert_eq!(again.metadata, response.metadata);
@@ -842,7 +840,7 @@ async fn rfc7591_software_statement_example_is_ignored_without_statement_support
     // must not apply their unverified claims.
     // The example asks for `read write`: a server that grants them declares them.
     let mut policy = accepting(&["example_extension_parameter"]);
-    policy.scope = oauth_dcr::ScopePolicy::reject_outside(["read", "write"]);
+    policy.scope = oauth_dcr::policy::ScopePolicy::reject_outside(["read", "write"]);
     let server = Server::with_policy(policy);
     let response = register_round_trip(&server, "rfc7591-3.1.1-software-statement.json").await;
     let reply = Reply::of(response);
@@ -913,7 +911,7 @@ async fn rfc7592_client_information_response_parses_and_round_trips() {
     let parsed: RegistrationResponse = serde_json::from_value(example.clone()).unwrap();
     assert_eq!(parsed.client_id, "s6BhdRkqt3");
     assert_eq!(
-        parsed.registration_access_token.secret(),
+        parsed.registration_access_token.as_ref().expect("a registration access token").secret(),
         "reg-23410913-abewfq.123483"
     );
     assert_eq!(
@@ -1025,14 +1023,14 @@ async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
         .await
         .expect("registered");
     assert!(client.client_secret.is_some());
-    let token = client.registration_access_token.secret().to_owned();
+    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let body = json!({
         "client_id": client.client_id,
         "grant_types": ["client_credentials"],
         "rotate_client_secret": true,
     });
     let updated = registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             body.to_string().as_bytes(),

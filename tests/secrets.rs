@@ -10,10 +10,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
-use oauth_dcr::{
-    ClientStore, IssuedInitialTokens, MemoryStore, Registrar, RegistrationError,
-    RegistrationResponse, RequestContext, ServerPolicy, TokenSpec,
-};
+use oauth_dcr::{ClientStore, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
+use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
 use serde_json::json;
 
 /// A registrar with the crate's defaults, and the recorder of its events.
@@ -29,13 +27,13 @@ async fn register(registrar: &Registrar, method: &str) -> RegistrationResponse {
         "token_endpoint_auth_method": method,
     });
     registrar
-        .register(body.to_string().as_bytes(), &RequestContext::new())
+        .register_bytes(body.to_string().as_bytes(), &RequestContext::new())
         .await
         .unwrap()
 }
 
 fn credentials(response: &RegistrationResponse) -> Vec<String> {
-    let mut values = vec![response.registration_access_token.secret().to_owned()];
+    let mut values = vec![response.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()];
     values.extend(
         response
             .client_secret
@@ -94,7 +92,7 @@ async fn stored_records_hold_hashes_only() {
     let record = s.store.get(&client.client_id).await.unwrap().unwrap();
     let stored = serde_json::to_string(&record).unwrap();
     assert_hidden("the stored record", &stored, &credentials(&client));
-    let token = client.registration_access_token.secret();
+    let token = client.registration_access_token.as_ref().expect("a registration access token").secret();
     assert!(record.registration_token.unwrap().hash.verify(token));
 }
 
@@ -129,7 +127,7 @@ async fn errors_never_repeat_a_presented_credential() {
     let (s, _) = server();
     let a = register(&s.registrar, "client_secret_basic").await;
     let b = register(&s.registrar, "client_secret_basic").await;
-    let a_token = a.registration_access_token.secret().to_owned();
+    let a_token = a.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let mut secrets = credentials(&a);
     secrets.extend(credentials(&b));
 
@@ -137,7 +135,7 @@ async fn errors_never_repeat_a_presented_credential() {
     let guess = "guessed-token-0123456789abcdefghijklmnopqrstuvw".to_owned();
     for token in [
         guess.clone(),
-        b.registration_access_token.secret().to_owned(),
+        b.registration_access_token.as_ref().expect("a registration access token").secret().to_owned(),
     ] {
         let err = s
             .registrar
@@ -161,7 +159,7 @@ async fn errors_never_repeat_a_presented_credential() {
         });
         let err = s
             .registrar
-            .update(
+            .update_bytes(
                 &a.client_id,
                 Some(&a_token),
                 body.to_string().as_bytes(),
@@ -196,18 +194,18 @@ async fn events_carry_no_credentials() {
     let (s, events) = server();
     let client = register(&s.registrar, "client_secret_basic").await;
     let mut secrets = credentials(&client);
-    let token = client.registration_access_token.secret().to_owned();
+    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let read = s
         .registrar
         .read(&client.client_id, Some(&token))
         .await
         .unwrap();
     secrets.extend(credentials(&read));
-    let token = read.registration_access_token.secret().to_owned();
+    let token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     let body = json!({"client_id": client.client_id, "redirect_uris": ["https://app.example/cb2"]});
     let updated = s
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             body.to_string().as_bytes(),
@@ -221,7 +219,7 @@ async fn events_carry_no_credentials() {
         .read(&client.client_id, Some("not-the-token"))
         .await;
     assert!(refused.is_err());
-    let token = updated.registration_access_token.secret().to_owned();
+    let token = updated.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
     s.registrar
         .delete(&client.client_id, Some(&token))
         .await
@@ -253,13 +251,13 @@ async fn generated_credentials_are_256_bit_base64url_and_all_different() {
             assert_256_bit_base64url(&value);
             assert!(seen.insert(value), "a credential was issued twice");
         }
-        let token = client.registration_access_token.secret().to_owned();
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let read = s
             .registrar
             .read(&client.client_id, Some(&token))
             .await
             .unwrap();
-        let rotated = read.registration_access_token.secret().to_owned();
+        let rotated = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         assert_256_bit_base64url(&rotated);
         assert!(seen.insert(rotated), "a rotated token repeats");
     }
@@ -281,7 +279,8 @@ async fn generated_credentials_are_256_bit_base64url_and_all_different() {
 /// equal values match, any difference, including length, does not.
 #[test]
 fn secret_comparisons_compare_whole_values() {
-    use oauth_dcr::{constant_time_eq, ClientSecret, SecretHash};
+    use oauth_dcr::{constant_time_eq, ClientSecret};
+    use oauth_dcr::store::SecretHash;
     assert!(constant_time_eq("abc", "abc"));
     for other in ["abd", "ab", "abcd", "", "ABC"] {
         assert!(!constant_time_eq("abc", other), "{other}");

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use common::*;
 use josekit::jws::{JwsSigner, HS256};
-use oauth_dcr::{
-    BodyFormat, ClientStore, MemoryReplayGuard, MemoryStore, RegistrationError,
-    RegistrationResponse, RequestContext, SignedRequests, StaticKeySource,
-};
+use oauth_dcr::{BodyFormat, ClientStore, MemoryStore, RegistrationError, RegistrationResponse, RequestContext};
+use oauth_dcr::statements::{MemoryReplayGuard, SignedRequests, StaticKeySource};
 use serde_json::{json, Value};
 
 // ---- signed request bodies ----
@@ -34,7 +32,7 @@ fn jwt_body() -> RequestContext {
 }
 
 async fn register_jwt(fx: &Server, jwt: &str) -> Result<RegistrationResponse, RegistrationError> {
-    fx.registrar.register(jwt.as_bytes(), &jwt_body()).await
+    fx.registrar.register_bytes(jwt.as_bytes(), &jwt_body()).await
 }
 
 #[tokio::test]
@@ -195,7 +193,7 @@ async fn a_signed_update_replaces_the_metadata() {
     );
     let updated = fx
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token(&client)),
             client_jws(&claims).as_bytes(),
@@ -358,7 +356,7 @@ async fn a_signed_body_verified_with_its_statements_keys_needs_no_iss() {
 /// The host's configured issuer is the audience every signed body must name.
 #[tokio::test]
 async fn a_signed_body_must_be_addressed_to_the_configured_issuer() {
-    let mut rules = oauth_dcr::JwtRules::default();
+    let mut rules = oauth_dcr::statements::JwtRules::default();
     rules.required_claims = vec!["iat".into(), "exp".into()];
     rules.audience = Some("https://as.example".into());
     let fx = Server::configured(|r| r.with_signed_requests(signed_by_the_client().rules(rules)));
@@ -399,7 +397,7 @@ async fn uk_open_banking_requires_iss_even_with_keys_for_any_issuer() {
     let directory = StaticKeySource::new().with_issuer(ISSUER, jwks("issuer.jwks.json"));
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new());
-    let registrar = oauth_dcr::OpenBanking::new(
+    let registrar = oauth_dcr::profiles::OpenBanking::new(
         "https://as.example",
         Arc::new(directory),
         Arc::new(Recording::default()),

@@ -16,11 +16,8 @@ use async_trait::async_trait;
 use common::*;
 use josekit::jws::{JwsSigner, HS256};
 use oauth_dcr::fetch::FetchedKeySource;
-use oauth_dcr::{
-    BodyFormat, CachingKeySource, ClientStore, Jwks, JwtRules, KeyError, KeySource,
-    MemoryReplayGuard, RegistrationError, RegistrationResponse, RequestContext, SignedRequests,
-    SoftwareStatements, StaticKeySource,
-};
+use oauth_dcr::{BodyFormat, ClientStore, RegistrationError, RegistrationResponse, RequestContext};
+use oauth_dcr::statements::{CachingKeySource, Jwks, JwtRules, KeyError, KeySource, MemoryReplayGuard, SignedRequests, SoftwareStatements, StaticKeySource};
 use serde_json::{json, Value};
 
 /// Registers `statement` in a body whose own members differ, expects a 400 with `code` and a
@@ -57,7 +54,7 @@ async fn a_statement_signed_with_each_default_algorithm_is_accepted_and_echoed()
         assert_eq!(fx.store.len(), 1, "{alg}");
 
         // A read returns the same statement, still unmodified.
-        let token = client.registration_access_token.secret().to_owned();
+        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
         let read = fx.read(&client.client_id, Some(&token)).await.unwrap();
         assert_eq!(read.software_statement.as_deref(), Some(statement.as_str()));
     }
@@ -138,7 +135,7 @@ async fn an_update_with_a_statement_applies_and_records_it() {
     let fx = Server::statements();
     let first = issuer_jws("ES256", &statement_claims(fx.now()));
     let client = fx.register(&body_with(&first)).await;
-    let token = client.registration_access_token.secret().to_owned();
+    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
 
     let second = issuer_jws(
         "EdDSA",
@@ -149,7 +146,7 @@ async fn an_update_with_a_statement_applies_and_records_it() {
     let bytes = serde_json::to_vec(&update).unwrap();
     let updated = fx
         .registrar
-        .update(
+        .update_bytes(
             &client.client_id,
             Some(&token),
             &bytes,
@@ -180,7 +177,7 @@ async fn statement_provenance_stays_true_after_an_update_without_the_statement()
     let result = fx
         .update(
             &client.client_id,
-            Some(client.registration_access_token.secret()),
+            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
             &update,
         )
         .await;
@@ -1317,7 +1314,7 @@ async fn an_update_without_the_statement_keeps_it_and_the_members_it_asserts() {
     );
     let events = events.0.lock().unwrap();
     let last = events.last().unwrap();
-    assert_eq!(last.operation, oauth_dcr::Operation::Update);
+    assert_eq!(last.operation, oauth_dcr::events::Operation::Update);
     assert_eq!(last.provenance.statement_issuer.as_deref(), Some(ISSUER));
     assert!(
         !last.changed.contains(&"client_name".to_owned()),
@@ -1507,7 +1504,7 @@ async fn in_a_signed_body_a_statement_asserted_member_drops_its_language_variant
     let jwt = client_jws(&claims);
     let client = fx
         .registrar
-        .register(
+        .register_bytes(
             jwt.as_bytes(),
             &RequestContext::new().with_body_format(BodyFormat::Jwt),
         )
@@ -1668,7 +1665,7 @@ async fn the_caching_key_source_keeps_not_trusted_answers_briefly() {
 /// ones, and refuses a new key when full rather than forgetting a live one.
 #[tokio::test]
 async fn the_memory_replay_guard_is_bounded() {
-    use oauth_dcr::ReplayGuard;
+    use oauth_dcr::statements::ReplayGuard;
     let guard = MemoryReplayGuard::with_capacity(3);
     let now = time::OffsetDateTime::from_unix_timestamp(START).unwrap();
     let later = now + time::Duration::minutes(5);
@@ -1788,7 +1785,7 @@ async fn a_statement_naming_no_software_cannot_replace_the_clients() {
     let err = fx
         .update(
             &client.client_id,
-            Some(client.registration_access_token.secret()),
+            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
             &body,
         )
         .await

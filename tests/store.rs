@@ -4,16 +4,15 @@
 //! capabilities: a registrar whose policy needs one the store does not declare is refused when
 //! it is built, never at request time.
 
+mod common;
+use common::Bytes;
 use std::error::Error as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_dcr::store::{Capability, MissingCapability};
-use oauth_dcr::{
-    ClientMetadata, ClientRecord, ClientStore, MemoryStore, Origin, Registrar,
-    RegistrationAccessToken, RegistrationError, RequestContext, SecretHash, ServerPolicy,
-    StoreError, StoredToken,
-};
+use oauth_dcr::{ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken, RegistrationError, RequestContext, ServerPolicy, StoreError};
+use oauth_dcr::store::{Origin, SecretHash, StoredToken};
 use time::OffsetDateTime;
 
 fn record(client_id: &str, token: &str) -> ClientRecord {
@@ -26,7 +25,7 @@ fn record(client_id: &str, token: &str) -> ClientRecord {
     record
 }
 
-fn hash(token: &str) -> oauth_dcr::SecretHash {
+fn hash(token: &str) -> oauth_dcr::store::SecretHash {
     RegistrationAccessToken::new(token).hash()
 }
 
@@ -271,7 +270,7 @@ async fn record_use_and_reap_over_a_store_without_a_usage_log_are_errors() {
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), store.clone());
     let body = br#"{"redirect_uris":["https://app.example/cb"]}"#;
     let client = registrar
-        .register(body, &RequestContext::new())
+        .register_bytes(body, &RequestContext::new())
         .await
         .unwrap();
     let missing = |e: RegistrationError| -> MissingCapability {

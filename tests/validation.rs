@@ -4,12 +4,11 @@
 //! together.
 
 mod common;
+use common::Bytes;
 
 use common::{policy, web_client, Reply, Server, EC_X, EC_Y, RSA_1024_N};
-use oauth_dcr::{
-    AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType,
-    ScopePolicy, ServerPolicy, SubjectType,
-};
+use oauth_dcr::{AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType, ServerPolicy, SubjectType};
+use oauth_dcr::policy::ScopePolicy;
 use serde_json::{json, Value};
 
 const BAD_REQUEST: u16 = 400;
@@ -55,7 +54,7 @@ async fn refusal_problems(
     if !server.store.is_empty() {
         problems.push(format!("{} client(s) stored", server.store.len()));
     }
-    match server.registrar.validate(body) {
+    match server.registrar.validate_bytes(body) {
         Ok(_) => problems.push("validate() accepts it".to_owned()),
         Err(e) => {
             let dry = Reply::of(e);
@@ -1765,7 +1764,7 @@ async fn without_declared_scopes_only_the_openid_standard_scopes_are_granted() {
         .await;
     assert_eq!(Reply::of(client).json["scope"], standard);
     // Discovery advertises exactly what registration accepts.
-    let discovery = oauth_dcr::discovery_metadata(&default);
+    let discovery = oauth_dcr::discovery::discovery_metadata(&default);
     let mut advertised: Vec<&str> = discovery["scopes_supported"]
         .as_array()
         .expect("scopes_supported")

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use oauth_dcr::{Event, EventSink};
+use oauth_dcr::events::{Event, EventSink};
 
 /// Every event a registrar emits, in order.
 #[derive(Default)]

@@ -1,7 +1,8 @@
 //! Host hooks shared by several test binaries.
 
 use async_trait::async_trait;
-use oauth_dcr::{ClientMetadata, ErrorCode, HookContext, RegistrationError, RegistrationHook};
+use oauth_dcr::{ClientMetadata, ErrorCode, RegistrationError};
+use oauth_dcr::events::{HookContext, RegistrationHook};
 
 /// Refuses names that impersonate a bank; with a code, refuses everything with it.
 pub struct NoBanks(pub Option<ErrorCode>);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use josekit::jws::JwsSigner;
-use oauth_dcr::{SignedRequests, SoftwareStatements, StaticKeySource};
+use oauth_dcr::statements::{SignedRequests, SoftwareStatements, StaticKeySource};
 use serde_json::{json, Value};
 
 use super::{issuer_key, jwks, signer, ISSUER, REDIRECT, SOFTWARE_ID};

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use josekit::jws::JwsSigner;
-use oauth_dcr::Jwks;
+use oauth_dcr::statements::Jwks;
 use serde_json::{json, Value};
 
 /// The statement algorithms the crate accepts by default, with the issuer key for each.

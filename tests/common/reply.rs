@@ -12,10 +12,35 @@ pub struct Reply {
     pub json: Value,
 }
 
+/// What a handler sends: an `http::Response`, an error's response, or a client information
+/// response (with the status a handler gives a read or an update, 200: the response itself knows
+/// no status).
+pub trait Wire {
+    fn wire(self) -> http::Response<Vec<u8>>;
+}
+
+impl Wire for http::Response<Vec<u8>> {
+    fn wire(self) -> http::Response<Vec<u8>> {
+        self
+    }
+}
+
+impl Wire for RegistrationError {
+    fn wire(self) -> http::Response<Vec<u8>> {
+        self.into_http()
+    }
+}
+
+impl Wire for RegistrationResponse {
+    fn wire(self) -> http::Response<Vec<u8>> {
+        self.into_http(StatusCode::OK)
+    }
+}
+
 impl Reply {
     /// Takes a response apart; panics if its body is not JSON.
-    pub fn of(response: impl Into<http::Response<Vec<u8>>>) -> Self {
-        let response = response.into();
+    pub fn of(response: impl Wire) -> Self {
+        let response = response.wire();
         let status = response.status();
         let headers = response.headers().clone();
         let json = serde_json::from_slice(response.body()).unwrap_or_else(|e| {
@@ -79,7 +104,7 @@ pub fn assert_invalid_token(err: RegistrationError) -> Reply {
 
 /// The registration access token of a response, as a string.
 pub fn token(response: &RegistrationResponse) -> String {
-    response.registration_access_token.secret().to_owned()
+    response.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()
 }
 
 /// The raw client secret of a response; panics if none was issued.

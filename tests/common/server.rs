@@ -1,11 +1,10 @@
 //! The registrar every test drives: over a `MemoryStore` the test keeps, with the manual clock.
 
+use super::Bytes;
 use std::sync::Arc;
 
-use oauth_dcr::{
-    ClientRecord, ClientStore, Clock, MemoryStore, Profile, Registrar, RegistrationError,
-    RegistrationResponse, RequestContext, ServerPolicy,
-};
+use oauth_dcr::{ClientRecord, ClientStore, Clock, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
+use oauth_dcr::profiles::Profile;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -100,14 +99,14 @@ impl Server {
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
         let bytes = serde_json::to_vec(body).unwrap();
-        self.registrar.register(&bytes, context).await
+        self.registrar.register_bytes(&bytes, context).await
     }
 
     pub async fn register_bytes(
         &self,
         body: &[u8],
     ) -> Result<RegistrationResponse, RegistrationError> {
-        self.registrar.register(body, &RequestContext::new()).await
+        self.registrar.register_bytes(body, &RequestContext::new()).await
     }
 
     /// Registers `body` anonymously and returns the refusal; panics if it is accepted.
@@ -173,7 +172,7 @@ impl Server {
     ) -> Result<RegistrationResponse, RegistrationError> {
         let bytes = serde_json::to_vec(body).unwrap();
         self.registrar
-            .update(client_id, token, &bytes, context)
+            .update_bytes(client_id, token, &bytes, context)
             .await
     }
 

@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use oauth_dcr::{ClientRecord, ClientStore, MemoryStore, SecretHash, StoreError};
+use oauth_dcr::store::{ClientCount, SecretHash, UsageLog};
+use oauth_dcr::{ClientRecord, ClientStore, MemoryStore, StoreError};
 use time::OffsetDateTime;
 
 /// A `ClientStore` over a `MemoryStore` whose reads or writes fail on demand with a backend
@@ -59,16 +60,40 @@ impl ClientStore for FailingStore {
         self.inner.update(record).await
     }
 
-    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.check(&self.fail_writes)?;
-        self.inner.touch(client_id, at).await
-    }
-
     async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
         self.check(&self.fail_writes)?;
         self.inner.delete(client_id, version).await
     }
 
+    fn as_usage_log(&self) -> Option<&dyn UsageLog> {
+        Some(self)
+    }
+
+    fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UsageLog for FailingStore {
+    async fn touch(&self, client_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.check(&self.fail_writes)?;
+        self.inner.touch(client_id, at).await
+    }
+
+    async fn reap_candidates(
+        &self,
+        unused_before: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        self.check(&self.fail_reads)?;
+        self.inner.reap_candidates(unused_before, now, limit).await
+    }
+}
+
+#[async_trait]
+impl ClientCount for FailingStore {
     async fn count(&self, software_id: Option<&str>) -> Result<u64, StoreError> {
         self.check(&self.fail_reads)?;
         self.inner.count(software_id).await

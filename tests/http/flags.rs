@@ -194,7 +194,7 @@ fn refused_values() {
 
 #[test]
 fn the_profile_flag_names_each_preset() {
-    use oauth_dcr::Profile;
+    use oauth_dcr::profiles::Profile;
     assert_eq!(Config::parse(Vec::<String>::new()).unwrap().profile, None);
     for (name, profile) in [
         ("oidc-dynamic", Profile::OidcDynamic),
