@@ -148,6 +148,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn comparisons_compare_whole_values() {
+        assert!(constant_time_eq("abc", "abc"));
+        for other in ["abd", "ab", "abcd", "", "ABC"] {
+            assert!(!constant_time_eq("abc", other), "{other}");
+        }
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let secret = ClientSecret::new("s3cr3t-value");
         let token = RegistrationAccessToken::new("t0k3n-value");

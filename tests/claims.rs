@@ -12,9 +12,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
-use oauth_dcr::{MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy, StoreError};
 use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
-use oauth_dcr::statements::{JwtRules, MemoryReplayGuard, ReplayGuard, SignedRequests, StaticKeySource};
+use oauth_dcr::statements::{
+    JwtRules, MemoryReplayGuard, ReplayGuard, SignedRequests, StaticKeySource,
+};
+use oauth_dcr::{
+    MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy,
+    StoreError,
+};
 use proptest::prelude::*;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -178,11 +183,14 @@ impl Mode {
             Self::Statement => {
                 let body = json!({ "redirect_uris": [REDIRECT], "software_statement": token });
                 let bytes = serde_json::to_vec(&body).unwrap();
-                registrar.register_bytes(&bytes, &RequestContext::new()).await
+                registrar
+                    .register_bytes(&bytes, &RequestContext::new())
+                    .await
             }
             Self::SignedBody => {
-                let context = RequestContext::new().with_body_format(oauth_dcr::BodyFormat::Jwt);
-                registrar.register_bytes(token.as_bytes(), &context).await
+                registrar
+                    .register_signed(token.as_bytes(), &RequestContext::new())
+                    .await
             }
         }
     }
@@ -195,7 +203,7 @@ fn outcome(
 ) -> (u16, String, String) {
     match result {
         Ok(client) => {
-            assert_eq!(client.status, 201);
+            assert!(!client.client_id.is_empty());
             (201, String::new(), String::new())
         }
         Err(e) => {
@@ -343,7 +351,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
         let context = bearer(token.secret());
         let body = serde_json::to_vec(&json!({ "redirect_uris": [REDIRECT] })).unwrap();
         let status = match registrar.register_bytes(&body, &context).await {
-            Ok(client) => client.status.as_u16(),
+            Ok(_) => 201,
             Err(e) => e.status().as_u16(),
         };
         (status, issued.expires_at)
@@ -570,7 +578,7 @@ impl oauth_dcr::fetch::Fetcher for ForeverDocument {
         let body = json!({ "client_id": url, "redirect_uris": ["https://app.test/cb"] });
         let mut fetched = oauth_dcr::fetch::Fetched::new(body.to_string().into_bytes());
         fetched.content_type = Some("application/json".into());
-        fetched.max_age = oauth_dcr::fetch::max_age(&format!("max-age={}", u64::MAX));
+        fetched.max_age = Some(std::time::Duration::from_secs(u64::MAX));
         Ok(fetched)
     }
 }

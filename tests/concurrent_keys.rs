@@ -37,7 +37,9 @@ fn ps256_statements_verify_on_every_thread_when_all_start_together() {
                         )
                         .with_software_statements(trusting_issuer());
                         runtime
-                            .block_on(registrar.register_bytes(body.as_bytes(), &RequestContext::new()))
+                            .block_on(
+                                registrar.register_bytes(body.as_bytes(), &RequestContext::new()),
+                            )
                             .err()
                             .map(|e| e.to_string())
                     })

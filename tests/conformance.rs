@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use oauth_dcr::store::SecretHash;
 use oauth_dcr::store::{Capability, ClientCount, InstanceIndex, UsageLog};
 use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, StoreError};
-use oauth_dcr::store::SecretHash;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

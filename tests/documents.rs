@@ -20,10 +20,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use common::{ENDPOINT, MCP_DOCUMENT};
-use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpFetcher};
-use oauth_dcr::{MemoryStore, Registrar, RegistrationError, ServerPolicy};
 use oauth_dcr::discovery::discovery_metadata;
 use oauth_dcr::documents::{DocumentPolicy, DocumentTrust, Trust};
+use oauth_dcr::fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpFetcher};
+use oauth_dcr::{MemoryStore, Registrar, RegistrationError, ServerPolicy};
 
 /// What the loopback server answers for one path.
 #[derive(Clone)]

@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::ErrorCode;
 use oauth_dcr::events::{Event, Operation};
 use oauth_dcr::store::Origin;
+use oauth_dcr::ErrorCode;
 use serde_json::json;
 
 #[tokio::test]

@@ -18,11 +18,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use oauth_dcr::store::{ClientCount, UsageLog};
-use oauth_dcr::{ClientRecord, ClientSecret, ClientStore, Clock, MemoryStore, Registrar, RegistrationAccessToken, RequestContext, ServerPolicy, StoreError};
 use oauth_dcr::credentials::{CredentialGenerator, RandomError};
 use oauth_dcr::initial_tokens::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
 use oauth_dcr::store::SecretHash;
+use oauth_dcr::store::{ClientCount, UsageLog};
+use oauth_dcr::{
+    ClientRecord, ClientSecret, ClientStore, Clock, MemoryStore, Registrar,
+    RegistrationAccessToken, RequestContext, ServerPolicy, StoreError,
+};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
-use oauth_dcr::{ClientMetadata, ClientStore, ErrorCode, RedirectUri, RegistrationError, RequestContext};
 use oauth_dcr::events::{HookContext, Operation, RegistrationHook};
+use oauth_dcr::{
+    ClientMetadata, ClientStore, ErrorCode, RedirectUri, RegistrationError, RequestContext,
+};
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -20,9 +20,9 @@ use common::{
     b64, hostile_jwks, hostile_key_file, signer_from_pem, ManualClock, EC_X, EC_Y, ENDPOINT,
     ISSUER, REDIRECT, RSA_1024_N, START,
 };
-use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
 use oauth_dcr::policy::ScopePolicy;
 use oauth_dcr::statements::{SignedRequests, SoftwareStatements, StaticKeySource};
+use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -167,7 +167,12 @@ impl Fixture {
                 .register_bytes(body.as_bytes(), &RequestContext::new())
                 .await
                 .unwrap();
-            let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+            let token = client
+                .registration_access_token
+                .as_ref()
+                .expect("a registration access token")
+                .secret()
+                .to_owned();
             (client, token)
         };
         // Registered 31 days before T0: its token (30-day lifetime) has expired by T0.
@@ -179,7 +184,12 @@ impl Fixture {
             .read(&a.client_id, Some(&a_old_token))
             .await
             .unwrap();
-        let a_token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+        let a_token = read
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret()
+            .to_owned();
         let (b, b_token) = register().await;
         let (deleted, deleted_token) = register().await;
         registrar

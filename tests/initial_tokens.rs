@@ -7,9 +7,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse, ServerPolicy};
 use oauth_dcr::initial_tokens::{InitialAccessGrant, IssuedInitialTokens, TokenSpec};
 use oauth_dcr::store::SecretHash;
+use oauth_dcr::{
+    ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse,
+    ServerPolicy,
+};
 use serde_json::json;
 
 // ---- host-verified initial access tokens ----
@@ -169,7 +172,10 @@ async fn a_failed_store_write_gives_the_use_back() {
     assert_eq!(tokens.uses_left("once"), Some(1));
 
     store.fail_writes(false);
-    registrar.register_bytes(&body, &bearer("once")).await.unwrap();
+    registrar
+        .register_bytes(&body, &bearer("once"))
+        .await
+        .unwrap();
     assert_eq!(tokens.uses_left("once"), Some(0));
     assert_eq!(store.inner.len(), 1);
 }

@@ -8,9 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{ClientStore, RequestContext};
 use oauth_dcr::profiles::OpenBanking;
 use oauth_dcr::statements::StaticKeySource;
+use oauth_dcr::{ClientStore, RequestContext};
 use serde_json::{json, Value};
 
 /// The ASPSP's issuer and its organisation identifier in the directory (the request's `aud`).

@@ -17,7 +17,10 @@ async fn registration_switched_off_answers_403_while_management_stays_on() {
     let store = Arc::new(MemoryStore::new());
     let open = Registrar::new(ServerPolicy::new(ENDPOINT), store.clone());
     let body = serde_json::to_vec(&named_web_client()).unwrap();
-    let client = open.register_bytes(&body, &RequestContext::new()).await.unwrap();
+    let client = open
+        .register_bytes(&body, &RequestContext::new())
+        .await
+        .unwrap();
 
     let closed = Registrar::new(
         policy_with(|p| p.registration_enabled = false),
@@ -35,7 +38,10 @@ async fn registration_switched_off_answers_403_while_management_stays_on() {
     let guarded = closed
         .clone()
         .require_initial_token(tokens, Some("register"));
-    let err = guarded.register_bytes(&body, &bearer("iat")).await.unwrap_err();
+    let err = guarded
+        .register_bytes(&body, &bearer("iat"))
+        .await
+        .unwrap_err();
     assert_error(err, 403, "access_denied");
 
     let read = closed
@@ -69,7 +75,7 @@ async fn management_switched_off_answers_403_while_registration_stays_on() {
         .register_bytes(&body, &RequestContext::new())
         .await
         .unwrap();
-    assert_eq!(client.status, 201);
+    assert!(!client.client_id.is_empty());
     let token = token(&client);
     let before = store.get(&client.client_id).await.unwrap().unwrap();
 

@@ -9,11 +9,11 @@ mod common;
 use common::Bytes;
 use std::sync::Arc;
 
-use oauth_dcr::store::ClientCount;
-use oauth_dcr::{ClientStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
 use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
 use oauth_dcr::statements::ReplayGuard;
+use oauth_dcr::store::ClientCount;
 use oauth_dcr::store::PostgresStore;
+use oauth_dcr::{ClientStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
 
 /// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
 /// late arrival would count as theft (tests/lifecycle.rs covers detection).
@@ -35,13 +35,23 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
     let ctx = RequestContext::new();
 
     let client = a.register_bytes(BODY, &ctx).await.expect("register on A");
-    let first = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let first = client
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     let read = b
         .read(&client.client_id, Some(&first))
         .await
         .expect("read on B");
     assert_eq!(read.metadata.client_name.as_deref(), Some("Replica"));
-    let second = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let second = read
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     assert_ne!(first, second, "B rotated the token");
 
     // The token B rotated away is dead on both replicas; the new one works on A.
@@ -56,7 +66,12 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
         .read(&client.client_id, Some(&second))
         .await
         .expect("read on A with B's token");
-    let third = again.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let third = again
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
 
     a.delete(&client.client_id, Some(&third))
         .await
@@ -89,7 +104,12 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
 
     for round in 0..5 {
         let client = a.register_bytes(BODY, &ctx).await.expect("register");
-        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+        let token = client
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret()
+            .to_owned();
         let mut tasks = Vec::new();
         for i in 0..10 {
             let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -126,7 +146,11 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
             stored.metadata.client_name, winners[0].metadata.client_name,
             "no lost update"
         );
-        let live = winners[0].registration_access_token.as_ref().expect("a registration access token").secret();
+        let live = winners[0]
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret();
         assert!(
             b.read(&client.client_id, Some(live)).await.is_ok(),
             "the winner's token is valid"
@@ -186,9 +210,9 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
     for i in 0..30 {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         let ctx = RequestContext::new().with_initial_access_token(token.secret());
-        tasks.push(tokio::spawn(
-            async move { replica.register_bytes(BODY, &ctx).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            replica.register_bytes(BODY, &ctx).await
+        }));
     }
     let mut ok = 0;
     for task in tasks {
@@ -320,7 +344,12 @@ async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
         !store.first_use(&key, now, until).await.unwrap(),
         "its replay is refused"
     );
-    let token = before.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let token = before
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     registrar
         .read(&before.client_id, Some(&token))
         .await
@@ -337,7 +366,12 @@ fn guarded(store: PostgresStore) -> Arc<Registrar> {
 }
 
 fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
-    response.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()
+    response
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned()
 }
 
 /// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.
@@ -349,7 +383,10 @@ async fn an_attacker_racing_the_owner_in_the_grace_window_never_takes_over_on_po
     let (a, b) = (guarded(db.store(4).await), guarded(db.store(4).await));
     let store = db.store(1).await;
     for _ in 0..20 {
-        let client = a.register_bytes(BODY, &RequestContext::new()).await.unwrap();
+        let client = a
+            .register_bytes(BODY, &RequestContext::new())
+            .await
+            .unwrap();
         let id = client.client_id.clone();
         let stolen = secret_of(&client);
         let owned = secret_of(&a.read(&id, Some(&stolen)).await.unwrap());

@@ -11,8 +11,8 @@ use common::Bytes;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use oauth_dcr::{ClientStore, Registrar, RequestContext, ServerPolicy, StoreError};
 use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
+use oauth_dcr::{ClientStore, Registrar, RequestContext, ServerPolicy, StoreError};
 use serde_json::json;
 
 /// Knows one token, `partner`, allowed redirect URIs on `app.example` and the scope `openid`.
@@ -62,7 +62,13 @@ async fn the_initial_tokens_restrictions_bind_updates_on_postgres() {
     let err = registrar
         .update_bytes(
             &client.client_id,
-            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
+            Some(
+                client
+                    .registration_access_token
+                    .as_ref()
+                    .expect("a registration access token")
+                    .secret(),
+            ),
             update.to_string().as_bytes(),
             &RequestContext::new(),
         )
@@ -87,7 +93,7 @@ async fn a_record_stored_without_a_grant_reads_as_unrestricted() {
     )
     .require_initial_token(Arc::new(Partner), Some("register"));
     let client = registrar
-        .register(
+        .register_bytes(
             br#"{"redirect_uris":["https://app.example/cb"]}"#,
             &RequestContext::new().with_initial_access_token("partner"),
         )
@@ -118,7 +124,13 @@ async fn a_record_stored_without_a_grant_reads_as_unrestricted() {
     registrar
         .update_bytes(
             &client.client_id,
-            Some(client.registration_access_token.as_ref().expect("a registration access token").secret()),
+            Some(
+                client
+                    .registration_access_token
+                    .as_ref()
+                    .expect("a registration access token")
+                    .secret(),
+            ),
             update.to_string().as_bytes(),
             &RequestContext::new(),
         )

@@ -7,11 +7,14 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{ApplicationType, BodyFormat, ClientStore, GrantType, MemoryStore, RedirectUri, Registrar, RegistrationError, RegistrationResponse, RequestContext, StoreError};
 use oauth_dcr::discovery::discovery_metadata;
 use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
 use oauth_dcr::profiles::{OpenBanking, Profile};
 use oauth_dcr::statements::StaticKeySource;
+use oauth_dcr::{
+    ApplicationType, ClientStore, GrantType, MemoryStore, RedirectUri, Registrar,
+    RegistrationError, RegistrationResponse, RequestContext, StoreError,
+};
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -31,7 +34,7 @@ use Expect::{Accept, Refuse};
 struct Row {
     name: &'static str,
     body: Vec<u8>,
-    format: BodyFormat,
+    format: Format,
     expect: Expect,
 }
 
@@ -39,7 +42,7 @@ fn json_row(name: &'static str, body: Value, expect: Expect) -> Row {
     Row {
         name,
         body: serde_json::to_vec(&body).unwrap(),
-        format: BodyFormat::Json,
+        format: Format::Json,
         expect,
     }
 }
@@ -49,11 +52,12 @@ async fn run(server: &Server, rows: Vec<Row>) -> Vec<(&'static str, Registration
     let mut accepted = Vec::new();
     for row in rows {
         let before = server.store.len();
-        let context = RequestContext::new().with_body_format(row.format);
-        let outcome = server.registrar.register_bytes(&row.body, &context).await;
+        let outcome = server
+            .registrar
+            .register_as(&row.body, row.format, &RequestContext::new())
+            .await;
         match (row.expect, outcome) {
             (Accept, Ok(response)) => {
-                assert_eq!(response.status, 201, "{}", row.name);
                 assert_eq!(server.store.len(), before + 1, "{}: stored", row.name);
                 accepted.push((row.name, response));
             }
@@ -703,7 +707,12 @@ async fn fapi2_rules_hold_on_update() {
         .await
         .remove(0)
         .1;
-    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let token = client
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     let update = |changes: Value| {
         let body = edit(&fapi_client(), changes);
         serde_json::to_vec(&edit(&body, json!({ "client_id": client.client_id }))).unwrap()
@@ -725,7 +734,12 @@ async fn fapi2_rules_hold_on_update() {
         unbound.metadata.tls_client_certificate_bound_access_tokens,
         Some(true)
     );
-    let token = unbound.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let token = unbound
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     let err = server
         .registrar
         .update_bytes(
@@ -1193,7 +1207,7 @@ fn jwt_row(name: &'static str, body: Vec<u8>, expect: Expect) -> Row {
     Row {
         name,
         body,
-        format: BodyFormat::Jwt,
+        format: Format::Jwt,
         expect,
     }
 }
@@ -2073,8 +2087,8 @@ async fn uk_open_banking_updates_are_signed_too() {
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
     let body = software_signed(&ob_request(now, "register", &ssa));
-    let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
-    let client = server.registrar.register_bytes(&body, &jwt).await.unwrap();
+    let jwt = RequestContext::new();
+    let client = server.registrar.register_signed(&body, &jwt).await.unwrap();
     let token = format!("cc:{}", client.client_id);
     let changes = json!({ "client_id": client.client_id, "redirect_uris": [TPP_CB2] });
 
@@ -2100,7 +2114,7 @@ async fn uk_open_banking_updates_are_signed_too() {
     let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
     let updated = server
         .registrar
-        .update_bytes(&client.client_id, Some(&token), &signed, &jwt)
+        .update_signed(&client.client_id, Some(&token), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2115,7 +2129,7 @@ async fn uk_open_banking_updates_are_signed_too() {
     let signed = software_signed(&with(ob_request(now, "update-all", &ssa), all));
     let updated = server
         .registrar
-        .update_bytes(&client.client_id, Some(&token), &signed, &jwt)
+        .update_signed(&client.client_id, Some(&token), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2153,9 +2167,9 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     let server = open_banking_managed();
     let now = server.now();
     let ssa = issuer_jws("PS256", &ssa_claims(now));
-    let jwt = RequestContext::new().with_body_format(BodyFormat::Jwt);
+    let jwt = RequestContext::new();
     let body = software_signed(&ob_request(now, "register", &ssa));
-    let client = server.registrar.register_bytes(&body, &jwt).await.unwrap();
+    let client = server.registrar.register_signed(&body, &jwt).await.unwrap();
     // No registration access token: management is by the client's own access token.
     assert!(client.registration_access_token.is_none());
     let json: serde_json::Value = serde_json::from_slice(&client.to_json()).unwrap();
@@ -2179,7 +2193,7 @@ async fn uk_open_banking_clients_manage_themselves_with_their_access_token() {
     let signed = software_signed(&with(ob_request(now, "update", &ssa), changes));
     let updated = server
         .registrar
-        .update_bytes(&client.client_id, Some(&own), &signed, &jwt)
+        .update_signed(&client.client_id, Some(&own), &signed, &jwt)
         .await
         .unwrap();
     assert_eq!(
@@ -2376,7 +2390,7 @@ async fn mcp_accepts_confidential_clients_as_the_sdks_register_them() {
         Row {
             name: "the TypeScript SDK's example client",
             body: MCP_SDK_CONFIDENTIAL.as_bytes().to_vec(),
-            format: BodyFormat::Json,
+            format: Format::Json,
             expect: Accept,
         },
         json_row(
@@ -2598,8 +2612,16 @@ async fn mcp_reaps_clients_never_used_within_a_day() {
     let server = Server::profile(Profile::Mcp);
     let body = br#"{"redirect_uris":["http://127.0.0.1/callback"]}"#;
     let context = RequestContext::new();
-    let used = server.registrar.register_bytes(body, &context).await.unwrap();
-    let idle = server.registrar.register_bytes(body, &context).await.unwrap();
+    let used = server
+        .registrar
+        .register_bytes(body, &context)
+        .await
+        .unwrap();
+    let idle = server
+        .registrar
+        .register_bytes(body, &context)
+        .await
+        .unwrap();
     server.registrar.record_use(&used.client_id).await.unwrap();
 
     server.clock.advance(Duration::hours(23));

@@ -15,8 +15,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use oauth_dcr::{ClientMetadata, ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
 use oauth_dcr::initial_tokens::InitialAccessGrant;
+use oauth_dcr::{
+    ClientMetadata, ClientStore, ErrorCode, MemoryStore, Registrar, RegistrationError,
+    RegistrationResponse, RequestContext, ServerPolicy,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -99,15 +102,20 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
             )
             .await
             .unwrap();
-        let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+        let token = client
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret()
+            .to_owned();
         let read = registrar
             .read(&client.client_id, Some(&token))
             .await
             .unwrap();
         (client, read)
     });
-    prop_assert_eq!(&*registered.metadata, accepted);
-    prop_assert_eq!(&*read.metadata, accepted);
+    prop_assert_eq!(&registered.metadata, accepted);
+    prop_assert_eq!(&read.metadata, accepted);
     // The response is written by hand: it must be what serde_json writes, byte for byte.
     prop_assert_eq!(
         registered.to_json(),
@@ -115,7 +123,7 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
     );
     prop_assert_eq!(read.to_json(), serde_json::to_vec(&read).unwrap());
     let wire: RegistrationResponse = serde_json::from_slice(&read.to_json()).unwrap();
-    prop_assert_eq!(&*wire.metadata, accepted);
+    prop_assert_eq!(&wire.metadata, accepted);
     Ok(())
 }
 
@@ -495,7 +503,9 @@ fn extension_numbers_survive_exactly() {
     ] {
         let sent = json!([number]);
         let body = json!({"redirect_uris": ["https://app.example/cb"], EXTENSION: sent});
-        let accepted = registrar.validate_bytes(body.to_string().as_bytes()).unwrap();
+        let accepted = registrar
+            .validate_bytes(body.to_string().as_bytes())
+            .unwrap();
         assert_eq!(accepted.extension(EXTENSION), Some(&sent), "{number:e}");
     }
 }

@@ -11,10 +11,14 @@ use common::{
     assert_error, assert_no_store, bearer, data, data_json, failing_server, policy, secret, token,
     web_client, Reply, Server, ENDPOINT, START,
 };
+use oauth_dcr::credentials::{CredentialGenerator, RandomError, RandomGenerator};
 use oauth_dcr::store::ClientCount;
-use oauth_dcr::{random_token, ApplicationType, AuthMethod, ClientSecret, ClientStore, Drawn, ErrorResponse, GrantType, JoseAlgorithm, Needed, RegistrationAccessToken, RegistrationResponse, RequestContext, ResponseType, ServerPolicy, SubjectType};
-use oauth_dcr::credentials::{CredentialGenerator, RandomError};
 use oauth_dcr::store::{SecretHash, SecretValue};
+use oauth_dcr::{
+    ApplicationType, AuthMethod, ClientSecret, ClientStore, ErrorResponse, GrantType,
+    JoseAlgorithm, RegistrationAccessToken, RegistrationResponse, RequestContext, ResponseType,
+    ServerPolicy, SubjectType,
+};
 use serde_json::json;
 use sha2::Digest as _;
 use time::Duration;
@@ -165,11 +169,11 @@ impl CredentialGenerator for Sequence {
     }
 
     fn client_secret(&self) -> Result<ClientSecret, RandomError> {
-        random_token().map(ClientSecret::new)
+        RandomGenerator.client_secret()
     }
 
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError> {
-        random_token().map(RegistrationAccessToken::new)
+        RandomGenerator.registration_token()
     }
 }
 
@@ -215,14 +219,10 @@ impl CredentialGenerator for DrawsNothing {
     fn registration_token(&self) -> Result<RegistrationAccessToken, RandomError> {
         Ok(RegistrationAccessToken::new(self.next("token")))
     }
-
-    fn draw(&self, _: Needed) -> Result<Drawn, RandomError> {
-        Ok(Drawn::default())
-    }
 }
 
 #[tokio::test]
-async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
+async fn a_host_generator_makes_every_credential_a_registration_needs() {
     let mut server = Server::new();
     server.registrar = server
         .registrar
@@ -230,7 +230,14 @@ async fn credentials_a_generator_does_not_draw_come_from_its_single_methods() {
         .with_generator(Arc::new(DrawsNothing::default()));
     let client = server.register(&web_client()).await;
     assert_eq!(client.client_secret.as_ref().unwrap().secret(), "secret-1");
-    assert_eq!(client.registration_access_token.as_ref().expect("a registration access token").secret(), "token-2");
+    assert_eq!(
+        client
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret(),
+        "token-2"
+    );
     assert_eq!(client.client_id, "client-3");
     let stored = server.record("client-3").await;
     assert!(stored.verify_secret("secret-1", server.time()));
@@ -603,7 +610,7 @@ async fn validate_has_no_side_effects_and_returns_the_defaulted_metadata() {
 
     // A registration of the same body stores exactly what validate() predicted.
     let response = server.register_bytes(&body).await.unwrap();
-    assert_eq!(*response.metadata, metadata);
+    assert_eq!(response.metadata, metadata);
     assert_eq!(server.record(&response.client_id).await.metadata, metadata);
 }
 
@@ -677,7 +684,7 @@ async fn the_response_is_the_stored_record_not_the_request() {
     body["unknown"] = json!(1);
     let response = server.register(&body).await;
     let stored = server.record(&response.client_id).await;
-    assert_eq!(*response.metadata, stored.metadata);
+    assert_eq!(response.metadata, stored.metadata);
     assert_eq!(
         response.client_id_issued_at,
         stored.created_at.unix_timestamp()
@@ -746,7 +753,9 @@ async fn a_store_failure_answers_500_without_detail_and_stores_nothing() {
     assert!(store.inner.is_empty());
 
     store.fail_writes(false);
-    let response = registrar.register_bytes(&body, &RequestContext::new()).await;
+    let response = registrar
+        .register_bytes(&body, &RequestContext::new())
+        .await;
     assert!(response.is_ok());
     assert_eq!(store.inner.len(), 1);
 }
@@ -782,7 +791,7 @@ async fn register_round_trip(server: &Server, file: &str) -> RegistrationRespons
     assert_eq!(read.metadata, response.metadata);
     assert_eq!(
         server.registrar.validate_bytes(&data(file)).unwrap(),
-        *response.metadata
+        response.metadata
     );
     response
 }
@@ -911,7 +920,11 @@ async fn rfc7592_client_information_response_parses_and_round_trips() {
     let parsed: RegistrationResponse = serde_json::from_value(example.clone()).unwrap();
     assert_eq!(parsed.client_id, "s6BhdRkqt3");
     assert_eq!(
-        parsed.registration_access_token.as_ref().expect("a registration access token").secret(),
+        parsed
+            .registration_access_token
+            .as_ref()
+            .expect("a registration access token")
+            .secret(),
         "reg-23410913-abewfq.123483"
     );
     assert_eq!(
@@ -1016,14 +1029,19 @@ async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
     policy.unused_client_ttl = Some(Duration::MAX);
     let registrar = oauth_dcr::Registrar::new(policy, Arc::new(oauth_dcr::MemoryStore::new()));
     let client = registrar
-        .register(
+        .register_bytes(
             br#"{"grant_types":["client_credentials"]}"#,
             &RequestContext::new(),
         )
         .await
         .expect("registered");
     assert!(client.client_secret.is_some());
-    let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+    let token = client
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned();
     let body = json!({
         "client_id": client.client_id,
         "grant_types": ["client_credentials"],

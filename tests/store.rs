@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_dcr::store::{Capability, MissingCapability};
-use oauth_dcr::{ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken, RegistrationError, RequestContext, ServerPolicy, StoreError};
 use oauth_dcr::store::{Origin, SecretHash, StoredToken};
+use oauth_dcr::{
+    ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken,
+    RegistrationError, RequestContext, ServerPolicy, StoreError,
+};
 use time::OffsetDateTime;
 
 fn record(client_id: &str, token: &str) -> ClientRecord {

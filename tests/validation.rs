@@ -7,8 +7,11 @@ mod common;
 use common::Bytes;
 
 use common::{policy, web_client, Reply, Server, EC_X, EC_Y, RSA_1024_N};
-use oauth_dcr::{AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType, ServerPolicy, SubjectType};
 use oauth_dcr::policy::ScopePolicy;
+use oauth_dcr::{
+    AuthMethod, GrantType, JoseAlgorithm, RedirectUri, RegistrationError, ResponseType,
+    ServerPolicy, SubjectType,
+};
 use serde_json::{json, Value};
 
 const BAD_REQUEST: u16 = 400;

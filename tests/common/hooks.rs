@@ -1,8 +1,8 @@
 //! Host hooks shared by several test binaries.
 
 use async_trait::async_trait;
-use oauth_dcr::{ClientMetadata, ErrorCode, RegistrationError};
 use oauth_dcr::events::{HookContext, RegistrationHook};
+use oauth_dcr::{ClientMetadata, ErrorCode, RegistrationError};
 
 /// Refuses names that impersonate a bank; with a code, refuses everything with it.
 pub struct NoBanks(pub Option<ErrorCode>);

@@ -104,7 +104,12 @@ pub fn assert_invalid_token(err: RegistrationError) -> Reply {
 
 /// The registration access token of a response, as a string.
 pub fn token(response: &RegistrationResponse) -> String {
-    response.registration_access_token.as_ref().expect("a registration access token").secret().to_owned()
+    response
+        .registration_access_token
+        .as_ref()
+        .expect("a registration access token")
+        .secret()
+        .to_owned()
 }
 
 /// The raw client secret of a response; panics if none was issued.

@@ -36,6 +36,14 @@ pub trait Bytes {
     /// `oauth_dcr::validate` with its policy.
     fn validate_bytes(&self, body: &[u8]) -> Result<ClientMetadata, RegistrationError>;
 
+    /// Registers a body sent as `format`.
+    async fn register_as(
+        &self,
+        body: &[u8],
+        format: Format,
+        context: &RequestContext,
+    ) -> Result<RegistrationResponse, RegistrationError>;
+
     /// Registers a JSON body.
     async fn register_bytes(
         &self,
@@ -78,6 +86,15 @@ impl Bytes for Registrar {
             .map_err(RegistrationError::InvalidMetadata)
     }
 
+    async fn register_as(
+        &self,
+        body: &[u8],
+        format: Format,
+        context: &RequestContext,
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        self.register(request_of(self, body, format), context).await
+    }
+
     async fn register_bytes(
         &self,
         body: &[u8],
@@ -103,8 +120,13 @@ impl Bytes for Registrar {
         body: &[u8],
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        self.update(client_id, token, request_of(self, body, Format::Json), context)
-            .await
+        self.update(
+            client_id,
+            token,
+            request_of(self, body, Format::Json),
+            context,
+        )
+        .await
     }
 
     async fn update_signed(
@@ -114,7 +136,12 @@ impl Bytes for Registrar {
         body: &[u8],
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        self.update(client_id, token, request_of(self, body, Format::Jwt), context)
-            .await
+        self.update(
+            client_id,
+            token,
+            request_of(self, body, Format::Jwt),
+            context,
+        )
+        .await
     }
 }

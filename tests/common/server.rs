@@ -3,8 +3,11 @@
 use super::Bytes;
 use std::sync::Arc;
 
-use oauth_dcr::{ClientRecord, ClientStore, Clock, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext, ServerPolicy};
 use oauth_dcr::profiles::Profile;
+use oauth_dcr::{
+    ClientRecord, ClientStore, Clock, MemoryStore, Registrar, RegistrationError,
+    RegistrationResponse, RequestContext, ServerPolicy,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -106,7 +109,9 @@ impl Server {
         &self,
         body: &[u8],
     ) -> Result<RegistrationResponse, RegistrationError> {
-        self.registrar.register_bytes(body, &RequestContext::new()).await
+        self.registrar
+            .register_bytes(body, &RequestContext::new())
+            .await
     }
 
     /// Registers `body` anonymously and returns the refusal; panics if it is accepted.

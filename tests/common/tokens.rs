@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use oauth_dcr::{RequestContext, StoreError};
 use oauth_dcr::initial_tokens::{InitialAccessGrant, InitialTokenVerifier};
+use oauth_dcr::{RequestContext, StoreError};
 
 /// A host's initial access tokens: each with its grant and the uses it has left (`None`:
 /// unlimited). `claim` and `release` take and give back a use under one lock.

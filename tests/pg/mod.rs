@@ -3,7 +3,7 @@
 //! Without `DATABASE_URL` the PostgreSQL tests are skipped with a message, unless `CI=true`, where
 //! a missing or unreachable database fails them.
 
-use oauth_dcr::PostgresStore;
+use oauth_dcr::store::PostgresStore;
 
 pub(crate) struct TestDb {
     url: String,
