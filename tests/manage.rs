@@ -6,8 +6,8 @@ mod common;
 use common::Bytes;
 
 use common::{
-    assert_error, assert_invalid_token, assert_no_store, bearer, data_json, failing_server, policy,
-    secret, token, web_client, HostTokens, Reply, Server, ENDPOINT, START,
+    assert_error, assert_invalid_token, assert_no_store, bearer, created, data_json,
+    failing_server, policy, secret, token, web_client, HostTokens, Reply, Server, ENDPOINT, START,
 };
 use std::sync::{Arc, Mutex};
 
@@ -1012,7 +1012,7 @@ async fn two_concurrent_deletes_with_the_same_token_exactly_one_succeeds() {
 #[tokio::test]
 async fn every_response_carries_no_store_and_no_cache() {
     let (server, client) = registered().await;
-    let mut replies = vec![Reply::of(client.clone())];
+    let mut replies = vec![created(client.clone())];
     let read = server
         .read(&client.client_id, Some(&token(&client)))
         .await

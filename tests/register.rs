@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    assert_error, assert_no_store, bearer, data, data_json, failing_server, policy, secret, token,
-    web_client, Reply, Server, ENDPOINT, START,
+    assert_error, assert_no_store, bearer, created, data, data_json, failing_server, policy,
+    secret, token, web_client, Reply, Server, ENDPOINT, START,
 };
 use oauth_dcr::credentials::{CredentialGenerator, RandomError, RandomGenerator};
 use oauth_dcr::store::ClientCount;
@@ -43,7 +43,7 @@ async fn issue_example_gets_201_with_credentials_and_defaulted_metadata() {
     let server = Server::new();
     let body = br#"{"grant_types":["client_credentials"],"scope":"openid profile","redirect_uris":["https://tmp.com"]}"#;
     let response = server.register_bytes(body).await.unwrap();
-    let reply = Reply::of(response.clone());
+    let reply = created(response.clone());
 
     assert_eq!(reply.status, 201);
     let client_id = reply.json["client_id"].as_str().unwrap();
@@ -637,7 +637,7 @@ async fn validate_refuses_what_register_refuses() {
 #[tokio::test]
 async fn the_response_carries_every_member_rfc_7591_requires() {
     let server = Server::new();
-    let reply = Reply::of(server.register(&web_client()).await);
+    let reply = created(server.register(&web_client()).await);
 
     assert_eq!(reply.status, 201);
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -771,7 +771,7 @@ async fn register_round_trip(server: &Server, file: &str) -> RegistrationRespons
         .register_bytes(&data(file))
         .await
         .unwrap_or_else(|e| panic!("{file} refused: {e}"));
-    let reply = Reply::of(response.clone());
+    let reply = created(response.clone());
     assert_eq!(reply.status, 201);
     for (member, sent) in request.as_object().unwrap() {
         if member == "software_statement" {

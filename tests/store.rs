@@ -277,12 +277,14 @@ async fn record_use_and_reap_over_a_store_without_a_usage_log_are_errors() {
         .await
         .unwrap();
     let missing = |e: RegistrationError| -> MissingCapability {
-        let RegistrationError::Store(store_error) = &e else {
-            panic!("a store error, not {e:?}");
+        let RegistrationError::Internal(cause) = &e else {
+            panic!("an internal error, not {e:?}");
         };
-        store_error
-            .source()
-            .and_then(|s| s.downcast_ref::<MissingCapability>())
+        assert_eq!(e.status(), 500);
+        let source = e.source().map(|s| s.to_string());
+        assert_eq!(source, Some(cause.to_string()), "the cause is the error's source");
+        cause
+            .downcast_ref::<MissingCapability>()
             .cloned()
             .unwrap_or_else(|| panic!("the cause is the missing capability: {e:?}"))
     };

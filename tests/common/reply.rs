@@ -37,6 +37,11 @@ impl Wire for RegistrationResponse {
     }
 }
 
+/// A registration's response as a handler sends it: 201 Created (RFC 7591 §3.2.1).
+pub fn created(response: RegistrationResponse) -> Reply {
+    Reply::of(response.into_http(StatusCode::CREATED))
+}
+
 impl Reply {
     /// Takes a response apart; panics if its body is not JSON.
     pub fn of(response: impl Wire) -> Self {
