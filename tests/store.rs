@@ -282,7 +282,11 @@ async fn record_use_and_reap_over_a_store_without_a_usage_log_are_errors() {
         };
         assert_eq!(e.status(), 500);
         let source = e.source().map(|s| s.to_string());
-        assert_eq!(source, Some(cause.to_string()), "the cause is the error's source");
+        assert_eq!(
+            source,
+            Some(cause.to_string()),
+            "the cause is the error's source"
+        );
         cause
             .downcast_ref::<MissingCapability>()
             .cloned()

@@ -344,20 +344,6 @@ fn form_decode(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::form_decode;
-
-    #[test]
-    fn form_decoding() {
-        assert_eq!(form_decode("a+b%3Ac").as_deref(), Some("a b:c"));
-        assert_eq!(form_decode("pass=word").as_deref(), Some("pass=word"));
-        assert_eq!(form_decode("%zz"), None);
-        assert_eq!(form_decode("%4"), None);
-        assert_eq!(form_decode("%+1"), None);
-    }
-}
-
 /// 256 bits from the OS CSPRNG, base64url without padding.
 fn random_token() -> Result<String, getrandom::Error> {
     use base64::Engine as _;
@@ -375,4 +361,18 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(form_decode("a+b%3Ac").as_deref(), Some("a b:c"));
+        assert_eq!(form_decode("pass=word").as_deref(), Some("pass=word"));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%+1"), None);
+    }
 }
