@@ -11,7 +11,7 @@ use common::Bytes;
 use std::sync::{Arc, OnceLock};
 
 use common::{
-    block_on, hostile_jwks, hostile_key_file, jws, proptest_config, signer_from_pem, Format,
+    block_on, hostile_jwks, hostile_key_file, jws, proptest_config, signer_from_pem, token, Format,
     ManualClock, ENDPOINT, ISSUER, START,
 };
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
@@ -140,13 +140,9 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
         };
         prop_assert!(!client.client_id.is_empty());
         prop_assert_eq!(validated.as_ref().ok(), Some(&client.metadata));
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
-        let read = registrar.read(&client.client_id, Some(&token)).await;
+        let read = registrar
+            .read(&client.client_id, Some(&token(&client)))
+            .await;
         prop_assert!(read.is_ok(), "read after register: {read:?}");
         let read = read.unwrap();
         prop_assert_eq!(&read.metadata, &client.metadata);
@@ -162,36 +158,26 @@ fn register_target(data: &[u8]) -> Result<(), TestCaseError> {
             body.as_object_mut().unwrap().remove(owned);
         }
         body["client_id"] = client.client_id.clone().into();
-        let token = read
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let current = token(&read);
         let updated = registrar
             .update_bytes(
                 &client.client_id,
-                Some(&token),
+                Some(&current),
                 &serde_json::to_vec(&body).unwrap(),
                 &RequestContext::new(),
             )
             .await;
-        let token = match updated {
+        let current = match updated {
             Ok(updated) => {
                 prop_assert_eq!(&updated.metadata, &client.metadata);
-                updated
-                    .registration_access_token
-                    .as_ref()
-                    .expect("a registration access token")
-                    .secret()
-                    .to_owned()
+                token(&updated)
             }
             Err(e) => {
                 check_error(&e)?;
-                token
+                current
             }
         };
-        let deleted = registrar.delete(&client.client_id, Some(&token)).await;
+        let deleted = registrar.delete(&client.client_id, Some(&current)).await;
         prop_assert!(deleted.is_ok(), "delete: {deleted:?}");
         Ok(())
     })
@@ -352,12 +338,7 @@ fn handle_target(input: &Request) -> Result<(), TestCaseError> {
             .await
             .unwrap();
         let id = client.client_id.clone();
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let token = token(&client);
         let Ok(method) = http::Method::from_bytes(input.method.as_bytes()) else {
             return Ok(());
         };

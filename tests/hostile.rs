@@ -17,7 +17,7 @@ use common::Bytes;
 use std::sync::Arc;
 
 use common::{
-    b64, hostile_jwks, hostile_key_file, signer_from_pem, ManualClock, EC_X, EC_Y, ENDPOINT,
+    b64, hostile_jwks, hostile_key_file, signer_from_pem, token, ManualClock, EC_X, EC_Y, ENDPOINT,
     ISSUER, REDIRECT, RSA_1024_N, START,
 };
 use oauth_dcr::policy::ScopePolicy;
@@ -167,12 +167,7 @@ impl Fixture {
                 .register_bytes(body.as_bytes(), &RequestContext::new())
                 .await
                 .unwrap();
-            let token = client
-                .registration_access_token
-                .as_ref()
-                .expect("a registration access token")
-                .secret()
-                .to_owned();
+            let token = token(&client);
             (client, token)
         };
         // Registered 31 days before T0: its token (30-day lifetime) has expired by T0.
@@ -184,12 +179,7 @@ impl Fixture {
             .read(&a.client_id, Some(&a_old_token))
             .await
             .unwrap();
-        let a_token = read
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let a_token = token(&read);
         let (b, b_token) = register().await;
         let (deleted, deleted_token) = register().await;
         registrar

@@ -6,7 +6,7 @@
 mod pg;
 
 mod common;
-use common::Bytes;
+use common::{token, Bytes};
 use std::sync::Arc;
 
 use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
@@ -35,23 +35,13 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
     let ctx = RequestContext::new();
 
     let client = a.register_bytes(BODY, &ctx).await.expect("register on A");
-    let first = client
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let first = token(&client);
     let read = b
         .read(&client.client_id, Some(&first))
         .await
         .expect("read on B");
     assert_eq!(read.metadata.client_name.as_deref(), Some("Replica"));
-    let second = read
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let second = token(&read);
     assert_ne!(first, second, "B rotated the token");
 
     // The token B rotated away is dead on both replicas; the new one works on A.
@@ -66,12 +56,7 @@ async fn a_client_registered_on_one_replica_is_managed_on_the_other() {
         .read(&client.client_id, Some(&second))
         .await
         .expect("read on A with B's token");
-    let third = again
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let third = token(&again);
 
     a.delete(&client.client_id, Some(&third))
         .await
@@ -104,12 +89,7 @@ async fn concurrent_updates_with_one_token_on_two_replicas_have_exactly_one_winn
 
     for round in 0..5 {
         let client = a.register_bytes(BODY, &ctx).await.expect("register");
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let token = token(&client);
         let mut tasks = Vec::new();
         for i in 0..10 {
             let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -344,12 +324,7 @@ async fn a_schema_at_version_2_upgrades_and_its_replay_guard_takes_real_keys() {
         !store.first_use(&key, now, until).await.unwrap(),
         "its replay is refused"
     );
-    let token = before
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let token = token(&before);
     registrar
         .read(&before.client_id, Some(&token))
         .await
@@ -366,12 +341,7 @@ fn guarded(store: PostgresStore) -> Arc<Registrar> {
 }
 
 fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
-    response
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned()
+    token(&response)
 }
 
 /// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.

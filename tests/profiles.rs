@@ -707,12 +707,7 @@ async fn fapi2_rules_hold_on_update() {
         .await
         .remove(0)
         .1;
-    let token = client
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let first = token(&client);
     let update = |changes: Value| {
         let body = edit(&fapi_client(), changes);
         serde_json::to_vec(&edit(&body, json!({ "client_id": client.client_id }))).unwrap()
@@ -723,7 +718,7 @@ async fn fapi2_rules_hold_on_update() {
         .registrar
         .update_bytes(
             &client.client_id,
-            Some(&token),
+            Some(&first),
             &update(json!({ "dpop_bound_access_tokens": false })),
             &RequestContext::new(),
         )
@@ -734,12 +729,7 @@ async fn fapi2_rules_hold_on_update() {
         unbound.metadata.tls_client_certificate_bound_access_tokens,
         Some(true)
     );
-    let token = unbound
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let token = token(&unbound);
     let err = server
         .registrar
         .update_bytes(

@@ -102,12 +102,7 @@ fn check_round_trip(registrar: &Registrar, accepted: &ClientMetadata) -> Result<
             )
             .await
             .unwrap();
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let token = token(&client);
         let read = registrar
             .read(&client.client_id, Some(&token))
             .await
@@ -610,9 +605,8 @@ proptest! {
         }
         let outcome = block_on(async {
             let client = registrar.register_bytes(&bytes, &RequestContext::new()).await.unwrap();
-            let token = client.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
-            let read = registrar.read(&client.client_id, Some(&token)).await.unwrap();
-            let token = read.registration_access_token.as_ref().expect("a registration access token").secret().to_owned();
+            let read = registrar.read(&client.client_id, Some(&token(&client))).await.unwrap();
+            let token = token(&read);
             let back = serde_json::to_vec(&sent_back(&read)).unwrap();
             let updated = registrar
                 .update_bytes(&client.client_id, Some(&token), &back, &RequestContext::new())

@@ -1036,12 +1036,7 @@ async fn lifetimes_beyond_the_clocks_range_saturate_instead_of_panicking() {
         .await
         .expect("registered");
     assert!(client.client_secret.is_some());
-    let token = client
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let token = token(&client);
     let body = json!({
         "client_id": client.client_id,
         "grant_types": ["client_credentials"],

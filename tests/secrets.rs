@@ -36,12 +36,7 @@ async fn register(registrar: &Registrar, method: &str) -> RegistrationResponse {
 }
 
 fn credentials(response: &RegistrationResponse) -> Vec<String> {
-    let mut values = vec![response
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned()];
+    let mut values = vec![token(&response)];
     values.extend(
         response
             .client_secret
@@ -139,25 +134,13 @@ async fn errors_never_repeat_a_presented_credential() {
     let (s, _) = server();
     let a = register(&s.registrar, "client_secret_basic").await;
     let b = register(&s.registrar, "client_secret_basic").await;
-    let a_token = a
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let a_token = token(&a);
     let mut secrets = credentials(&a);
     secrets.extend(credentials(&b));
 
     // A wrong, another client's, and a guessed token.
     let guess = "guessed-token-0123456789abcdefghijklmnopqrstuvw".to_owned();
-    for token in [
-        guess.clone(),
-        b.registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned(),
-    ] {
+    for token in [guess.clone(), token(&b)] {
         let err = s
             .registrar
             .read(&a.client_id, Some(&token))
@@ -215,30 +198,18 @@ async fn events_carry_no_credentials() {
     let (s, events) = server();
     let client = register(&s.registrar, "client_secret_basic").await;
     let mut secrets = credentials(&client);
-    let token = client
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
     let read = s
         .registrar
-        .read(&client.client_id, Some(&token))
+        .read(&client.client_id, Some(&token(&client)))
         .await
         .unwrap();
     secrets.extend(credentials(&read));
-    let token = read
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
     let body = json!({"client_id": client.client_id, "redirect_uris": ["https://app.example/cb2"]});
     let updated = s
         .registrar
         .update_bytes(
             &client.client_id,
-            Some(&token),
+            Some(&token(&read)),
             body.to_string().as_bytes(),
             &RequestContext::new(),
         )
@@ -250,14 +221,8 @@ async fn events_carry_no_credentials() {
         .read(&client.client_id, Some("not-the-token"))
         .await;
     assert!(refused.is_err());
-    let token = updated
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
     s.registrar
-        .delete(&client.client_id, Some(&token))
+        .delete(&client.client_id, Some(&token(&updated)))
         .await
         .unwrap();
 
@@ -287,23 +252,12 @@ async fn generated_credentials_are_256_bit_base64url_and_all_different() {
             assert_256_bit_base64url(&value);
             assert!(seen.insert(value), "a credential was issued twice");
         }
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
         let read = s
             .registrar
-            .read(&client.client_id, Some(&token))
+            .read(&client.client_id, Some(&token(&client)))
             .await
             .unwrap();
-        let rotated = read
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let rotated = token(&read);
         assert_256_bit_base64url(&rotated);
         assert!(seen.insert(rotated), "a rotated token repeats");
     }

@@ -57,12 +57,7 @@ async fn a_statement_signed_with_each_default_algorithm_is_accepted_and_echoed()
         assert_eq!(fx.store.len(), 1, "{alg}");
 
         // A read returns the same statement, still unmodified.
-        let token = client
-            .registration_access_token
-            .as_ref()
-            .expect("a registration access token")
-            .secret()
-            .to_owned();
+        let token = token(&client);
         let read = fx.read(&client.client_id, Some(&token)).await.unwrap();
         assert_eq!(read.software_statement.as_deref(), Some(statement.as_str()));
     }
@@ -143,12 +138,7 @@ async fn an_update_with_a_statement_applies_and_records_it() {
     let fx = Server::statements();
     let first = issuer_jws("ES256", &statement_claims(fx.now()));
     let client = fx.register(&body_with(&first)).await;
-    let token = client
-        .registration_access_token
-        .as_ref()
-        .expect("a registration access token")
-        .secret()
-        .to_owned();
+    let token = token(&client);
 
     let second = issuer_jws(
         "EdDSA",

@@ -44,19 +44,33 @@ pub trait Bytes {
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError>;
 
+    /// Updates with a body sent as `format`.
+    async fn update_as(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        body: &[u8],
+        format: Format,
+        context: &RequestContext,
+    ) -> Result<RegistrationResponse, RegistrationError>;
+
     /// Registers a JSON body.
     async fn register_bytes(
         &self,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError>;
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        self.register_as(body, Format::Json, context).await
+    }
 
     /// Registers a signed body (`application/jwt`).
     async fn register_signed(
         &self,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError>;
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        self.register_as(body, Format::Jwt, context).await
+    }
 
     /// Updates with a JSON body.
     async fn update_bytes(
@@ -65,7 +79,10 @@ pub trait Bytes {
         token: Option<&str>,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError>;
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        self.update_as(client_id, token, body, Format::Json, context)
+            .await
+    }
 
     /// Updates with a signed body (`application/jwt`).
     async fn update_signed(
@@ -74,7 +91,10 @@ pub trait Bytes {
         token: Option<&str>,
         body: &[u8],
         context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError>;
+    ) -> Result<RegistrationResponse, RegistrationError> {
+        self.update_as(client_id, token, body, Format::Jwt, context)
+            .await
+    }
 }
 
 #[async_trait]
@@ -95,53 +115,15 @@ impl Bytes for Registrar {
         self.register(request_of(self, body, format), context).await
     }
 
-    async fn register_bytes(
-        &self,
-        body: &[u8],
-        context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError> {
-        self.register(request_of(self, body, Format::Json), context)
-            .await
-    }
-
-    async fn register_signed(
-        &self,
-        body: &[u8],
-        context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError> {
-        self.register(request_of(self, body, Format::Jwt), context)
-            .await
-    }
-
-    async fn update_bytes(
+    async fn update_as(
         &self,
         client_id: &str,
         token: Option<&str>,
         body: &[u8],
+        format: Format,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        self.update(
-            client_id,
-            token,
-            request_of(self, body, Format::Json),
-            context,
-        )
-        .await
-    }
-
-    async fn update_signed(
-        &self,
-        client_id: &str,
-        token: Option<&str>,
-        body: &[u8],
-        context: &RequestContext,
-    ) -> Result<RegistrationResponse, RegistrationError> {
-        self.update(
-            client_id,
-            token,
-            request_of(self, body, Format::Jwt),
-            context,
-        )
-        .await
+        let request = request_of(self, body, format);
+        self.update(client_id, token, request, context).await
     }
 }
