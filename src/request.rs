@@ -11,6 +11,8 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, V
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod typed;
+
 use crate::error::{RegistrationError, Violation};
 use crate::metadata::{with_members, ClientMetadata, LOCALIZABLE};
 use crate::policy::RequestLimits;
@@ -139,7 +141,15 @@ impl RegistrationRequest {
     /// [`RegistrationError::BodyTooLarge`] over the size limit; 400 `invalid_request` for anything
     /// that is not one JSON object within the limits, without duplicate members.
     pub fn from_json(body: &[u8], limits: &RequestLimits) -> Result<Self, RegistrationError> {
-        parse_object(body, limits).map(Self::from_members)
+        let mut request = Self::default();
+        parse_members(
+            body,
+            limits,
+            typed::Fields {
+                request: &mut request,
+            },
+        )?;
+        Ok(request)
     }
 
     /// Takes a JSON value a host has already parsed, within the same `limits` as
@@ -737,6 +747,88 @@ mod tests {
 
     fn limits() -> RequestLimits {
         RequestLimits::default()
+    }
+
+    /// Reading straight into fields gives exactly what reading the object first gives: the same
+    /// metadata, the same violations in the same order, the same set-aside members, or the same
+    /// error.
+    fn typed_agrees_with_the_object(body: &[u8]) {
+        let limits = limits();
+        let direct = RegistrationRequest::from_json(body, &limits);
+        let via_object = parse_object(body, &limits).map(RegistrationRequest::from_members);
+        match (direct, via_object) {
+            (Ok(direct), Ok(via_object)) => {
+                assert_eq!(format!("{direct:?}"), format!("{via_object:?}"), "{body:?}");
+            }
+            (Err(direct), Err(via_object)) => {
+                assert_eq!(direct.to_string(), via_object.to_string());
+            }
+            (direct, via_object) => panic!("{direct:?} but {via_object:?}"),
+        }
+    }
+
+    #[test]
+    fn typed_members_agree_with_the_object_at_the_limits() {
+        let long = "x".repeat(20_000);
+        let many = vec!["\"g\""; 300].join(",");
+        let deep = format!("{}{}", "[".repeat(20), "]".repeat(20));
+        for body in [
+            r#"{"redirect_uris":["https://a.example/cb",5,null,"https://b.example/cb"]}"#
+                .to_owned(),
+            r#"{"grant_types":"authorization_code","client_name":["x"],"scope":7}"#.to_owned(),
+            r#"{"contacts":[["nested"]],"response_types":[{"a":1}],"client_name":null}"#.to_owned(),
+            r#"{"redirect_uris":null,"grant_types":[],"contacts":["a\"b","\u00e9"]}"#.to_owned(),
+            r#"{"client_name":"a","client_name":"b"}"#.to_owned(),
+            r#"{"default_max_age":"1","require_auth_time":1,"jwks":"k"}"#.to_owned(),
+            format!(r#"{{"client_name":"{long}"}}"#),
+            format!(r#"{{"contacts":["{long}"]}}"#),
+            format!(r#"{{"grant_types":[{many}]}}"#),
+            format!(r#"{{"grant_types":[1,{many}]}}"#),
+            format!(r#"{{"contacts":{deep}}}"#),
+            format!(r#"{{"contacts":["a",{deep}]}}"#),
+        ] {
+            typed_agrees_with_the_object(body.as_bytes());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[a-z:/.]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn typed_members_agree_with_the_object(
+            members in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "redirect_uris", "grant_types", "response_types", "client_name", "scope",
+                    "contacts", "token_endpoint_auth_method", "jwks", "default_max_age",
+                    "require_auth_time", "client_id", "software_statement", "x_other",
+                    "client_name#fr", "client_secret", "rotate_client_secret", "instance_key",
+                    "registration_access_token",
+                ]),
+                json_value(),
+            ), 0..6)
+        ) {
+            let body: String = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+                .collect::<Vec<_>>()
+                .join(",");
+            typed_agrees_with_the_object(format!("{{{body}}}").as_bytes());
+        }
     }
 
     #[test]
