@@ -416,6 +416,53 @@ macro_rules! member_reader {
 
 with_members!(member_reader!());
 
+/// A member's name without its language tag (`client_name#en` → `client_name`).
+pub(crate) fn base_name(member: &str) -> &str {
+    member.split_once('#').map_or(member, |(base, _)| base)
+}
+
+macro_rules! member_moves {
+    (; $($field:ident),+ $(,)?) => {
+        impl RegistrationRequest {
+            /// Whether the metadata has the member `name` (a typed field, a language variant or
+            /// an extension).
+            pub(crate) fn has_member(&self, name: &str) -> bool {
+                let metadata = &self.metadata;
+                match name {
+                    $(stringify!($field) => metadata.$field.is_some(),)+
+                    _ => metadata.other.contains_key(name),
+                }
+            }
+
+            /// Drops the member `base` in every language, and the violations about it.
+            pub(crate) fn drop_member(&mut self, base: &str) {
+                let metadata = &mut self.metadata;
+                match base {
+                    $(stringify!($field) => metadata.$field = None,)+
+                    _ => {}
+                }
+                metadata.other.retain(|name, _| base_name(name) != base);
+                self.violations.retain(|v| base_name(&v.field) != base);
+            }
+
+            /// Sets the member `name` from a JSON value, as the request's own member would be
+            /// read (type errors become violations naming it); `false` for a name that is no
+            /// metadata (server-owned or transient members are never taken from elsewhere).
+            pub(crate) fn set_member(&mut self, name: &str, value: Value) -> bool {
+                if SERVER_OWNED.contains(&name)
+                    || matches!(name, "software_statement" | "rotate_client_secret" | "instance_key")
+                {
+                    return false;
+                }
+                read_member(self, Cow::Borrowed(name), value);
+                true
+            }
+        }
+    };
+}
+
+with_members!(member_moves!());
+
 /// Of the members the crate does not define, keeps valid language-tagged variants of the
 /// localizable members and every other member as an extension; validation then drops the
 /// extensions the policy does not accept.

@@ -387,27 +387,22 @@ fn software_of(claims: &Map<String, Value>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// Merges a statement's metadata claims over the body's members (RFC 7591 §3.1.1: "the software
-/// statement values take precedence") and records what it asserted.
+/// Merges a statement's metadata claims over the request's members (RFC 7591 §3.1.1: "the
+/// software statement values take precedence") and records what it asserted.
 ///
 /// A statement that asserts a member in any language (`client_name`, `client_name#de`, …) also
-/// removes every language-tagged variant of that member from the body: otherwise a body's
+/// removes every language-tagged variant of that member from the request: otherwise a body's
 /// `client_name#en` would be shown to English speakers as if the statement vouched for it.
 /// Server-owned members are never taken from a statement. Then the `fills` the host configured
 /// ([`SoftwareStatements::fill_from`]) supply members the request omits, before validation sees
-/// the request.
+/// the request. Only the asserted members are read; what the request sent wrongly for one of
+/// them is no longer its problem.
 fn merged(
     request: &mut RegistrationRequest,
     raw: String,
     claims: Map<String, Value>,
     fills: &[(String, Vec<String>)],
 ) -> VerifiedStatement {
-    // The request's metadata as members, so that a statement member and the body's member of
-    // the same name (in any language) meet on equal terms; typed again below.
-    let mut map = match serde_json::to_value(&request.metadata) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
     let mut asserted: BTreeSet<String> = claims
         .keys()
         .filter(|k| {
@@ -417,26 +412,20 @@ fn merged(
         })
         .cloned()
         .collect();
-    let bases: BTreeSet<String> = asserted.iter().map(|k| base_name(k).to_owned()).collect();
-    map.retain(|k, _| !bases.contains(base_name(k)));
-    for name in &asserted {
-        if let Some(value) = claims.get(name) {
-            map.insert(name.clone(), value.clone());
-        }
+    let bases: BTreeSet<&str> = asserted.iter().map(|k| request::base_name(k)).collect();
+    for base in bases {
+        request.drop_member(base);
     }
+    asserted.retain(|name| {
+        claims
+            .get(name)
+            .is_some_and(|value| request.set_member(name, value.clone()))
+    });
     for (member, sources) in fills {
-        if fill(&mut map, member, sources, &claims) {
+        if fill(request, member, sources, &claims) {
             asserted.insert(member.clone());
         }
     }
-    // What the body sent wrongly for a member the statement asserts is not the client's problem
-    // any more: the statement's value replaced it.
-    let mut violations = std::mem::take(&mut request.violations);
-    violations.retain(|v| !bases.contains(base_name(&v.field)));
-    let typed = RegistrationRequest::from_members(map);
-    request.metadata = typed.metadata;
-    violations.extend(typed.violations);
-    request.violations = violations;
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)
@@ -452,15 +441,13 @@ fn merged(
 /// Fills `member` from the first of `sources` the statement carries, when the request omits it;
 /// `jwks_uri` never beside a `jwks` (RFC 7591 §2). Server-owned members are never filled.
 fn fill(
-    map: &mut Map<String, Value>,
+    request: &mut RegistrationRequest,
     member: &str,
     sources: &[String],
     claims: &Map<String, Value>,
 ) -> bool {
-    let present = |name: &str| map.get(name).is_some_and(|v| !v.is_null());
-    if present(member)
-        || (member == "jwks_uri" && present("jwks"))
-        || request::SERVER_OWNED.contains(&member)
+    if request.has_member(member)
+        || (member == "jwks_uri" && request.has_member("jwks"))
         || statements::is_registered_claim(member)
     {
         return false;
@@ -471,13 +458,7 @@ fn fill(
     else {
         return false;
     };
-    map.insert(member.to_owned(), value.clone());
-    true
-}
-
-/// A member's name without its language tag (`client_name#en` → `client_name`).
-fn base_name(member: &str) -> &str {
-    member.split_once('#').map_or(member, |(base, _)| base)
+    request.set_member(member, value.clone())
 }
 
 fn base64_json(part: &str, limits: &RequestLimits) -> Option<Map<String, Value>> {
