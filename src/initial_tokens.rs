@@ -23,15 +23,14 @@ pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec}
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InitialAccessGrant {
+    // `scopes` and `expires_at` are always written: the `IssuedToken` of builds before the grant
+    // was its member requires both in a stored token, and during a rolling upgrade replicas of
+    // both builds read the same tokens.
     /// The token's scopes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// When the token expires; `None` if it does not (or the verifier already checked).
-    #[serde(
-        default,
-        with = "time::serde::timestamp::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "time::serde::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// Who the token was issued to (the bootstrap client, an administrator, …), for the host's
     /// policy and audit.
