@@ -14,7 +14,8 @@ use crate::store::StoreError;
 pub use crate::secret::InitialAccessToken;
 pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
 
-/// What the host knows about a valid initial access token.
+/// What a valid initial access token grants: returned by an [`InitialTokenVerifier`], and what
+/// a token issued by [`IssuedInitialTokens::issue`] grants (see [`TokenSpec`]).
 ///
 /// The grant a client registered with is kept with the client
 /// ([`ClientRecord::initial_grant`](crate::ClientRecord::initial_grant)): its restrictions bind
@@ -37,7 +38,8 @@ pub struct InitialAccessGrant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Whether the token may register only one client. Informational: the verifier enforces
-    /// uses in [`InitialTokenVerifier::claim`].
+    /// uses in [`InitialTokenVerifier::claim`]. A crate-issued token is single-use when its
+    /// [`max_uses`](TokenSpec::max_uses) is one.
     #[serde(default)]
     pub single_use: bool,
     /// When set, the registered scope may only use these values (others are refused), at
