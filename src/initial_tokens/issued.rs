@@ -43,8 +43,8 @@ pub struct IssuedToken {
 }
 
 impl IssuedToken {
-    /// Whether the token can still be used at `now`: not expired
-    /// ([`grant.expires_at`](InitialAccessGrant::expires_at)) and uses left.
+    /// Whether the token can still be used at `now`: not expired (`grant.expires_at`) and uses
+    /// left.
     pub fn usable(&self, now: OffsetDateTime) -> bool {
         self.grant.expires_at.is_none_or(|at| now < at)
             && self.max_uses.is_none_or(|max| self.uses < max)
