@@ -14,7 +14,8 @@ use crate::store::StoreError;
 pub use crate::secret::InitialAccessToken;
 pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
 
-/// What the host knows about a valid initial access token.
+/// What a valid initial access token grants: returned by an [`InitialTokenVerifier`], and what
+/// a token issued by [`IssuedInitialTokens::issue`] grants (see [`TokenSpec`]).
 ///
 /// The grant a client registered with is kept with the client
 /// ([`ClientRecord::initial_grant`](crate::ClientRecord::initial_grant)): its restrictions bind
@@ -23,22 +24,22 @@ pub use issued::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec}
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InitialAccessGrant {
+    // `scopes` and `expires_at` are always written: the `IssuedToken` of builds before the grant
+    // was its member requires both in a stored token, and during a rolling upgrade replicas of
+    // both builds read the same tokens.
     /// The token's scopes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// When the token expires; `None` if it does not (or the verifier already checked).
-    #[serde(
-        default,
-        with = "time::serde::timestamp::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "time::serde::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// Who the token was issued to (the bootstrap client, an administrator, …), for the host's
     /// policy and audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Whether the token may register only one client. Informational: the verifier enforces
-    /// uses in [`InitialTokenVerifier::claim`].
+    /// uses in [`InitialTokenVerifier::claim`]. A crate-issued token is single-use when its
+    /// [`max_uses`](TokenSpec::max_uses) is one.
     #[serde(default)]
     pub single_use: bool,
     /// When set, the registered scope may only use these values (others are refused), at

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::initial_tokens::{InitialTokenStore, IssuedToken};
+use crate::initial_tokens::{InitialAccessGrant, InitialTokenStore, IssuedToken};
 use crate::metadata::ClientMetadata;
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::statements::ReplayGuard;
@@ -200,7 +200,7 @@ fn record() -> ClientRecord {
     // the initial token's restrictions and the statement's provenance.
     record.initial_token_subject = Some("partner-onboarding".to_owned());
     record.initial_grant = Some(
-        crate::initial_tokens::InitialAccessGrant::with_scopes(["register"])
+        InitialAccessGrant::with_scopes(["register"])
             .subject("partner-onboarding")
             .allowed_scopes(["openid", "profile"])
             .redirect_hosts([".partner.example"]),
@@ -672,14 +672,13 @@ fn issued(max_uses: Option<u32>, expires_at: Option<OffsetDateTime>) -> (String,
     let token = IssuedToken {
         id: random_id(),
         hash: stored.hash,
-        scopes: vec!["register".to_owned()],
-        subject: Some("conformance".to_owned()),
+        grant: InitialAccessGrant {
+            expires_at,
+            ..InitialAccessGrant::with_scopes(["register"]).subject("conformance")
+        },
         issued_at: now(),
-        expires_at,
         max_uses,
         uses: 0,
-        allowed_scopes: None,
-        redirect_hosts: None,
     };
     (raw, token)
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
-use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, IssuedInitialTokens, TokenSpec};
 use oauth_dcr::statements::{
     JwtRules, MemoryReplayGuard, ReplayGuard, SignedRequests, StaticKeySource,
 };
@@ -345,7 +345,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
         .with_clock(Arc::new(ManualClock::new()))
         .require_initial_token(Arc::new(tokens.clone()), Some("register"));
     block_on(async {
-        let spec = TokenSpec::with_scopes(["register"]).lifetime(lifetime);
+        let spec = TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).lifetime(lifetime);
         let (token, issued) = tokens.issue(spec).await.unwrap();
         clock.set(at(used));
         let context = bearer(token.secret());
@@ -354,7 +354,7 @@ fn initial_token(issued: i64, lifetime: Duration, used: i64) -> (u16, Option<Off
             Ok(_) => 201,
             Err(e) => e.status().as_u16(),
         };
-        (status, issued.expires_at)
+        (status, issued.grant.expires_at)
     })
 }
 

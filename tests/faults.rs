@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use oauth_dcr::credentials::{CredentialGenerator, RandomError};
-use oauth_dcr::initial_tokens::{InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec};
+use oauth_dcr::initial_tokens::{
+    InitialAccessGrant, InitialTokenStore, IssuedInitialTokens, IssuedToken, TokenSpec,
+};
 use oauth_dcr::store::SecretHash;
 use oauth_dcr::store::{ClientCount, UsageLog};
 use oauth_dcr::{
@@ -295,7 +297,7 @@ impl World {
         let mut initial_token = None;
         if setup == Setup::InitialToken {
             let (token, _) = tokens
-                .issue(TokenSpec::with_scopes(["register"]).max_uses(1))
+                .issue(TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).max_uses(1))
                 .await
                 .unwrap();
             initial_token = Some(token.secret().to_owned());
@@ -323,7 +325,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .map(|t| (t.scopes, t.max_uses, t.uses))
+            .map(|t| (t.grant.scopes, t.max_uses, t.uses))
             .collect();
         initial_tokens.sort();
         State {
@@ -618,7 +620,7 @@ async fn initial_token_administration_fails_cleanly() {
         world.store.arm(1, fault);
         assert!(world
             .tokens
-            .issue(TokenSpec::with_scopes(["register"]))
+            .issue(InitialAccessGrant::with_scopes(["register"]))
             .await
             .is_err());
         world.store.arm(1, fault);

@@ -250,7 +250,7 @@ async fn crate_issued_tokens_with_m_uses_succeed_exactly_min_n_m_times_under_con
     for (n, m) in [(50, 7), (5, 7), (7, 7)] {
         let (fx, tokens) = issuing();
         let (token, issued) = tokens
-            .issue(TokenSpec::with_scopes(["register"]).max_uses(m))
+            .issue(TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).max_uses(m))
             .await
             .unwrap();
         let outcomes = register_concurrently(&fx.registrar, token.secret(), n).await;
@@ -267,11 +267,11 @@ async fn crate_issued_tokens_with_m_uses_succeed_exactly_min_n_m_times_under_con
 async fn crate_issued_tokens_are_stored_as_hashes_listed_and_revoked() {
     let (fx, tokens) = issuing();
     let (first, first_issued) = tokens
-        .issue(TokenSpec::with_scopes(["register"]).subject("partner-a"))
+        .issue(InitialAccessGrant::with_scopes(["register"]).subject("partner-a"))
         .await
         .unwrap();
     let (second, second_issued) = tokens
-        .issue(TokenSpec::with_scopes(["register"]).max_uses(3))
+        .issue(TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).max_uses(3))
         .await
         .unwrap();
     assert_ne!(first.secret(), second.secret());
@@ -296,6 +296,11 @@ async fn crate_issued_tokens_are_stored_as_hashes_listed_and_revoked() {
         .unwrap();
     let record = fx.store.get(&client.client_id).await.unwrap().unwrap();
     assert_eq!(record.initial_token_subject.as_deref(), Some("partner-a"));
+    assert_eq!(
+        record.initial_grant.as_ref(),
+        Some(&first_issued.grant),
+        "the client keeps exactly the grant the token was issued with"
+    );
 
     assert!(tokens.revoke(&first_issued.id).await.unwrap());
     assert_invalid_token(
@@ -319,11 +324,14 @@ async fn crate_issued_tokens_are_stored_as_hashes_listed_and_revoked() {
 async fn expired_crate_issued_tokens_are_refused() {
     let (fx, tokens) = issuing();
     let (token, issued) = tokens
-        .issue(TokenSpec::with_scopes(["register"]).lifetime(time::Duration::hours(1)))
+        .issue(
+            TokenSpec::new(InitialAccessGrant::with_scopes(["register"]))
+                .lifetime(time::Duration::hours(1)),
+        )
         .await
         .unwrap();
     assert_eq!(
-        issued.expires_at.map(|t| t.unix_timestamp()),
+        issued.grant.expires_at.map(|t| t.unix_timestamp()),
         Some(START + 3600)
     );
     fx.register_with(&named_web_client(), &bearer(token.secret()))
@@ -341,7 +349,7 @@ async fn expired_crate_issued_tokens_are_refused() {
 async fn crate_issued_tokens_need_the_required_scope() {
     let (fx, tokens) = issuing();
     let (token, _) = tokens
-        .issue(TokenSpec::with_scopes(["openid"]))
+        .issue(InitialAccessGrant::with_scopes(["openid"]))
         .await
         .unwrap();
     let err = fx
@@ -409,10 +417,12 @@ async fn crate_issued_token_restrictions_refuse_values_outside_them() {
     let (fx, tokens) = issuing();
     let (token, issued) = tokens
         .issue(
-            TokenSpec::with_scopes(["register"])
-                .max_uses(2)
-                .allowed_scopes(["openid", "profile"])
-                .redirect_hosts(["app.example", ".corp.example"]),
+            TokenSpec::new(
+                InitialAccessGrant::with_scopes(["register"])
+                    .allowed_scopes(["openid", "profile"])
+                    .redirect_hosts(["app.example", ".corp.example"]),
+            )
+            .max_uses(2),
         )
         .await
         .unwrap();

@@ -9,11 +9,13 @@ mod common;
 use common::{token, Bytes};
 use std::sync::Arc;
 
-use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, IssuedInitialTokens, TokenSpec};
 use oauth_dcr::statements::ReplayGuard;
 use oauth_dcr::store::ClientCount;
 use oauth_dcr::store::PostgresStore;
+use oauth_dcr::store::SecretHash;
 use oauth_dcr::{ClientStore, Registrar, RegistrationError, RequestContext, ServerPolicy};
+use serde_json::json;
 
 /// Reuse detection is off: these tests race one token on purpose, and with detection a loser's
 /// late arrival would count as theft (tests/lifecycle.rs covers detection).
@@ -177,7 +179,7 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
     };
     let tokens = IssuedInitialTokens::new(Arc::new(db.store(2).await));
     let (token, _) = tokens
-        .issue(TokenSpec::with_scopes(["register"]).max_uses(7))
+        .issue(TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).max_uses(7))
         .await
         .unwrap();
     let make = |store: PostgresStore| {
@@ -205,6 +207,52 @@ async fn crate_issued_tokens_are_not_overspent_across_replicas() {
         ok, 7,
         "30 concurrent registrations with a 7-use token succeed exactly 7 times"
     );
+    db.drop().await;
+}
+
+/// A token row written before the grant became `IssuedToken`'s member (its JSON `record` has the
+/// grant's members beside the others) lists, verifies, binds its registrations and counts its
+/// uses as it did: the change needs no migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_row_of_the_earlier_shape_reads_back_on_postgres() {
+    let Some(db) = pg::TestDb::new().await else {
+        return;
+    };
+    let hash = SecretHash::of("partner-secret");
+    let record = json!({
+        "id": "t-1", "hash": hash, "scopes": ["register"], "subject": "partner-a",
+        "issued_at": 1_700_000_000, "expires_at": null, "max_uses": 2, "uses": 0,
+        "allowed_scopes": ["openid"], "redirect_hosts": ["app.example"],
+    });
+    let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    db.execute(&format!(
+        "INSERT INTO {}.dcr_initial_tokens (id, hash, record, expires_at, max_uses, uses) \
+         VALUES ('t-1', '\\x{hex}', '{record}', NULL, 2, 0)",
+        db.schema
+    ))
+    .await;
+    let store = db.store(2).await;
+    let tokens = IssuedInitialTokens::new(Arc::new(store.clone()));
+    let grant = InitialAccessGrant::with_scopes(["register"])
+        .subject("partner-a")
+        .allowed_scopes(["openid"])
+        .redirect_hosts(["app.example"]);
+    let listed = tokens.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id.as_str(), listed[0].hash), ("t-1", hash));
+    assert_eq!(listed[0].grant, grant);
+    assert_eq!((listed[0].max_uses, listed[0].uses), (Some(2), 0));
+
+    let registrar =
+        registrar(store.clone()).require_initial_token(Arc::new(tokens.clone()), Some("register"));
+    let ctx = RequestContext::new().with_initial_access_token("partner-secret");
+    let client = registrar.register_bytes(BODY, &ctx).await.unwrap();
+    let stored = store.get(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.initial_grant, Some(grant));
+    let outside = br#"{"redirect_uris":["https://evil.example/cb"]}"#;
+    let err = registrar.register_bytes(outside, &ctx).await.unwrap_err();
+    assert_eq!(err.code().as_str(), "invalid_redirect_uri");
+    assert_eq!(tokens.list().await.unwrap()[0].uses, 1);
     db.drop().await;
 }
 

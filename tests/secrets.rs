@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
-use oauth_dcr::initial_tokens::{IssuedInitialTokens, TokenSpec};
+use oauth_dcr::initial_tokens::{InitialAccessGrant, IssuedInitialTokens, TokenSpec};
 use oauth_dcr::{
     ClientStore, MemoryStore, Registrar, RegistrationError, RegistrationResponse, RequestContext,
     ServerPolicy,
@@ -107,7 +107,7 @@ async fn stored_records_hold_hashes_only() {
 async fn request_contexts_and_registrars_hide_initial_access_tokens() {
     let tokens = IssuedInitialTokens::new(Arc::new(MemoryStore::new()));
     let (token, issued) = tokens
-        .issue(TokenSpec::with_scopes(["register"]).max_uses(2))
+        .issue(TokenSpec::new(InitialAccessGrant::with_scopes(["register"])).max_uses(2))
         .await
         .unwrap();
     let secret = vec![token.secret().to_owned()];

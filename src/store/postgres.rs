@@ -534,7 +534,7 @@ impl InitialTokenStore for PostgresStore {
                         &token.id,
                         &token.hash.as_bytes().to_vec(),
                         &Json(token),
-                        &token.expires_at,
+                        &token.grant.expires_at,
                         &max_uses,
                         &uses,
                     ],
