@@ -39,13 +39,15 @@ use crate::validate::{validate_request, ValidatedMetadata};
 
 use verify::{Verified, VerifiedStatement};
 
-/// What an operation stored: the response and the event are built from it.
+/// What an operation stored: the response and the event are built from it. (Its record is
+/// boxed, and so is the metadata before an update: both are large and move from stage to stage.)
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The client as stored.
-    pub(crate) record: ClientRecord,
-    /// Its metadata before the operation (`None` for a new client or one that did not change).
-    pub(crate) before: Option<ClientMetadata>,
+    pub(crate) record: Box<ClientRecord>,
+    /// Its metadata before the operation, kept only for the event sinks (`None` for a new
+    /// client, one that did not change, or a registrar without sinks).
+    pub(crate) before: Option<Box<ClientMetadata>>,
     /// Whether the operation changed the metadata (registration, update).
     pub(crate) changed: bool,
     /// The client secret to show (new, or retrievable).

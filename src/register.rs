@@ -80,7 +80,12 @@ impl Registrar {
             client_id,
         } = issuer.new_client(&metadata, existing.is_none())?;
 
-        let mut record = ClientRecord::new(String::new(), metadata, Origin::Dynamic, issuer.now);
+        let mut record = Box::new(ClientRecord::new(
+            String::new(),
+            metadata,
+            Origin::Dynamic,
+            issuer.now,
+        ));
         record.secret = secret.as_ref().map(|(_, stored)| stored.clone());
         record.registration_token = token.as_ref().map(|(_, stored)| stored.clone());
         record.initial_token_subject = admission.grant.as_ref().and_then(|g| g.subject.clone());

@@ -201,6 +201,11 @@ impl Registrar {
         self.clock.now()
     }
 
+    /// Whether any event sink listens (events are built only then).
+    pub(crate) fn has_event_sinks(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// What the verify stage verifies with.
     pub(crate) fn verifiers(&self) -> Verifiers<'_> {
         Verifiers {
@@ -240,9 +245,11 @@ impl Registrar {
     ) -> Result<RegistrationResponse, RegistrationError> {
         match stored {
             Ok(stored) => {
-                let before = stored.changed.then_some(stored.before.as_ref());
-                let subject = self.subject(&stored.record, before);
-                self.emit(operation, subject, None).await;
+                if self.has_event_sinks() {
+                    let before = stored.changed.then_some(stored.before.as_deref());
+                    let subject = self.subject(&stored.record, before);
+                    self.emit(operation, subject, None).await;
+                }
                 Ok(respond(&self.policy, stored))
             }
             Err(e) => Err(self.refused(operation, client_id, e).await),

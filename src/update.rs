@@ -93,7 +93,7 @@ impl Registrar {
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
         Ok(Stored {
             record: next,
-            before: Some(before),
+            before: self.has_event_sinks().then(|| Box::new(before)),
             changed: true,
             secret,
             token,

@@ -24,7 +24,8 @@ const MAX_RETIRED: usize = 16;
 /// A client whose registration access token checked out.
 #[derive(Debug)]
 pub(crate) struct Authorized {
-    pub(crate) record: ClientRecord,
+    /// Boxed: a record is large, and it moves through every stage of a management call.
+    pub(crate) record: Box<ClientRecord>,
     /// The token was the previous one, accepted once within the grace window.
     pub(crate) via_grace: bool,
     /// The token was the client's own host-issued access token, not a registration token.
@@ -73,7 +74,7 @@ impl Registrar {
                 }
                 check_origin(&record)?;
                 return Ok(Authorized {
-                    record,
+                    record: Box::new(record),
                     via_grace: false,
                     via_host: false,
                     presented: hash,
@@ -83,7 +84,7 @@ impl Registrar {
                 if self.in_grace(&record, previous, now) {
                     check_origin(&record)?;
                     return Ok(Authorized {
-                        record,
+                        record: Box::new(record),
                         via_grace: true,
                         via_host: false,
                         presented: hash,
@@ -180,7 +181,7 @@ impl Registrar {
         }
         check_origin(&record)?;
         Ok(Some(Authorized {
-            record,
+            record: Box::new(record),
             via_grace: false,
             via_host: true,
             presented: SecretHash::of(token),

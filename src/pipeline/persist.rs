@@ -17,11 +17,11 @@ impl Registrar {
     /// store fails. `client_id` is the identifier drawn with the credentials, if any.
     pub(crate) async fn create(
         &self,
-        mut record: ClientRecord,
+        mut record: Box<ClientRecord>,
         mut client_id: Option<String>,
         admission: &Admission<'_>,
         issuer: &Issuer<'_>,
-    ) -> Result<ClientRecord, RegistrationError> {
+    ) -> Result<Box<ClientRecord>, RegistrationError> {
         self.claim(admission).await?;
         for attempt in 1..=ID_ATTEMPTS {
             record.client_id = match client_id.take() {
@@ -51,10 +51,10 @@ impl Registrar {
     /// and the grant it registered with, and takes the new metadata and credentials.
     pub(crate) async fn replace_instance(
         &self,
-        mut record: ClientRecord,
+        mut record: Box<ClientRecord>,
         existing: ClientRecord,
         admission: &Admission<'_>,
-    ) -> Result<ClientRecord, RegistrationError> {
+    ) -> Result<Box<ClientRecord>, RegistrationError> {
         if existing.origin != Origin::Dynamic {
             return Err(RegistrationError::refused(
                 "this instance belongs to a client the server's administrators manage",

@@ -21,6 +21,7 @@ pub(crate) fn respond(policy: &ServerPolicy, stored: Stored) -> RegistrationResp
         at: now,
         ..
     } = stored;
+    let record = *record;
     let expires_in = record
         .registration_token
         .as_ref()
