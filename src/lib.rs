@@ -60,6 +60,7 @@
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 //! | `tower` | `service::RegistrationService`: the registrar as a `tower::Service` for any `http_body::Body`, the body read within the policy's limit and a read timeout, routed by where it is mounted |
 //! | `axum` | `axum::router`: `POST /register` and `GET`/`PUT`/`DELETE /register/{client_id}` as an axum `Router` to nest anywhere, `axum::discovery` for the discovery documents (implies `tower`) |
+//! | `tracing` | a span per operation (operation, client id, outcome), the cause chain of every 500 logged once, `events::TracingSink` |
 
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -89,6 +90,7 @@ pub mod statements;
 pub mod store;
 #[cfg(feature = "test-kit")]
 pub mod testkit;
+mod trace;
 mod update;
 mod validate;
 

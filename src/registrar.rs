@@ -241,6 +241,10 @@ impl Registrar {
         match stored {
             Ok(stored) => {
                 let before = stored.changed.then_some(stored.before.as_ref());
+                let registered = client_id
+                    .is_none()
+                    .then_some(stored.record.client_id.as_str());
+                crate::trace::succeeded(registered);
                 let subject = self.subject(&stored.record, before);
                 self.emit(operation, subject, None).await;
                 Ok(respond(&self.policy, stored))
