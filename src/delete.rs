@@ -4,6 +4,8 @@ use crate::error::RegistrationError;
 use crate::events::Operation;
 use crate::pipeline::persist::lost_race;
 use crate::registrar::Registrar;
+use crate::store::ClientRecord;
+use crate::trace::traced;
 
 impl Registrar {
     /// Deletes a client with its registration access token. The client identifier, its secret
@@ -20,22 +22,30 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
-        let deleted = async {
-            let record = self.authorize(client_id, token).await?.record;
-            self.store
-                .delete(client_id, record.version)
-                .await
-                .map_err(lost_race)?;
-            Ok(record)
-        }
-        .await;
-        match deleted {
-            Ok(record) => {
-                self.emit(Operation::Delete, self.subject(&record, None), None)
-                    .await;
-                Ok(())
+        traced(Operation::Delete, Some(client_id), async {
+            match self.delete_client(client_id, token).await {
+                Ok(record) => {
+                    crate::trace::succeeded(None);
+                    self.emit(Operation::Delete, self.subject(&record, None), None)
+                        .await;
+                    Ok(())
+                }
+                Err(e) => Err(self.refused(Operation::Delete, Some(client_id), e).await),
             }
-            Err(e) => Err(self.refused(Operation::Delete, Some(client_id), e).await),
-        }
+        })
+        .await
+    }
+
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<ClientRecord, RegistrationError> {
+        let record = self.authorize(client_id, token).await?.record;
+        self.store
+            .delete(client_id, record.version)
+            .await
+            .map_err(lost_race)?;
+        Ok(record)
     }
 }

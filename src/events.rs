@@ -37,6 +37,22 @@ pub enum Operation {
     Resolve,
 }
 
+impl Operation {
+    /// The operation's name in logs and spans: `register`, `read`, `update`, `delete`,
+    /// `token_reuse`, `reap`, `resolve`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::TokenReuse => "token_reuse",
+            Self::Reap => "reap",
+            Self::Resolve => "resolve",
+        }
+    }
+}
+
 /// A verified software statement, as the hook and the events see it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -145,6 +161,60 @@ pub struct Event {
 pub trait EventSink: Send + Sync {
     /// Receives one event.
     async fn notify(&self, event: &Event);
+}
+
+/// An [`EventSink`] that writes each [`Event`] as a structured `tracing` event (the `tracing`
+/// feature), with the target `oauth_dcr::events`: `operation`, `client_id`, `refused` (the error
+/// code, when the operation was refused), `changed` (the metadata members, comma-separated),
+/// `origin`, `initial_token_subject`, `statement_issuer` and `at` (Unix seconds). Token reuse is
+/// logged at `WARN`, everything else at `INFO`. An event never carries a secret or a token.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::events::TracingSink;
+/// use oauth_dcr::{MemoryStore, Registrar, ServerPolicy};
+///
+/// let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), Arc::new(MemoryStore::new()))
+///     .with_event_sink(Arc::new(TracingSink));
+/// ```
+#[cfg(feature = "tracing")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+#[cfg(feature = "tracing")]
+#[async_trait]
+impl EventSink for TracingSink {
+    async fn notify(&self, event: &Event) {
+        let origin = event.provenance.origin.map(|origin| match origin {
+            crate::store::Origin::Dynamic => "dynamic",
+            crate::store::Origin::Administrator => "administrator",
+        });
+        let changed = event.changed.join(",");
+        macro_rules! log {
+            ($level:expr, $message:literal) => {
+                tracing::event!(
+                    target: "oauth_dcr::events",
+                    $level,
+                    operation = event.operation.as_str(),
+                    client_id = event.client_id.as_deref(),
+                    refused = event.refused.as_ref().map(ErrorCode::as_str),
+                    changed = changed.as_str(),
+                    origin = origin,
+                    initial_token_subject = event.provenance.initial_token_subject.as_deref(),
+                    statement_issuer = event.provenance.statement_issuer.as_deref(),
+                    at = event.at.unix_timestamp(),
+                    $message
+                )
+            };
+        }
+        if event.operation == Operation::TokenReuse {
+            log!(tracing::Level::WARN, "registration access token reused");
+        } else if event.refused.is_some() {
+            log!(tracing::Level::INFO, "operation refused");
+        } else {
+            log!(tracing::Level::INFO, "operation done");
+        }
+    }
 }
 
 /// Runs a sink's future, stopping it if it panics: a failing sink never fails the request.

@@ -40,10 +40,20 @@ pub fn registration_request(
     body: &[u8],
     limits: &RequestLimits,
 ) -> RegistrationRequest {
-    let read = if is_jwt(headers) {
-        RegistrationRequest::from_jwt(body, limits)
-    } else {
-        RegistrationRequest::from_json(body, limits)
+    request_from(headers, Ok(body), limits)
+}
+
+/// As [`registration_request`], for a body that may have failed to arrive (too large, cut off,
+/// too slow): the failure is deferred like a malformed body's.
+fn request_from(
+    headers: &HeaderMap,
+    body: Result<&[u8], &RegistrationError>,
+    limits: &RequestLimits,
+) -> RegistrationRequest {
+    let read = match body {
+        Ok(body) if is_jwt(headers) => RegistrationRequest::from_jwt(body, limits),
+        Ok(body) => RegistrationRequest::from_json(body, limits),
+        Err(e) => return RegistrationRequest::unreadable(e),
     };
     read.unwrap_or_else(|e| RegistrationRequest::unreadable(&e))
 }
@@ -128,11 +138,43 @@ pub enum Route<'a> {
     Client(&'a str),
 }
 
+impl Route<'_> {
+    /// Whether a request with `method` on this route carries a registration request body
+    /// (`POST` on the registration endpoint, `PUT` on a client configuration endpoint).
+    pub fn takes_body(&self, method: &Method) -> bool {
+        matches!(
+            (self, method),
+            (Route::Registration, &Method::POST) | (Route::Client(_), &Method::PUT)
+        )
+    }
+}
+
 /// Matches `path` against the path of the policy's registration endpoint: the endpoint itself,
 /// or the endpoint followed by one non-empty segment (the `client_id`).
 pub fn route<'a>(registrar: &Registrar, path: &'a str) -> Option<Route<'a>> {
-    let base = endpoint_path(&registrar.policy().registration_endpoint);
-    let rest = path.strip_prefix(base.trim_end_matches('/'))?;
+    route_under(
+        endpoint_path(&registrar.policy().registration_endpoint),
+        path,
+    )
+}
+
+/// Matches `path` against `mount`, the path the registration endpoint is served at, whatever the
+/// policy's [`registration_endpoint`](crate::ServerPolicy::registration_endpoint) says: `mount`
+/// itself (or with a trailing `/`) is the registration endpoint, `mount` followed by one
+/// non-empty segment a client configuration endpoint. An empty `mount` matches paths relative
+/// to the mount point, as a router hands them to a nested service (`/` and `/{client_id}`).
+///
+/// ```
+/// use oauth_dcr::http::{route_under, Route};
+///
+/// assert_eq!(route_under("/oauth/register", "/oauth/register"), Some(Route::Registration));
+/// assert_eq!(route_under("/oauth/register", "/oauth/register/abc"), Some(Route::Client("abc")));
+/// assert_eq!(route_under("", "/abc"), Some(Route::Client("abc")));
+/// assert_eq!(route_under("/oauth/register", "/register"), None);
+/// assert_eq!(route_under("/oauth/register", "/oauth/register/a/b"), None);
+/// ```
+pub fn route_under<'a>(mount: &str, path: &'a str) -> Option<Route<'a>> {
+    let rest = path.strip_prefix(mount.trim_end_matches('/'))?;
     match rest {
         "" | "/" => Some(Route::Registration),
         _ => {
@@ -169,36 +211,107 @@ pub async fn handle<B: AsRef<[u8]>>(
     request: Request<B>,
     context: &RequestContext,
 ) -> Response<Vec<u8>> {
-    let (parts, body) = request.into_parts();
-    let mut response = match route(registrar, parts.uri.path()) {
-        None => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
-        Some(route) => dispatch(registrar, &parts, body.as_ref(), route, context).await,
-    };
-    cors(registrar, &parts.headers, &mut response);
+    let path = request.uri().path();
+    match route(registrar, path) {
+        None => not_found(registrar, request.headers()),
+        Some(route) => handle_route(registrar, route, &request, context).await,
+    }
+}
+
+/// Serves one request whose route the host has already decided (from its router's path
+/// parameters, or with [`route_under`] for the path it mounts the endpoint at), exactly as
+/// [`handle`] serves a request on that route; the request's path is not looked at.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::http::{handle_route, Route};
+/// use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), Arc::new(MemoryStore::new()));
+/// // Served at /oauth/dcr, whatever the policy's public URL says.
+/// let request = http::Request::post("/oauth/dcr")
+///     .header("content-type", "application/json")
+///     .body(br#"{"redirect_uris":["https://app.example/cb"]}"#.to_vec())?;
+/// let response = handle_route(&registrar, Route::Registration, &request, &RequestContext::new()).await;
+/// assert_eq!(response.status(), 201);
+/// # Ok::<(), http::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn handle_route<B: AsRef<[u8]>>(
+    registrar: &Registrar,
+    route: Route<'_>,
+    request: &Request<B>,
+    context: &RequestContext,
+) -> Response<Vec<u8>> {
+    let body = Ok(request.body().as_ref());
+    respond(
+        registrar,
+        route,
+        request.method(),
+        request.headers(),
+        body,
+        context,
+    )
+    .await
+}
+
+/// The answer to a path outside the endpoints: 404 (with CORS headers for an allowed origin).
+pub(crate) fn not_found(registrar: &Registrar, headers: &HeaderMap) -> Response<Vec<u8>> {
+    let mut response = error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    cors(registrar, headers, &mut response);
+    response
+}
+
+/// The answer to a body that did not arrive within the host's read timeout: 408, and the
+/// connection is not kept.
+#[cfg(feature = "tower")]
+pub(crate) fn timed_out(registrar: &Registrar, headers: &HeaderMap) -> Response<Vec<u8>> {
+    let mut response = error(
+        StatusCode::REQUEST_TIMEOUT,
+        "invalid_request",
+        "the request body did not arrive in time",
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    cors(registrar, headers, &mut response);
+    response
+}
+
+/// The one dispatch behind [`handle`], [`handle_route`] and the `tower` service: `body` is the
+/// body's bytes, or why it could not be read (refused as a malformed body is, after the
+/// caller's token).
+pub(crate) async fn respond(
+    registrar: &Registrar,
+    route: Route<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<&[u8], &RegistrationError>,
+    context: &RequestContext,
+) -> Response<Vec<u8>> {
+    let mut response = dispatch(registrar, route, method, headers, body, context).await;
+    cors(registrar, headers, &mut response);
     response
 }
 
 async fn dispatch(
     registrar: &Registrar,
-    parts: &http::request::Parts,
-    body: &[u8],
     route: Route<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<&[u8], &RegistrationError>,
     context: &RequestContext,
 ) -> Response<Vec<u8>> {
-    let token = credentials(&parts.headers);
-    let method = &parts.method;
+    let token = credentials(headers);
     let allow = match route {
         Route::Registration => "POST, OPTIONS",
         Route::Client(_) => "GET, PUT, DELETE, OPTIONS",
     };
-    let needs_body = matches!(
-        (&route, method),
-        (Route::Registration, &Method::POST) | (Route::Client(_), &Method::PUT)
-    );
     let mut context = context.clone();
-    if needs_body {
-        let signed = is_jwt(&parts.headers) && registrar.accepts_signed_requests();
-        if !signed && !is_json(&parts.headers) {
+    if route.takes_body(method) {
+        let signed = is_jwt(headers) && registrar.accepts_signed_requests();
+        if !signed && !is_json(headers) {
             let expected = if registrar.accepts_signed_requests() {
                 "the request body must be application/json or application/jwt"
             } else {
@@ -216,7 +329,7 @@ async fn dispatch(
             if let Some(token) = token {
                 context = context.with_initial_access_token(token);
             }
-            let request = registration_request(&parts.headers, body, &registrar.policy().limits);
+            let request = request_from(headers, body, &registrar.policy().limits);
             registrar
                 .register(request, &context)
                 .await
@@ -227,7 +340,7 @@ async fn dispatch(
             .await
             .map(|r| r.into_http(StatusCode::OK)),
         (Route::Client(id), &Method::PUT) => {
-            let request = registration_request(&parts.headers, body, &registrar.policy().limits);
+            let request = request_from(headers, body, &registrar.policy().limits);
             registrar
                 .update(id, token, request, &context)
                 .await

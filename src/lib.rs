@@ -49,7 +49,8 @@
 //! and [`EventSink`](events::EventSink)s), [`documents`] (Client ID Metadata Documents,
 //! [`Registrar::resolve_client_id`]), [`profiles`] (deployment presets), [`store`] (the store
 //! trait, its optional capabilities, [`MemoryStore`] and `PostgresStore`), [`policy`],
-//! [`credentials`], [`discovery`], [`fetch`] and [`http`](mod@http); client hygiene is
+//! [`credentials`], [`discovery`], [`fetch`] and [`http`](mod@http), with `service` (a
+//! `tower::Service`) and `axum` (a router to nest) behind their features; client hygiene is
 //! [`Registrar::reap`].
 //!
 //! | feature | adds |
@@ -57,7 +58,12 @@
 //! | `fetch` | `fetch::HttpFetcher`: the SSRF-safe HTTPS fetcher for issuer keys, sector identifiers and metadata documents |
 //! | `postgres` | `store::PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
+//! | `tower` | `service::RegistrationService`: the registrar as a `tower::Service` for any `http_body::Body`, the body read within the policy's limit and a read timeout, routed by where it is mounted |
+//! | `axum` | `axum::router`: `POST /register` and `GET`/`PUT`/`DELETE /register/{client_id}` as an axum `Router` to nest anywhere, `axum::discovery` for the discovery documents (implies `tower`) |
+//! | `tracing` | a span per operation (operation, client id, outcome), the cause chain of every 500 logged once, `events::TracingSink` |
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod credentials;
 mod delete;
 pub mod discovery;
@@ -78,10 +84,13 @@ mod registrar;
 mod request;
 mod response;
 mod secret;
+#[cfg(feature = "tower")]
+pub mod service;
 pub mod statements;
 pub mod store;
 #[cfg(feature = "test-kit")]
 pub mod testkit;
+mod trace;
 mod update;
 mod validate;
 

@@ -5,6 +5,7 @@ use crate::events::Operation;
 use crate::pipeline::Stored;
 use crate::registrar::Registrar;
 use crate::response::RegistrationResponse;
+use crate::trace::traced;
 
 impl Registrar {
     /// Reads a client's current configuration with its registration access token (the HTTP
@@ -25,8 +26,11 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        let stored = self.read_client(client_id, token).await;
-        self.respond(Operation::Read, Some(client_id), stored).await
+        traced(Operation::Read, Some(client_id), async {
+            let stored = self.read_client(client_id, token).await;
+            self.respond(Operation::Read, Some(client_id), stored).await
+        })
+        .await
     }
 
     async fn read_client(

@@ -11,6 +11,7 @@ use crate::request::RegistrationRequest;
 use crate::request::RequestContext;
 use crate::response::RegistrationResponse;
 use crate::store::{ClientRecord, Origin};
+use crate::trace::traced;
 
 impl Registrar {
     /// Registers a client (RFC 7591 §3.1) and answers with its client information (§3.2.1; the
@@ -55,8 +56,11 @@ impl Registrar {
         request: RegistrationRequest,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        let stored = self.register_client(request, context).await;
-        self.respond(Operation::Register, None, stored).await
+        traced(Operation::Register, None, async {
+            let stored = self.register_client(request, context).await;
+            self.respond(Operation::Register, None, stored).await
+        })
+        .await
     }
 
     async fn register_client(

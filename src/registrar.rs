@@ -245,6 +245,10 @@ impl Registrar {
     ) -> Result<RegistrationResponse, RegistrationError> {
         match stored {
             Ok(stored) => {
+                let registered = client_id
+                    .is_none()
+                    .then_some(stored.record.client_id.as_str());
+                crate::trace::succeeded(registered);
                 if self.has_event_sinks() {
                     let before = stored.changed.then_some(stored.before.as_deref());
                     let subject = self.subject(&stored.record, before);

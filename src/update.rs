@@ -11,6 +11,7 @@ use crate::request::RequestContext;
 use crate::response::RegistrationResponse;
 use crate::secret::constant_time_eq;
 use crate::store::ClientRecord;
+use crate::trace::traced;
 
 impl Registrar {
     /// Replaces a client's metadata (RFC 7592 §2.2; the HTTP status is 200).
@@ -47,9 +48,12 @@ impl Registrar {
         request: RegistrationRequest,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        let stored = self.update_client(client_id, token, request, context).await;
-        self.respond(Operation::Update, Some(client_id), stored)
-            .await
+        traced(Operation::Update, Some(client_id), async {
+            let stored = self.update_client(client_id, token, request, context).await;
+            self.respond(Operation::Update, Some(client_id), stored)
+                .await
+        })
+        .await
     }
 
     async fn update_client(

@@ -122,6 +122,7 @@ impl crate::registrar::Registrar {
         client_id: Option<&str>,
         error: RegistrationError,
     ) -> RegistrationError {
+        crate::trace::refused(operation, &error);
         let subject = Subject {
             client_id: client_id.map(str::to_owned),
             ..Subject::default()
