@@ -40,7 +40,7 @@ impl Registrar {
         &self,
         client_id: &str,
         token: Option<&str>,
-    ) -> Result<ClientRecord, RegistrationError> {
+    ) -> Result<Box<ClientRecord>, RegistrationError> {
         let record = self.authorize(client_id, token).await?.record;
         self.store
             .delete(client_id, record.version)
