@@ -35,6 +35,10 @@ pub enum Operation {
     /// A Client ID Metadata Document was resolved: the hook sees its metadata as it sees a
     /// registration's, with the document's URL as `client_id`.
     Resolve,
+    /// The support path issued the client a new registration access token
+    /// ([`Registrar::reissue_registration_token`](crate::Registrar::reissue_registration_token)),
+    /// every earlier one revoked; [`Event::actor`] says who asked, when the call said.
+    Reissue,
 }
 
 /// A verified software statement, as the hook and the events see it.
@@ -134,6 +138,9 @@ pub struct Event {
     pub provenance: Provenance,
     /// The error code when the operation was refused; `None` when it succeeded.
     pub refused: Option<ErrorCode>,
+    /// Who made an administrative operation ([`Operation::Reissue`]), as the host named them;
+    /// `None` for the client's own operations.
+    pub actor: Option<String>,
 }
 
 /// Told after every registration, read, update, delete and refusal. Never told secrets or tokens.

@@ -58,6 +58,7 @@
 //! | `postgres` | `store::PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 
+mod admin;
 pub mod credentials;
 mod delete;
 pub mod discovery;

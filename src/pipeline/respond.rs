@@ -107,6 +107,7 @@ impl crate::registrar::Registrar {
             changed: subject.changed,
             provenance: subject.provenance,
             refused,
+            actor: None,
         };
         for sink in &self.events {
             Guarded(sink.notify(&event)).await;
