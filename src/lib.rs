@@ -56,6 +56,7 @@
 //! | --- | --- |
 //! | `fetch` | `fetch::HttpFetcher`: the SSRF-safe HTTPS fetcher for issuer keys, sector identifiers and metadata documents |
 //! | `postgres` | `store::PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
+//! | `sqlite` | `store::SqliteStore`: the same in one SQLite file (bundled, WAL), for single-node servers |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 
 mod admin;

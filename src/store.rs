@@ -7,6 +7,8 @@ mod listing;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -25,6 +27,8 @@ pub use listing::{ClientListing, InvalidCursor, ListCursor, ListPage, ListQuery,
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// How a client came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
