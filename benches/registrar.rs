@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench registrar                       # in-memory
 //! DATABASE_URL=postgres://… cargo bench --bench registrar --features postgres,fetch
+//! cargo bench --bench registrar --features sqlite,fetch -- sqlite   # a file in the temp dir
 //! ```
 
 use std::hint::black_box;
@@ -552,7 +553,98 @@ fn postgres(c: &mut Criterion) {
 #[cfg(not(feature = "postgres"))]
 fn postgres(_: &mut Criterion) {}
 
-criterion_group!(benches, operations, statements, documents, scale, postgres);
+/// `SqliteStore` on a file in the temporary directory (durable commits, the default), each
+/// operation beside the bare statement on a connection of its own: `bare_insert` is one durable
+/// insert of the same JSON, `bare_select` one lookup by key.
+#[cfg(feature = "sqlite")]
+fn sqlite(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir();
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let path = dir.join(format!("dcr-bench-{name}.db"));
+    let bare_path = dir.join(format!("dcr-bench-{name}-bare.db"));
+    let store = rt
+        .block_on(oauth_dcr::store::SqliteStore::open(&path))
+        .expect("open");
+    let bare = rusqlite::Connection::open(&bare_path).expect("bare database");
+    bare.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    bare.pragma_update(None, "synchronous", "FULL")
+        .expect("synchronous");
+    bare.execute_batch("CREATE TABLE bare (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        .expect("bare table");
+    let doc = std::str::from_utf8(BODY).expect("utf-8").to_owned();
+
+    let mut group = c.benchmark_group("sqlite");
+    group.measurement_time(Duration::from_secs(6));
+    group.sample_size(30);
+    group.bench_function("bare_insert", |b| {
+        b.iter(|| {
+            let id = uuid::Uuid::new_v4().to_string();
+            bare.prepare_cached("INSERT INTO bare (id, doc) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute([&id, &doc]))
+                .expect("insert")
+        })
+    });
+    let registrar = registrar(Arc::new(store.clone()));
+    group.bench_function("register", |b| {
+        b.to_async(&rt).iter(|| async {
+            registrar
+                .register(req(BODY), &RequestContext::new())
+                .await
+                .expect("register")
+                .to_json()
+        })
+    });
+    let id = uuid::Uuid::new_v4().to_string();
+    bare.execute("INSERT INTO bare (id, doc) VALUES (?1, ?2)", [&id, &doc])
+        .expect("insert");
+    group.bench_function("bare_select", |b| {
+        b.iter(|| {
+            bare.prepare_cached("SELECT doc FROM bare WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&id], |row| row.get::<_, String>(0)))
+                .expect("select")
+        })
+    });
+    let mut policy = ServerPolicy::new("https://as.example/register");
+    policy.rotate_on_read = false;
+    let stable = Registrar::new(policy, Arc::new(store));
+    let client_one = rt
+        .block_on(stable.register(req(BODY), &RequestContext::new()))
+        .expect("register");
+    let token = client_one
+        .registration_access_token
+        .as_ref()
+        .expect("token")
+        .secret()
+        .to_owned();
+    group.bench_function("read", |b| {
+        b.to_async(&rt).iter(|| async {
+            stable
+                .read(&client_one.client_id, Some(&token))
+                .await
+                .expect("read")
+                .to_json()
+        })
+    });
+    group.finish();
+    drop((registrar, stable, bare));
+    for file in [path, bare_path] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite(_: &mut Criterion) {}
+
+criterion_group!(benches, operations, statements, documents, scale, postgres, sqlite);
 criterion_main!(benches);
 
 /// A JSON request body as the registrar takes it, read within the default limits (the work of

@@ -164,7 +164,11 @@ mod tests {
         assert_eq!(report.checked, [Capability::InstanceIndex]);
         assert_eq!(
             report.skipped,
-            [Capability::UsageLog, Capability::ClientCount]
+            [
+                Capability::UsageLog,
+                Capability::ClientCount,
+                Capability::ClientListing
+            ]
         );
     }
 

@@ -35,11 +35,15 @@ pub enum Operation {
     /// A Client ID Metadata Document was resolved: the hook sees its metadata as it sees a
     /// registration's, with the document's URL as `client_id`.
     Resolve,
+    /// The support path issued the client a new registration access token
+    /// ([`Registrar::reissue_registration_token`](crate::Registrar::reissue_registration_token)),
+    /// every earlier one revoked; [`Event::actor`] says who asked, when the call said.
+    Reissue,
 }
 
 impl Operation {
     /// The operation's name in logs and spans: `register`, `read`, `update`, `delete`,
-    /// `token_reuse`, `reap`, `resolve`.
+    /// `token_reuse`, `reap`, `resolve`, `reissue`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Register => "register",
@@ -49,6 +53,7 @@ impl Operation {
             Self::TokenReuse => "token_reuse",
             Self::Reap => "reap",
             Self::Resolve => "resolve",
+            Self::Reissue => "reissue",
         }
     }
 }
@@ -150,6 +155,9 @@ pub struct Event {
     pub provenance: Provenance,
     /// The error code when the operation was refused; `None` when it succeeded.
     pub refused: Option<ErrorCode>,
+    /// Who made an administrative operation ([`Operation::Reissue`]), as the host named them;
+    /// `None` for the client's own operations.
+    pub actor: Option<String>,
 }
 
 /// Told after every registration, read, update, delete and refusal. Never told secrets or tokens.

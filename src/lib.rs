@@ -57,11 +57,13 @@
 //! | --- | --- |
 //! | `fetch` | `fetch::HttpFetcher`: the SSRF-safe HTTPS fetcher for issuer keys, sector identifiers and metadata documents |
 //! | `postgres` | `store::PostgresStore`: clients, crate-issued initial tokens and the `jti` replay guard in PostgreSQL |
+//! | `sqlite` | `store::SqliteStore`: the same in one SQLite file (bundled, WAL), for single-node servers |
 //! | `test-kit` | `testkit`: conformance checks for any store implementation |
 //! | `tower` | `service::RegistrationService`: the registrar as a `tower::Service` for any `http_body::Body`, the body read within the policy's limit and a read timeout, routed by where it is mounted |
 //! | `axum` | `axum::router`: `POST /register` and `GET`/`PUT`/`DELETE /register/{client_id}` as an axum `Router` to nest anywhere, `axum::discovery` for the discovery documents (implies `tower`) |
 //! | `tracing` | a span per operation (operation, client id, outcome), the cause chain of every 500 logged once, `events::TracingSink` |
 
+mod admin;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod credentials;

@@ -1,11 +1,14 @@
 //! Where clients live: the [`ClientStore`] trait every store implements, the optional
-//! capabilities a store may declare ([`InstanceIndex`], [`UsageLog`], [`ClientCount`]), and the
-//! [`ClientRecord`] it stores.
+//! capabilities a store may declare ([`InstanceIndex`], [`UsageLog`], [`ClientCount`],
+//! [`ClientListing`]), and the [`ClientRecord`] it stores.
 
 mod compact;
+mod listing;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -20,9 +23,12 @@ use crate::policy::ServerPolicy;
 use crate::secret::ClientSecret;
 pub use crate::secret::SecretHash;
 
+pub use listing::{ClientListing, InvalidCursor, ListCursor, ListPage, ListQuery, ListedClient};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// How a client came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +294,8 @@ impl ClientRecord {
 /// - [`ClientCount`] ([`as_client_count`](Self::as_client_count)): the client limits
 ///   ([`ServerPolicy::max_clients`](crate::ServerPolicy::max_clients),
 ///   [`ServerPolicy::max_clients_per_software_id`](crate::ServerPolicy::max_clients_per_software_id)).
+/// - [`ClientListing`] ([`as_client_listing`](Self::as_client_listing)): clients page by page
+///   for admin views ([`Registrar::list_clients`](crate::Registrar::list_clients)).
 ///
 /// A [`Registrar`](crate::Registrar) whose policy needs a capability the store does not declare
 /// is refused when it is built ([`Registrar::try_new`](crate::Registrar::try_new) answers
@@ -359,6 +367,14 @@ pub trait ClientStore: Send + Sync {
     /// [`max_clients_per_software_id`](crate::ServerPolicy::max_clients_per_software_id) at
     /// construction.
     fn as_client_count(&self) -> Option<&dyn ClientCount> {
+        None
+    }
+
+    /// This store's [`ClientListing`], if it has one: override to return `Some(self)` when it
+    /// implements the trait. `None` (the default) makes
+    /// [`Registrar::list_clients`](crate::Registrar::list_clients) answer an error naming the
+    /// capability.
+    fn as_client_listing(&self) -> Option<&dyn ClientListing> {
         None
     }
 }
@@ -445,6 +461,8 @@ pub enum Capability {
     UsageLog,
     /// [`ClientCount`], declared with [`ClientStore::as_client_count`].
     ClientCount,
+    /// [`ClientListing`], declared with [`ClientStore::as_client_listing`].
+    ClientListing,
 }
 
 impl Capability {
@@ -454,6 +472,7 @@ impl Capability {
             Self::InstanceIndex => "InstanceIndex",
             Self::UsageLog => "UsageLog",
             Self::ClientCount => "ClientCount",
+            Self::ClientListing => "ClientListing",
         }
     }
 
@@ -463,6 +482,7 @@ impl Capability {
             Self::InstanceIndex => "as_instance_index",
             Self::UsageLog => "as_usage_log",
             Self::ClientCount => "as_client_count",
+            Self::ClientListing => "as_client_listing",
         }
     }
 
@@ -472,6 +492,7 @@ impl Capability {
             Self::InstanceIndex => store.as_instance_index().is_some(),
             Self::UsageLog => store.as_usage_log().is_some(),
             Self::ClientCount => store.as_client_count().is_some(),
+            Self::ClientListing => store.as_client_listing().is_some(),
         }
     }
 
@@ -479,7 +500,8 @@ impl Capability {
     /// error (500 without details) whose source is the [`MissingCapability`]. The registrar's constructor refuses
     /// such a store for the policy settings that need it, so only host calls
     /// ([`Registrar::record_use`](crate::Registrar::record_use),
-    /// [`Registrar::reap`](crate::Registrar::reap)) meet it.
+    /// [`Registrar::reap`](crate::Registrar::reap),
+    /// [`Registrar::list_clients`](crate::Registrar::list_clients)) meet it.
     pub(crate) fn missing(self, needed_by: &'static str) -> crate::error::RegistrationError {
         crate::error::RegistrationError::Internal(Box::new(MissingCapability {
             capability: self,

@@ -16,7 +16,7 @@
 //! [`check_client_store`] checks the required [`ClientStore`] methods always, and each optional
 //! capability the store declares ([`InstanceIndex`] for idempotent registration, [`UsageLog`]
 //! for [`Registrar::record_use`] and [`Registrar::reap`], [`ClientCount`] for the client
-//! limits); it reports the capabilities it skipped because the store does not declare them
+//! limits, [`ClientListing`] for [`Registrar::list_clients`]); it reports the capabilities it skipped because the store does not declare them
 //! (`examples/custom_store.rs` runs it on a store with one capability).
 //!
 //! The checks use fresh random identifiers, so they can run against a store that holds other
@@ -24,6 +24,7 @@
 //!
 //! [`Registrar::record_use`]: crate::Registrar::record_use
 //! [`Registrar::reap`]: crate::Registrar::reap
+//! [`Registrar::list_clients`]: crate::Registrar::list_clients
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -37,8 +38,9 @@ use crate::metadata::ClientMetadata;
 use crate::secret::{RegistrationAccessToken, SecretHash};
 use crate::statements::ReplayGuard;
 use crate::store::{
-    Capability, ClientCount, ClientRecord, ClientStore, InstanceIndex, Origin, PreviousToken,
-    SecretValue, StoreError, StoredSecret, StoredToken, UsageLog,
+    Capability, ClientCount, ClientListing, ClientRecord, ClientStore, InstanceIndex, ListPage,
+    ListQuery, ListedClient, Origin, PreviousToken, SecretValue, StoreError, StoredSecret,
+    StoredToken, UsageLog,
 };
 
 /// How many tasks race in the concurrency checks.
@@ -228,7 +230,10 @@ pub struct StoreReport {
 /// one winner), the preservation of every member of the record and of expiry timestamps — and
 /// then each capability the store declares: lookup by instance and the uniqueness of instance
 /// hashes ([`InstanceIndex`]); [`touch`](UsageLog::touch), which must not change the version,
-/// even racing an update, and reaping candidates ([`UsageLog`]); counting ([`ClientCount`]).
+/// even racing an update, and reaping candidates ([`UsageLog`]); counting ([`ClientCount`]);
+/// listing page by page in `(created_at, client_id)` order, each client once even when one is
+/// deleted between pages, bounded pages, each filter, and each item's provenance
+/// ([`ClientListing`]).
 /// Returns which capabilities were checked and which skipped (also written to standard error).
 ///
 /// # Panics
@@ -267,6 +272,13 @@ pub fn check_client_store(store: Arc<dyn ClientStore>) -> impl Future<Output = S
             report.checked.push(Capability::ClientCount);
         } else {
             report.skipped.push(Capability::ClientCount);
+        }
+        if let Some(listing) = store.as_client_listing() {
+            listing_pages(kit, store.as_ref(), listing).await;
+            listing_filters(kit, store.as_ref(), listing).await;
+            report.checked.push(Capability::ClientListing);
+        } else {
+            report.skipped.push(Capability::ClientListing);
         }
         if !report.skipped.is_empty() {
             let names: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
@@ -665,6 +677,174 @@ async fn counting(kit: Kit, store: &dyn ClientStore, counts: &dyn ClientCount) {
         all >= before + 3,
         "count(None) must count every client (three more after three creates)",
     );
+}
+
+const LISTING: &str = "Registrar::list_clients (the admin view of registered clients)";
+
+/// Clients the listing checks create: `n` records of one fresh statement issuer, created two
+/// per second (so that the identifier orders clients created within one second), in listing
+/// order.
+async fn listed_clients(kit: Kit, store: &dyn ClientStore, n: usize) -> Vec<ClientRecord> {
+    let issuer = format!("https://{}.directory.example", random_id());
+    let base = now() - Duration::hours(1);
+    let mut records = Vec::new();
+    for i in 0..n {
+        let mut rec = record();
+        rec.statement_issuer = Some(issuer.clone());
+        rec.created_at = base + Duration::seconds(i64::try_from(i / 2).unwrap_or(0));
+        rec.updated_at = rec.created_at;
+        kit.ok(store.create(&rec).await, "create");
+        records.push(rec);
+    }
+    records.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+    records
+}
+
+/// Every page of `query`, checked: bounded by the page size, a cursor exactly when another page
+/// follows (within a few more pages than `expected` needs).
+async fn all_pages(
+    kit: Kit,
+    listing: &dyn ClientListing,
+    mut query: ListQuery,
+    expected: usize,
+) -> Vec<ListedClient> {
+    let size = query.page_size();
+    let mut listed = Vec::new();
+    for _ in 0..=expected / size + 1 {
+        let page: ListPage = kit.capable(listing.list(&query).await, "list", LISTING);
+        kit.check(
+            page.clients.len() <= size,
+            "a page must hold at most the query's page size",
+        );
+        listed.extend(page.clients);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return listed,
+        }
+    }
+    kit.fail("the listing must end: the last page's `next` is None")
+}
+
+fn ids(listed: &[ListedClient]) -> Vec<&str> {
+    listed.iter().map(|c| c.client_id.as_str()).collect()
+}
+
+fn record_ids(records: &[&ClientRecord]) -> Vec<String> {
+    records.iter().map(|r| r.client_id.clone()).collect()
+}
+
+async fn listing_pages(kit: Kit, store: &dyn ClientStore, listing: &dyn ClientListing) {
+    let records = listed_clients(kit, store, 5).await;
+    let issuer = records[0].statement_issuer.clone().unwrap_or_default();
+    let query = ListQuery::new().statement_issuer(issuer.as_str()).limit(2);
+    let listed = all_pages(kit, listing, query.clone(), records.len()).await;
+    kit.eq(
+        ids(&listed),
+        records.iter().map(|r| r.client_id.as_str()).collect(),
+        "paging visits every matching client once, in (created_at, client_id) order",
+    );
+    for (item, rec) in listed.iter().zip(&records) {
+        kit.eq(
+            item,
+            &ListedClient::of(rec),
+            "a listed client carries its name, software_id, origin, statement issuer, initial              token subject and creation time",
+        );
+    }
+    let first = kit.capable(listing.list(&query).await, "list", LISTING);
+    kit.eq(first.clients.len(), 2, "a first page of two");
+    kit.check(
+        first.next.is_some(),
+        "a page with more clients after it has a `next` cursor",
+    );
+    // Keyset paging: a client deleted after the first page moves nothing.
+    let gone = &records[0];
+    kit.ok(store.delete(&gone.client_id, gone.version).await, "delete");
+    let mut after = query.clone();
+    after.after = first.next;
+    let rest = all_pages(kit, listing, after, records.len()).await;
+    kit.eq(
+        ids(&rest),
+        records[2..].iter().map(|r| r.client_id.as_str()).collect(),
+        "the pages after a cursor hold the clients after it, whatever was deleted before it",
+    );
+    for rec in &records[1..] {
+        kit.ok(store.delete(&rec.client_id, rec.version).await, "delete");
+    }
+    let empty = kit.capable(listing.list(&query).await, "list", LISTING);
+    kit.check(
+        empty.clients.is_empty() && empty.next.is_none(),
+        "a listing with no matching client is one empty page without `next`",
+    );
+}
+
+async fn listing_filters(kit: Kit, store: &dyn ClientStore, listing: &dyn ClientListing) {
+    let mut records = listed_clients(kit, store, 6).await;
+    let issuer = records[0].statement_issuer.clone().unwrap_or_default();
+    let subject = random_id();
+    for (i, rec) in records.iter_mut().enumerate() {
+        if i % 2 == 1 {
+            rec.origin = Origin::Administrator;
+        }
+        if i < 3 {
+            rec.initial_token_subject = Some(subject.clone());
+        }
+        kit.ok(store.update(rec).await, "update");
+        rec.version += 1;
+    }
+    // Another issuer's client with the same subject: only the subject filter lists it.
+    let mut other = record();
+    other.initial_token_subject = Some(subject.clone());
+    kit.ok(store.create(&other).await, "create");
+
+    let cases = [
+        (
+            ListQuery::new()
+                .statement_issuer(issuer.as_str())
+                .origin(Origin::Administrator),
+            record_ids(&[&records[1], &records[3], &records[5]]),
+            "origin",
+        ),
+        (
+            ListQuery::new()
+                .statement_issuer(issuer.as_str())
+                .origin(Origin::Dynamic),
+            record_ids(&[&records[0], &records[2], &records[4]]),
+            "origin",
+        ),
+        (
+            ListQuery::new().initial_token_subject(subject.as_str()),
+            {
+                let mut with_subject = vec![&records[0], &records[1], &records[2], &other];
+                with_subject.sort_by(|a, b| {
+                    (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id))
+                });
+                record_ids(&with_subject)
+            },
+            "initial token subject",
+        ),
+        (
+            ListQuery::new()
+                .statement_issuer(issuer.as_str())
+                .initial_token_subject(subject.as_str())
+                .origin(Origin::Dynamic),
+            record_ids(&[&records[0], &records[2]]),
+            "statement issuer, initial token subject and origin together",
+        ),
+    ];
+    for (query, want, filter) in cases {
+        let listed = all_pages(kit, listing, query.limit(2), 8).await;
+        kit.eq(
+            ids(&listed)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>(),
+            want,
+            &format!("the listing filtered by {filter} holds exactly the matching clients"),
+        );
+    }
+    for rec in records.iter().chain([&other]) {
+        kit.ok(store.delete(&rec.client_id, rec.version).await, "delete");
+    }
 }
 
 fn issued(max_uses: Option<u32>, expires_at: Option<OffsetDateTime>) -> (String, IssuedToken) {

@@ -1,5 +1,6 @@
-//! The store conformance kit run against every shipped store: `MemoryStore` always, and
-//! `PostgresStore` when `DATABASE_URL` points at a server (required when `CI=true`).
+//! The store conformance kit run against every shipped store: `MemoryStore` always,
+//! `SqliteStore` on a temporary file (feature `sqlite`, in tests/sqlite.rs), and `PostgresStore`
+//! when `DATABASE_URL` points at a server (required when `CI=true`).
 
 #![cfg(feature = "test-kit")]
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_dcr::store::SecretHash;
-use oauth_dcr::store::{Capability, ClientCount, InstanceIndex, UsageLog};
+use oauth_dcr::store::{Capability, ClientCount, ClientListing, InstanceIndex, UsageLog};
 use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, StoreError};
 use time::OffsetDateTime;
 
@@ -25,10 +26,11 @@ async fn memory_replay_guard_conforms() {
     testkit::check_replay_guard(Arc::new(oauth_dcr::statements::MemoryReplayGuard::new())).await;
 }
 
-const ALL: [Capability; 3] = [
+const ALL: [Capability; 4] = [
     Capability::InstanceIndex,
     Capability::UsageLog,
     Capability::ClientCount,
+    Capability::ClientListing,
 ];
 
 /// The methods of the capabilities a test store may declare and then fail.
@@ -102,6 +104,10 @@ impl ClientStore for Partial {
 
     fn as_client_count(&self) -> Option<&dyn ClientCount> {
         Some(self)
+    }
+
+    fn as_client_listing(&self) -> Option<&dyn ClientListing> {
+        self.inner.as_client_listing()
     }
 }
 
@@ -289,6 +295,61 @@ async fn the_kit_fails_a_store_whose_touch_changes_the_version() {
     let failure = kit_failure(store).await;
     assert!(
         failure.contains("touch must not change the version"),
+        "{failure}"
+    );
+}
+
+/// A [`Minimal`] store that declares a listing which forgets the origin filter.
+#[derive(Default)]
+struct SloppyListing(Minimal);
+
+#[async_trait]
+impl ClientStore for SloppyListing {
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.get(client_id).await
+    }
+
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.find_by_registration_token(hash).await
+    }
+
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.update(record).await
+    }
+
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        self.0.delete(client_id, version).await
+    }
+
+    fn as_client_listing(&self) -> Option<&dyn ClientListing> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ClientListing for SloppyListing {
+    async fn list(
+        &self,
+        query: &oauth_dcr::store::ListQuery,
+    ) -> Result<oauth_dcr::store::ListPage, StoreError> {
+        let mut unfiltered = query.clone();
+        unfiltered.origin = None;
+        self.0 .0.list(&unfiltered).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_checks_a_declared_listing() {
+    let failure = kit_failure(Arc::new(SloppyListing::default())).await;
+    assert!(
+        failure.contains("the listing filtered by origin holds exactly the matching clients"),
         "{failure}"
     );
 }

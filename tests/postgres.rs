@@ -389,7 +389,7 @@ fn guarded(store: PostgresStore) -> Arc<Registrar> {
 }
 
 fn secret_of(response: &oauth_dcr::RegistrationResponse) -> String {
-    token(&response)
+    token(response)
 }
 
 /// tests/lifecycle.rs races an attacker and the owner on `MemoryStore`; here on two replicas.

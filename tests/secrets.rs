@@ -36,7 +36,7 @@ async fn register(registrar: &Registrar, method: &str) -> RegistrationResponse {
 }
 
 fn credentials(response: &RegistrationResponse) -> Vec<String> {
-    let mut values = vec![token(&response)];
+    let mut values = vec![token(response)];
     values.extend(
         response
             .client_secret

@@ -108,6 +108,7 @@ impl crate::registrar::Registrar {
             changed: subject.changed,
             provenance: subject.provenance,
             refused,
+            actor: None,
         };
         for sink in &self.events {
             Guarded(sink.notify(&event)).await;

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
@@ -9,7 +9,10 @@ use time::OffsetDateTime;
 
 use self::clients::{Clients, Key};
 use super::compact::Packed;
-use super::{ClientCount, ClientRecord, ClientStore, InstanceIndex, StoreError, UsageLog};
+use super::{
+    ClientCount, ClientListing, ClientRecord, ClientStore, InstanceIndex, ListPage, ListQuery,
+    ListedClient, StoreError, UsageLog,
+};
 use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 
@@ -314,6 +317,10 @@ impl ClientStore for MemoryStore {
     fn as_client_count(&self) -> Option<&dyn ClientCount> {
         Some(self)
     }
+
+    fn as_client_listing(&self) -> Option<&dyn ClientListing> {
+        Some(self)
+    }
 }
 
 #[async_trait]
@@ -379,6 +386,75 @@ impl ClientCount for MemoryStore {
             })
             .sum();
         Ok(n as u64)
+    }
+}
+
+/// A listed client ordered by its listing key, `(created_at, client_id)`.
+struct ByListingKey(ListedClient);
+
+impl ByListingKey {
+    fn key(&self) -> (OffsetDateTime, &str) {
+        (self.0.created_at, &self.0.client_id)
+    }
+}
+
+impl PartialEq for ByListingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ByListingKey {}
+
+impl PartialOrd for ByListingKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByListingKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+#[async_trait]
+impl ClientListing for MemoryStore {
+    /// One pass over the records, keeping the first `page_size + 1` in listing order in a
+    /// bounded heap: only the lifecycle members are decoded to decide, the whole record only
+    /// for filters on provenance and for the clients kept.
+    async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
+        let keep = query.page_size() + 1;
+        let provenance = query.statement_issuer.is_some() || query.initial_token_subject.is_some();
+        let mut first: BinaryHeap<ByListingKey> = BinaryHeap::with_capacity(keep + 1);
+        for shard in &self.clients {
+            let shard = read(shard);
+            for packed in shard.iter() {
+                let lifecycle = packed.lifecycle().ok_or_else(corrupt)?;
+                if !query.is_after_cursor(lifecycle.created_at, &lifecycle.client_id)
+                    || query.origin.is_some_and(|o| o != lifecycle.origin)
+                {
+                    continue;
+                }
+                let beyond = first.len() >= keep
+                    && first.peek().is_some_and(|last| {
+                        (lifecycle.created_at, lifecycle.client_id.as_str()) > last.key()
+                    });
+                if beyond {
+                    continue;
+                }
+                let record = unpack(packed)?;
+                if provenance && !query.matches(&record) {
+                    continue;
+                }
+                first.push(ByListingKey(ListedClient::of(&record)));
+                if first.len() > keep {
+                    first.pop();
+                }
+            }
+        }
+        let sorted = first.into_sorted_vec().into_iter().map(|c| c.0).collect();
+        Ok(ListPage::from_sorted(sorted, query.page_size()))
     }
 }
 

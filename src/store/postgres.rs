@@ -19,19 +19,23 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 use tokio_postgres::NoTls;
 
-use super::{ClientCount, ClientRecord, ClientStore, InstanceIndex, StoreError, UsageLog};
+use super::{
+    ClientCount, ClientListing, ClientRecord, ClientStore, InstanceIndex, ListPage, ListQuery,
+    ListedClient, StoreError, UsageLog,
+};
 use crate::initial_tokens::{InitialTokenStore, IssuedToken};
 use crate::secret::SecretHash;
 use crate::statements::ReplayGuard;
 
-const MIGRATIONS: [(i32, &str); 3] = [
+const MIGRATIONS: [(i32, &str); 4] = [
     (1, include_str!("postgres/0001_init.sql")),
     (2, include_str!("postgres/0002_instances.sql")),
     (3, include_str!("postgres/0003_replay_digests.sql")),
+    (4, include_str!("postgres/0004_listing.sql")),
 ];
 
-/// A [`ClientStore`] with every capability ([`InstanceIndex`], [`UsageLog`], [`ClientCount`]),
-/// an [`InitialTokenStore`] and a [`ReplayGuard`] over PostgreSQL.
+/// A [`ClientStore`] with every capability ([`InstanceIndex`], [`UsageLog`], [`ClientCount`],
+/// [`ClientListing`]), an [`InitialTokenStore`] and a [`ReplayGuard`] over PostgreSQL.
 ///
 /// The replay guard keeps the SHA-256 of each key (the issuer, NUL and the `jti`), so any key,
 /// however long and whatever its characters, takes 32 bytes (migration 3, table
@@ -410,6 +414,10 @@ impl ClientStore for PostgresStore {
     fn as_client_count(&self) -> Option<&dyn ClientCount> {
         Some(self)
     }
+
+    fn as_client_listing(&self) -> Option<&dyn ClientListing> {
+        Some(self)
+    }
 }
 
 #[async_trait]
@@ -499,6 +507,58 @@ impl ClientCount for PostgresStore {
             .map_err(StoreError::backend)?;
             let n: i64 = row.try_get(0).map_err(StoreError::backend)?;
             u64::try_from(n).map_err(StoreError::backend)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ClientListing for PostgresStore {
+    /// One query over the `(created_at, client_id)` index (migration 4); the provenance
+    /// filters read the record's JSON. The cursor is the `created_at` column (microseconds), so
+    /// clients created within one second keep their order across pages.
+    async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
+        let sql = format!(
+            "SELECT record, version, created_at FROM {} \
+             WHERE ($1::text IS NULL OR origin = $1) \
+               AND ($2::text IS NULL OR record->>'statement_issuer' = $2) \
+               AND ($3::text IS NULL OR record->>'initial_token_subject' = $3) \
+               AND ($4::timestamptz IS NULL OR (created_at, client_id) > ($4, $5::text)) \
+             ORDER BY created_at, client_id LIMIT $6",
+            self.table("dcr_clients")
+        );
+        let origin = query.origin.map(|o| match o {
+            super::Origin::Dynamic => "dynamic",
+            super::Origin::Administrator => "administrator",
+        });
+        let after_at = query.after.as_ref().map(|c| c.created_at);
+        let after_id = query.after.as_ref().map(|c| c.client_id.as_str());
+        let page = query.page_size();
+        let limit = i64::try_from(page + 1).map_err(StoreError::backend)?;
+        self.timed(async {
+            let (client, statement) = self.prepared(&sql).await?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &origin,
+                        &query.statement_issuer,
+                        &query.initial_token_subject,
+                        &after_at,
+                        &after_id,
+                        &limit,
+                    ],
+                )
+                .await
+                .map_err(StoreError::backend)?;
+            let mut clients = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let record = record_from(row)?;
+                let mut listed = ListedClient::of(&record);
+                listed.created_at = row.try_get(2).map_err(StoreError::backend)?;
+                clients.push(listed);
+            }
+            Ok(ListPage::from_sorted(clients, page))
         })
         .await
     }
