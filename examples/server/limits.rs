@@ -12,7 +12,7 @@
 //!   (`/register/{client_id}`), the token endpoint or under `/admin` takes one. The failure that
 //!   finds the bucket empty is answered 429 instead, and from then until the bucket holds one
 //!   again those endpoints answer the address 429 without looking at its credentials, so a
-//!   guesser learns nothing more from them.
+//!   guesser learns nothing more from them. CORS preflights (`OPTIONS`) are never refused.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -135,7 +135,8 @@ pub(crate) async fn guard(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| key(addr.ip()));
     let registration = request.method() == Method::POST && request.uri().path() == "/register";
-    let management = is_management(request.uri().path());
+    // A CORS preflight carries no credentials: nothing to guess, nothing to refuse.
+    let management = request.method() != Method::OPTIONS && is_management(request.uri().path());
     if let Some(peer) = peer {
         if registration {
             if let Some(register) = &limits.register {

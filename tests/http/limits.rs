@@ -208,6 +208,10 @@ async fn failed_management_attempts_over_the_limit_lock_the_address_out() {
         .body("grant_type=client_credentials&scope=register");
     assert_too_many(&answer(token_endpoint).await, 20);
 
+    // A CORS preflight carries no credentials: still answered.
+    let preflight = answer(server.http.request(reqwest::Method::OPTIONS, &uri)).await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+
     // Registration has its own limit; another address manages the client with its token.
     let again = answer(register(&server, &server.http)).await;
     assert_eq!(again.status, StatusCode::CREATED, "{:#}", again.json);
