@@ -123,7 +123,7 @@ fn is_management(path: &str) -> bool {
         || path.starts_with("/admin/")
 }
 
-/// The middleware: the body deadline on every request, and the rate limits.
+/// The middleware: the body deadline on every request with a body, and the rate limits.
 pub(crate) async fn guard(
     State(limits): State<Arc<Limits>>,
     request: Request,
