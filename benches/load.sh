@@ -22,11 +22,11 @@ port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 OURS_PORT=$(port); CEIL_PORT=$(port); ROT_PORT=$(port)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-target/release/examples/server --listen "127.0.0.1:$OURS_PORT" --no-rotate-on-read --quiet ${STORE:+--store "$STORE"} >/tmp/load-server.log 2>&1 &
+target/release/examples/server --listen "127.0.0.1:$OURS_PORT" --no-rotate-on-read --quiet --no-rate-limits ${STORE:+--store "$STORE"} >/tmp/load-server.log 2>&1 &
 PIDS+=($!)
 target/release/examples/ceiling "127.0.0.1:$CEIL_PORT" >/tmp/load-ceiling.log 2>&1 &
 PIDS+=($!)
-target/release/examples/server --listen "127.0.0.1:$ROT_PORT" --quiet ${STORE:+--store "$STORE"} >/tmp/load-rotating.log 2>&1 &
+target/release/examples/server --listen "127.0.0.1:$ROT_PORT" --quiet --no-rate-limits ${STORE:+--store "$STORE"} >/tmp/load-rotating.log 2>&1 &
 PIDS+=($!)
 for p in "$OURS_PORT" "$ROT_PORT"; do
   for _ in $(seq 1 100); do

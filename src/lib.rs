@@ -112,6 +112,29 @@ pub use secret::{ClientSecret, RegistrationAccessToken};
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
 pub use validate::{validate, ValidatedMetadata};
 
+/// The attribute the crate's async traits ([`ClientStore`], the capabilities, the hooks, sinks,
+/// verifiers and guards) are declared with: implement them with `#[oauth_dcr::async_trait]`,
+/// and no `async-trait` dependency of a matching version is needed.
+///
+/// ```
+/// use oauth_dcr::{async_trait, statements::ReplayGuard, StoreError};
+///
+/// struct RememberNothing;
+///
+/// #[async_trait]
+/// impl ReplayGuard for RememberNothing {
+///     async fn first_use(
+///         &self,
+///         _key: &str,
+///         _now: time::OffsetDateTime,
+///         _expires_at: time::OffsetDateTime,
+///     ) -> Result<bool, StoreError> {
+///         Ok(true)
+///     }
+/// }
+/// ```
+pub use async_trait::async_trait;
+
 /// The README's Rust examples that are not marked `ignore` compile and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

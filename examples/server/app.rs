@@ -5,6 +5,12 @@
 
 #[path = "flags.rs"]
 mod flags;
+#[path = "limits.rs"]
+mod limits;
+#[path = "outage.rs"]
+mod outage;
+#[path = "serve.rs"]
+mod serve;
 #[path = "token.rs"]
 mod token;
 
@@ -32,6 +38,7 @@ use oauth_dcr::{
 use serde_json::{json, Value};
 
 pub(crate) use flags::{Config, StoreChoice, USAGE};
+pub(crate) use serve::{serve, shutdown_signal};
 
 /// How many bytes beyond the policy's body limit are read, so that the crate itself answers a
 /// slightly oversized body with its 413; anything longer is cut off here with the same error.
@@ -74,9 +81,10 @@ pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
                 .map_err(failed)?;
             store.migrate().await.map_err(failed)?;
             let store = Arc::new(store);
+            // A database that goes away answers 503 with Retry-After (outage.rs).
             Ok(Stores {
-                clients: store.clone(),
-                replay: store,
+                clients: Arc::new(outage::Watched::new(store.clone())),
+                replay: Arc::new(outage::WatchedReplay::new(store)),
             })
         }
         #[cfg(not(feature = "postgres"))]
@@ -136,6 +144,12 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     }
     let router = router
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") });
+    let router = router
+        .layer(middleware::from_fn(outage::unavailable))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limits::Limits::new(config)),
+            limits::guard,
+        ));
     // With `--quiet` no request is logged: the layer would only format lines nobody sees.
     let router = if config.quiet {
         router

@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use oauth_dcr::profiles::Profile;
 use oauth_dcr::statements::Jwks;
@@ -54,9 +56,22 @@ usage: cargo run --example server -- [FLAGS]
                                  loopback addresses (metadata documents and key sets served
                                  locally); announced on stderr at start; needs the `fetch`
                                  feature
-  --detect-token-reuse           treat a rotated-away registration access token as theft and
-                                 revoke the client's current token (the crate's default; off
-                                 here so the README walkthrough can show the old token refused)
+  --no-detect-token-reuse        do not treat a rotated-away registration access token as
+                                 theft (by default, as in the crate, presenting one revokes the
+                                 client's current token too); --detect-token-reuse is the default
+  --header-timeout DURATION      how long a request head (line and headers) may take to arrive,
+                                 and how long an idle keep-alive connection stays open
+                                 (default 5s; `500ms`, `5s`, `5` = seconds)
+  --body-timeout DURATION        how long a request body may take to arrive, from the end of its
+                                 head: later, 408 and the connection is closed (default 5s)
+  --rate-limit-register RATE     registrations (POST /register) per client address: a burst of N,
+                                 refilled evenly over the period (default 60/min; RATE is N/s,
+                                 N/min or N/h); over it, 429 with Retry-After
+  --rate-limit-failed-management RATE
+                                 failed management attempts (401 or 403 at /register/{id},
+                                 /token, /admin) per client address (default 10/min); past it,
+                                 those endpoints answer the address 429 with Retry-After
+  --no-rate-limits               no rate limits (for load tests; announced on stderr)
   --quiet                        log only warnings and errors, not every request (for load tests)
   -h, --help                     print this help
 ";
@@ -96,8 +111,18 @@ pub(crate) struct Config {
     pub(crate) metadata_documents: bool,
     /// Whether per-request logs are off.
     pub(crate) quiet: bool,
-    /// Whether a rotated-away registration access token revokes the current one.
+    /// Whether a rotated-away registration access token revokes the current one (the crate's
+    /// default: on).
     pub(crate) detect_token_reuse: bool,
+    /// `--header-timeout`: how long a request head may take, and an idle connection may wait.
+    pub(crate) header_timeout: Duration,
+    /// `--body-timeout`: how long a request body may take, from the end of its head.
+    pub(crate) body_timeout: Duration,
+    /// `--rate-limit-register`: registrations per client address; `None` with `--no-rate-limits`.
+    pub(crate) register_rate: Option<Rate>,
+    /// `--rate-limit-failed-management`: failed management attempts per client address; `None`
+    /// with `--no-rate-limits`.
+    pub(crate) failed_management_rate: Option<Rate>,
     /// The scopes clients may register (`--scopes`); anything else is refused.
     pub(crate) scopes: Vec<String>,
     /// `--profile`: the deployment preset the server runs on, if any.
@@ -107,6 +132,42 @@ pub(crate) struct Config {
     /// `--dangerously-allow-http-loopback-fetch`: whether the fetcher may reach plain `http` and
     /// loopback addresses. Off by default; a development switch only.
     pub(crate) dangerously_allow_http_loopback_fetch: bool,
+}
+
+/// The default `--header-timeout` and `--body-timeout`.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default `--rate-limit-register`: 60 a minute per address.
+pub(crate) const DEFAULT_REGISTER_RATE: Rate = Rate {
+    count: NonZeroU32::new(60).expect("not zero"),
+    per: Duration::from_secs(60),
+};
+
+/// The default `--rate-limit-failed-management`: 10 a minute per address.
+pub(crate) const DEFAULT_FAILED_MANAGEMENT_RATE: Rate = Rate {
+    count: NonZeroU32::new(10).expect("not zero"),
+    per: Duration::from_secs(60),
+};
+
+/// A rate limit per client address, as `--rate-limit-*` spell it (`60/min`): a burst of `count`,
+/// refilled evenly, one every `per / count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    /// The burst, and how many are allowed per period.
+    pub(crate) count: NonZeroU32,
+    /// The period.
+    pub(crate) per: Duration,
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            _ => "h",
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
 }
 
 /// The `--profile` names, as the command line spells them.
@@ -198,7 +259,12 @@ impl Config {
         let mut store = None;
         let mut metadata_documents = false;
         let mut quiet = false;
-        let mut detect_token_reuse = false;
+        let mut detect_token_reuse = None;
+        let mut header_timeout = None;
+        let mut body_timeout = None;
+        let mut register_rate = None;
+        let mut failed_management_rate = None;
+        let mut no_rate_limits = false;
         let mut scopes = None;
         let mut profile = None;
         let mut audiences: Vec<String> = Vec::new();
@@ -257,7 +323,26 @@ impl Config {
                 "--require-software-statement" if inline.is_none() => require_statement = true,
                 "--require-signed-request" if inline.is_none() => require_signed = true,
                 "--quiet" if inline.is_none() => quiet = true,
-                "--detect-token-reuse" if inline.is_none() => detect_token_reuse = true,
+                "--detect-token-reuse" if inline.is_none() => {
+                    set(&mut detect_token_reuse, "--detect-token-reuse", true)?;
+                }
+                "--no-detect-token-reuse" if inline.is_none() => {
+                    set(&mut detect_token_reuse, "--detect-token-reuse", false)?;
+                }
+                "--header-timeout" => {
+                    set(&mut header_timeout, &flag, parse_timeout(&flag, &value()?)?)?;
+                }
+                "--body-timeout" => {
+                    set(&mut body_timeout, &flag, parse_timeout(&flag, &value()?)?)?
+                }
+                "--rate-limit-register" => {
+                    set(&mut register_rate, &flag, parse_rate(&flag, &value()?)?)?;
+                }
+                "--rate-limit-failed-management" => {
+                    let rate = parse_rate(&flag, &value()?)?;
+                    set(&mut failed_management_rate, &flag, rate)?;
+                }
+                "--no-rate-limits" if inline.is_none() => no_rate_limits = true,
                 "--metadata-documents" if inline.is_none() => {
                     if cfg!(not(feature = "fetch")) {
                         return Err("--metadata-documents needs the `fetch` feature: \
@@ -270,6 +355,20 @@ impl Config {
             }
         }
         let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if no_rate_limits {
+            let given = [
+                ("--rate-limit-register", register_rate.is_some()),
+                (
+                    "--rate-limit-failed-management",
+                    failed_management_rate.is_some(),
+                ),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+                return Err(format!("--no-rate-limits contradicts {flag}"));
+            }
+        }
+        let limit =
+            |rate: Option<Rate>, default: Rate| (!no_rate_limits).then(|| rate.unwrap_or(default));
         let config = Self {
             listen,
             issuer: issuer.unwrap_or_else(|| format!("http://{listen}")),
@@ -286,7 +385,11 @@ impl Config {
             store: store.unwrap_or(StoreChoice::Memory),
             metadata_documents,
             quiet,
-            detect_token_reuse,
+            detect_token_reuse: detect_token_reuse.unwrap_or(true),
+            header_timeout: header_timeout.unwrap_or(DEFAULT_TIMEOUT),
+            body_timeout: body_timeout.unwrap_or(DEFAULT_TIMEOUT),
+            register_rate: limit(register_rate, DEFAULT_REGISTER_RATE),
+            failed_management_rate: limit(failed_management_rate, DEFAULT_FAILED_MANAGEMENT_RATE),
             scopes: scopes.unwrap_or_else(|| {
                 oauth_dcr::policy::ScopePolicy::STANDARD
                     .map(str::to_owned)
@@ -359,6 +462,13 @@ impl Config {
                     .to_owned(),
             );
         }
+        if self.register_rate.is_none() && self.failed_management_rate.is_none() {
+            warnings.push(
+                "WARNING: --no-rate-limits: any address may register and guess tokens as fast as \
+                 it can. For load tests only."
+                    .to_owned(),
+            );
+        }
         warnings
     }
 
@@ -425,6 +535,17 @@ impl Config {
             "URL client_ids: off"
         };
         let profile = self.profile.map_or("none", profile_name);
+        let limits = match (self.register_rate, self.failed_management_rate) {
+            (None, None) => "rate limits: off".to_owned(),
+            (register, failed) => {
+                let show = |rate: Option<Rate>| rate.map_or("off".to_owned(), |r| r.to_string());
+                format!(
+                    "rate limits per address: register {}, failed management {}",
+                    show(register),
+                    show(failed)
+                )
+            }
+        };
         let fetch = if self.dangerously_allow_http_loopback_fetch {
             " | DANGER: fetcher reaches http and loopback"
         } else {
@@ -433,7 +554,7 @@ impl Config {
         format!(
             "oauth-dcr example server listening on http://{} | issuer {} | profile {profile} \
              | store {} | {token} | {statements} | {signed} | {documents} | rotate on read: {} \
-             | CORS origins: {origins}{fetch}",
+             | reuse detection: {} | {limits} | CORS origins: {origins}{fetch}",
             self.listen,
             self.issuer,
             match self.store {
@@ -441,6 +562,7 @@ impl Config {
                 StoreChoice::Postgres(_) => "PostgreSQL",
             },
             if self.rotate_on_read { "on" } else { "off" },
+            if self.detect_token_reuse { "on" } else { "off" },
         )
     }
 }
@@ -473,6 +595,47 @@ fn load_jwks(flag: &str, path: &str) -> Result<Jwks, String> {
         return Err(format!("{flag}: `{path}` holds no key"));
     }
     Ok(jwks)
+}
+
+/// `--header-timeout`, `--body-timeout`: `500ms`, `5s` or `5` (seconds), from 1 ms to an hour.
+fn parse_timeout(flag: &str, value: &str) -> Result<Duration, String> {
+    let (number, millis) = match value.strip_suffix("ms") {
+        Some(number) => (number, true),
+        None => (value.strip_suffix('s').unwrap_or(value), false),
+    };
+    let duration = number.parse::<u64>().ok().map(|n| {
+        if millis {
+            Duration::from_millis(n)
+        } else {
+            Duration::from_secs(n)
+        }
+    });
+    match duration {
+        Some(d) if !d.is_zero() && d <= Duration::from_secs(3600) => Ok(d),
+        _ => Err(format!(
+            "{flag} expects a duration from 1ms to 3600s (`500ms`, `5s`, `5`), got `{value}`"
+        )),
+    }
+}
+
+/// `--rate-limit-*`: `N/s`, `N/min` or `N/h`, with N from 1 to 1,000,000.
+fn parse_rate(flag: &str, value: &str) -> Result<Rate, String> {
+    let rate = value.split_once('/').and_then(|(count, unit)| {
+        let count = count.parse::<u32>().ok().filter(|n| *n <= 1_000_000)?;
+        let per = match unit {
+            "s" => Duration::from_secs(1),
+            "min" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return None,
+        };
+        Some(Rate {
+            count: NonZeroU32::new(count)?,
+            per,
+        })
+    });
+    rate.ok_or_else(|| {
+        format!("{flag} expects N/s, N/min or N/h with N from 1 to 1000000, got `{value}`")
+    })
 }
 
 fn parse_listen(value: &str) -> Result<SocketAddr, String> {

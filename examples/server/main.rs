@@ -10,13 +10,18 @@
 //! It serves the discovery documents, `POST /register`, `GET`/`PUT`/`DELETE /register/{client_id}`
 //! and, with `--bootstrap-client`, a `client_credentials` token endpoint that issues initial
 //! access tokens. Discovery advertises `--authorization-endpoint` and `--jwks-uri`, by default
-//! placeholders under the issuer (`/authorize`, not served; `/jwks`, an empty JWK Set). Ctrl-C
-//! stops it gracefully.
+//! placeholders under the issuer (`/authorize`, not served; `/jwks`, an empty JWK Set).
+//!
+//! On the open internet: each request head must arrive within `--header-timeout` and its body
+//! within `--body-timeout` (5 s each), registrations and failed management attempts are
+//! rate-limited per client address (429 with `Retry-After`; `--no-rate-limits` for load tests),
+//! and with `--store postgres://…` a database that goes away makes requests answer 503 with
+//! `Retry-After` until it is back. SIGTERM or Ctrl-C stops it gracefully: it stops accepting,
+//! finishes the requests in flight, then exits.
 
 mod app;
 
 use std::io::IsTerminal as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
@@ -59,45 +64,24 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the banner: once it is printed, a SIGTERM stops the server gracefully.
+    let signal = match app::shutdown_signal() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("error: cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for warning in config.warnings() {
         eprintln!("{warning}");
     }
     println!("{}", config.banner());
-    let service = app::router(&config, store).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown())
-        .await
-    {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    let shutdown = async {
+        let name = signal.await;
+        tracing::info!("{name} received: finishing the requests in flight, then stopping");
+    };
+    let router = app::router(&config, store);
+    app::serve(listener, router, config.header_timeout, shutdown).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// Resolves on Ctrl-C (or SIGTERM on Unix); in-flight requests then finish before the server
-/// stops.
-async fn shutdown() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // Without a signal handler, run until killed.
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }

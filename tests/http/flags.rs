@@ -301,3 +301,137 @@ fn the_loopback_fetch_switch_is_off_by_default_and_announced() {
         assert!(message.contains("--features fetch"), "{message}");
     }
 }
+
+// ---- issue 17: the open internet, and the crate's defaults ----
+
+#[test]
+fn internet_defaults_timeouts_limits_and_reuse_detection() {
+    use std::time::Duration;
+    let config = Config::parse(Vec::<String>::new()).expect("no flags");
+    assert_eq!(config.header_timeout, Duration::from_secs(5));
+    assert_eq!(config.body_timeout, Duration::from_secs(5));
+    let register = config.register_rate.expect("registrations are limited");
+    assert_eq!(
+        (register.count.get(), register.per),
+        (60, Duration::from_secs(60))
+    );
+    let failed = config.failed_management_rate.expect("failures are limited");
+    assert_eq!(
+        (failed.count.get(), failed.per),
+        (10, Duration::from_secs(60))
+    );
+    // The crate's default, as the README walkthrough shows it.
+    assert!(config.detect_token_reuse);
+    let banner = config.banner();
+    for shown in [
+        "reuse detection: on",
+        "rate limits per address: register 60/min, failed management 10/min",
+    ] {
+        assert!(banner.contains(shown), "{banner}");
+    }
+}
+
+#[test]
+fn timeout_and_rate_flags() {
+    use std::time::Duration;
+    let config = Config::parse([
+        "--header-timeout",
+        "500ms",
+        "--body-timeout=2s",
+        "--rate-limit-register",
+        "5/s",
+        "--rate-limit-failed-management=100/h",
+        "--no-detect-token-reuse",
+    ])
+    .expect("valid flags");
+    assert_eq!(config.header_timeout, Duration::from_millis(500));
+    assert_eq!(config.body_timeout, Duration::from_secs(2));
+    let register = config.register_rate.expect("set");
+    assert_eq!(
+        (register.count.get(), register.per),
+        (5, Duration::from_secs(1))
+    );
+    let failed = config.failed_management_rate.expect("set");
+    assert_eq!(
+        (failed.count.get(), failed.per),
+        (100, Duration::from_secs(3600))
+    );
+    assert!(!config.detect_token_reuse);
+    assert!(config.banner().contains("reuse detection: off"));
+    assert!(config
+        .banner()
+        .contains("register 5/s, failed management 100/h"));
+    assert_eq!(
+        Config::parse(["--body-timeout", "7"])
+            .expect("seconds")
+            .body_timeout,
+        Duration::from_secs(7)
+    );
+    // `--detect-token-reuse` is the default, still accepted.
+    assert!(
+        Config::parse(["--detect-token-reuse"])
+            .expect("accepted")
+            .detect_token_reuse
+    );
+}
+
+#[test]
+fn no_rate_limits_is_announced_and_excludes_the_rate_flags() {
+    let config = Config::parse(["--no-rate-limits"]).expect("valid");
+    assert!(config.register_rate.is_none() && config.failed_management_rate.is_none());
+    assert!(
+        config.banner().contains("rate limits: off"),
+        "{}",
+        config.banner()
+    );
+    let warnings = config.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("--no-rate-limits"), "{}", warnings[0]);
+    assert!(Config::parse(Vec::<String>::new())
+        .unwrap()
+        .warnings()
+        .is_empty());
+    for rate in ["--rate-limit-register", "--rate-limit-failed-management"] {
+        let message = error(&["--no-rate-limits", rate, "1/s"]);
+        assert!(
+            message.contains("contradicts") && message.contains(rate),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn refused_timeouts_and_rates() {
+    for bad in ["0", "0s", "-1", "5m", "1.5s", "3601s", "", "s"] {
+        for flag in ["--header-timeout", "--body-timeout"] {
+            assert!(error(&[flag, bad]).contains(flag), "{flag} {bad}");
+        }
+    }
+    for bad in ["0/s", "10", "10/day", "/s", "1000001/s", "-1/s", "ten/min"] {
+        for flag in ["--rate-limit-register", "--rate-limit-failed-management"] {
+            let message = error(&[flag, bad]);
+            assert!(
+                message.contains("N/s, N/min or N/h"),
+                "{flag} {bad}: {message}"
+            );
+        }
+    }
+    assert!(error(&["--body-timeout", "1s", "--body-timeout", "2s"]).contains("twice"));
+    assert!(error(&["--detect-token-reuse", "--no-detect-token-reuse"]).contains("twice"));
+    assert!(error(&["--no-rate-limits=yes"]).contains("unknown flag"));
+}
+
+#[test]
+fn help_lists_the_internet_flags() {
+    for shown in [
+        "--header-timeout DURATION",
+        "--body-timeout DURATION",
+        "--rate-limit-register RATE",
+        "--rate-limit-failed-management RATE",
+        "--no-rate-limits",
+        "--no-detect-token-reuse",
+        "Retry-After",
+    ] {
+        assert!(crate::app::USAGE.contains(shown), "{shown}");
+    }
+}

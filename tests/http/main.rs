@@ -12,8 +12,11 @@ mod common;
 mod discovery;
 mod errors;
 mod flags;
+mod limits;
 mod openapi;
 mod openidconnect;
+#[cfg(feature = "postgres")]
+mod pg_restart;
 mod presets;
 mod protection;
 #[cfg(feature = "postgres")]

@@ -80,6 +80,12 @@ impl Spec {
         self.validate_all(schema, body, &format!("{operation} request"))
     }
 
+    /// Checks `body` against the schema `components/schemas/{name}`.
+    pub(crate) fn check_schema(&self, name: &str, body: &Value) -> Result<(), String> {
+        let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
+        self.validate_all(&schema, body, name)
+    }
+
     /// Every schema in the document uses only the supported keywords, and every `$ref` resolves.
     pub(crate) fn lint(&self) -> Vec<String> {
         let mut errors = Vec::new();

@@ -1,8 +1,6 @@
 //! Starts the example server's router on a loopback port and talks to it over real HTTP,
 //! checking every response against `examples/openapi.yaml`.
 
-use std::net::SocketAddr;
-
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
@@ -89,9 +87,15 @@ impl Server {
         args.extend(flags.iter().map(|f| (*f).to_owned()));
         let config = app::Config::parse(args).expect("valid flags");
         let store = app::open_store(&config).await?;
-        let service =
-            app::router(&config, store).into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await });
+        let router = app::router(&config, store);
+        // The example's own accept loop, with its header timeout; it runs until the test ends.
+        let header_timeout = config.header_timeout;
+        tokio::spawn(app::serve(
+            listener,
+            router,
+            header_timeout,
+            std::future::pending(),
+        ));
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()

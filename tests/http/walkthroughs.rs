@@ -230,7 +230,8 @@ async fn register_the_web_app(server: &Server, endpoint: &str) -> (String, Strin
     (client_id, uri, first_token)
 }
 
-/// A read answers 200 with a new token, and the old one stops working.
+/// A read answers 200 with a new token (the walkthrough does not present the old one again:
+/// that is the reuse walkthrough, [`a_replayed_token_revokes_the_client`]).
 async fn read_with_rotation(
     server: &Server,
     uri: &str,
@@ -253,24 +254,6 @@ async fn read_with_rotation(
     );
     let second_token = read.str("registration_access_token").to_owned();
     assert_ne!(second_token, first_token, "the token rotates on read");
-
-    // The old token stopped working.
-    let stale = server
-        .send(
-            "get /register/{client_id}",
-            server.http.get(uri).bearer_auth(first_token),
-        )
-        .await;
-    assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(stale.error(), "invalid_token");
-    assert_eq!(
-        stale.header("www-authenticate"),
-        r#"Bearer error="invalid_token""#
-    );
-    assert_eq!(
-        stale.json["error_description"],
-        "the registration access token is not valid"
-    );
     read
 }
 
@@ -385,29 +368,87 @@ async fn no_rotate_on_read() {
     assert_ne!(updated.str("registration_access_token"), token);
 }
 
+/// README "Walkthrough: a replayed token", on the crate's default (reuse detection on): the
+/// rotated-away token is refused, and the client's current token is revoked with it.
 #[tokio::test]
-async fn with_detect_token_reuse_a_rotated_away_token_revokes_the_current_one() {
-    let server = Server::start(&["--detect-token-reuse"]).await;
-    let client = server
-        .register(
-            r#"{"redirect_uris":["https://client.example/callback"]}"#,
-            None,
+async fn a_replayed_token_revokes_the_client() {
+    let server = Server::start(&[]).await;
+    let endpoint = discover_the_endpoint(&server).await;
+    let (client_id, uri, first_token) = register_the_web_app(&server, &endpoint).await;
+    let read = read_with_rotation(&server, &uri, &client_id, &first_token).await;
+    let second_token = read.str("registration_access_token");
+
+    // curl -s -i $URI -H "Authorization: Bearer $OLD_RAT": 401.
+    let replayed = server
+        .send(
+            "get /register/{client_id}",
+            server.http.get(&uri).bearer_auth(&first_token),
         )
         .await;
-    let uri = client.str("registration_client_uri").to_owned();
-    let first = client.str("registration_access_token").to_owned();
-    let read = |token: String| {
-        let request = server.http.get(&uri).bearer_auth(token);
-        server.send("get /register/{client_id}", request)
-    };
-    let second = read(first.clone())
-        .await
-        .str("registration_access_token")
-        .to_owned();
-    assert_eq!(read(first).await.status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_invalid_token(&replayed);
+
+    // The current token, which worked a moment ago, is revoked too: whoever replayed the old
+    // one may hold it. Reads and updates with it answer 401.
+    let current = server
+        .send(
+            "get /register/{client_id}",
+            server.http.get(&uri).bearer_auth(second_token),
+        )
+        .await;
+    assert_invalid_token(&current);
+    let mut update = read.json.clone();
+    update["client_name"] = json!("My Renamed App");
+    let update = server
+        .send(
+            "put /register/{client_id}",
+            server
+                .http
+                .put(&uri)
+                .bearer_auth(second_token)
+                .header(CONTENT_TYPE, JSON)
+                .body(update.to_string()),
+        )
+        .await;
+    assert_invalid_token(&update);
+}
+
+/// With `--no-detect-token-reuse` the rotated-away token is refused and nothing else happens:
+/// the current token keeps working.
+#[tokio::test]
+async fn without_reuse_detection_a_replayed_token_is_only_refused() {
+    let server = Server::start(&["--no-detect-token-reuse"]).await;
+    let endpoint = discover_the_endpoint(&server).await;
+    let (client_id, uri, first_token) = register_the_web_app(&server, &endpoint).await;
+    let read = read_with_rotation(&server, &uri, &client_id, &first_token).await;
+    let replayed = server
+        .send(
+            "get /register/{client_id}",
+            server.http.get(&uri).bearer_auth(&first_token),
+        )
+        .await;
+    assert_invalid_token(&replayed);
+    let current = server
+        .send(
+            "get /register/{client_id}",
+            server
+                .http
+                .get(&uri)
+                .bearer_auth(read.str("registration_access_token")),
+        )
+        .await;
+    assert_eq!(current.status, StatusCode::OK, "{:#}", current.json);
+}
+
+#[track_caller]
+fn assert_invalid_token(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{:#}", reply.json);
+    assert_eq!(reply.error(), "invalid_token");
     assert_eq!(
-        read(second).await.status,
-        reqwest::StatusCode::UNAUTHORIZED,
-        "revoked as stolen"
+        reply.header("www-authenticate"),
+        r#"Bearer error="invalid_token""#
+    );
+    assert_eq!(
+        reply.json["error_description"],
+        "the registration access token is not valid"
     );
 }
