@@ -1,8 +1,11 @@
 //! The example server's router: discovery, the registration and client configuration endpoints
-//! through [`oauth_dcr::http::handle`], the optional token endpoint, and request logging.
+//! through [`oauth_dcr::http::handle`], the optional token endpoint, the optional admin
+//! endpoints, and request logging.
 //!
 //! `tests/http/main.rs` includes this file to run the README walkthroughs against the same router.
 
+#[path = "admin.rs"]
+mod admin;
 #[path = "flags.rs"]
 mod flags;
 #[path = "limits.rs"]
@@ -37,7 +40,7 @@ use oauth_dcr::{
 };
 use serde_json::{json, Value};
 
-pub(crate) use flags::{Config, StoreChoice, USAGE};
+pub(crate) use flags::{AdminToken, Config, StoreChoice, USAGE};
 pub(crate) use serve::{serve, shutdown_signal};
 
 /// How many bytes beyond the policy's body limit are read, so that the crate itself answers a
@@ -49,6 +52,8 @@ const BODY_SLACK: usize = 1024;
 struct App {
     registrar: Arc<Registrar>,
     tokens: Option<Arc<token::TokenIssuer>>,
+    /// `--admin-token`: the admin endpoints are served only with it.
+    admin: Option<Arc<AdminToken>>,
     discovery: Bytes,
 }
 
@@ -63,19 +68,34 @@ pub(crate) struct Stores {
     pub(crate) replay: Arc<dyn ReplayGuard>,
 }
 
-/// The stores `config` names: fresh in-memory ones, or PostgreSQL with its tables migrated.
+/// The stores `config` names: fresh in-memory ones, the SQLite file created and migrated, or
+/// PostgreSQL with its tables migrated.
 ///
 /// # Errors
-/// A message for the operator when the database cannot be reached or migrated.
+/// A message for the operator when the database cannot be opened, reached or migrated.
 pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
     match &config.store {
         StoreChoice::Memory => Ok(Stores {
             clients: Arc::new(MemoryStore::new()),
             replay: Arc::new(MemoryReplayGuard::new()),
         }),
+        #[cfg(feature = "sqlite")]
+        StoreChoice::Sqlite(path) => {
+            let store = oauth_dcr::store::SqliteStore::open(path)
+                .await
+                .map_err(|e| format!("SQLite store {}: {}", path.display(), chain(&e)))?;
+            let store = Arc::new(store);
+            // A database another process keeps locked answers 503 with Retry-After (outage.rs).
+            Ok(Stores {
+                clients: Arc::new(outage::Watched::new(store.clone(), outage::is_sqlite_busy)),
+                replay: Arc::new(outage::WatchedReplay::new(store, outage::is_sqlite_busy)),
+            })
+        }
+        #[cfg(not(feature = "sqlite"))]
+        StoreChoice::Sqlite(_) => Err("SQLite needs the `sqlite` feature".into()),
         #[cfg(feature = "postgres")]
         StoreChoice::Postgres(url) => {
-            let failed = |e: oauth_dcr::StoreError| format!("PostgreSQL store: {e:?}");
+            let failed = |e: oauth_dcr::StoreError| format!("PostgreSQL store: {}", chain(&e));
             let store = oauth_dcr::store::PostgresStore::connect(url, 16)
                 .await
                 .map_err(failed)?;
@@ -83,13 +103,26 @@ pub(crate) async fn open_store(config: &Config) -> Result<Stores, String> {
             let store = Arc::new(store);
             // A database that goes away answers 503 with Retry-After (outage.rs).
             Ok(Stores {
-                clients: Arc::new(outage::Watched::new(store.clone())),
-                replay: Arc::new(outage::WatchedReplay::new(store)),
+                clients: Arc::new(outage::Watched::new(store.clone(), outage::is_unavailable)),
+                replay: Arc::new(outage::WatchedReplay::new(store, outage::is_unavailable)),
             })
         }
         #[cfg(not(feature = "postgres"))]
         StoreChoice::Postgres(_) => Err("PostgreSQL needs the `postgres` feature".into()),
     }
+}
+
+/// An error and its causes, `: `-separated, for the operator.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// The router for `config`, over `stores`.
@@ -114,11 +147,18 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
         let verifier: Arc<dyn InitialTokenVerifier> = tokens.clone();
         registrar = registrar.require_initial_token(verifier, Some(scope));
     }
+    // The crate's events (registrations, reads, updates, deletes, refusals, token reuse,
+    // reissues) as structured log lines; token reuse at WARN, so `--quiet` keeps it.
+    #[cfg(feature = "tracing")]
+    {
+        registrar = registrar.with_event_sink(Arc::new(oauth_dcr::events::TracingSink));
+    }
     let discovery = discovery_document(config, &registrar);
     let has_token_endpoint = tokens.is_some();
     let app = App {
         registrar: Arc::new(registrar),
         tokens,
+        admin: config.admin_token.clone().map(Arc::new),
         discovery: Bytes::from(discovery.to_string()),
     };
     let mut router = Router::new()
@@ -141,6 +181,9 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     }
     if config.jwks_uri.is_none() {
         router = router.route("/jwks", get(jwks_handler).fallback(discovery_not_allowed));
+    }
+    if config.admin_token.is_some() {
+        router = admin::routes(router);
     }
     let router = router
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") });

@@ -4,10 +4,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use oauth_dcr::profiles::Profile;
 use oauth_dcr::statements::Jwks;
+use oauth_dcr::store::SecretHash;
 
 /// The usage text printed by `--help` and after a flag error.
 pub(crate) const USAGE: &str = "\
@@ -34,9 +36,16 @@ usage: cargo run --example server -- [FLAGS]
                                  (claims: aud = the issuer, iat, exp, a single-use jti,
                                  remembered like a statement's)
   --require-signed-request       refuse plain JSON request bodies
-  --store memory|postgres://...  the client store and jti replay guard (default memory;
-                                 PostgreSQL, shared by replicas, needs the `postgres` feature:
-                                 cargo run --example server --features postgres)
+  --store memory|sqlite:PATH|postgres://...
+                                 the client store and jti replay guard (default memory);
+                                 sqlite:PATH keeps them in the SQLite file PATH, created and
+                                 migrated at start (feature `sqlite`: cargo run --example
+                                 server --features sqlite); PostgreSQL, shared by replicas, needs
+                                 the `postgres` feature
+  --admin-token TOKEN            enable GET /admin/clients (the registered clients, page by
+                                 page, with their provenance) and POST
+                                 /admin/clients/{id}/registration-token (reissue a client's
+                                 registration access token) for requests bearing TOKEN
   --no-rotate-on-read            keep registration access tokens stable on read
   --scopes 'SCOPE SCOPE'         the scopes clients may register, advertised as scopes_supported
                                  (default: openid profile email address phone offline_access);
@@ -73,6 +82,10 @@ usage: cargo run --example server -- [FLAGS]
                                  those endpoints answer the address 429 with Retry-After
   --no-rate-limits               no rate limits (for load tests; announced on stderr)
   --quiet                        log only warnings and errors, not every request (for load tests)
+
+Logs go to stdout through a non-blocking writer (a line the output cannot take is dropped,
+never waited for). RUST_LOG, in the `target=level,level` form (`info,oauth_dcr::events=warn`),
+replaces the level; build with `--features tracing` for the crate's spans and events.
   -h, --help                     print this help
 ";
 
@@ -111,6 +124,8 @@ pub(crate) struct Config {
     pub(crate) metadata_documents: bool,
     /// Whether per-request logs are off.
     pub(crate) quiet: bool,
+    /// `--admin-token`: the admin endpoints, for requests bearing this token.
+    pub(crate) admin_token: Option<AdminToken>,
     /// Whether a rotated-away registration access token revokes the current one (the crate's
     /// default: on).
     pub(crate) detect_token_reuse: bool,
@@ -201,6 +216,8 @@ fn parse_profile(value: &str) -> Result<Profile, String> {
 pub(crate) enum StoreChoice {
     /// The in-memory store.
     Memory,
+    /// The SQLite file at this path.
+    Sqlite(PathBuf),
     /// PostgreSQL at this URL.
     Postgres(String),
 }
@@ -209,8 +226,36 @@ impl fmt::Debug for StoreChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("Memory"),
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
             Self::Postgres(_) => f.write_str("Postgres([redacted])"),
         }
+    }
+}
+
+/// The admin token of `--admin-token`: only its SHA-256 hash is kept, and a presented token is
+/// compared with it in constant time ([`SecretHash`]'s equality). `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct AdminToken {
+    hash: SecretHash,
+    /// How many characters it has, for the warning about short tokens.
+    len: usize,
+}
+
+impl AdminToken {
+    /// The shortest token not announced as guessable: 22 characters, the base64url of 128
+    /// random bits (`openssl rand -base64 16`, `head -c16 /dev/urandom | base64`).
+    pub(crate) const RECOMMENDED_LEN: usize = 22;
+
+    /// Whether `presented` is this token. Both are hashed first, so neither the comparison nor
+    /// its length depends on where they differ.
+    pub(crate) fn matches(&self, presented: &str) -> bool {
+        SecretHash::of(presented) == self.hash
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([redacted])")
     }
 }
 
@@ -259,6 +304,7 @@ impl Config {
         let mut store = None;
         let mut metadata_documents = false;
         let mut quiet = false;
+        let mut admin_token = None;
         let mut detect_token_reuse = None;
         let mut header_timeout = None;
         let mut body_timeout = None;
@@ -291,6 +337,7 @@ impl Config {
                 "--bootstrap-client" => set(&mut bootstrap, &flag, parse_client(&value()?)?)?,
                 "--require-initial-token" => set(&mut require, &flag, parse_scope(&value()?)?)?,
                 "--store" => set(&mut store, &flag, parse_store(&value()?)?)?,
+                "--admin-token" => set(&mut admin_token, &flag, parse_admin_token(&value()?)?)?,
                 "--scopes" => set(&mut scopes, &flag, parse_scopes(&value()?)?)?,
                 "--allow-origin" => allowed_origins.push(parse_origin(&value()?)?),
                 "--profile" => set(&mut profile, &flag, parse_profile(&value()?)?)?,
@@ -385,6 +432,7 @@ impl Config {
             store: store.unwrap_or(StoreChoice::Memory),
             metadata_documents,
             quiet,
+            admin_token,
             detect_token_reuse: detect_token_reuse.unwrap_or(true),
             header_timeout: header_timeout.unwrap_or(DEFAULT_TIMEOUT),
             body_timeout: body_timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -461,6 +509,17 @@ impl Config {
                  never in production."
                     .to_owned(),
             );
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.len < AdminToken::RECOMMENDED_LEN)
+        {
+            warnings.push(format!(
+                "WARNING: --admin-token is shorter than {} characters: easy to guess. Use 128 \
+                 random bits or more (`openssl rand -base64 16`).",
+                AdminToken::RECOMMENDED_LEN
+            ));
         }
         if self.register_rate.is_none() && self.failed_management_rate.is_none() {
             warnings.push(
@@ -546,6 +605,11 @@ impl Config {
                 )
             }
         };
+        let admin = if self.admin_token.is_some() {
+            "on"
+        } else {
+            "off"
+        };
         let fetch = if self.dangerously_allow_http_loopback_fetch {
             " | DANGER: fetcher reaches http and loopback"
         } else {
@@ -554,12 +618,14 @@ impl Config {
         format!(
             "oauth-dcr example server listening on http://{} | issuer {} | profile {profile} \
              | store {} | {token} | {statements} | {signed} | {documents} | rotate on read: {} \
-             | reuse detection: {} | {limits} | CORS origins: {origins}{fetch}",
+             | reuse detection: {} | {limits} | admin endpoints: {admin} | CORS origins: \
+             {origins}{fetch}",
             self.listen,
             self.issuer,
-            match self.store {
-                StoreChoice::Memory => "memory",
-                StoreChoice::Postgres(_) => "PostgreSQL",
+            match &self.store {
+                StoreChoice::Memory => "memory".to_owned(),
+                StoreChoice::Sqlite(path) => format!("SQLite {}", path.display()),
+                StoreChoice::Postgres(_) => "PostgreSQL".to_owned(),
             },
             if self.rotate_on_read { "on" } else { "off" },
             if self.detect_token_reuse { "on" } else { "off" },
@@ -731,8 +797,22 @@ fn parse_store(value: &str) -> Result<StoreChoice, String> {
     if value == "memory" {
         return Ok(StoreChoice::Memory);
     }
+    if let Some(path) = value.strip_prefix("sqlite:") {
+        if path.is_empty() || path == ":memory:" {
+            return Err(format!(
+                "--store sqlite:PATH needs the path of a file (`sqlite:/var/lib/dcr/clients.db`), \
+                 got `{value}`; for a store in memory, `--store memory`"
+            ));
+        }
+        if cfg!(not(feature = "sqlite")) {
+            return Err("--store sqlite:PATH needs the `sqlite` feature: \
+                        cargo run --example server --features sqlite -- --store sqlite:PATH"
+                .into());
+        }
+        return Ok(StoreChoice::Sqlite(PathBuf::from(path)));
+    }
     if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
-        return Err("--store expects `memory` or a postgres://… URL".into());
+        return Err("--store expects `memory`, `sqlite:PATH` or a postgres://… URL".into());
     }
     if cfg!(feature = "postgres") {
         Ok(StoreChoice::Postgres(value.to_owned()))
@@ -741,6 +821,26 @@ fn parse_store(value: &str) -> Result<StoreChoice, String> {
              cargo run --example server --features postgres -- --store postgres://…"
             .into())
     }
+}
+
+/// `--admin-token`: an RFC 6750 `b64token` (letters, digits, `-._~+/`, then `=` padding), so that
+/// it can be sent as a bearer token.
+fn parse_admin_token(value: &str) -> Result<AdminToken, String> {
+    let body = value.trim_end_matches('=');
+    let well_formed = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    if !well_formed {
+        return Err(
+            "--admin-token expects a bearer token: letters, digits and -._~+/ (then = padding)"
+                .into(),
+        );
+    }
+    Ok(AdminToken {
+        hash: SecretHash::of(value),
+        len: value.len(),
+    })
 }
 
 /// A serialized origin (`https://app.example`, `http://localhost:3000`), exactly as browsers

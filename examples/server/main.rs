@@ -18,6 +18,12 @@
 //! and with `--store postgres://…` a database that goes away makes requests answer 503 with
 //! `Retry-After` until it is back. SIGTERM or Ctrl-C stops it gracefully: it stops accepting,
 //! finishes the requests in flight, then exits.
+//!
+//! It logs through `tracing` to stdout: one line per request (method, path, status, latency,
+//! client address; never a header, a query or a body), and, built with `--features tracing`,
+//! the crate's spans and events. The lines are written by a thread of their own
+//! (`tracing-appender`), so a request never waits for the terminal or the pipe; when the output
+//! cannot keep up, lines are dropped, counted, and the count is reported at exit.
 
 mod app;
 
@@ -25,6 +31,9 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -40,15 +49,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let level = if config.quiet {
-        tracing::Level::WARN
-    } else {
-        tracing::Level::INFO
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
+    let filter = log_filter(config.quiet);
+    // Lines are formatted on the request's thread and written by the appender's: batched into
+    // one write per burst (the buffer is flushed whenever the queue runs empty).
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking(
+        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+    );
+    let dropped = writer.error_counter();
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal())
+                .with_writer(writer),
+        )
+        .with(filter)
         .init();
     let listener = match TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -83,5 +98,29 @@ async fn main() -> ExitCode {
     let router = app::router(&config, store);
     app::serve(listener, router, config.header_timeout, shutdown).await;
     tracing::info!("stopped");
+    let dropped = dropped.dropped_lines();
+    if dropped > 0 {
+        eprintln!("{dropped} log lines were dropped: the log output could not keep up");
+    }
     ExitCode::SUCCESS
+}
+
+/// What is logged: `INFO` and above (`WARN` with `--quiet`), or what `RUST_LOG` says, in the
+/// `target=level,level` form of [`Targets`] (`info,oauth_dcr::events=warn`).
+fn log_filter(quiet: bool) -> Targets {
+    let level = if quiet {
+        LevelFilter::WARN
+    } else {
+        LevelFilter::INFO
+    };
+    match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => match directives.parse::<Targets>() {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("RUST_LOG ignored ({e}): expected `target=level,level`");
+                Targets::new().with_default(level)
+            }
+        },
+        _ => Targets::new().with_default(level),
+    }
 }

@@ -174,8 +174,76 @@ fn postgres_store_needs_the_feature() {
 }
 
 #[test]
+fn sqlite_store_needs_a_path_and_the_feature() {
+    let parsed = Config::parse(["--store", "sqlite:/var/lib/dcr/clients.db"]);
+    if cfg!(feature = "sqlite") {
+        let config = parsed.expect("a SQLite path");
+        assert_eq!(
+            config.store,
+            StoreChoice::Sqlite("/var/lib/dcr/clients.db".into())
+        );
+        assert!(
+            config
+                .banner()
+                .contains("store SQLite /var/lib/dcr/clients.db"),
+            "{}",
+            config.banner()
+        );
+        for empty in ["sqlite:", "sqlite::memory:"] {
+            let message = error(&["--store", empty]);
+            assert!(message.contains("needs the path of a file"), "{message}");
+        }
+    } else {
+        let message = parsed.expect_err("no sqlite feature");
+        assert!(message.contains("--features sqlite"), "{message}");
+    }
+}
+
+#[test]
+fn the_admin_token_flag() {
+    let token = "q0VHLr1mF8zY3cJd2XkP+w==";
+    let config = Config::parse(["--admin-token", token]).expect("an admin token");
+    let admin = config.admin_token.as_ref().expect("admin endpoints on");
+    assert!(admin.matches(token));
+    assert!(!admin.matches("q0VHLr1mF8zY3cJd2XkP+w="));
+    assert!(!admin.matches(""));
+    // Never shown, in Debug or the banner; the banner says the endpoints are on.
+    assert!(!format!("{config:?}").contains(token));
+    assert!(!format!("{config:?}").contains("q0VHLr"));
+    assert!(!config.banner().contains("q0VHLr"));
+    assert!(config.banner().contains("admin endpoints: on"));
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+    let off = Config::parse(Vec::<String>::new()).expect("no flags");
+    assert!(off.admin_token.is_none());
+    assert!(off.banner().contains("admin endpoints: off"));
+
+    // A short one is accepted, with a warning at start.
+    let short = Config::parse(["--admin-token=ADMIN"]).expect("a short token");
+    let warnings = short.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("--admin-token is shorter than 22")),
+        "{warnings:?}"
+    );
+    // It must be sendable as a bearer token; the refusal does not repeat it.
+    for bad in ["", "two words", "tab\there", "=", "ünïcode"] {
+        let message = error(&["--admin-token", bad]);
+        assert!(
+            message.contains("--admin-token expects a bearer token"),
+            "{message}"
+        );
+        assert!(
+            bad.is_empty() || bad == "=" || !message.contains(bad),
+            "{message}"
+        );
+    }
+    assert!(error(&["--admin-token", "a", "--admin-token", "b"]).contains("twice"));
+}
+
+#[test]
 fn refused_values() {
-    assert!(error(&["--store", "sqlite"]).contains("`memory` or a postgres://… URL"));
+    assert!(error(&["--store", "sqlite"]).contains("`memory`, `sqlite:PATH` or a postgres://… URL"));
     assert!(error(&["--store", "memory", "--store", "memory"]).contains("twice"));
     assert!(error(&["--require-initial-token", "register"]).contains("--bootstrap-client"));
     assert!(error(&["--listen", "localhost"]).contains("--listen"));

@@ -1,11 +1,13 @@
 //! The example server (`examples/server/`) over real HTTP on a loopback port: the README
-//! walkthroughs, the token endpoint, error handling, discovery and CORS, and the command line.
+//! walkthroughs, the token endpoint, the admin endpoints, error handling, discovery and CORS, the
+//! stores, and the command line.
 //! Every response is checked against `examples/openapi.yaml`.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../examples/server/app.rs"]
 mod app;
 
+mod admin;
 mod challenges;
 #[path = "../common/mod.rs"]
 mod common;
@@ -22,6 +24,8 @@ mod protection;
 #[cfg(feature = "postgres")]
 mod replay;
 mod server;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod token;
 mod walkthroughs;
 

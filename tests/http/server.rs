@@ -38,6 +38,22 @@ pub(crate) struct Server {
     pub(crate) http: reqwest::Client,
 }
 
+/// Stops a server started with [`Server::start_stoppable`].
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) struct Stop {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+impl Stop {
+    /// Stops the server and waits until its accept loop has returned.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("the accept loop ends");
+    }
+}
+
 /// What came back.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -81,6 +97,30 @@ impl Server {
 
     /// As [`start`](Self::start), with the store's error when it cannot be opened.
     pub(crate) async fn try_start(flags: &[&str]) -> Result<Self, String> {
+        // The example's own accept loop, with its header timeout; it runs until the test ends.
+        let (server, _) = Self::serve(flags, std::future::pending()).await?;
+        Ok(server)
+    }
+
+    /// As [`start`](Self::start), and the handle that stops it as SIGTERM stops the example:
+    /// no new connection, the requests in flight finished, then its router (its registrar and
+    /// store with it) dropped.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) async fn start_stoppable(flags: &[&str]) -> (Self, Stop) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        match Self::serve(flags, shutdown).await {
+            Ok((server, task)) => (server, Stop { stop, task }),
+            Err(e) => panic!("the server does not start: {e}"),
+        }
+    }
+
+    async fn serve(
+        flags: &[&str],
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), String> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mut args = vec!["--listen".to_owned(), addr.to_string()];
@@ -88,22 +128,17 @@ impl Server {
         let config = app::Config::parse(args).expect("valid flags");
         let store = app::open_store(&config).await?;
         let router = app::router(&config, store);
-        // The example's own accept loop, with its header timeout; it runs until the test ends.
         let header_timeout = config.header_timeout;
-        tokio::spawn(app::serve(
-            listener,
-            router,
-            header_timeout,
-            std::future::pending(),
-        ));
+        let task = tokio::spawn(app::serve(listener, router, header_timeout, shutdown));
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
             .expect("client");
-        Ok(Self {
+        let server = Self {
             base: format!("http://{addr}"),
             http,
-        })
+        };
+        Ok((server, task))
     }
 
     /// `base` + `path`.

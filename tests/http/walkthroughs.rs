@@ -369,10 +369,14 @@ async fn no_rotate_on_read() {
 }
 
 /// README "Walkthrough: a replayed token", on the crate's default (reuse detection on): the
-/// rotated-away token is refused, and the client's current token is revoked with it.
+/// rotated-away token is refused, and the client's current token is revoked with it; the
+/// support path (`--admin-token`) then gives the client a new one, which manages it.
 #[tokio::test]
 async fn a_replayed_token_revokes_the_client() {
-    let server = Server::start(&[]).await;
+    // openssl rand -base64 16 > admin-token
+    // cargo run --example server -- --admin-token "$(cat admin-token)"
+    let admin_token = "q0VHLr1mF8zY3cJd2XkP+w==";
+    let server = Server::start(&["--admin-token", admin_token]).await;
     let endpoint = discover_the_endpoint(&server).await;
     let (client_id, uri, first_token) = register_the_web_app(&server, &endpoint).await;
     let read = read_with_rotation(&server, &uri, &client_id, &first_token).await;
@@ -410,6 +414,42 @@ async fn a_replayed_token_revokes_the_client() {
         )
         .await;
     assert_invalid_token(&update);
+
+    // The support path: curl -s -X POST …/admin/clients/$CLIENT_ID/registration-token
+    //   -H "Authorization: Bearer $(cat admin-token)": 200, the client information with a new
+    // token.
+    let reissued = server
+        .send(
+            "post /admin/clients/{client_id}/registration-token",
+            server
+                .http
+                .post(server.url(&format!("/admin/clients/{client_id}/registration-token")))
+                .bearer_auth(admin_token),
+        )
+        .await;
+    assert_eq!(reissued.status, StatusCode::OK, "{:#}", reissued.json);
+    assert_eq!(reissued.str("client_id"), client_id);
+    assert_eq!(reissued.str("client_name"), "My Web App");
+    assert_eq!(reissued.str("registration_client_uri"), uri);
+    let fresh = reissued.str("registration_access_token");
+    assert!(![first_token.as_str(), second_token].contains(&fresh));
+
+    // curl -s -o /dev/null -w '%{http_code}\n' "$URI" -H "Authorization: Bearer $RAT": 200.
+    let read = server
+        .send(
+            "get /register/{client_id}",
+            server.http.get(&uri).bearer_auth(fresh),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{:#}", read.json);
+    // The revoked token stays revoked.
+    let revoked = server
+        .send(
+            "get /register/{client_id}",
+            server.http.get(&uri).bearer_auth(second_token),
+        )
+        .await;
+    assert_invalid_token(&revoked);
 }
 
 /// With `--no-detect-token-reuse` the rotated-away token is refused and nothing else happens:

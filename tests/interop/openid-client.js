@@ -1,9 +1,11 @@
 // Drives the oauth-dcr example server with openid-client (v5), an independent OpenID Connect
 // client library: discovery, an initial access token through client_credentials, registration,
-// read (with token rotation), update, delete, and the errors the library sees.
+// read (with token rotation), update, a replayed token and what reuse detection (on by default)
+// does then, the support path's new token, delete, and the errors the library sees.
 //
-// Usage: node openid-client.js [ISSUER]   (default http://127.0.0.1:8080)
-// The server must run with --bootstrap-client registerClient:password --require-initial-token register.
+// Usage: ADMIN_TOKEN=TOKEN node openid-client.js [ISSUER]   (default http://127.0.0.1:8080)
+// The server must run with its defaults and --bootstrap-client registerClient:password
+// --require-initial-token register --admin-token TOKEN.
 
 'use strict';
 
@@ -11,6 +13,7 @@ const assert = require('node:assert/strict');
 const { Issuer, errors } = require('openid-client');
 
 const issuerUrl = process.argv[2] || 'http://127.0.0.1:8080';
+const adminToken = process.env.ADMIN_TOKEN;
 
 async function refused(promise, error, status, challenge) {
   await assert.rejects(promise, (e) => {
@@ -37,6 +40,7 @@ function step(message) {
 }
 
 async function main() {
+  assert.ok(adminToken, 'set ADMIN_TOKEN to the --admin-token the server runs with');
   // Discovery (OpenID Connect Discovery 1.0: {issuer}/.well-known/openid-configuration).
   const issuer = await Issuer.discover(issuerUrl);
   assert.equal(issuer.metadata.issuer, issuerUrl);
@@ -96,21 +100,46 @@ async function main() {
   assert.notEqual(read.registration_access_token, client.registration_access_token);
   step('read it with Client.fromUri; the registration access token rotated');
 
+  // The rotated-away token comes back: refused, and, with reuse detection on (the crate's and
+  // the server's default), taken as theft: the client's current token is revoked too.
   await refused(
     issuer.Client.fromUri(client.registration_client_uri, client.registration_access_token),
     'invalid_token',
     401,
+    'Bearer error="invalid_token"',
   );
   step('the old registration access token: invalid_token (401)');
+  await refused(
+    issuer.Client.fromUri(read.registration_client_uri, read.registration_access_token),
+    'invalid_token',
+    401,
+  );
+  step('reuse detection revoked the current token too: invalid_token (401)');
+
+  // The support path gives the client a new token (the admin endpoint, not a client API: plain
+  // fetch), and the library manages the client with it again.
+  const reissue = await fetch(
+    `${issuerUrl}/admin/clients/${encodeURIComponent(client.client_id)}/registration-token`,
+    { method: 'POST', headers: { Authorization: `Bearer ${adminToken}` } },
+  );
+  assert.equal(reissue.status, 200, `reissue: ${reissue.status}`);
+  const reissued = await reissue.json();
+  assert.equal(reissued.client_id, client.client_id);
+  assert.ok(reissued.registration_access_token);
+  const recovered = await issuer.Client.fromUri(reissued.registration_client_uri, reissued.registration_access_token);
+  assert.equal(recovered.client_id, client.client_id);
+  assert.equal(recovered.client_name, 'Interop App');
+  assert.notEqual(recovered.registration_access_token, reissued.registration_access_token);
+  step('the support path reissued a registration access token (POST /admin/clients/{id}/registration-token); Client.fromUri reads the client with it, and it rotated');
 
   // openid-client has no update or delete for RFC 7592; its bearer-token HTTP helper
   // (requestResource) sends them. The update sends back what the read returned (the client's
   // metadata as the library holds it), minus the four server-only members, with a new name.
-  const update = { ...read.metadata, client_name: 'Renamed Interop App' };
+  const update = { ...recovered.metadata, client_name: 'Renamed Interop App' };
   for (const member of SERVER_ONLY) {
     delete update[member];
   }
-  const put = await read.requestResource(read.registration_client_uri, read.registration_access_token, {
+  const put = await recovered.requestResource(recovered.registration_client_uri, recovered.registration_access_token, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify(update),
@@ -119,7 +148,7 @@ async function main() {
   const updated = new issuer.Client(JSON.parse(put.body.toString()));
   assert.equal(updated.client_id, client.client_id);
   assert.equal(updated.client_name, 'Renamed Interop App');
-  assert.notEqual(updated.registration_access_token, read.registration_access_token);
+  assert.notEqual(updated.registration_access_token, recovered.registration_access_token);
   step('updated it by sending back the read minus the four RFC 7592 members (PUT through requestResource); the token rotated again');
 
   const del = await updated.requestResource(updated.registration_client_uri, updated.registration_access_token, {

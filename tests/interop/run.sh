@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and starts the example server on a loopback port, runs the openid-client script
-# against it, and stops the server.
+# Builds and starts the example server on a loopback port, on its defaults (reuse detection
+# on) with a bootstrap client and an admin token, runs the openid-client script against it, and
+# stops the server.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=../..
@@ -8,8 +9,12 @@ addr=${INTEROP_ADDR:-127.0.0.1:8089}
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 cargo build --quiet --manifest-path "$root/Cargo.toml" --example server
+# 128 random bits, for the support path's step (POST /admin/clients/{id}/registration-token).
+ADMIN_TOKEN=$(head -c 16 /dev/urandom | base64)
+export ADMIN_TOKEN
 "$root/target/debug/examples/server" --listen "$addr" \
-  --bootstrap-client registerClient:password --require-initial-token register &
+  --bootstrap-client registerClient:password --require-initial-token register \
+  --admin-token "$ADMIN_TOKEN" &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 
