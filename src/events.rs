@@ -210,6 +210,7 @@ impl EventSink for TracingSink {
                     origin = origin,
                     initial_token_subject = event.provenance.initial_token_subject.as_deref(),
                     statement_issuer = event.provenance.statement_issuer.as_deref(),
+                    actor = event.actor.as_deref(),
                     at = event.at.unix_timestamp(),
                     $message
                 )

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use common::{FailingStore, ENDPOINT, REDIRECT};
 use oauth_dcr::events::TracingSink;
 use oauth_dcr::statements::{Jwks, KeyError, KeySource, SoftwareStatements};
-use oauth_dcr::{Registrar, RegistrationRequest, RequestContext, ServerPolicy};
+use oauth_dcr::{MemoryStore, Registrar, RegistrationRequest, RequestContext, ServerPolicy};
 use serde_json::json;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -273,5 +273,34 @@ fn a_key_source_failure_is_logged_once_with_its_cause() {
     assert!(
         !out.text().contains(&statement),
         "the statement was written"
+    );
+}
+
+#[test]
+fn a_reissue_is_logged_with_who_asked_for_it() {
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://as.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_event_sink(Arc::new(TracingSink));
+    let (reissued, out) = captured(async {
+        let client = registrar
+            .register(
+                request(&registrar, &json!({ "redirect_uris": [REDIRECT] })),
+                &RequestContext::new(),
+            )
+            .await
+            .unwrap();
+        registrar
+            .reissue_registration_token(&client.client_id, Some("support:alice"))
+            .await
+            .unwrap()
+    });
+    let lines = out.lines_with(&["operation=\"reissue\"", "actor=\"support:alice\""]);
+    assert_eq!(lines.len(), 1, "{}", out.text());
+    let token = reissued.registration_access_token.unwrap();
+    assert!(
+        !out.text().contains(token.secret()),
+        "the new token is never logged"
     );
 }
