@@ -236,14 +236,15 @@ impl Registrar {
     }
 
     /// The last stage of a registration, read or update: the event sinks hear of the outcome,
-    /// and what was stored becomes the response.
+    /// and what was stored becomes the response. (The response is built here, after the only
+    /// await, so that it is not carried through one more future.)
     pub(crate) async fn respond(
         &self,
         operation: Operation,
         client_id: Option<&str>,
         stored: Result<Stored, RegistrationError>,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        match stored {
+        let stored = match stored {
             Ok(stored) => {
                 let registered = client_id
                     .is_none()
@@ -254,9 +255,10 @@ impl Registrar {
                     let subject = self.subject(&stored.record, before);
                     self.emit(operation, subject, None).await;
                 }
-                Ok(respond(&self.policy, stored))
+                stored
             }
-            Err(e) => Err(self.refused(operation, client_id, e).await),
-        }
+            Err(e) => return Err(self.refused(operation, client_id, e).await),
+        };
+        Ok(respond(&self.policy, stored))
     }
 }

@@ -9,6 +9,7 @@ use crate::events::{Event, Guarded, Operation, Provenance};
 use crate::metadata::ClientMetadata;
 use crate::policy::ServerPolicy;
 use crate::response::RegistrationResponse;
+use crate::store::ClientRecord;
 
 use super::Stored;
 
@@ -21,25 +22,32 @@ pub(crate) fn respond(policy: &ServerPolicy, stored: Stored) -> RegistrationResp
         at: now,
         ..
     } = stored;
-    let record = *record;
-    let expires_in = record
-        .registration_token
+    // Only the members the response takes leave the boxed record.
+    let ClientRecord {
+        client_id,
+        metadata,
+        secret: stored_secret,
+        registration_token,
+        software_statement,
+        created_at,
+        ..
+    } = *record;
+    let expires_in = registration_token
         .as_ref()
         .and_then(|t| t.expires_at)
         .map(|at| (at - now).whole_seconds().max(0));
     RegistrationResponse {
-        registration_client_uri: policy.registration_client_uri(&record.client_id),
-        client_id: record.client_id,
+        registration_client_uri: policy.registration_client_uri(&client_id),
+        client_id,
         client_secret: secret,
-        client_id_issued_at: record.created_at.unix_timestamp(),
-        client_secret_expires_at: record
-            .secret
+        client_id_issued_at: created_at.unix_timestamp(),
+        client_secret_expires_at: stored_secret
             .as_ref()
             .map(|s| s.expires_at.map_or(0, OffsetDateTime::unix_timestamp)),
         registration_access_token: token,
         registration_access_token_expires_in: expires_in,
-        software_statement: record.software_statement,
-        metadata: record.metadata,
+        software_statement,
+        metadata,
     }
 }
 
