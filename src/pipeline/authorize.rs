@@ -63,7 +63,9 @@ impl Registrar {
         }
         let hash = SecretHash::of(token);
         let now = self.now();
-        if let Some(record) = self.store.get(client_id).await? {
+        // Boxed as soon as it is loaded: the record then moves through this future (and the
+        // stages after it) as a pointer.
+        if let Some(record) = self.store.get(client_id).await?.map(Box::new) {
             let current = record.registration_token.as_ref();
             if current.is_some_and(|t| t.hash == hash) {
                 if current
@@ -74,7 +76,7 @@ impl Registrar {
                 }
                 check_origin(&record)?;
                 return Ok(Authorized {
-                    record: Box::new(record),
+                    record,
                     via_grace: false,
                     via_host: false,
                     presented: hash,
@@ -84,16 +86,16 @@ impl Registrar {
                 if self.in_grace(&record, previous, now) {
                     check_origin(&record)?;
                     return Ok(Authorized {
-                        record: Box::new(record),
+                        record,
                         via_grace: true,
                         via_host: false,
                         presented: hash,
                     });
                 }
-                return Err(self.reused(record).await);
+                return Err(self.reused(*record).await);
             }
             if record.retired_tokens.contains(&hash) {
-                return Err(self.reused(record).await);
+                return Err(self.reused(*record).await);
             }
             if let Some(authorized) = self.host_token(token, record).await? {
                 return Ok(authorized);
@@ -166,7 +168,7 @@ impl Registrar {
     async fn host_token(
         &self,
         token: &str,
-        record: ClientRecord,
+        record: Box<ClientRecord>,
     ) -> Result<Option<Authorized>, RegistrationError> {
         let Some(verifier) = &self.management_tokens else {
             return Ok(None);
@@ -181,7 +183,7 @@ impl Registrar {
         }
         check_origin(&record)?;
         Ok(Some(Authorized {
-            record: Box::new(record),
+            record,
             via_grace: false,
             via_host: true,
             presented: SecretHash::of(token),
