@@ -8,7 +8,7 @@ mod common;
 use std::error::Error as _;
 use std::sync::Arc;
 
-use common::{token, Bytes, Recorder};
+use common::{token, Bytes, MinimalStore, Recorder};
 use oauth_dcr::events::Operation;
 use oauth_dcr::initial_tokens::{InitialTokenStore, IssuedInitialTokens};
 use oauth_dcr::store::{Capability, ListQuery, MissingCapability, Origin, SecretHash, StoredToken};
@@ -382,33 +382,9 @@ async fn admin_operations_on_the_postgres_store() {
 /// source names the capability and the call.
 #[tokio::test]
 async fn listing_on_a_store_without_the_capability_names_it() {
-    struct Bare(MemoryStore);
-
-    #[async_trait::async_trait]
-    impl ClientStore for Bare {
-        async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
-            self.0.create(record).await
-        }
-        async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-            self.0.get(client_id).await
-        }
-        async fn find_by_registration_token(
-            &self,
-            hash: &SecretHash,
-        ) -> Result<Option<ClientRecord>, StoreError> {
-            self.0.find_by_registration_token(hash).await
-        }
-        async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
-            self.0.update(record).await
-        }
-        async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-            self.0.delete(client_id, version).await
-        }
-    }
-
     let registrar = Registrar::new(
         ServerPolicy::new("https://as.example/register"),
-        Arc::new(Bare(MemoryStore::new())),
+        Arc::new(MinimalStore::default()),
     );
     let err = registrar.list_clients(&ListQuery::new()).await.unwrap_err();
     assert_eq!(err.status(), 500);

@@ -7,6 +7,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+mod common;
+
+use common::MinimalStore;
 use oauth_dcr::store::SecretHash;
 use oauth_dcr::store::{Capability, ClientCount, ClientListing, InstanceIndex, UsageLog};
 use oauth_dcr::{testkit, ClientRecord, ClientStore, MemoryStore, StoreError};
@@ -158,37 +161,7 @@ impl ClientCount for Partial {
     }
 }
 
-/// A store with the required methods only: it declares no capability.
-#[derive(Default)]
-struct Minimal(MemoryStore);
-
-#[async_trait]
-impl ClientStore for Minimal {
-    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        self.0.create(record).await
-    }
-
-    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        self.0.get(client_id).await
-    }
-
-    async fn find_by_registration_token(
-        &self,
-        hash: &SecretHash,
-    ) -> Result<Option<ClientRecord>, StoreError> {
-        self.0.find_by_registration_token(hash).await
-    }
-
-    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        self.0.update(record).await
-    }
-
-    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-        self.0.delete(client_id, version).await
-    }
-}
-
-/// A [`Minimal`] store whose `update` forgets to increment the version: a required rule.
+/// A [`MinimalStore`] store whose `update` forgets to increment the version: a required rule.
 #[derive(Default)]
 struct KeepsVersion(MemoryStore);
 
@@ -242,7 +215,7 @@ async fn kit_failure(store: Arc<dyn ClientStore>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_kit_accepts_a_store_with_only_the_required_methods_and_says_what_it_skipped() {
-    let report = testkit::check_client_store(Arc::new(Minimal::default())).await;
+    let report = testkit::check_client_store(Arc::new(MinimalStore::default())).await;
     assert!(report.checked.is_empty(), "{report:?}");
     assert_eq!(report.skipped, ALL);
 }
@@ -299,9 +272,9 @@ async fn the_kit_fails_a_store_whose_touch_changes_the_version() {
     );
 }
 
-/// A [`Minimal`] store that declares a listing which forgets the origin filter.
+/// A [`MinimalStore`] store that declares a listing which forgets the origin filter.
 #[derive(Default)]
-struct SloppyListing(Minimal);
+struct SloppyListing(MinimalStore);
 
 #[async_trait]
 impl ClientStore for SloppyListing {

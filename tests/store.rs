@@ -5,13 +5,12 @@
 //! it is built, never at request time.
 
 mod common;
-use common::Bytes;
+use common::{Bytes, MinimalStore};
 use std::error::Error as _;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use oauth_dcr::store::{Capability, MissingCapability};
-use oauth_dcr::store::{Origin, SecretHash, StoredToken};
+use oauth_dcr::store::{Origin, StoredToken};
 use oauth_dcr::{
     ClientMetadata, ClientRecord, ClientStore, MemoryStore, Registrar, RegistrationAccessToken,
     RegistrationError, RequestContext, ServerPolicy, StoreError,
@@ -164,36 +163,6 @@ async fn a_token_hash_belongs_to_one_client_only() {
     assert_eq!(found.map(|r| r.client_id).as_deref(), Some("c1"));
 }
 
-/// A store with the required methods only: it declares no capability.
-#[derive(Default)]
-struct Minimal(MemoryStore);
-
-#[async_trait]
-impl ClientStore for Minimal {
-    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        self.0.create(record).await
-    }
-
-    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        self.0.get(client_id).await
-    }
-
-    async fn find_by_registration_token(
-        &self,
-        hash: &SecretHash,
-    ) -> Result<Option<ClientRecord>, StoreError> {
-        self.0.find_by_registration_token(hash).await
-    }
-
-    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        self.0.update(record).await
-    }
-
-    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
-        self.0.delete(client_id, version).await
-    }
-}
-
 const ENDPOINT: &str = "https://as.example/register";
 
 /// Each policy setting that needs a capability, set on a default policy.
@@ -229,7 +198,7 @@ fn policies_needing_capabilities() -> Vec<(ServerPolicy, Capability, &'static st
 #[test]
 fn try_new_refuses_a_policy_that_needs_a_capability_the_store_lacks() {
     for (policy, capability, setting) in policies_needing_capabilities() {
-        let Err(missing) = Registrar::try_new(policy, Arc::new(Minimal::default())) else {
+        let Err(missing) = Registrar::try_new(policy, Arc::new(MinimalStore::default())) else {
             panic!("{setting} over a store without {capability} must be refused");
         };
         assert_eq!(missing.capability(), capability, "{setting}");
@@ -250,7 +219,10 @@ fn try_new_accepts_those_policies_over_a_store_with_every_capability() {
             "{setting} over MemoryStore"
         );
     }
-    let plain = Registrar::try_new(ServerPolicy::new(ENDPOINT), Arc::new(Minimal::default()));
+    let plain = Registrar::try_new(
+        ServerPolicy::new(ENDPOINT),
+        Arc::new(MinimalStore::default()),
+    );
     assert!(
         plain.is_ok(),
         "a policy that needs no capability accepts a store with the required methods only"
@@ -262,14 +234,14 @@ fn try_new_accepts_those_policies_over_a_store_with_every_capability() {
 fn new_panics_at_construction_on_a_missing_capability() {
     let mut policy = ServerPolicy::new(ENDPOINT);
     policy.idempotent_registration = true;
-    let _ = Registrar::new(policy, Arc::new(Minimal::default()));
+    let _ = Registrar::new(policy, Arc::new(MinimalStore::default()));
 }
 
 /// The host calls that need a `UsageLog` answer an error that names it over a store without
 /// one, and change nothing.
 #[tokio::test]
 async fn record_use_and_reap_over_a_store_without_a_usage_log_are_errors() {
-    let store = Arc::new(Minimal::default());
+    let store = Arc::new(MinimalStore::default());
     let registrar = Registrar::new(ServerPolicy::new(ENDPOINT), store.clone());
     let body = br#"{"redirect_uris":["https://app.example/cb"]}"#;
     let client = registrar

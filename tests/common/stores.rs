@@ -99,3 +99,34 @@ impl ClientCount for FailingStore {
         self.inner.count(software_id).await
     }
 }
+
+/// A store with the five required methods only, over a `MemoryStore`: it declares no
+/// capability.
+#[derive(Debug, Default)]
+pub struct MinimalStore(pub MemoryStore);
+
+#[async_trait]
+impl ClientStore for MinimalStore {
+    async fn create(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.get(client_id).await
+    }
+
+    async fn find_by_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        self.0.find_by_registration_token(hash).await
+    }
+
+    async fn update(&self, record: &ClientRecord) -> Result<(), StoreError> {
+        self.0.update(record).await
+    }
+
+    async fn delete(&self, client_id: &str, version: u64) -> Result<(), StoreError> {
+        self.0.delete(client_id, version).await
+    }
+}
