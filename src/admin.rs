@@ -186,7 +186,7 @@ impl Registrar {
         actor: Option<&str>,
         refused: Option<ErrorCode>,
     ) {
-        if self.events.is_empty() {
+        if !self.listening(operation) {
             return;
         }
         let provenance = record.map_or_else(Provenance::default, |r| Provenance {
@@ -203,7 +203,7 @@ impl Registrar {
             refused,
             actor: actor.map(str::to_owned),
         };
-        for sink in &self.events {
+        for sink in self.events.iter().filter(|sink| sink.wants(operation)) {
             Guarded(sink.notify(&event)).await;
         }
     }

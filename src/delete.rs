@@ -26,8 +26,12 @@ impl Registrar {
             match self.delete_client(client_id, token).await {
                 Ok(record) => {
                     crate::trace::succeeded(None);
-                    self.emit(Operation::Delete, self.subject(&record, None), None)
-                        .await;
+                    self.emit(
+                        Operation::Delete,
+                        self.subject(Operation::Delete, &record, None),
+                        None,
+                    )
+                    .await;
                     Ok(())
                 }
                 Err(e) => Err(self.refused(Operation::Delete, Some(client_id), e).await),

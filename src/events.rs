@@ -169,6 +169,15 @@ pub struct Event {
 pub trait EventSink: Send + Sync {
     /// Receives one event.
     async fn notify(&self, event: &Event);
+
+    /// Whether this sink does anything with events of `operation` now. The registrar builds an
+    /// event (the client's provenance, the members that changed) only when some sink wants it,
+    /// so a sink that would drop it, such as a log filtered below its level, should say so
+    /// here. The default wants every event.
+    fn wants(&self, operation: Operation) -> bool {
+        let _ = operation;
+        true
+    }
 }
 
 /// An [`EventSink`] that writes each [`Event`] as a structured `tracing` event (the `tracing`
@@ -192,6 +201,15 @@ pub struct TracingSink;
 #[cfg(feature = "tracing")]
 #[async_trait]
 impl EventSink for TracingSink {
+    /// Whether the subscriber enables `oauth_dcr::events` at the operation's level.
+    fn wants(&self, operation: Operation) -> bool {
+        if operation == Operation::TokenReuse {
+            tracing::enabled!(target: "oauth_dcr::events", tracing::Level::WARN)
+        } else {
+            tracing::enabled!(target: "oauth_dcr::events", tracing::Level::INFO)
+        }
+    }
+
     async fn notify(&self, event: &Event) {
         let origin = event.provenance.origin.map(|origin| match origin {
             crate::store::Origin::Dynamic => "dynamic",

@@ -67,7 +67,7 @@ impl Registrar {
             }
             match self.store.delete(&record.client_id, record.version).await {
                 Ok(()) => {
-                    let subject = self.subject(&record, None);
+                    let subject = self.subject(Operation::Reap, &record, None);
                     self.emit(Operation::Reap, subject, None).await;
                     removed.push(record.client_id);
                 }

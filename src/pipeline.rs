@@ -78,13 +78,18 @@ pub(crate) fn record_statement(record: &mut ClientRecord, statement: Option<Veri
 
 /// The validate stage on a verified request: the request's metadata, taken out of it, against
 /// the policy's rules, with the violations found while reading it.
+///
+/// Boxed, as every large value the stages hand on: an operation's future holds each value it
+/// keeps across an await, and a future is copied whole whenever it moves.
 pub(crate) fn validated(
     policy: &ServerPolicy,
     verified: &mut Verified,
-) -> Result<ValidatedMetadata, RegistrationError> {
+) -> Result<Box<ValidatedMetadata>, RegistrationError> {
     let metadata = std::mem::take(&mut verified.request.metadata);
     let violations = std::mem::take(&mut verified.request.violations);
-    validate_request(policy, metadata, violations).map_err(RegistrationError::InvalidMetadata)
+    validate_request(policy, metadata, violations)
+        .map(Box::new)
+        .map_err(RegistrationError::InvalidMetadata)
 }
 
 /// A failure of the random source, a key source or an invariant: 500 without details, the

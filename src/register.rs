@@ -56,6 +56,7 @@ impl Registrar {
         request: RegistrationRequest,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let request = Box::new(request);
         traced(Operation::Register, None, async {
             let stored = self.register_client(request, context).await;
             self.respond(Operation::Register, None, stored).await
@@ -65,7 +66,7 @@ impl Registrar {
 
     async fn register_client(
         &self,
-        request: RegistrationRequest,
+        request: Box<RegistrationRequest>,
         context: &RequestContext,
     ) -> Result<Stored, RegistrationError> {
         let admission = self.admit(context).await?;
@@ -86,7 +87,7 @@ impl Registrar {
 
         let mut record = Box::new(ClientRecord::new(
             String::new(),
-            metadata,
+            metadata.0,
             Origin::Dynamic,
             issuer.now,
         ));

@@ -201,9 +201,9 @@ impl Registrar {
         self.clock.now()
     }
 
-    /// Whether any event sink listens (events are built only then).
-    pub(crate) fn has_event_sinks(&self) -> bool {
-        !self.events.is_empty()
+    /// Whether any event sink wants events of `operation` (events are built only then).
+    pub(crate) fn listening(&self, operation: Operation) -> bool {
+        self.events.iter().any(|sink| sink.wants(operation))
     }
 
     /// What the verify stage verifies with.
@@ -250,9 +250,9 @@ impl Registrar {
                     .is_none()
                     .then_some(stored.record.client_id.as_str());
                 crate::trace::succeeded(registered);
-                if self.has_event_sinks() {
+                if self.listening(operation) {
                     let before = stored.changed.then_some(stored.before.as_deref());
-                    let subject = self.subject(&stored.record, before);
+                    let subject = self.subject(operation, &stored.record, before);
                     self.emit(operation, subject, None).await;
                 }
                 stored

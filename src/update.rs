@@ -48,6 +48,7 @@ impl Registrar {
         request: RegistrationRequest,
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
+        let request = Box::new(request);
         traced(Operation::Update, Some(client_id), async {
             let stored = self.update_client(client_id, token, request, context).await;
             self.respond(Operation::Update, Some(client_id), stored)
@@ -60,7 +61,7 @@ impl Registrar {
         &self,
         client_id: &str,
         token: Option<&str>,
-        request: RegistrationRequest,
+        request: Box<RegistrationRequest>,
         context: &RequestContext,
     ) -> Result<Stored, RegistrationError> {
         let mut authorized = self.authorize(client_id, token).await?;
@@ -90,14 +91,15 @@ impl Registrar {
             next.previous_secret = None;
         }
         record_statement(&mut next, verified.statement);
-        let before = std::mem::replace(&mut next.metadata, metadata);
+        let before = std::mem::replace(&mut next.metadata, metadata.0);
+        let before = self.listening(Operation::Update).then(|| Box::new(before));
         next.updated_at = issuer.now;
         self.save_managed(&next, &authorized.presented).await?;
         let secret =
             shown_secret.or_else(|| next.secret.as_ref().and_then(|s| s.retrievable()).cloned());
         Ok(Stored {
             record: next,
-            before: self.has_event_sinks().then(|| Box::new(before)),
+            before,
             changed: true,
             secret,
             token,

@@ -21,7 +21,7 @@ pub(crate) use uri::remote_host;
 /// Client metadata that met every rule of a [`ServerPolicy`], with the policy's defaults applied:
 /// what [`validate`] returns and what a registration stores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidatedMetadata(ClientMetadata);
+pub struct ValidatedMetadata(pub(crate) ClientMetadata);
 
 impl ValidatedMetadata {
     /// The metadata.

@@ -131,3 +131,58 @@ async fn refusals_are_reported_with_their_code() {
     );
     assert_eq!(events[2].refused, Some(ErrorCode::InvalidToken));
 }
+
+/// A sink that wants registrations and deletions only.
+#[derive(Default)]
+struct Choosy(Recorder);
+
+#[async_trait::async_trait]
+impl oauth_dcr::events::EventSink for Choosy {
+    async fn notify(&self, event: &Event) {
+        self.0.notify(event).await;
+    }
+
+    fn wants(&self, operation: Operation) -> bool {
+        matches!(operation, Operation::Register | Operation::Delete)
+    }
+}
+
+#[tokio::test]
+async fn a_sink_hears_only_the_operations_it_wants() {
+    use oauth_dcr::events::EventSink as _;
+    let choosy = Arc::new(Choosy::default());
+    let all = Arc::new(Recorder::default());
+    let fx = Server::configured(|r| {
+        r.with_event_sink(choosy.clone())
+            .with_event_sink(all.clone())
+    });
+    let client = fx.register(&named_web_client()).await;
+    let read = fx
+        .read(&client.client_id, Some(&token(&client)))
+        .await
+        .unwrap();
+    fx.registrar
+        .read(&client.client_id, Some("wrong"))
+        .await
+        .unwrap_err();
+    fx.registrar
+        .delete(&client.client_id, Some(&token(&read)))
+        .await
+        .unwrap();
+
+    let heard: Vec<Operation> = choosy.0.take().iter().map(|e| e.operation).collect();
+    assert_eq!(heard, [Operation::Register, Operation::Delete]);
+    // The other sink still hears everything, refusals included.
+    let everything: Vec<Operation> = all.take().iter().map(|e| e.operation).collect();
+    assert_eq!(
+        everything,
+        [
+            Operation::Register,
+            Operation::Read,
+            Operation::Read,
+            Operation::Delete
+        ]
+    );
+    // The default wants every operation.
+    assert!(Recorder::default().wants(Operation::Read));
+}

@@ -304,3 +304,24 @@ fn a_reissue_is_logged_with_who_asked_for_it() {
         "the new token is never logged"
     );
 }
+
+#[test]
+fn the_tracing_sink_wants_only_what_the_subscriber_writes() {
+    use oauth_dcr::events::{EventSink as _, Operation};
+    let at = |level| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(level)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            (
+                TracingSink.wants(Operation::Register),
+                TracingSink.wants(Operation::TokenReuse),
+            )
+        })
+    };
+    // `--quiet`: only token reuse (WARN) is written, so only it is built.
+    assert_eq!(at(tracing::Level::WARN), (false, true));
+    assert_eq!(at(tracing::Level::INFO), (true, true));
+    assert_eq!(at(tracing::Level::ERROR), (false, false));
+}

@@ -64,8 +64,10 @@ impl Registrar {
         let hash = SecretHash::of(token);
         let now = self.now();
         // Boxed as soon as it is loaded: the record then moves through this future (and the
-        // stages after it) as a pointer.
-        if let Some(record) = self.store.get(client_id).await?.map(Box::new) {
+        // stages after it) as a pointer. (A `let` of its own, so that no temporary of the
+        // store's answer is kept across the awaits below.)
+        let record = self.store.get(client_id).await?.map(Box::new);
+        if let Some(record) = record {
             let current = record.registration_token.as_ref();
             if current.is_some_and(|t| t.hash == hash) {
                 if current
@@ -92,16 +94,18 @@ impl Registrar {
                         presented: hash,
                     });
                 }
-                return Err(self.reused(*record).await);
+                return Err(self.reused(record).await);
             }
             if record.retired_tokens.contains(&hash) {
-                return Err(self.reused(*record).await);
+                return Err(self.reused(record).await);
             }
             if let Some(authorized) = self.host_token(token, record).await? {
                 return Ok(authorized);
             }
         }
-        self.revoke_misused(&hash).await?;
+        // Boxed, as the reuse path: what an attacker's token costs stays out of every
+        // legitimate call's future.
+        Box::pin(self.revoke_misused(&hash)).await?;
         Err(RegistrationError::InvalidToken)
     }
 
@@ -126,9 +130,10 @@ impl Registrar {
     /// A rotated-away token was presented beyond its single grace use: with
     /// [`detect_token_reuse`](crate::ServerPolicy::detect_token_reuse), revoke the client's
     /// token. The answer is always 401 `invalid_token` (or the store's failure).
-    async fn reused(&self, record: ClientRecord) -> RegistrationError {
+    async fn reused(&self, record: Box<ClientRecord>) -> RegistrationError {
         if self.policy.detect_token_reuse {
-            if let Err(e) = self.revoke_on_reuse(record).await {
+            // Boxed: the revocation's state stays out of every legitimate call's future.
+            if let Err(e) = Box::pin(self.revoke_on_reuse(record)).await {
                 return e;
             }
         }
@@ -151,7 +156,8 @@ impl Registrar {
         match self.store.update(record).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict) if self.policy.detect_token_reuse => {
-                match self.store.get(&record.client_id).await? {
+                let current = self.store.get(&record.client_id).await?.map(Box::new);
+                match current {
                     Some(current) if current.retired_tokens.contains(presented) => {
                         Err(self.reused(current).await)
                     }
@@ -202,7 +208,10 @@ impl Registrar {
 
     /// A rotated-away token came back: someone else holds a copy. Revoke the current token
     /// as well (the legitimate owner recovers through the host) and tell the event sinks.
-    async fn revoke_on_reuse(&self, mut record: ClientRecord) -> Result<(), RegistrationError> {
+    async fn revoke_on_reuse(
+        &self,
+        mut record: Box<ClientRecord>,
+    ) -> Result<(), RegistrationError> {
         if record.registration_token.is_none() {
             return Ok(());
         }
@@ -212,7 +221,7 @@ impl Registrar {
         record.updated_at = self.now();
         match self.store.update(&record).await {
             Ok(()) => {
-                let subject = self.subject(&record, None);
+                let subject = self.subject(Operation::TokenReuse, &record, None);
                 self.emit(
                     Operation::TokenReuse,
                     subject,

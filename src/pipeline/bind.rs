@@ -67,9 +67,9 @@ impl<'a> Target<'a> {
 /// registration its instance and the client that instance already has.
 #[derive(Debug)]
 pub(crate) struct Admitted {
-    pub(crate) metadata: ClientMetadata,
+    pub(crate) metadata: Box<ValidatedMetadata>,
     pub(crate) instance: Option<SecretHash>,
-    pub(crate) existing: Option<ClientRecord>,
+    pub(crate) existing: Option<Box<ClientRecord>>,
 }
 
 /// Binds validated metadata: the initial token's restrictions, the host's hook (whatever it
@@ -77,13 +77,12 @@ pub(crate) struct Admitted {
 /// policy's limits. Registration, update, statements, signed bodies and idempotent
 /// re-registration all pass here.
 pub(crate) async fn bind(
-    metadata: ValidatedMetadata,
+    mut metadata: Box<ValidatedMetadata>,
     verified: &Verified,
     target: Target<'_>,
     context: &RequestContext,
     with: &Binders<'_>,
 ) -> Result<Admitted, RegistrationError> {
-    let mut metadata = metadata.into_inner();
     let grant = target.grant();
     restrict(grant, &metadata)?;
     if let Some(hook) = with.hook {
@@ -95,11 +94,11 @@ pub(crate) async fn bind(
             statement: verified.statement.as_ref().map(|s| &s.info),
             signed_request: verified.request.signed_claims(),
         };
-        hook.check(&mut metadata, &hook_context).await?;
+        hook.check(&mut metadata.0, &hook_context).await?;
         // Whatever the hook changed must still meet every rule.
-        metadata = validate_metadata(with.policy, metadata, Vec::new())
-            .map_err(RegistrationError::InvalidMetadata)?
-            .into_inner();
+        let changed = std::mem::take(&mut metadata.0);
+        *metadata = validate_metadata(with.policy, changed, Vec::new())
+            .map_err(RegistrationError::InvalidMetadata)?;
         restrict(grant, &metadata)?;
     }
     check_sector_identifier(with.sector_fetcher, &metadata).await?;
@@ -111,16 +110,15 @@ pub(crate) async fn bind(
                 verified.request.instance_key.as_deref(),
             );
             let existing = match &instance {
-                Some(instance) => {
-                    with.store
-                        .as_instance_index()
-                        .ok_or_else(|| {
-                            Capability::InstanceIndex
-                                .missing("ServerPolicy::idempotent_registration")
-                        })?
-                        .find_by_instance(instance)
-                        .await?
-                }
+                Some(instance) => with
+                    .store
+                    .as_instance_index()
+                    .ok_or_else(|| {
+                        Capability::InstanceIndex.missing("ServerPolicy::idempotent_registration")
+                    })?
+                    .find_by_instance(instance)
+                    .await?
+                    .map(Box::new),
                 None => None,
             };
             (instance, existing)
@@ -132,7 +130,7 @@ pub(crate) async fn bind(
     }
     let current = match target {
         Target::Update(record) => Some(record),
-        Target::Register(_) => existing.as_ref(),
+        Target::Register(_) => existing.as_deref(),
     };
     check_client_limits(with.policy, with.store, &metadata, current).await?;
     Ok(Admitted {

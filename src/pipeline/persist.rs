@@ -52,7 +52,7 @@ impl Registrar {
     pub(crate) async fn replace_instance(
         &self,
         mut record: Box<ClientRecord>,
-        existing: ClientRecord,
+        existing: Box<ClientRecord>,
         admission: &Admission<'_>,
     ) -> Result<Box<ClientRecord>, RegistrationError> {
         if existing.origin != Origin::Dynamic {

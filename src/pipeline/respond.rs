@@ -1,12 +1,11 @@
 //! The respond stage: the client information response (RFC 7591 §3.2.1, RFC 7592 §3), built from
 //! what was stored, never from the request.
 
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::{Event, Guarded, Operation, Provenance};
-use crate::metadata::ClientMetadata;
+use crate::metadata::{with_members, ClientMetadata};
 use crate::policy::ServerPolicy;
 use crate::response::RegistrationResponse;
 use crate::store::ClientRecord;
@@ -51,23 +50,37 @@ pub(crate) fn respond(policy: &ServerPolicy, stored: Stored) -> RegistrationResp
     }
 }
 
-/// Names of members whose values differ between two metadata sets.
-fn changed_members(before: Option<&ClientMetadata>, after: &ClientMetadata) -> Vec<String> {
-    let to_map = |m: &ClientMetadata| match serde_json::to_value(m) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
+macro_rules! member_changes {
+    (; $($field:ident),+ $(,)?) => {
+        /// Names of members whose values differ between two metadata sets (every member `after`
+        /// has when there is no `before`), in name order: the typed fields compared one by one,
+        /// then the other members.
+        fn changed_members(before: Option<&ClientMetadata>, after: &ClientMetadata) -> Vec<String> {
+            let none = ClientMetadata::default();
+            let before = before.unwrap_or(&none);
+            let mut names = Vec::new();
+            $(
+                if before.$field != after.$field {
+                    names.push(stringify!($field).to_owned());
+                }
+            )+
+            for (name, value) in &after.other {
+                if before.other.get(name) != Some(value) {
+                    names.push(name.clone());
+                }
+            }
+            for name in before.other.keys() {
+                if !after.other.contains_key(name) {
+                    names.push(name.clone());
+                }
+            }
+            names.sort();
+            names
+        }
     };
-    let after = to_map(after);
-    let before = before.map(to_map).unwrap_or_default();
-    let mut names: Vec<String> = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
-        .collect();
-    names.sort();
-    names
 }
+
+with_members!(member_changes!());
 
 /// What an event says about a client that an operation succeeded on.
 #[derive(Debug, Default)]
@@ -79,13 +92,15 @@ pub(crate) struct Subject {
 
 impl crate::registrar::Registrar {
     /// The event subject for `record` after an operation that changed its metadata from
-    /// `before` (`None` on registration) to the record's; nothing is computed without sinks.
+    /// `before` (`None` on registration) to the record's; nothing is computed unless a sink
+    /// wants events of `operation`.
     pub(crate) fn subject(
         &self,
+        operation: Operation,
         record: &crate::store::ClientRecord,
         before: Option<Option<&ClientMetadata>>,
     ) -> Subject {
-        if self.events.is_empty() {
+        if !self.listening(operation) {
             return Subject::default();
         }
         Subject {
@@ -106,7 +121,7 @@ impl crate::registrar::Registrar {
         subject: Subject,
         refused: Option<ErrorCode>,
     ) {
-        if self.events.is_empty() {
+        if !self.listening(operation) {
             return;
         }
         let event = Event {
@@ -118,7 +133,7 @@ impl crate::registrar::Registrar {
             refused,
             actor: None,
         };
-        for sink in &self.events {
+        for sink in self.events.iter().filter(|sink| sink.wants(operation)) {
             Guarded(sink.notify(&event)).await;
         }
     }
@@ -138,5 +153,104 @@ impl crate::registrar::Registrar {
         };
         self.emit(operation, subject, Some(error.code())).await;
         error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    /// The plain twin: the members whose JSON forms differ.
+    fn changed_as_json(before: Option<&ClientMetadata>, after: &ClientMetadata) -> Vec<String> {
+        let to_map = |m: &ClientMetadata| match serde_json::to_value(m) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let after = to_map(after);
+        let before = before.map(to_map).unwrap_or_default();
+        let mut names: Vec<String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn metadata() -> impl proptest::strategy::Strategy<Value = ClientMetadata> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0u32..3).prop_map(Value::from),
+            proptest::sample::select(vec!["a", "b", "https://a.example/cb", "web"])
+                .prop_map(Value::from),
+            proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "https://a.example/cb"]),
+                0..3
+            )
+            .prop_map(Value::from),
+        ];
+        proptest::collection::btree_map(
+            proptest::sample::select(vec![
+                "redirect_uris",
+                "grant_types",
+                "client_name",
+                "client_name#fr",
+                "scope",
+                "contacts",
+                "default_max_age",
+                "require_auth_time",
+                "application_type",
+                "jwks",
+                "x_other",
+                "software_id",
+            ]),
+            value,
+            0..6,
+        )
+        .prop_map(|members| {
+            // Members that do not deserialize are left out one by one.
+            let mut object = Map::new();
+            for (name, value) in members {
+                object.insert(name.to_owned(), value);
+                if serde_json::from_value::<ClientMetadata>(Value::Object(object.clone())).is_err()
+                {
+                    object.remove(name);
+                }
+            }
+            serde_json::from_value(Value::Object(object)).unwrap_or_default()
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn typed_changes_agree_with_the_json_forms(
+            before in metadata(),
+            after in metadata(),
+            registration in proptest::bool::ANY,
+        ) {
+            let before = (!registration).then_some(&before);
+            proptest::prop_assert_eq!(
+                changed_members(before, &after),
+                changed_as_json(before, &after)
+            );
+        }
+    }
+
+    #[test]
+    fn a_registration_changes_every_member_it_has() {
+        let after: ClientMetadata = serde_json::from_str(
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"A","client_name#fr":"B"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            changed_members(None, &after),
+            ["client_name", "client_name#fr", "redirect_uris"]
+        );
+        assert!(changed_members(Some(&after), &after).is_empty());
     }
 }

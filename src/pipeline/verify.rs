@@ -30,8 +30,9 @@ pub(crate) struct Verifiers<'a> {
 /// A request whose signed body and software statement verified.
 #[derive(Debug)]
 pub(crate) struct Verified {
-    /// The request, its metadata merged with the statement's.
-    pub(crate) request: RegistrationRequest,
+    /// The request, its metadata merged with the statement's (boxed: it is large, and lives
+    /// through every stage after this one).
+    pub(crate) request: Box<RegistrationRequest>,
     /// The statement that binds the client, if any.
     pub(crate) statement: Option<VerifiedStatement>,
 }
@@ -66,15 +67,16 @@ enum NamedKeys {
 /// `kept` is the statement of the client being changed (update, re-registration of an instance),
 /// if it has one: it binds the request as it bound the registration.
 pub(crate) async fn verify(
-    mut request: RegistrationRequest,
+    mut request: Box<RegistrationRequest>,
     kept: Option<&str>,
     with: &Verifiers<'_>,
 ) -> Result<Verified, RegistrationError> {
     let mut unspent = None;
     match std::mem::take(&mut request.body) {
         Body::Signed(raw) => {
-            let (members, claims, statement) = signed_body(&raw, kept, with).await?;
-            request = RegistrationRequest::from_members(members);
+            // Boxed: the signed path's state stays out of every plain request's future.
+            let (members, claims, statement) = Box::pin(signed_body(&raw, kept, with)).await?;
+            *request = RegistrationRequest::from_members(members);
             request.body = Body::Verified(claims);
             unspent = statement;
         }
@@ -286,20 +288,25 @@ async fn statement(
     let claims = match unspent {
         // Verified with the signed body it travels in: only its `jti` is left to spend.
         Some(unspent) if unspent.raw == raw => {
-            statements::spend(&unspent.claims, unspent.until, replay, with.now)
-                .await
-                .map_err(statement_error)?;
+            Box::pin(statements::spend(
+                &unspent.claims,
+                unspent.until,
+                replay,
+                with.now,
+            ))
+            .await
+            .map_err(statement_error)?;
             unspent.claims
         }
         _ => {
-            statements::verify_from_source(
+            Box::pin(statements::verify_from_source(
                 &raw,
                 &config.rules,
                 config.keys.as_ref(),
                 replay,
                 with.limits,
                 with.now,
-            )
+            ))
             .await
             .map_err(statement_error)?
             .claims
