@@ -128,6 +128,36 @@ fn media_type(headers: &HeaderMap) -> Option<&str> {
     Some(value.split(';').next().unwrap_or_default().trim())
 }
 
+/// The `client_id` of the client a request registered, read, updated or deleted, in the
+/// extensions of every successful response [`handle`] and [`handle_route`] give: what a host's
+/// access log needs to name the client without reading the body (a registration's path does not
+/// name it). Refusals carry none.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_dcr::http::{handle, ClientId};
+/// use oauth_dcr::{MemoryStore, Registrar, RequestContext, ServerPolicy};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let registrar = Registrar::new(ServerPolicy::new("https://as.example/register"), Arc::new(MemoryStore::new()));
+/// let request = http::Request::post("/register")
+///     .header("content-type", "application/json")
+///     .body(br#"{"redirect_uris":["https://app.example/cb"]}"#.to_vec())?;
+/// let response = handle(&registrar, request, &RequestContext::new()).await;
+/// let ClientId(client_id) = response.extensions().get::<ClientId>().unwrap();
+/// assert!(String::from_utf8_lossy(response.body()).contains(client_id.as_str()));
+/// # Ok::<(), http::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(pub String);
+
+/// `response`, with the `client_id` it concerns in its extensions.
+fn naming(mut response: Response<Vec<u8>>, client_id: String) -> Response<Vec<u8>> {
+    response.extensions_mut().insert(ClientId(client_id));
+    response
+}
+
 /// Which endpoint a request path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -330,27 +360,27 @@ async fn dispatch(
                 context = context.with_initial_access_token(token);
             }
             let request = request_from(headers, body, &registrar.policy().limits);
-            registrar
-                .register(request, &context)
-                .await
-                .map(|r| r.into_http(StatusCode::CREATED))
+            registrar.register(request, &context).await.map(|r| {
+                let client_id = r.client_id.clone();
+                naming(r.into_http(StatusCode::CREATED), client_id)
+            })
         }
         (Route::Client(id), &Method::GET) => registrar
             .read(id, token)
             .await
-            .map(|r| r.into_http(StatusCode::OK)),
+            .map(|r| naming(r.into_http(StatusCode::OK), id.to_owned())),
         (Route::Client(id), &Method::PUT) => {
             let request = request_from(headers, body, &registrar.policy().limits);
             registrar
                 .update(id, token, request, &context)
                 .await
-                .map(|r| r.into_http(StatusCode::OK))
+                .map(|r| naming(r.into_http(StatusCode::OK), id.to_owned()))
         }
         (Route::Client(id), &Method::DELETE) => registrar.delete(id, token).await.map(|()| {
             let mut response = Response::new(Vec::new());
             *response.status_mut() = StatusCode::NO_CONTENT;
             no_store(response.headers_mut());
-            response
+            naming(response, id.to_owned())
         }),
         (_, &Method::OPTIONS) => {
             let mut response = Response::new(Vec::new());
