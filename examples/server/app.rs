@@ -39,6 +39,7 @@ use oauth_dcr::{
     ClientStore, MemoryStore, Registrar, RegistrationError, RequestContext, ServerPolicy,
 };
 use serde_json::{json, Value};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 pub(crate) use flags::{AdminToken, Config, StoreChoice, USAGE};
 pub(crate) use serve::{serve, shutdown_signal};
@@ -47,9 +48,20 @@ pub(crate) use serve::{serve, shutdown_signal};
 /// slightly oversized body with its 413; anything longer is cut off here with the same error.
 const BODY_SLACK: usize = 1024;
 
-/// What every handler shares.
+/// What every handler shares: one reference count to touch per request.
 #[derive(Clone)]
-struct App {
+struct App(Arc<Shared>);
+
+impl std::ops::Deref for App {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`App`] holds.
+struct Shared {
     registrar: Arc<Registrar>,
     tokens: Option<Arc<token::TokenIssuer>>,
     /// `--admin-token`: the admin endpoints are served only with it.
@@ -155,12 +167,12 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
     }
     let discovery = discovery_document(config, &registrar);
     let has_token_endpoint = tokens.is_some();
-    let app = App {
+    let app = App(Arc::new(Shared {
         registrar: Arc::new(registrar),
         tokens,
         admin: config.admin_token.clone().map(Arc::new),
         discovery: Bytes::from(discovery.to_string()),
-    };
+    }));
     let mut router = Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -551,8 +563,40 @@ fn method_not_allowed(allow: &'static str) -> Response {
     response
 }
 
-/// Logs each request's method, path (never the query), status and latency. Headers and bodies,
-/// which carry secrets and tokens, are never logged.
+/// What is logged: one line per request at `INFO`, and the crate's own warnings and errors
+/// (token reuse, the cause of a 500); `WARN` and above only with `--quiet`; or what `RUST_LOG`
+/// says, in the `target=level,level` form of [`Targets`] (`RUST_LOG=info` adds the crate's spans
+/// and an event line per operation: two lines a request cost a quarter of the throughput, one
+/// costs a few per cent, benches/README.md).
+pub(crate) fn log_filter(quiet: bool) -> Targets {
+    let default = default_log_filter(quiet);
+    match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => match directives.parse::<Targets>() {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("RUST_LOG ignored ({e}): expected `target=level,level`");
+                default
+            }
+        },
+        _ => default,
+    }
+}
+
+/// What is logged without `RUST_LOG`.
+pub(crate) fn default_log_filter(quiet: bool) -> Targets {
+    let level = if quiet {
+        LevelFilter::WARN
+    } else {
+        LevelFilter::INFO
+    };
+    Targets::new()
+        .with_default(level)
+        .with_target("oauth_dcr", LevelFilter::WARN)
+}
+
+/// Logs each request's method, path (never the query), status, latency, client address and, for
+/// the registrar's successful operations, the `client_id` (a registration's path does not name
+/// it). Headers and bodies, which carry secrets and tokens, are never logged.
 async fn log(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -562,12 +606,17 @@ async fn log(request: Request, next: Next) -> Response {
         .map_or_else(|| "-".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
     let started = Instant::now();
     let response = next.run(request).await;
+    let client_id = response
+        .extensions()
+        .get::<oauth_dcr::http::ClientId>()
+        .map(|oauth_dcr::http::ClientId(id)| id.as_str());
     tracing::info!(
         %method,
         %path,
         status = response.status().as_u16(),
         latency = ?started.elapsed(),
         %peer,
+        client_id,
         "request"
     );
     response

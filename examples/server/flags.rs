@@ -84,8 +84,9 @@ usage: cargo run --example server -- [FLAGS]
   --quiet                        log only warnings and errors, not every request (for load tests)
 
 Logs go to stdout through a non-blocking writer (a line the output cannot take is dropped,
-never waited for). RUST_LOG, in the `target=level,level` form (`info,oauth_dcr::events=warn`),
-replaces the level; build with `--features tracing` for the crate's spans and events.
+never waited for): one line per request, and the crate's warnings and errors. RUST_LOG, in the
+`target=level,level` form, replaces that (`RUST_LOG=info`: also the crate's spans and an event
+line per operation, with `--features tracing`).
   -h, --help                     print this help
 ";
 

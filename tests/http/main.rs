@@ -15,6 +15,7 @@ mod discovery;
 mod errors;
 mod flags;
 mod limits;
+mod logging;
 mod openapi;
 mod openidconnect;
 #[cfg(feature = "postgres")]

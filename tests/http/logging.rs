@@ -1,0 +1,101 @@
+//! The example server's log, read back through a capturing subscriber with the server's own
+//! default filter: one line per request, naming the client the registrar's operation concerned,
+//! and never a secret, a token or a body.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::common::web_client;
+use crate::server::Server;
+
+/// Everything the subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn one_line_per_request_names_the_client_and_nothing_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(move || writer.clone()),
+        )
+        .with(crate::app::default_log_filter(false));
+    // The server runs on this thread (a current-thread runtime), so it logs to this subscriber.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (client_id, secrets) = runtime.block_on(async {
+        let server = Server::start(&[]).await;
+        let registered = server.register(&web_client().to_string(), None).await;
+        assert_eq!(registered.status, StatusCode::CREATED);
+        let client_id = registered.str("client_id").to_owned();
+        let token = registered.str("registration_access_token").to_owned();
+        let read = server
+            .send(
+                "get /register/{client_id}",
+                server
+                    .http
+                    .get(server.url(&format!("/register/{client_id}")))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK);
+        let refused = server
+            .send(
+                "get /register/{client_id}",
+                server
+                    .http
+                    .get(server.url(&format!("/register/{client_id}")))
+                    .bearer_auth("not-the-token"),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        let secrets = [
+            token,
+            registered.str("client_secret").to_owned(),
+            read.str("registration_access_token").to_owned(),
+        ];
+        (client_id, secrets)
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per request:\n{text}");
+    let registered = lines[0];
+    for part in [
+        "method=POST",
+        "path=/register",
+        "status=201",
+        &format!("client_id=\"{client_id}\""),
+    ] {
+        assert!(registered.contains(part), "{part} in {registered}");
+    }
+    assert!(lines[1].contains("status=200") && lines[1].contains("client_id="));
+    // A refusal names no client beyond its path.
+    assert!(lines[2].contains("status=401") && !lines[2].contains("client_id="));
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a credential was logged");
+    }
+    assert!(
+        !text.contains(crate::common::REDIRECT),
+        "the body was logged"
+    );
+}
