@@ -10,6 +10,8 @@ mod admin;
 mod flags;
 #[path = "limits.rs"]
 mod limits;
+#[path = "logs.rs"]
+pub(crate) mod logs;
 #[path = "outage.rs"]
 mod outage;
 #[path = "serve.rs"]
@@ -42,6 +44,7 @@ use serde_json::{json, Value};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 
 pub(crate) use flags::{AdminToken, Config, StoreChoice, USAGE};
+pub(crate) use logs::log_writer;
 pub(crate) use serve::{serve, shutdown_signal};
 
 /// How many bytes beyond the policy's body limit are read, so that the crate itself answers a
@@ -603,7 +606,7 @@ async fn log(request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "-".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
+        .map(|ConnectInfo(addr)| addr.ip());
     let started = Instant::now();
     let response = next.run(request).await;
     let client_id = response
@@ -614,8 +617,8 @@ async fn log(request: Request, next: Next) -> Response {
         %method,
         %path,
         status = response.status().as_u16(),
-        latency = ?started.elapsed(),
-        %peer,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        peer = peer.map(tracing::field::display),
         client_id,
         "request"
     );

@@ -22,9 +22,10 @@
 //! It logs through `tracing` to stdout: one line per request (method, path, status, latency,
 //! client address, and the `client_id` a registration or management call concerned; never a
 //! header, a query or a body), and, built with `--features tracing`, the crate's warnings and
-//! errors (`RUST_LOG=info` adds its spans and an event line per operation). The lines are written by a thread of their own
-//! (`tracing-appender`), so a request never waits for the terminal or the pipe; when the output
-//! cannot keep up, lines are dropped, counted, and the count is reported at exit.
+//! errors (`RUST_LOG=info` adds its spans and an event line per operation). The lines are
+//! gathered in one buffer and written in batches by a thread of their own (`logs.rs`), so a
+//! request never waits for the terminal or the pipe; when the output cannot keep up, lines are
+//! dropped, counted, and the count is reported at exit.
 
 mod app;
 
@@ -55,12 +56,15 @@ async fn main() -> ExitCode {
         }
     };
     let filter = app::log_filter(config.quiet);
-    // Lines are formatted on the request's thread and written by the appender's: batched into
-    // one write per burst (the buffer is flushed whenever the queue runs empty).
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking(
-        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-    );
-    let dropped = writer.error_counter();
+    // Lines are formatted on the request's thread and written in batches by the log writer's.
+    let (writer, flush_at_exit) = match app::log_writer(std::io::stdout()) {
+        Ok(writer) => writer,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let dropped = writer.clone();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -103,6 +107,7 @@ async fn main() -> ExitCode {
     let router = app::router(&config, store);
     app::serve(listener, router, config.header_timeout, shutdown).await;
     tracing::info!("stopped");
+    drop(flush_at_exit);
     let dropped = dropped.dropped_lines();
     if dropped > 0 {
         eprintln!("{dropped} log lines were dropped: the log output could not keep up");

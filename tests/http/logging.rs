@@ -99,3 +99,74 @@ fn one_line_per_request_names_the_client_and_nothing_secret() {
         "the body was logged"
     );
 }
+
+/// An output that keeps what it is given, and can be held shut.
+#[derive(Clone, Default)]
+struct Output {
+    written: Arc<Mutex<Vec<u8>>>,
+    gate: Arc<Mutex<()>>,
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let _open = self.gate.lock().unwrap();
+        self.written.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_log_writer_keeps_every_line_in_order_and_drops_only_past_its_limit() {
+    use crate::app::logs::{log_writer, MAX_PENDING};
+
+    let output = Output::default();
+    let (writer, flusher) = log_writer(output.clone()).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    (&writer)
+                        .write_all(format!("{t} {i}\n").as_bytes())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    drop(flusher);
+    let text = String::from_utf8(output.written.lock().unwrap().clone()).unwrap();
+    // Every line, each thread's in the order it wrote them, written by the time the flusher
+    // is dropped.
+    for t in 0..4 {
+        let mine: Vec<usize> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{t} ")))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(mine, (0..1000).collect::<Vec<_>>());
+    }
+    assert_eq!(writer.dropped_lines(), 0);
+
+    // An output that does not take anything: lines wait up to the limit, then are dropped and
+    // counted, and the writer never blocks.
+    let stuck = Output::default();
+    let shut = stuck.gate.lock().unwrap();
+    let (writer, flusher) = log_writer(stuck.clone()).unwrap();
+    (&writer).write_all(b"first\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let line = vec![b'x'; 1024];
+    for _ in 0..(MAX_PENDING / 1024 + 10) {
+        (&writer).write_all(&line).unwrap();
+    }
+    assert!(writer.dropped_lines() >= 10, "{}", writer.dropped_lines());
+    drop(shut);
+    drop(flusher);
+    assert!(stuck.written.lock().unwrap().starts_with(b"first\n"));
+}
