@@ -609,18 +609,51 @@ async fn log(request: Request, next: Next) -> Response {
         .map(|ConnectInfo(addr)| addr.ip());
     let started = Instant::now();
     let response = next.run(request).await;
-    let client_id = response
-        .extensions()
-        .get::<oauth_dcr::http::ClientId>()
-        .map(|oauth_dcr::http::ClientId(id)| id.as_str());
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        peer = peer.map(tracing::field::display),
-        client_id,
-        "request"
-    );
+    let line = AccessLine {
+        method: &method,
+        path: &path,
+        status: response.status().as_u16(),
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        peer,
+        client_id: response
+            .extensions()
+            .get::<oauth_dcr::http::ClientId>()
+            .map(|oauth_dcr::http::ClientId(id)| id.as_str()),
+    };
+    tracing::info!(access = %line);
     response
+}
+
+/// A request's log line, `key=value` pairs in one field (`access`, which
+/// [`logs::line_fields`] writes as it is): one formatting pass, where a field each cost twice
+/// as much.
+struct AccessLine<'a> {
+    method: &'a axum::http::Method,
+    path: &'a str,
+    status: u16,
+    latency_us: u64,
+    peer: Option<std::net::IpAddr>,
+    client_id: Option<&'a str>,
+}
+
+impl std::fmt::Display for AccessLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A parsed URI's path has no ASCII control character or space, but may hold UTF-8
+        // (C1 controls included): anything beyond ASCII is escaped, as every other field is.
+        write!(
+            f,
+            "request method={} path={} status={} latency_us={}",
+            self.method,
+            logs::escaped(self.path),
+            self.status,
+            self.latency_us
+        )?;
+        if let Some(peer) = self.peer {
+            write!(f, " peer={peer}")?;
+        }
+        if let Some(client_id) = self.client_id {
+            write!(f, " client_id={}", logs::escaped(client_id))?;
+        }
+        Ok(())
+    }
 }

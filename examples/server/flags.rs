@@ -83,8 +83,8 @@ usage: cargo run --example server -- [FLAGS]
   --no-rate-limits               no rate limits (for load tests; announced on stderr)
   --quiet                        log only warnings and errors, not every request (for load tests)
 
-Logs go to stdout through a non-blocking writer (a line the output cannot take is dropped,
-never waited for): one line per request, and the crate's warnings and errors. RUST_LOG, in the
+Logs go to stdout in batches written by a thread of their own (a line the output cannot take
+is dropped, never waited for): one line per request, and the crate's warnings and errors. RUST_LOG, in the
 `target=level,level` form, replaces that (`RUST_LOG=info`: also the crate's spans and an event
 line per operation, with `--features tracing`).
   -h, --help                     print this help

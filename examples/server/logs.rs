@@ -132,3 +132,87 @@ impl Drop for LogFlusher {
         }
     }
 }
+
+/// The time of a log line, RFC 3339 in UTC with microseconds (`2026-12-06T08:35:01.123456Z`):
+/// the date and time of day formatted once a second per thread, the microseconds per line.
+pub(crate) struct LineTime;
+
+thread_local! {
+    /// The second last formatted on this thread, and its text.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for LineTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs();
+        SECOND.with(|second| {
+            let mut second = second.borrow_mut();
+            if second.0 != secs {
+                let at = i64::try_from(secs)
+                    .ok()
+                    .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                second.1 = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    at.year(),
+                    u8::from(at.month()),
+                    at.day(),
+                    at.hour(),
+                    at.minute(),
+                    at.second()
+                );
+                second.0 = secs;
+            }
+            write!(w, "{}.{:06}Z", second.1, now.subsec_micros())
+        })
+    }
+}
+
+/// How a log line's fields are written: `name=value` separated by spaces, the message bare, and
+/// every control character of a value escaped (`\u{1b}`, `\n`), so that nothing a client sent
+/// can forge a line or drive a terminal. The one exception is the `access` field of a request's
+/// line ([`super::AccessLine`]), written as it is: it holds only a method, a parsed path, numbers,
+/// an address and a stored client id, and escaping it character by character was the largest
+/// part of its cost.
+pub(crate) fn line_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(
+        |w: &mut tracing_subscriber::fmt::format::Writer<'_>,
+         field: &tracing::field::Field,
+         value: &dyn std::fmt::Debug| {
+            match field.name() {
+                "access" => write!(w, "{value:?}"),
+                "message" => w.write_str(&escaped(&format!("{value:?}"))),
+                name => write!(w, "{name}={}", escaped(&format!("{value:?}"))),
+            }
+        },
+    )
+    .delimited(" ")
+}
+
+/// `text` with its control characters escaped (ASCII text without one, the usual case, is
+/// checked byte by byte and borrowed).
+pub(crate) fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = if text.is_ascii() {
+        !text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        !text.chars().any(char::is_control)
+    };
+    if plain {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}

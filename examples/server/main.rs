@@ -68,6 +68,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_timer(app::logs::LineTime)
+                .fmt_fields(app::logs::line_fields())
                 .with_target(false)
                 .with_ansi(std::io::stdout().is_terminal())
                 .with_writer(writer),

@@ -32,7 +32,11 @@ fn one_line_per_request_names_the_client_and_nothing_secret() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::registry()
         .with(
+            // As examples/server/main.rs builds it.
             tracing_subscriber::fmt::layer()
+                .with_timer(crate::app::logs::LineTime)
+                .fmt_fields(crate::app::logs::line_fields())
+                .with_target(false)
                 .with_ansi(false)
                 .with_writer(move || writer.clone()),
         )
@@ -84,7 +88,7 @@ fn one_line_per_request_names_the_client_and_nothing_secret() {
         "method=POST",
         "path=/register",
         "status=201",
-        &format!("client_id=\"{client_id}\""),
+        &format!("client_id={client_id}"),
     ] {
         assert!(registered.contains(part), "{part} in {registered}");
     }
@@ -98,6 +102,16 @@ fn one_line_per_request_names_the_client_and_nothing_secret() {
         !text.contains(crate::common::REDIRECT),
         "the body was logged"
     );
+    // `2026-12-06T08:28:06.530936Z  INFO request method=…`
+    for line in &lines {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert_eq!(time.len(), "2026-12-06T08:28:06.530936Z".len(), "{line}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{line}");
+        assert!(
+            rest.trim_start().starts_with("INFO request method="),
+            "{line}"
+        );
+    }
 }
 
 /// An output that keeps what it is given, and can be held shut.
@@ -169,4 +183,15 @@ fn the_log_writer_keeps_every_line_in_order_and_drops_only_past_its_limit() {
     drop(shut);
     drop(flusher);
     assert!(stuck.written.lock().unwrap().starts_with(b"first\n"));
+}
+
+#[test]
+fn log_values_have_their_control_characters_escaped() {
+    use crate::app::logs::escaped;
+    assert_eq!(escaped("/register/abc"), "/register/abc");
+    assert!(matches!(escaped("plain"), std::borrow::Cow::Borrowed(_)));
+    assert_eq!(escaped("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+    // A C1 control (CSI) a UTF-8 path may carry, and one a terminal would act on.
+    assert_eq!(escaped("/register/\u{9b}2J"), "/register/\\u{9b}2J");
+    assert_eq!(escaped("/register/é"), "/register/é");
 }
