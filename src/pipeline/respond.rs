@@ -147,11 +147,13 @@ impl crate::registrar::Registrar {
         error: RegistrationError,
     ) -> RegistrationError {
         crate::trace::refused(operation, &error);
-        let subject = Subject {
-            client_id: client_id.map(str::to_owned),
-            ..Subject::default()
-        };
-        self.emit(operation, subject, Some(error.code())).await;
+        if self.listening(operation) {
+            let subject = Subject {
+                client_id: client_id.map(str::to_owned),
+                ..Subject::default()
+            };
+            self.emit(operation, subject, Some(error.code())).await;
+        }
         error
     }
 }
