@@ -29,17 +29,17 @@
 
 mod app;
 
-/// mimalloc: glibc's allocator cost the server a fifth of its time under load (large blocks past
-/// its per-thread cache, and lines freed by the log writer's thread).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// mimalloc: under load glibc's allocator took 15–20 % of the server's time (blocks past its
+/// per-thread cache, allocated and freed on every request).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
