@@ -53,25 +53,10 @@ fn one_line_per_request_names_the_client_and_nothing_secret() {
         assert_eq!(registered.status, StatusCode::CREATED);
         let client_id = registered.str("client_id").to_owned();
         let token = registered.str("registration_access_token").to_owned();
-        let read = server
-            .send(
-                "get /register/{client_id}",
-                server
-                    .http
-                    .get(server.url(&format!("/register/{client_id}")))
-                    .bearer_auth(&token),
-            )
-            .await;
+        let uri = registered.str("registration_client_uri");
+        let read = server.read(uri, &token).await;
         assert_eq!(read.status, StatusCode::OK);
-        let refused = server
-            .send(
-                "get /register/{client_id}",
-                server
-                    .http
-                    .get(server.url(&format!("/register/{client_id}")))
-                    .bearer_auth("not-the-token"),
-            )
-            .await;
+        let refused = server.read(uri, "not-the-token").await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
         let secrets = [
             token,

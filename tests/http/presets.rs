@@ -74,13 +74,7 @@ async fn a_fapi2_native_app_registers_over_http_with_profile_fapi2() {
 
     // The registration reads back as registered.
     let read = server
-        .send(
-            "get /register/{client_id}",
-            server
-                .http
-                .get(server.url(&format!("/register/{client_id}")))
-                .bearer_auth(&token),
-        )
+        .read(&server.url(&format!("/register/{client_id}")), &token)
         .await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.json["dpop_bound_access_tokens"], true);

@@ -184,6 +184,13 @@ impl Server {
         self.send("post /register", request).await
     }
 
+    /// `GET` of a client configuration endpoint (`uri`, as a registration returned it) with a
+    /// registration access token.
+    pub(crate) async fn read(&self, uri: &str, token: &str) -> Reply {
+        let request = self.http.get(uri).bearer_auth(token);
+        self.send("get /register/{client_id}", request).await
+    }
+
     /// `POST /token` with a form `body` and optional HTTP Basic credentials.
     pub(crate) async fn token(&self, body: &str, basic: Option<(&str, &str)>) -> Reply {
         let mut request = self
