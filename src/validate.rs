@@ -340,13 +340,7 @@ impl Check<'_> {
     fn canonical_responses(&mut self, sent: &[ResponseType]) -> Vec<ResponseType> {
         let mut out = Vec::with_capacity(sent.len());
         for r in sent {
-            let mut names = BTreeSet::new();
-            // Distinct names: a set keeps a long value linear-logarithmic, not quadratic.
-            let well_formed = r.as_str().split(' ').all(|name| {
-                !name.is_empty()
-                    && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
-                    && names.insert(name)
-            });
+            let well_formed = distinct_response_names(r.as_str());
             if !well_formed {
                 self.metadata(
                     "response_types",
@@ -599,23 +593,34 @@ impl Check<'_> {
         (!ordered.is_empty()).then(|| Scope::from_tokens(ordered))
     }
 
-    /// Whether `scope` is kept exactly as sent, decided without sets or joins: the policy takes
-    /// any scope, and the value is at most 16 valid, distinct tokens separated by single spaces
-    /// (what the general rules would rebuild unchanged).
+    /// Whether `scope` is kept exactly as sent, decided without building sets or joins: the value
+    /// is at most 16 valid, distinct tokens separated by single spaces, each one the policy
+    /// allows (what the general rules would rebuild unchanged, and refuse or narrow nothing of).
     fn scope_as_sent(&self, scope: &Scope) -> bool {
         let value = scope.as_str();
+        let allowed = match &self.policy.scope {
+            ScopePolicy::Any => None,
+            ScopePolicy::Narrow(allowed) | ScopePolicy::Reject(allowed) => Some(allowed),
+        };
         let spaced = !value.is_empty()
             && !value.starts_with(' ')
             && !value.ends_with(' ')
             && !value.contains("  ");
-        if !matches!(self.policy.scope, ScopePolicy::Any) || !spaced {
+        if !spaced {
             return false;
         }
-        let tokens = || value.as_bytes().split(|&b| b == b' ');
-        tokens().count() <= 16
-            && tokens().enumerate().all(|(i, token)| {
-                scope_token_bytes(token) && !tokens().take(i).any(|earlier| earlier == token)
-            })
+        let mut seen = [""; 16];
+        for (i, token) in spaced_words(value).enumerate() {
+            if i == seen.len()
+                || seen[..i].contains(&token)
+                || !scope_token(token)
+                || !allowed.is_none_or(|allowed| allows(allowed, token))
+            {
+                return false;
+            }
+            seen[i] = token;
+        }
+        true
     }
 
     fn algorithms(&mut self, m: &ClientMetadata, responses: &[ResponseType], method: &AuthMethod) {
@@ -878,15 +883,60 @@ const SERVER_CALLED: [&str; 4] = [
 /// Extension members the server calls when a policy accepts them (OpenID CIBA §4).
 const SERVER_CALLED_EXTENSIONS: [&str; 1] = ["backchannel_client_notification_endpoint"];
 
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn scope_token(token: &str) -> bool {
-    scope_token_bytes(token.as_bytes())
+/// `value` split at every space, as `str::split(' ')` splits it (empty words included), by a
+/// byte search: a space is one byte, and the words of a short value are found without the
+/// general pattern machinery.
+fn spaced_words(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.bytes().position(|b| b == b' ') {
+            Some(space) => {
+                rest = Some(&current[space + 1..]);
+                Some(&current[..space])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
-fn scope_token_bytes(token: &[u8]) -> bool {
-    token
+/// Whether `allowed` holds `token`: a policy's handful of scopes is scanned comparing lengths
+/// first, which is cheaper than the set's ordered search; a long list is searched.
+fn allows(allowed: &BTreeSet<String>, token: &str) -> bool {
+    if allowed.len() > 16 {
+        return allowed.contains(token);
+    }
+    allowed
         .iter()
-        .all(|&b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        .any(|scope| scope.len() == token.len() && scope == token)
+}
+
+/// Whether `value` is distinct response names (`[A-Za-z0-9_]+`) separated by single spaces
+/// (RFC 6749 §3.1.1).
+fn distinct_response_names(value: &str) -> bool {
+    let names = || spaced_words(value);
+    let valid = |name: &str| {
+        !name.is_empty() && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+    };
+    if names().nth(8).is_none() {
+        // A real response type has one to three names: compared pairwise, without a set.
+        return names()
+            .enumerate()
+            .all(|(i, name)| valid(name) && !names().take(i).any(|earlier| earlier == name));
+    }
+    // A set keeps a long value linear-logarithmic, not quadratic.
+    let mut seen = BTreeSet::new();
+    names().all(|name| valid(name) && seen.insert(name))
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn scope_token(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Whether `host` is in `allowed`, where an entry `.example.com` also admits its subdomains.
@@ -1020,17 +1070,64 @@ mod tests {
         ] {
             assert!(!shortcut_agrees(&any, rebuilt), "{rebuilt:?}");
         }
-        let mut narrow = any;
-        narrow.scope = ScopePolicy::Narrow(["openid".to_owned()].into());
-        assert!(!shortcut_agrees(&narrow, "openid"));
+        let allowed: BTreeSet<String> = ["openid".to_owned(), "email".to_owned()].into();
+        for limited in [
+            ScopePolicy::Narrow(allowed.clone()),
+            ScopePolicy::Reject(allowed),
+        ] {
+            let mut policy = ServerPolicy::new("https://as.example/register");
+            policy.scope = limited;
+            for kept in ["openid", "email openid"] {
+                assert!(shortcut_agrees(&policy, kept), "{kept:?}");
+            }
+            for rebuilt in ["openid profile", "profile", "openid openid", "admin"] {
+                assert!(!shortcut_agrees(&policy, rebuilt), "{rebuilt:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn response_names_are_distinct_and_singly_spaced() {
+        let long: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+        let long = long.join(" ");
+        for ok in ["code", "code id_token", "id_token token code", long.as_str()] {
+            assert!(distinct_response_names(ok), "{ok:?}");
+        }
+        let repeated = format!("{long} n3");
+        for bad in [
+            "",
+            " code",
+            "code ",
+            "code  token",
+            "code code",
+            "code-x",
+            "token code token",
+            repeated.as_str(),
+        ] {
+            assert!(!distinct_response_names(bad), "{bad:?}");
+        }
     }
 
     proptest::proptest! {
         #[test]
+        fn spaced_words_split_as_str_split_does(value in "[ab ]{0,10}") {
+            let fast: Vec<&str> = spaced_words(&value).collect();
+            let plain: Vec<&str> = value.split(' ').collect();
+            proptest::prop_assert_eq!(fast, plain);
+        }
+
+        #[test]
         fn the_scope_shortcut_agrees_with_the_rules(value in "[a-c \"\\\\]{0,12}") {
-            let mut any = ServerPolicy::new("https://as.example/register");
-            any.scope = ScopePolicy::Any;
-            shortcut_agrees(&any, &value);
+            let allowed: BTreeSet<String> = ["a", "b", "ab", "ca"].map(String::from).into();
+            for scope in [
+                ScopePolicy::Any,
+                ScopePolicy::Narrow(allowed.clone()),
+                ScopePolicy::Reject(allowed),
+            ] {
+                let mut policy = ServerPolicy::new("https://as.example/register");
+                policy.scope = scope;
+                shortcut_agrees(&policy, &value);
+            }
         }
     }
 }
