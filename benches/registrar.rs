@@ -141,19 +141,28 @@ fn operations(c: &mut Criterion) {
             floor_read(&floor_map, id, token)
         })
     });
-    let tokens = std::cell::RefCell::new(clients.clone());
+    // The harness copies nothing per call: each client's id is borrowed and its token moved out
+    // (the floors borrow both), and only the new token a response carries is kept.
+    let ids: Vec<String> = clients.iter().map(|(id, _)| id.clone()).collect();
+    let tokens = std::cell::RefCell::new(
+        clients
+            .iter()
+            .map(|(_, token)| token.clone())
+            .collect::<Vec<String>>(),
+    );
     group.bench_function("read", |b| {
         let mut i = 0;
         b.to_async(&rt).iter(|| {
             i += 1;
             let n = i % 1000;
-            let (id, token) = tokens.borrow()[n].clone();
+            let id = ids[n].as_str();
+            let token = std::mem::take(&mut tokens.borrow_mut()[n]);
             let reg = &reg;
             let tokens = &tokens;
             async move {
-                let read = reg.read(&id, Some(&token)).await.expect("read");
+                let read = reg.read(id, Some(&token)).await.expect("read");
                 let json = read.to_json();
-                tokens.borrow_mut()[n].1 = read
+                tokens.borrow_mut()[n] = read
                     .registration_access_token
                     .as_ref()
                     .expect("token")
@@ -188,18 +197,19 @@ fn operations(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             i += 1;
             let n = i % 1000;
-            let (id, token) = tokens.borrow()[n].clone();
+            let id = ids[n].as_str();
+            let token = std::mem::take(&mut tokens.borrow_mut()[n]);
             let body = &updates[n];
             let reg = &reg;
             let tokens = &tokens;
             async move {
                 let ctx = RequestContext::new();
                 let updated = reg
-                    .update(&id, Some(&token), req(body), &ctx)
+                    .update(id, Some(&token), req(body), &ctx)
                     .await
                     .expect("update");
                 let json = updated.to_json();
-                tokens.borrow_mut()[n].1 = updated
+                tokens.borrow_mut()[n] = updated
                     .registration_access_token
                     .as_ref()
                     .expect("token")

@@ -69,24 +69,41 @@ pub(crate) fn draw_each(
     })
 }
 
-/// What `needed` asks for, from the operating system's random source in one call: the
-/// identifier's 122 random bits and both 256-bit credentials (each `getrandom` call costs about
-/// as much as the rest of the credential work together). Its plain twin is [`draw_each`] over
+/// What `needed` asks for, from the operating system's random source in one call for just the
+/// bytes needed: the identifier's 122 random bits and each 256-bit credential asked for (each
+/// `getrandom` call costs about as much as the rest of the credential work together, and the
+/// kernel's cost grows with the bytes drawn). Its plain twin is [`draw_each`] over
 /// [`RandomGenerator`]; a test checks they make values of the same form.
 pub(crate) fn draw(needed: Needed) -> Result<Drawn, RandomError> {
     let mut bytes = [0u8; 16 + 2 * SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(|_| RandomError(()))?;
-    let (id, rest) = bytes.split_at(16);
-    let (secret, token) = rest.split_at(SECRET_BYTES);
-    let id = uuid::Builder::from_random_bytes(id.try_into().map_err(|_| RandomError(()))?);
+    let len = usize::from(needed.client_id) * 16
+        + usize::from(needed.client_secret) * SECRET_BYTES
+        + usize::from(needed.registration_token) * SECRET_BYTES;
+    let (drawn, _) = bytes.split_at_mut(len);
+    getrandom::fill(drawn).map_err(|_| RandomError(()))?;
+    let mut rest: &[u8] = drawn;
+    let mut take = |wanted: bool, n: usize| -> Option<&[u8]> {
+        if !wanted {
+            return None;
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    };
+    let id = take(needed.client_id, 16);
+    let secret = take(needed.client_secret, SECRET_BYTES);
+    let token = take(needed.registration_token, SECRET_BYTES);
+    let client_id = match id {
+        Some(id) => {
+            let id: [u8; 16] = id.try_into().map_err(|_| RandomError(()))?;
+            Some(uuid::Builder::from_random_bytes(id).into_uuid().to_string())
+        }
+        None => None,
+    };
     Ok(Drawn {
-        client_id: needed.client_id.then(|| id.into_uuid().to_string()),
-        client_secret: needed
-            .client_secret
-            .then(|| ClientSecret::new(URL_SAFE_NO_PAD.encode(secret))),
-        registration_token: needed
-            .registration_token
-            .then(|| RegistrationAccessToken::new(URL_SAFE_NO_PAD.encode(token))),
+        client_id,
+        client_secret: secret.map(|s| ClientSecret::new(URL_SAFE_NO_PAD.encode(s))),
+        registration_token: token.map(|t| RegistrationAccessToken::new(URL_SAFE_NO_PAD.encode(t))),
     })
 }
 
@@ -195,6 +212,20 @@ mod tests {
         .unwrap();
         assert!(only_token.client_id.is_none() && only_token.client_secret.is_none());
         assert!(only_token.registration_token.is_some());
+        // Every combination draws exactly what it asks for, in the plain path's form.
+        for bits in 0..8u8 {
+            let needed = Needed {
+                client_id: bits & 1 != 0,
+                client_secret: bits & 2 != 0,
+                registration_token: bits & 4 != 0,
+            };
+            let drawn = draw(needed).unwrap();
+            let plain = draw_each(&RandomGenerator, needed).unwrap();
+            assert_eq!(form(&drawn), form(&plain), "{bits:03b}");
+            if let (Some(secret), Some(token)) = (&drawn.client_secret, &drawn.registration_token) {
+                assert_ne!(secret.secret(), token.secret(), "{bits:03b}");
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::error::RegistrationError;
 use crate::events::Operation;
+use crate::pipeline::respond::respond;
 use crate::pipeline::Stored;
 use crate::registrar::Registrar;
 use crate::response::RegistrationResponse;
@@ -26,11 +27,12 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<RegistrationResponse, RegistrationError> {
-        traced(Operation::Read, Some(client_id), async {
+        let stored = traced(Operation::Read, Some(client_id), async {
             let stored = self.read_client(client_id, token).await;
-            self.respond(Operation::Read, Some(client_id), stored).await
+            self.settle(Operation::Read, Some(client_id), stored).await
         })
-        .await
+        .await?;
+        Ok(respond(&self.policy, stored))
     }
 
     async fn read_client(

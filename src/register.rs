@@ -4,6 +4,7 @@ use crate::error::RegistrationError;
 use crate::events::Operation;
 use crate::pipeline::bind::{bind, Admitted, Target};
 use crate::pipeline::issue::NewCredentials;
+use crate::pipeline::respond::respond;
 use crate::pipeline::verify::verify;
 use crate::pipeline::{record_statement, validated, Stored};
 use crate::registrar::Registrar;
@@ -57,11 +58,12 @@ impl Registrar {
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
         let request = Box::new(request);
-        traced(Operation::Register, None, async {
+        let stored = traced(Operation::Register, None, async {
             let stored = self.register_client(request, context).await;
-            self.respond(Operation::Register, None, stored).await
+            self.settle(Operation::Register, None, stored).await
         })
-        .await
+        .await?;
+        Ok(respond(&self.policy, stored))
     }
 
     async fn register_client(

@@ -15,12 +15,10 @@ use crate::initial_tokens::InitialTokenVerifier;
 use crate::pipeline::admit::InitialTokenRequirement;
 use crate::pipeline::bind::Binders;
 use crate::pipeline::issue::Issuer;
-use crate::pipeline::respond::respond;
 use crate::pipeline::verify::Verifiers;
 use crate::pipeline::Stored;
 use crate::policy::ServerPolicy;
 
-use crate::response::RegistrationResponse;
 use crate::statements::{SignedRequests, SoftwareStatements};
 use crate::store::{check_capabilities, ClientStore, MissingCapability};
 
@@ -235,16 +233,17 @@ impl Registrar {
         }
     }
 
-    /// The last stage of a registration, read or update: the event sinks hear of the outcome,
-    /// and what was stored becomes the response. (The response is built here, after the only
-    /// await, so that it is not carried through one more future.)
-    pub(crate) async fn respond(
+    /// The last await of a registration, read or update: the event sinks hear of the outcome.
+    /// What was stored becomes the response afterwards, in the operation's own function, so that
+    /// the response (over a kilobyte) is built once where it is returned and is not carried out
+    /// through the futures in between.
+    pub(crate) async fn settle(
         &self,
         operation: Operation,
         client_id: Option<&str>,
         stored: Result<Stored, RegistrationError>,
-    ) -> Result<RegistrationResponse, RegistrationError> {
-        let stored = match stored {
+    ) -> Result<Stored, RegistrationError> {
+        match stored {
             Ok(stored) => {
                 let registered = client_id
                     .is_none()
@@ -255,10 +254,9 @@ impl Registrar {
                     let subject = self.subject(operation, &stored.record, before);
                     self.emit(operation, subject, None).await;
                 }
-                stored
+                Ok(stored)
             }
-            Err(e) => return Err(self.refused(operation, client_id, e).await),
-        };
-        Ok(respond(&self.policy, stored))
+            Err(e) => Err(self.refused(operation, client_id, e).await),
+        }
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::RegistrationError;
 use crate::events::Operation;
 use crate::pipeline::bind::{bind, Target};
+use crate::pipeline::respond::respond;
 use crate::pipeline::verify::verify;
 use crate::pipeline::{record_statement, validated, Stored};
 use crate::registrar::Registrar;
@@ -49,12 +50,13 @@ impl Registrar {
         context: &RequestContext,
     ) -> Result<RegistrationResponse, RegistrationError> {
         let request = Box::new(request);
-        traced(Operation::Update, Some(client_id), async {
+        let stored = traced(Operation::Update, Some(client_id), async {
             let stored = self.update_client(client_id, token, request, context).await;
-            self.respond(Operation::Update, Some(client_id), stored)
+            self.settle(Operation::Update, Some(client_id), stored)
                 .await
         })
-        .await
+        .await?;
+        Ok(respond(&self.policy, stored))
     }
 
     async fn update_client(

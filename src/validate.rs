@@ -1090,7 +1090,12 @@ mod tests {
     fn response_names_are_distinct_and_singly_spaced() {
         let long: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
         let long = long.join(" ");
-        for ok in ["code", "code id_token", "id_token token code", long.as_str()] {
+        for ok in [
+            "code",
+            "code id_token",
+            "id_token token code",
+            long.as_str(),
+        ] {
             assert!(distinct_response_names(ok), "{ok:?}");
         }
         let repeated = format!("{long} n3");

@@ -123,15 +123,16 @@ impl Packed {
     }
 
     /// The record with only what [`ClientRecord::is_reapable`] reads filled in.
-    pub(super) fn lifecycle(&self) -> Option<ClientRecord> {
+    pub(super) fn lifecycle(&self) -> Option<Box<ClientRecord>> {
         let header = self.header()?;
         let mut r = header.rest;
         take_lifecycle(&header, &mut r)
     }
 
-    /// The whole record. `None` only if the bytes are not a packed record, which a store that
-    /// packs them itself never sees.
-    pub(super) fn unpack(&self) -> Option<ClientRecord> {
+    /// The whole record, boxed: it is filled in place and then moves as a pointer (a record is
+    /// nearly two kilobytes). `None` only if the bytes are not a packed record, which a store
+    /// that packs them itself never sees.
+    pub(super) fn unpack(&self) -> Option<Box<ClientRecord>> {
         let header = self.header()?;
         let mut r = header.rest;
         let mut record = take_lifecycle(&header, &mut r)?;
@@ -210,19 +211,19 @@ fn put_lifecycle(record: &ClientRecord, w: &mut Vec<u8>) {
     }
 }
 
-fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<ClientRecord> {
+fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<Box<ClientRecord>> {
     let origin = match r.byte()? {
         0 => Origin::Dynamic,
         1 => Origin::Administrator,
         _ => return None,
     };
     let created_at = OffsetDateTime::take(r)?;
-    let mut record = ClientRecord::new(
+    let mut record = Box::new(ClientRecord::new(
         std::str::from_utf8(header.client_id).ok()?,
         ClientMetadata::default(),
         origin,
         created_at,
-    );
+    ));
     record.version = header.version;
     record.instance = header.instance.map(SecretHash::from_bytes);
     record.updated_at = Field::take(r)?;
@@ -709,7 +710,7 @@ mod tests {
         let record = full_record();
         let packed = Packed::new(&record, 7);
         let back = packed.unpack().unwrap();
-        assert_eq!(back, record);
+        assert_eq!(*back, record);
         let by_id: &[u8] = packed.borrow();
         assert_eq!(by_id, b"client-1");
         assert_eq!(back.created_at.offset(), record.created_at.offset());
@@ -734,7 +735,7 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH,
         );
         let packed = Packed::new(&record, 0);
-        assert_eq!(packed.unpack().unwrap(), record);
+        assert_eq!(*packed.unpack().unwrap(), record);
         assert_eq!(packed.token_hash(), None);
         assert_eq!(packed.software_id(), None);
     }

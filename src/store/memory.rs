@@ -119,7 +119,7 @@ fn corrupt() -> StoreError {
 }
 
 fn unpack(packed: &Packed) -> Result<ClientRecord, StoreError> {
-    packed.unpack().ok_or_else(corrupt)
+    packed.unpack().map(|record| *record).ok_or_else(corrupt)
 }
 
 impl MemoryStore {
