@@ -17,9 +17,11 @@ fn is_bidi_control(c: char) -> bool {
 fn printable_ascii(value: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let (words, rest) = value.as_chunks::<8>();
-    for word in words {
-        let x = u64::from_le_bytes(*word);
+    let mut words = value.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes);
         // A byte below 0x20 borrows into its high bit when 0x20 is taken from it.
         let control = x.wrapping_sub(0x20 * ONES) & !x & HIGH;
         // A DEL is a zero byte once XORed with 0x7F.
@@ -29,7 +31,7 @@ fn printable_ascii(value: &[u8]) -> bool {
             return false;
         }
     }
-    rest.iter().all(|b| (0x20..0x7f).contains(b))
+    words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
 }
 
 /// What `value`, a string in the member `field`, must not contain, if it does.
