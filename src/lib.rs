@@ -72,6 +72,7 @@ pub mod discovery;
 pub mod documents;
 mod error;
 pub mod events;
+pub mod federation;
 pub mod fetch;
 pub mod http;
 mod hygiene;
