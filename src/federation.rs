@@ -1,8 +1,11 @@
 //! OpenID Federation 1.0: the parts a registration endpoint needs to admit a client through a
 //! trust chain.
 //!
-//! So far this module holds [`policy`]: metadata policies (OpenID Federation 1.0 §6.1), resolved
-//! down a trust chain and applied to a client's metadata. Trust chain resolution and the explicit
-//! registration endpoint build on it.
+//! So far it holds [`chain`], which verifies a trust chain a client sends, from its own Entity
+//! Configuration up to a [`TrustAnchor`](chain::TrustAnchor) the host configured, and [`policy`],
+//! the metadata policies (OpenID Federation 1.0 §6.1) the chain's authorities set, resolved down
+//! the chain and applied to the client's metadata. The explicit registration endpoint, and the
+//! resolution of a chain by fetching statements, build on them.
 
+pub mod chain;
 pub mod policy;

@@ -319,6 +319,18 @@ pub(crate) fn decode<'a>(
     rules: &JwtRules,
     limits: &RequestLimits,
 ) -> Result<Decoded<'a>, JwtError> {
+    decode_typed(raw, rules, limits, None)
+}
+
+/// [`decode`] for a token whose `typ` header must be exactly `typ` (an explicitly typed JWT,
+/// RFC 8725 §3.11: an entity statement is `entity-statement+jwt`); `None` accepts a plain JWT
+/// or no `typ`.
+pub(crate) fn decode_typed<'a>(
+    raw: &'a str,
+    rules: &JwtRules,
+    limits: &RequestLimits,
+    typ: Option<&str>,
+) -> Result<Decoded<'a>, JwtError> {
     if raw.len() > rules.max_length {
         return Err(invalid(format!("longer than {} bytes", rules.max_length)));
     }
@@ -339,7 +351,7 @@ pub(crate) fn decode<'a>(
     if signature.is_empty() {
         return Err(invalid("the signature is empty"));
     }
-    let alg = check_header(&header, rules)?;
+    let alg = check_header(&header, rules, typ)?;
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 256 => Some(kid.clone()),
@@ -365,7 +377,11 @@ fn parse_json(
 }
 
 /// RFC 7515 §4.1 header checks the JOSE library leaves to us. Returns the algorithm.
-fn check_header(header: &Map<String, Value>, rules: &JwtRules) -> Result<String, JwtError> {
+fn check_header(
+    header: &Map<String, Value>,
+    rules: &JwtRules,
+    typ: Option<&str>,
+) -> Result<String, JwtError> {
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
@@ -399,11 +415,13 @@ fn check_header(header: &Map<String, Value>, rules: &JwtRules) -> Result<String,
     {
         return Err(invalid("nested JWTs are refused"));
     }
-    match header.get("typ") {
-        None => {}
-        Some(Value::String(t))
+    match (header.get("typ"), typ) {
+        (Some(Value::String(t)), Some(wanted)) if t.eq_ignore_ascii_case(wanted) => {}
+        (_, Some(wanted)) => return Err(invalid(format!("the `typ` is not `{wanted}`"))),
+        (None, None) => {}
+        (Some(Value::String(t)), None)
             if t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("application/jwt") => {}
-        Some(other) => return Err(invalid(format!("the `typ` {other} is not JWT"))),
+        (Some(other), None) => return Err(invalid(format!("the `typ` {other} is not JWT"))),
     }
     Ok(alg.to_owned())
 }
