@@ -518,3 +518,123 @@ fn the_fuzz_seed_corpus_passes() {
     }
     assert!(seen >= 20, "{seen} seeds");
 }
+
+/// The `federation` target's policy mode: `metadata_policy` claims resolved in order and applied
+/// to metadata. Nothing panics; no parameter the policy touched comes out `null`, and no
+/// essential parameter the metadata had is removed.
+fn policy_target(
+    claims: &[Value],
+    metadata: &serde_json::Map<String, Value>,
+) -> Result<(), TestCaseError> {
+    use oauth_dcr::federation::policy::MetadataPolicy;
+    let Ok(policy) = MetadataPolicy::resolve(claims, &[]) else {
+        return Ok(());
+    };
+    if let Ok(out) = policy.apply("openid_relying_party", metadata) {
+        for (name, value) in &out {
+            prop_assert!(metadata.get(name) == Some(value) || !value.is_null(), "{name}");
+        }
+        for name in metadata.keys() {
+            let essential = policy
+                .parameter("openid_relying_party", name)
+                .and_then(|p| p.essential)
+                == Some(true);
+            prop_assert!(!essential || out.contains_key(name), "{name}");
+        }
+    }
+    Ok(())
+}
+
+/// An entity statement signed by the trusted issuer's key, which the federation target's trust
+/// anchor (`ISSUER`) holds.
+fn anchor_signed(claims: &Value) -> String {
+    static SIGNER: OnceLock<Box<dyn josekit::jws::JwsSigner>> = OnceLock::new();
+    let signer =
+        SIGNER.get_or_init(|| signer_from_pem("RS256", &hostile_key_file("issuer.pem")));
+    let header = json!({"alg": "RS256", "typ": "entity-statement+jwt", "kid": "issuer-rs256"});
+    jws(&header, claims, signer.as_ref())
+}
+
+/// Statement claims from a small world (the anchor, two entities, times around `START`, the
+/// anchor's own keys or none) so that links, windows and signatures sometimes hold and the
+/// checks behind them run.
+fn statement_claims() -> impl Strategy<Value = Value> {
+    let id = || {
+        prop::sample::select(vec![
+            ISSUER,
+            "https://int.example",
+            "https://rp.example",
+        ])
+    };
+    let time = || prop::sample::select(vec![START - 7200, START - 60, START + 30, START + 7200]);
+    (
+        id(),
+        id(),
+        time(),
+        time(),
+        any::<bool>(),
+        prop::option::of(prop::collection::vec(id(), 0..2)),
+        prop::option::of(arbitrary::json(2)),
+        prop::option::of(arbitrary::json(3)),
+        prop::option::of(arbitrary::json(2)),
+    )
+        .prop_map(
+            |(iss, sub, iat, exp, keys, hints, metadata, policy, constraints)| {
+                let mut claims = json!({"iss": iss, "sub": sub, "iat": iat, "exp": exp});
+                if keys {
+                    let jwks: Value =
+                        serde_json::from_slice(&hostile_key_file("issuer.jwk.json")).unwrap();
+                    claims["jwks"] = json!({"keys": [jwks]});
+                }
+                for (name, value) in [
+                    ("authority_hints", hints.map(|h| json!(h))),
+                    ("metadata", metadata),
+                    ("metadata_policy", policy),
+                    ("constraints", constraints),
+                ] {
+                    if let Some(value) = value {
+                        claims[name] = value;
+                    }
+                }
+                claims
+            },
+        )
+}
+
+/// The `federation` target's chain mode: a trust chain verified against the anchor `ISSUER` at
+/// `START`. Nothing panics; a chain that verifies names that anchor.
+fn chain_target(chain: &[String]) -> Result<(), TestCaseError> {
+    use oauth_dcr::federation::chain::{verify_chain, ChainRules, TrustAnchor};
+    let anchors = [TrustAnchor::new(ISSUER, issuer_jwks())];
+    let now = time::OffsetDateTime::from_unix_timestamp(START).unwrap();
+    if let Ok(verified) = verify_chain(chain, &anchors, &ChainRules::default(), now) {
+        prop_assert_eq!(verified.trust_anchor.as_str(), ISSUER);
+        prop_assert!(verified.expires_at > now);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(proptest_config(256))]
+
+    #[test]
+    fn metadata_policies_survive_arbitrary_json(
+        claims in prop::collection::vec(arbitrary::json(3), 0..3),
+        metadata in arbitrary::metadata_object(),
+    ) {
+        policy_target(&claims, &metadata)?;
+    }
+
+    #[test]
+    fn trust_chains_survive_arbitrary_statements(
+        chain in prop::collection::vec(
+            prop_oneof![
+                arbitrary::compact_jws(),
+                statement_claims().prop_map(|claims| anchor_signed(&claims)),
+            ],
+            0..6,
+        ),
+    ) {
+        chain_target(&chain)?;
+    }
+}

@@ -208,6 +208,12 @@ const ISSUER_PEM: &str = include_str!("../../tests/hostile/keys/issuer.pem");
 
 /// A compact JWS of `payload` (JSON text, as is) signed RS256 by the trusted issuer's key.
 pub fn issuer_signed(payload: &str) -> String {
+    issuer_signed_as(payload, "JWT")
+}
+
+/// [`issuer_signed`] with the `typ` header `typ` (`entity-statement+jwt` for the federation
+/// target, whose trust anchor holds the same key).
+pub fn issuer_signed_as(payload: &str, typ: &str) -> String {
     static SIGNER: OnceLock<Box<dyn JwsSigner>> = OnceLock::new();
     let signer = SIGNER.get_or_init(|| {
         Box::new(
@@ -216,7 +222,7 @@ pub fn issuer_signed(payload: &str) -> String {
                 .expect("the issuer key parses"),
         )
     });
-    let header = r#"{"alg":"RS256","typ":"JWT","kid":"issuer-rs256"}"#;
+    let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": "issuer-rs256"}).to_string();
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -303,4 +309,71 @@ pub fn register_body(
         Format::Jwt => oauth_dcr::RegistrationRequest::from_jwt(body, limits)?,
     };
     block_on(registrar.register(request, &oauth_dcr::RequestContext::new()))
+}
+
+/// The federation target: the first byte picks the mode.
+///
+/// - even: the rest is JSON, an array whose last element is `openid_relying_party` metadata and
+///   whose other elements are `metadata_policy` claims, resolved in order and applied to it. No
+///   resolved parameter may come out `null`, and an essential one may not be missing.
+/// - odd: the rest is lines, a trust chain of compact entity statements, verified against the
+///   trust anchor `ISSUER` (the trusted issuer's key set) at `NOW`; a line that starts with `{`
+///   is a payload signed as an entity statement by that key, so that the chain reaches the checks
+///   behind the signatures. A chain that verifies names that anchor and its first statement's
+///   subject.
+pub fn federation(data: &[u8]) {
+    use oauth_dcr::federation::chain::{verify_chain, ChainRules, TrustAnchor};
+    use oauth_dcr::federation::policy::MetadataPolicy;
+
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        let Ok(serde_json::Value::Array(mut items)) = serde_json::from_slice(rest) else {
+            return;
+        };
+        let Some(serde_json::Value::Object(metadata)) = items.pop() else {
+            return;
+        };
+        let Ok(policy) = MetadataPolicy::resolve(&items, &[]) else {
+            return;
+        };
+        if let Ok(out) = policy.apply("openid_relying_party", &metadata) {
+            for (name, value) in &out {
+                let kept = metadata.get(name) == Some(value);
+                assert!(kept || !value.is_null(), "the policy output {name}: null");
+            }
+            for (name, _) in &metadata {
+                let essential = policy
+                    .parameter("openid_relying_party", name)
+                    .and_then(|p| p.essential)
+                    == Some(true);
+                assert!(
+                    !essential || out.contains_key(name),
+                    "essential {name} removed"
+                );
+            }
+        }
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let chain: Vec<String> = text
+        .lines()
+        .take(16)
+        .map(|line| {
+            if line.starts_with('{') {
+                issuer_signed_as(line, "entity-statement+jwt")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let anchors = [TrustAnchor::new(ISSUER, issuer_jwks())];
+    let now = OffsetDateTime::from_unix_timestamp(NOW).expect("a valid timestamp");
+    if let Ok(verified) = verify_chain(&chain, &anchors, &ChainRules::default(), now) {
+        assert_eq!(verified.trust_anchor, ISSUER);
+        assert!(verified.expires_at >= now - time::Duration::seconds(60));
+    }
 }

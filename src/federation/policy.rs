@@ -479,6 +479,7 @@ fn union(a: Option<Vec<Value>>, b: Option<Vec<Value>>) -> Option<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
     use serde_json::json;
 
     const RP: &str = "openid_relying_party";
@@ -779,5 +780,87 @@ mod tests {
         assert_eq!(Value::Object(out), json!({"q": 1}));
         let out = policy.apply(RP, metadata.as_object().unwrap()).unwrap();
         assert_eq!(Value::Object(out), json!({"q": 1, "p": "x"}));
+    }
+
+    /// One parameter's operators, from a small alphabet so that combinations meet.
+    fn operators() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let word = || prop::sample::select(vec!["a", "b", "c"]).prop_map(Value::from);
+        let words = move || prop::collection::vec(word(), 0..3).prop_map(Value::Array);
+        let single = move || prop_oneof![word(), words(), Just(Value::Null)];
+        (
+            prop::option::of(single()),
+            prop::option::of(words()),
+            prop::option::of(prop_oneof![word(), words()]),
+            prop::option::of(prop::collection::vec(word(), 1..3).prop_map(Value::Array)),
+            prop::option::of(words()),
+            prop::option::of(words()),
+            prop::option::of(any::<bool>()),
+        )
+            .prop_map(|(value, add, default, one_of, subset_of, superset_of, essential)| {
+                let mut ops = Map::new();
+                for (name, op) in [
+                    ("value", value),
+                    ("add", add),
+                    ("default", default),
+                    ("one_of", one_of),
+                    ("subset_of", subset_of),
+                    ("superset_of", superset_of),
+                    ("essential", essential.map(Value::Bool)),
+                ] {
+                    if let Some(op) = op {
+                        ops.insert(name.to_owned(), op);
+                    }
+                }
+                Value::Object(ops)
+            })
+    }
+
+    proptest::proptest! {
+        /// Whatever two authorities set and whatever the subject sends: no panic, and metadata
+        /// that comes out meets every operator of the resolved policy.
+        #[test]
+        fn resolved_metadata_meets_the_resolved_policy(
+            anchor in operators(),
+            intermediate in operators(),
+            input in proptest::option::of(proptest::prop_oneof![
+                proptest::sample::select(vec!["a", "b", "d"]).prop_map(Value::from),
+                proptest::collection::vec(
+                    proptest::sample::select(vec!["a", "b", "d"]).prop_map(Value::from),
+                    0..4,
+                ).prop_map(Value::Array),
+            ]),
+        ) {
+            let claims = [json!({ RP: { "p": anchor } }), json!({ RP: { "p": intermediate } })];
+            let Ok(policy) = MetadataPolicy::resolve(&claims, &[]) else {
+                return Ok(());
+            };
+            let resolved = policy.parameter(RP, "p").cloned().unwrap_or_default();
+            let metadata = Map::from_iter(input.map(|v| ("p".to_owned(), v)));
+            let Ok(out) = policy.apply(RP, &metadata) else {
+                return Ok(());
+            };
+            let p = out.get("p");
+            proptest::prop_assert!(p.is_none_or(|v| !v.is_null()));
+            let array = |v: &Value| v.as_array().cloned().unwrap_or_default();
+            if let Some(value) = &resolved.value {
+                proptest::prop_assert_eq!(p, (!value.is_null()).then_some(value));
+            }
+            if let (Some(add), Some(p)) = (&resolved.add, p) {
+                proptest::prop_assert!(is_subset(add, &array(p)));
+            }
+            if let (Some(one_of), Some(p)) = (&resolved.one_of, p) {
+                proptest::prop_assert!(one_of.contains(p));
+            }
+            if let (Some(subset_of), Some(p)) = (&resolved.subset_of, p) {
+                proptest::prop_assert!(is_subset(&array(p), subset_of));
+            }
+            if let (Some(superset_of), Some(p)) = (&resolved.superset_of, p) {
+                proptest::prop_assert!(is_subset(superset_of, &array(p)));
+            }
+            if resolved.essential == Some(true) {
+                proptest::prop_assert!(p.is_some());
+            }
+        }
     }
 }
