@@ -532,7 +532,10 @@ fn policy_target(
     };
     if let Ok(out) = policy.apply("openid_relying_party", metadata) {
         for (name, value) in &out {
-            prop_assert!(metadata.get(name) == Some(value) || !value.is_null(), "{name}");
+            prop_assert!(
+                metadata.get(name) == Some(value) || !value.is_null(),
+                "{name}"
+            );
         }
         for name in metadata.keys() {
             let essential = policy
@@ -549,8 +552,7 @@ fn policy_target(
 /// anchor (`ISSUER`) holds.
 fn anchor_signed(claims: &Value) -> String {
     static SIGNER: OnceLock<Box<dyn josekit::jws::JwsSigner>> = OnceLock::new();
-    let signer =
-        SIGNER.get_or_init(|| signer_from_pem("RS256", &hostile_key_file("issuer.pem")));
+    let signer = SIGNER.get_or_init(|| signer_from_pem("RS256", &hostile_key_file("issuer.pem")));
     let header = json!({"alg": "RS256", "typ": "entity-statement+jwt", "kid": "issuer-rs256"});
     jws(&header, claims, signer.as_ref())
 }
@@ -559,13 +561,7 @@ fn anchor_signed(claims: &Value) -> String {
 /// anchor's own keys or none) so that links, windows and signatures sometimes hold and the
 /// checks behind them run.
 fn statement_claims() -> impl Strategy<Value = Value> {
-    let id = || {
-        prop::sample::select(vec![
-            ISSUER,
-            "https://int.example",
-            "https://rp.example",
-        ])
-    };
+    let id = || prop::sample::select(vec![ISSUER, "https://int.example", "https://rp.example"]);
     let time = || prop::sample::select(vec![START - 7200, START - 60, START + 30, START + 7200]);
     (
         id(),

@@ -98,6 +98,9 @@ pub struct TrustChain {
     /// The subject's metadata, by entity type, with its superior's `metadata` values, the
     /// allowed entity types and the chain's metadata policy applied.
     pub metadata: Map<String, Value>,
+    /// The subject's federation key set, the `jwks` claim of its Entity Configuration as sent
+    /// (an explicit registration response may copy it verbatim).
+    pub subject_jwks: Value,
     /// The statements, as verified, subject first.
     pub statements: Vec<String>,
 }
@@ -339,6 +342,7 @@ pub fn verify_chain(
         immediate_superior: superior.clone(),
         expires_at,
         metadata,
+        subject_jwks: subject.claim("jwks").cloned().unwrap_or(Value::Null),
         statements: chain.to_vec(),
     })
 }

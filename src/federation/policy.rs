@@ -797,23 +797,25 @@ mod tests {
             prop::option::of(words()),
             prop::option::of(any::<bool>()),
         )
-            .prop_map(|(value, add, default, one_of, subset_of, superset_of, essential)| {
-                let mut ops = Map::new();
-                for (name, op) in [
-                    ("value", value),
-                    ("add", add),
-                    ("default", default),
-                    ("one_of", one_of),
-                    ("subset_of", subset_of),
-                    ("superset_of", superset_of),
-                    ("essential", essential.map(Value::Bool)),
-                ] {
-                    if let Some(op) = op {
-                        ops.insert(name.to_owned(), op);
+            .prop_map(
+                |(value, add, default, one_of, subset_of, superset_of, essential)| {
+                    let mut ops = Map::new();
+                    for (name, op) in [
+                        ("value", value),
+                        ("add", add),
+                        ("default", default),
+                        ("one_of", one_of),
+                        ("subset_of", subset_of),
+                        ("superset_of", superset_of),
+                        ("essential", essential.map(Value::Bool)),
+                    ] {
+                        if let Some(op) = op {
+                            ops.insert(name.to_owned(), op);
+                        }
                     }
-                }
-                Value::Object(ops)
-            })
+                    Value::Object(ops)
+                },
+            )
     }
 
     proptest::proptest! {
