@@ -104,6 +104,35 @@ pub struct PreviousToken {
     pub grace_used: bool,
 }
 
+/// How a client registered through an OpenID Federation trust chain was admitted
+/// ([`crate::federation`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FederationProvenance {
+    /// The trust anchor at the top of the chain.
+    pub trust_anchor: String,
+    /// The client's immediate superior in the chain.
+    pub immediate_superior: String,
+    /// When the registration expires: no later than the chain.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+    /// The chain's statements as verified, the client's Entity Configuration first.
+    pub trust_chain: Vec<String>,
+}
+
+impl FederationProvenance {
+    /// The provenance of a registration through `chain`, valid until `expires_at` or the
+    /// chain's expiry, whichever comes first.
+    pub fn new(chain: &crate::federation::chain::TrustChain, expires_at: OffsetDateTime) -> Self {
+        Self {
+            trust_anchor: chain.trust_anchor.clone(),
+            immediate_superior: chain.immediate_superior.clone(),
+            expires_at: expires_at.min(chain.expires_at),
+            trust_chain: chain.statements.clone(),
+        }
+    }
+}
+
 /// A registered client, as a [`ClientStore`] keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -162,6 +191,11 @@ pub struct ClientRecord {
     /// reads as `None`: no restrictions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_grant: Option<crate::initial_tokens::InitialAccessGrant>,
+    /// For a client admitted through an OpenID Federation trust chain: which chain, and until
+    /// when the registration is valid (never past the chain's expiry, OpenID Federation 1.0
+    /// §12.3); the reaper removes it after that. A record stored without it reads as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationProvenance>,
     /// How the client came to exist.
     pub origin: Origin,
     /// When the client identifier was issued (`client_id_issued_at`).
@@ -205,6 +239,7 @@ impl ClientRecord {
             instance: None,
             initial_token_subject: None,
             initial_grant: None,
+            federation: None,
             origin,
             created_at: now,
             updated_at: now,
@@ -216,10 +251,15 @@ impl ClientRecord {
     /// Whether the reaper may remove this client at `now`: registered dynamically, and either
     /// never used and created before `unused_before`, or dead — it has a secret, every secret it
     /// has has expired, and its registration access token is gone or expired, so it can neither
-    /// authenticate nor manage itself. Clients created by administrators are never reapable.
+    /// authenticate nor manage itself — or registered through a federation trust chain whose
+    /// registration has expired ([`registration_expired`](Self::registration_expired)). Clients
+    /// created by administrators are never reapable.
     pub fn is_reapable(&self, unused_before: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
         if self.origin != Origin::Dynamic {
             return false;
+        }
+        if self.registration_expired(now) {
+            return true;
         }
         let never_used = self.last_used.is_none()
             && unused_before.is_some_and(|before| self.created_at < before);
@@ -233,8 +273,17 @@ impl ClientRecord {
         never_used || dead
     }
 
+    /// Whether the registration itself has expired at `now`: a client admitted through a
+    /// federation trust chain is registered only until the chain's expiry (OpenID Federation 1.0
+    /// §12.3). Other registrations do not expire.
+    pub fn registration_expired(&self, now: OffsetDateTime) -> bool {
+        self.federation
+            .as_ref()
+            .is_some_and(|f| f.expires_at <= now)
+    }
+
     /// Verifies a client secret presented at the host's token endpoint: constant-time, and
-    /// `false` once the secret has expired.
+    /// `false` once the secret or the registration has expired.
     ///
     /// ```
     /// # use oauth_dcr::*;
@@ -254,7 +303,7 @@ impl ClientRecord {
         };
         let current = self.secret.as_ref().is_some_and(check);
         let previous = self.previous_secret.as_ref().is_some_and(check);
-        current | previous
+        (current | previous) & !self.registration_expired(now)
     }
 }
 
@@ -583,4 +632,45 @@ pub(crate) fn check_capabilities(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client admitted through a federation trust chain is registered only until the chain
+    /// expires: after that its secret no longer verifies and the reaper may remove it.
+    #[test]
+    fn a_federation_registration_ends_with_its_chain() {
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let end = start + time::Duration::hours(1);
+        let mut record = ClientRecord::new(
+            "https://rp.fed.example",
+            ClientMetadata::default(),
+            Origin::Dynamic,
+            start,
+        );
+        record.last_used = Some(start);
+        record.secret = Some(StoredSecret {
+            value: SecretValue::Hashed(SecretHash::of("s3cret")),
+            expires_at: None,
+        });
+        let before = end - time::Duration::seconds(1);
+        assert!(!record.registration_expired(end), "no federation provenance");
+        record.federation = Some(FederationProvenance {
+            trust_anchor: "https://ta.fed.example".to_owned(),
+            immediate_superior: "https://int.fed.example".to_owned(),
+            expires_at: end,
+            trust_chain: Vec::new(),
+        });
+        assert!(record.verify_secret("s3cret", before));
+        assert!(!record.registration_expired(before));
+        assert!(!record.is_reapable(None, before));
+        assert!(record.registration_expired(end));
+        assert!(!record.verify_secret("s3cret", end));
+        assert!(record.is_reapable(None, end));
+        // Administrators' clients are never reaped.
+        record.origin = Origin::Administrator;
+        assert!(!record.is_reapable(None, end));
+    }
 }

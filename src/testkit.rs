@@ -621,12 +621,25 @@ async fn reaping(kit: Kit, store: &dyn ClientStore, usage: &dyn UsageLog) {
         value: SecretValue::Hashed(SecretHash::of(&random_id())),
         expires_at: Some(then + Duration::days(2)),
     });
+    // Used, with a live token, but admitted through a federation trust chain that expired.
+    let mut expired = record();
+    expired.created_at = then;
+    expired.updated_at = then;
+    expired.last_used = Some(then + Duration::hours(1));
+    expired.federation = Some(crate::store::FederationProvenance {
+        trust_anchor: "https://ta.example".to_owned(),
+        immediate_superior: "https://int.example".to_owned(),
+        expires_at: then + Duration::days(2),
+        trust_chain: vec!["eyJ0eXAiOiJlbnRpdHktc3RhdGVtZW50K2p3dCJ9.e30.c2ln".to_owned()],
+    });
     let mut admin = record();
     admin.origin = Origin::Administrator;
     admin.created_at = then;
-    for rec in [&unused, &dead, &admin] {
+    for rec in [&unused, &dead, &expired, &admin] {
         kit.ok(store.create(rec).await, "create");
     }
+    let got = kit.stored(store.get(&expired.client_id).await, "get");
+    kit.same_record(&expired, &got, "a client with federation provenance");
     let candidates = kit.capable(
         usage.reap_candidates(Some(unused_before), at, 1000).await,
         "reap_candidates",
@@ -635,6 +648,7 @@ async fn reaping(kit: Kit, store: &dyn ClientStore, usage: &dyn UsageLog) {
     for (rec, why) in [
         (&unused, "never used"),
         (&dead, "unable to authenticate or manage itself"),
+        (&expired, "its federation registration expired"),
     ] {
         kit.check(
             candidates.iter().any(|c| c.client_id == rec.client_id),
@@ -653,7 +667,7 @@ async fn reaping(kit: Kit, store: &dyn ClientStore, usage: &dyn UsageLog) {
         one.len() <= 1,
         "reap_candidates must return at most `limit` clients",
     );
-    for rec in [&unused, &dead, &admin] {
+    for rec in [&unused, &dead, &expired, &admin] {
         kit.ok(store.delete(&rec.client_id, rec.version).await, "delete");
     }
 }

@@ -16,7 +16,10 @@ use std::hash::{Hash, Hasher};
 use serde_json::Value;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-use super::{ClientRecord, Origin, PreviousToken, SecretValue, StoredSecret, StoredToken};
+use super::{
+    ClientRecord, FederationProvenance, Origin, PreviousToken, SecretValue, StoredSecret,
+    StoredToken,
+};
 use crate::initial_tokens::InitialAccessGrant;
 use crate::metadata::{
     with_members, with_text_types, ApplicationType, AuthMethod, ClientMetadata, Coded, GrantType,
@@ -209,6 +212,7 @@ fn put_lifecycle(record: &ClientRecord, w: &mut Vec<u8>) {
     for hash in &record.retired_tokens {
         w.extend_from_slice(hash.as_bytes());
     }
+    record.federation.put(w);
 }
 
 fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<Box<ClientRecord>> {
@@ -241,6 +245,7 @@ fn take_lifecycle(header: &Header<'_>, r: &mut Reader<'_>) -> Option<Box<ClientR
     record.retired_tokens = (0..retired)
         .map(|_| r.hash().map(SecretHash::from_bytes))
         .collect::<Option<_>>()?;
+    record.federation = Field::take(r)?;
     Some(record)
 }
 
@@ -483,6 +488,31 @@ impl Field for StoredSecret {
 }
 
 /// The grant a client registered with: its restrictions bind the client's updates.
+impl Field for FederationProvenance {
+    fn put(&self, w: &mut Vec<u8>) {
+        // Exhaustive, so that a new member cannot be forgotten here.
+        let FederationProvenance {
+            trust_anchor,
+            immediate_superior,
+            expires_at,
+            trust_chain,
+        } = self;
+        trust_anchor.put(w);
+        immediate_superior.put(w);
+        expires_at.put(w);
+        trust_chain.put(w);
+    }
+
+    fn take(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            trust_anchor: Field::take(r)?,
+            immediate_superior: Field::take(r)?,
+            expires_at: Field::take(r)?,
+            trust_chain: Field::take(r)?,
+        })
+    }
+}
+
 impl Field for InitialAccessGrant {
     fn put(&self, w: &mut Vec<u8>) {
         // Exhaustive, so that a new member cannot be forgotten here.
@@ -666,6 +696,12 @@ mod tests {
                 .allowed_scopes(["openid", ""])
                 .redirect_hosts(["app.example", ".corp.example"]),
         );
+        record.federation = Some(FederationProvenance {
+            trust_anchor: "https://ta.example".into(),
+            immediate_superior: "https://int.example".into(),
+            expires_at: at(1_798_761_600_000_000_000, 60),
+            trust_chain: vec!["a.b.c".into(), "d.e.f".into()],
+        });
         record.last_used = Some(now);
         record.version = 7;
         record

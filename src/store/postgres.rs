@@ -458,12 +458,13 @@ impl UsageLog for PostgresStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        // A superset: never used and old enough, or with an expired secret; the reaper checks
-        // the rest of the rule on each record.
+        // A superset: never used and old enough, with an expired secret, or an expired
+        // federation registration; the reaper checks the rest of the rule on each record.
         let sql = format!(
             "SELECT record, version FROM {} WHERE origin = 'dynamic' AND ( \
                (record->>'last_used' IS NULL AND created_at < $1) \
                OR (record->'secret'->>'expires_at')::bigint <= $2 \
+               OR (record->'federation'->>'expires_at')::bigint <= $2 \
              ) LIMIT $3",
             self.table("dcr_clients")
         );

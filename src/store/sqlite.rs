@@ -679,6 +679,7 @@ impl UsageLog for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {RECORD_COLUMNS} FROM dcr_clients WHERE origin = 'dynamic' AND ( \
                        (last_used IS NULL AND created_at < ?1) OR secret_expires_at <= ?2 \
+                       OR json_extract(record, '$.federation.expires_at') <= ?2 \
                      ) LIMIT ?3"
                 ))
                 .map_err(backend)?;
