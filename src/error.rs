@@ -38,6 +38,12 @@ pub enum ErrorCode {
     InvalidClient,
     /// `server_error`: the server failed; no detail is given to the client.
     ServerError,
+    /// `invalid_trust_chain`: the OpenID Federation trust chain could not be verified or its
+    /// metadata policies are broken (OpenID Federation 1.0 §8.9).
+    InvalidTrustChain,
+    /// `invalid_metadata`: the entity's metadata does not comply with its trust chain's metadata
+    /// policy (OpenID Federation 1.0 §8.9).
+    InvalidMetadata,
     /// Any other code.
     Other(String),
 }
@@ -56,6 +62,8 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::InvalidClient => "invalid_client",
             Self::ServerError => "server_error",
+            Self::InvalidTrustChain => "invalid_trust_chain",
+            Self::InvalidMetadata => "invalid_metadata",
             Self::Other(code) => code,
         }
     }
@@ -74,6 +82,8 @@ impl From<&str> for ErrorCode {
             "access_denied" => Self::AccessDenied,
             "invalid_client" => Self::InvalidClient,
             "server_error" => Self::ServerError,
+            "invalid_trust_chain" => Self::InvalidTrustChain,
+            "invalid_metadata" => Self::InvalidMetadata,
             other => Self::Other(other.to_owned()),
         }
     }

@@ -12,3 +12,85 @@
 pub mod chain;
 pub mod policy;
 pub mod response;
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use chain::{ChainRules, TrustAnchor};
+use response::Signer;
+
+/// Explicit registration through OpenID Federation trust chains (OpenID Federation 1.0 §12.2),
+/// for [`Registrar::with_explicit_registration`](crate::Registrar::with_explicit_registration):
+/// this server's entity identifier, the trust anchors it trusts, and its federation signing key.
+#[derive(Clone)]
+pub struct ExplicitRegistration {
+    pub(crate) entity_id: String,
+    pub(crate) anchors: Vec<TrustAnchor>,
+    pub(crate) rules: ChainRules,
+    pub(crate) signer: Arc<dyn Signer>,
+    pub(crate) lifetime: Duration,
+}
+
+impl std::fmt::Debug for ExplicitRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExplicitRegistration")
+            .field("entity_id", &self.entity_id)
+            .field("anchors", &self.anchors)
+            .field("rules", &self.rules)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExplicitRegistration {
+    /// Registrations for this server, `entity_id`, through chains to `anchors`, answered with
+    /// statements `signer` signs. A registration lasts at most a day, and never past its chain.
+    pub fn new(
+        entity_id: impl Into<String>,
+        anchors: Vec<TrustAnchor>,
+        signer: Arc<dyn Signer>,
+    ) -> Self {
+        Self {
+            entity_id: entity_id.into(),
+            anchors,
+            rules: ChainRules::default(),
+            signer,
+            lifetime: Duration::days(1),
+        }
+    }
+
+    /// Replaces the rules chains are verified with.
+    #[must_use]
+    pub fn rules(mut self, rules: ChainRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The longest a registration lasts (it never outlives its chain). Defaults to one day.
+    #[must_use]
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// This server's entity identifier.
+    pub fn entity_id(&self) -> &str {
+        &self.entity_id
+    }
+}
+
+/// A client registered through a trust chain.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FederatedRegistration {
+    /// The client's identifier: its entity identifier.
+    pub client_id: String,
+    /// The trust anchor that admitted it.
+    pub trust_anchor: String,
+    /// When the registration expires.
+    pub expires_at: OffsetDateTime,
+    /// The explicit registration response to send, an
+    /// `application/explicit-registration-response+jwt` signed by this server.
+    pub response: String,
+}

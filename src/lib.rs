@@ -74,6 +74,7 @@ pub mod discovery;
 pub mod documents;
 mod error;
 pub mod events;
+mod federated;
 pub mod federation;
 pub mod fetch;
 pub mod http;

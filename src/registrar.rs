@@ -67,6 +67,7 @@ pub struct Registrar {
     pub(crate) documents: Option<Arc<Documents>>,
     pub(crate) document_trust: Option<Arc<dyn DocumentTrust>>,
     pub(crate) management_tokens: Option<Arc<dyn InitialTokenVerifier>>,
+    pub(crate) federation: Option<Arc<crate::federation::ExplicitRegistration>>,
 }
 
 impl fmt::Debug for Registrar {
@@ -80,6 +81,7 @@ impl fmt::Debug for Registrar {
             .field("signed_requests", &self.signed_requests)
             .field("hook", &self.hook.is_some())
             .field("event_sinks", &self.events.len())
+            .field("federation", &self.federation)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +127,7 @@ impl Registrar {
             documents: None,
             document_trust: None,
             management_tokens: None,
+            federation: None,
         })
     }
 
@@ -154,6 +157,17 @@ impl Registrar {
     #[must_use]
     pub fn with_signed_requests(mut self, signed: SignedRequests) -> Self {
         self.signed_requests = Some(signed);
+        self
+    }
+
+    /// Accepts explicit registrations through OpenID Federation trust chains
+    /// ([`register_federated`](Self::register_federated)).
+    #[must_use]
+    pub fn with_explicit_registration(
+        mut self,
+        federation: crate::federation::ExplicitRegistration,
+    ) -> Self {
+        self.federation = Some(Arc::new(federation));
         self
     }
 

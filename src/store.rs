@@ -656,7 +656,10 @@ mod tests {
             expires_at: None,
         });
         let before = end - time::Duration::seconds(1);
-        assert!(!record.registration_expired(end), "no federation provenance");
+        assert!(
+            !record.registration_expired(end),
+            "no federation provenance"
+        );
         record.federation = Some(FederationProvenance {
             trust_anchor: "https://ta.fed.example".to_owned(),
             immediate_superior: "https://int.fed.example".to_owned(),

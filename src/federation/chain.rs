@@ -101,6 +101,8 @@ pub struct TrustChain {
     /// The subject's federation key set, the `jwks` claim of its Entity Configuration as sent
     /// (an explicit registration response may copy it verbatim).
     pub subject_jwks: Value,
+    /// Every claim of the subject's Entity Configuration, as verified (its `aud`, for one).
+    pub subject_claims: Map<String, Value>,
     /// The statements, as verified, subject first.
     pub statements: Vec<String>,
 }
@@ -343,6 +345,7 @@ pub fn verify_chain(
         expires_at,
         metadata,
         subject_jwks: subject.claim("jwks").cloned().unwrap_or(Value::Null),
+        subject_claims: subject.decoded.claims.clone(),
         statements: chain.to_vec(),
     })
 }

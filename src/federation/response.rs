@@ -246,6 +246,7 @@ mod tests {
             expires_at: OffsetDateTime::from_unix_timestamp(1_800_003_600).unwrap(),
             metadata: Map::new(),
             subject_jwks: json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}),
+            subject_claims: Map::new(),
             statements: Vec::new(),
         }
     }

@@ -36,6 +36,13 @@ pub(crate) enum Target<'a> {
     Register(Option<&'a InitialAccessGrant>),
     /// An update of this stored client: the grant it registered with still binds it.
     Update(&'a ClientRecord),
+    /// An explicit registration through a federation trust chain, under the entity identifier
+    /// `client_id`, replacing the client registered under it before (if any). No initial
+    /// token: the chain admitted it.
+    Federated {
+        client_id: &'a str,
+        existing: Option<&'a ClientRecord>,
+    },
 }
 
 impl<'a> Target<'a> {
@@ -45,12 +52,13 @@ impl<'a> Target<'a> {
         match self {
             Self::Register(grant) => grant,
             Self::Update(record) => record.initial_grant.as_ref(),
+            Self::Federated { .. } => None,
         }
     }
 
     fn operation(self) -> Operation {
         match self {
-            Self::Register(_) => Operation::Register,
+            Self::Register(_) | Self::Federated { .. } => Operation::Register,
             Self::Update(_) => Operation::Update,
         }
     }
@@ -59,6 +67,7 @@ impl<'a> Target<'a> {
         match self {
             Self::Register(_) => None,
             Self::Update(record) => Some(&record.client_id),
+            Self::Federated { client_id, .. } => Some(client_id),
         }
     }
 }
@@ -123,13 +132,14 @@ pub(crate) async fn bind(
             };
             (instance, existing)
         }
-        Target::Update(_) => (None, None),
+        Target::Update(_) | Target::Federated { .. } => (None, None),
     };
     if let Some(existing) = &existing {
         bind_reregistration(existing, verified.statement.as_ref(), &metadata)?;
     }
     let current = match target {
         Target::Update(record) => Some(record),
+        Target::Federated { existing, .. } => existing,
         Target::Register(_) => existing.as_deref(),
     };
     check_client_limits(with.policy, with.store, &metadata, current).await?;

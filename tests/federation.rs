@@ -1,0 +1,510 @@
+//! Explicit registration through OpenID Federation trust chains (`Registrar::register_federated`):
+//! a federation of trust anchor, intermediate and client with generated keys, the chain the
+//! client sends, the signed response it gets back, and what the store keeps. The chain admits
+//! the client; every rule of a registration still applies to the metadata it resolves.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use common::{ManualClock, START};
+use josekit::jws::{JwsSigner, ES256};
+use oauth_dcr::events::{HookContext, RegistrationHook};
+use oauth_dcr::federation::chain::TrustAnchor;
+use oauth_dcr::federation::response::JwkSigner;
+use oauth_dcr::federation::{ExplicitRegistration, FederatedRegistration};
+use oauth_dcr::statements::Jwks;
+use oauth_dcr::{
+    ClientMetadata, ErrorCode, MemoryStore, Registrar, RegistrationError, RequestContext,
+    ServerPolicy,
+};
+use serde_json::{json, Value};
+use time::Duration;
+
+const SERVER: &str = "https://op.example";
+const RP: &str = "openid_relying_party";
+
+struct Entity {
+    id: String,
+    kid: String,
+    signer: Box<dyn JwsSigner>,
+    jwks: Value,
+}
+
+fn entity(id: &str) -> Entity {
+    let pair = ES256.generate_key_pair().unwrap();
+    let kid = format!("{id}#1");
+    let mut private = pair.to_jwk_key_pair();
+    private.set_key_id(&kid);
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id(&kid);
+    Entity {
+        id: id.to_owned(),
+        kid,
+        signer: Box::new(ES256.signer_from_jwk(&private).unwrap()),
+        jwks: json!({ "keys": [Value::Object(public.as_ref().clone())] }),
+    }
+}
+
+fn sign(by: &Entity, claims: &Value) -> String {
+    let header = json!({ "alg": "ES256", "typ": "entity-statement+jwt", "kid": by.kid });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = by.signer.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+fn about(issuer: &Entity, subject: &Entity, extra: Value) -> Value {
+    with(
+        json!({
+            "iss": issuer.id, "sub": subject.id, "iat": START - 60, "exp": START + 3600,
+            "jwks": subject.jwks,
+        }),
+        extra,
+    )
+}
+
+/// A trust anchor, an intermediate and a client, and the server's own federation key.
+struct Federation {
+    anchor: Entity,
+    intermediate: Entity,
+    client: Entity,
+    server_key: josekit::jwk::Jwk,
+    registrar: Registrar,
+    clock: Arc<ManualClock>,
+}
+
+fn rp_metadata() -> Value {
+    json!({
+        "redirect_uris": ["https://rp.fed.example/cb"],
+        "client_name": "Federated RP",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "kid": "rp-1",
+            "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+            "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}
+    })
+}
+
+fn federation_with(policy: ServerPolicy, hook: Option<Arc<dyn RegistrationHook>>) -> Federation {
+    let anchor = entity("https://ta.fed.example");
+    let intermediate = entity("https://int.fed.example");
+    let client = entity("https://rp.fed.example");
+    let pair = ES256.generate_key_pair().unwrap();
+    let mut server_private = pair.to_jwk_key_pair();
+    server_private.set_key_id("op-1");
+    let signer = JwkSigner::from_jwk(server_private.to_string().as_bytes()).unwrap();
+    let server_key = pair.to_jwk_public_key();
+    let anchor_keys = Jwks::from_json(anchor.jwks.to_string().as_bytes()).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let federation = ExplicitRegistration::new(
+        SERVER,
+        vec![TrustAnchor::new(&anchor.id, anchor_keys)],
+        Arc::new(signer),
+    );
+    let mut registrar = Registrar::new(policy, Arc::new(MemoryStore::new()))
+        .with_clock(clock.clone())
+        .with_explicit_registration(federation);
+    if let Some(hook) = hook {
+        registrar = registrar.with_hook(hook);
+    }
+    Federation {
+        anchor,
+        intermediate,
+        client,
+        server_key,
+        registrar,
+        clock,
+    }
+}
+
+fn federation() -> Federation {
+    federation_with(ServerPolicy::new("https://op.example/register"), None)
+}
+
+impl Federation {
+    /// The client's Entity Configuration (addressed to the server), the intermediate's statement
+    /// about it and the anchor's about the intermediate, each with extra claims.
+    fn chain(&self, client: Value, intermediate: Value, anchor: Value) -> Vec<String> {
+        let configuration = about(
+            &self.client,
+            &self.client,
+            json!({
+                "aud": SERVER,
+                "authority_hints": [self.intermediate.id],
+                "metadata": { RP: rp_metadata() },
+            }),
+        );
+        vec![
+            sign(&self.client, &with(configuration, client)),
+            sign(
+                &self.intermediate,
+                &about(&self.intermediate, &self.client, intermediate),
+            ),
+            sign(
+                &self.anchor,
+                &about(&self.anchor, &self.intermediate, anchor),
+            ),
+        ]
+    }
+
+    fn plain(&self) -> Vec<String> {
+        self.chain(json!({}), json!({}), json!({}))
+    }
+
+    async fn register(&self, chain: &[String]) -> Result<FederatedRegistration, RegistrationError> {
+        self.registrar
+            .register_federated(chain, &RequestContext::new())
+            .await
+    }
+
+    /// The response's claims, once its signature verified with the server's key and its `typ`.
+    fn claims(&self, registered: &FederatedRegistration) -> Value {
+        let parts: Vec<&str> = registered.response.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["typ"], "explicit-registration-response+jwt");
+        assert_eq!(header["kid"], "op-1");
+        let verifier = ES256.verifier_from_jwk(&self.server_key).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        josekit::jws::JwsVerifier::verify(&verifier, input.as_bytes(), &signature)
+            .expect("the response verifies with the server's federation key");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+    }
+}
+
+fn refused(
+    result: Result<FederatedRegistration, RegistrationError>,
+    code: ErrorCode,
+    needle: &str,
+) {
+    match result {
+        Err(e) => {
+            let response = e.response();
+            assert_eq!(response.error, code, "{e}");
+            let description = response.error_description.unwrap_or_default();
+            assert!(description.contains(needle), "{description}");
+        }
+        Ok(ok) => panic!("expected {code}, registered {}", ok.client_id),
+    }
+}
+
+#[tokio::test]
+async fn a_client_registers_through_a_three_level_chain() {
+    let f = federation();
+    let chain = f.chain(
+        json!({}),
+        json!({ "metadata_policy": { RP: { "contacts": {"add": ["help@int.fed.example"]} } } }),
+        json!({ "exp": START + 1800, "metadata_policy": { RP: {
+            "token_endpoint_auth_method": {"one_of": ["private_key_jwt"], "essential": true}
+        }}}),
+    );
+    let registered = f.register(&chain).await.unwrap();
+    assert_eq!(registered.client_id, f.client.id);
+    assert_eq!(registered.trust_anchor, f.anchor.id);
+    // The registration lasts until the chain's first expiry, within the one-day default.
+    assert_eq!(registered.expires_at.unix_timestamp(), START + 1800);
+
+    let claims = f.claims(&registered);
+    assert_eq!(claims["iss"], SERVER);
+    assert_eq!(claims["sub"], f.client.id);
+    assert_eq!(claims["aud"], f.client.id);
+    assert_eq!(claims["iat"], START);
+    assert_eq!(claims["exp"], START + 1800);
+    assert_eq!(claims["trust_anchor"], f.anchor.id);
+    assert_eq!(claims["authority_hints"], json!([f.intermediate.id]));
+    assert_eq!(claims["jwks"], f.client.jwks);
+    let metadata = &claims["metadata"][RP];
+    assert_eq!(metadata["client_id"], f.client.id);
+    assert_eq!(metadata["contacts"], json!(["help@int.fed.example"]));
+    assert_eq!(metadata["token_endpoint_auth_method"], "private_key_jwt");
+    // Defaults the server applied are stated, and nothing to manage the client with is issued.
+    assert_eq!(metadata["grant_types"], json!(["authorization_code"]));
+    for absent in [
+        "client_secret",
+        "registration_access_token",
+        "registration_client_uri",
+    ] {
+        assert!(metadata.get(absent).is_none(), "{absent}");
+    }
+
+    let stored = f
+        .registrar
+        .store()
+        .get(&f.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let provenance = stored.federation.as_ref().expect("provenance");
+    assert_eq!(provenance.trust_anchor, f.anchor.id);
+    assert_eq!(provenance.immediate_superior, f.intermediate.id);
+    assert_eq!(provenance.expires_at.unix_timestamp(), START + 1800);
+    assert_eq!(provenance.trust_chain, chain);
+    assert!(stored.registration_token.is_none());
+    assert_eq!(
+        stored.metadata.contacts,
+        Some(vec!["help@int.fed.example".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn registering_again_replaces_the_registration() {
+    let f = federation();
+    let first = f.register(&f.plain()).await.unwrap();
+    let before = f
+        .registrar
+        .store()
+        .get(&first.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    f.clock.advance(Duration::minutes(5));
+    let renamed = f.chain(
+        json!({}),
+        json!({ "metadata": { RP: { "client_name": "Renamed by the intermediate" } } }),
+        json!({ "exp": START + 3000 }),
+    );
+    let again = f.register(&renamed).await.unwrap();
+    assert_eq!(again.client_id, first.client_id);
+    let after = f
+        .registrar
+        .store()
+        .get(&first.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(after.created_at, before.created_at);
+    assert_eq!(
+        after.metadata.client_name.as_deref(),
+        Some("Renamed by the intermediate")
+    );
+    assert_eq!(
+        after.federation.unwrap().expires_at.unix_timestamp(),
+        START + 3000
+    );
+}
+
+#[tokio::test]
+async fn the_registration_rules_hold_for_what_the_chain_resolves() {
+    // Every rule of a registration applies to the metadata a chain resolves: here a redirect
+    // URI with a fragment, which RFC 7591 and the server refuse whatever signed it.
+    let f = federation();
+    let chain = f.chain(
+        json!({}),
+        json!({ "metadata": { RP: { "redirect_uris": ["https://rp.fed.example/cb#frag"] } } }),
+        json!({}),
+    );
+    refused(
+        f.register(&chain).await,
+        ErrorCode::InvalidRedirectUri,
+        "fragment",
+    );
+    assert!(f
+        .registrar
+        .store()
+        .get(&f.client.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The server's own policy, not the federation's, decides what it supports.
+    let mut policy = ServerPolicy::new("https://op.example/register");
+    policy.token_endpoint_auth_methods_supported = vec!["client_secret_basic".into()];
+    let f = federation_with(policy, None);
+    refused(
+        f.register(&f.plain()).await,
+        ErrorCode::InvalidClientMetadata,
+        "private_key_jwt",
+    );
+
+    // The host's hook sees federation registrations as registrations.
+    struct NoFederatedRps;
+    #[async_trait::async_trait]
+    impl RegistrationHook for NoFederatedRps {
+        async fn check(
+            &self,
+            _metadata: &mut ClientMetadata,
+            context: &HookContext<'_>,
+        ) -> Result<(), RegistrationError> {
+            assert_eq!(context.client_id, Some("https://rp.fed.example"));
+            Err(RegistrationError::refused("not today"))
+        }
+    }
+    let f = federation_with(
+        ServerPolicy::new("https://op.example/register"),
+        Some(Arc::new(NoFederatedRps)),
+    );
+    refused(
+        f.register(&f.plain()).await,
+        ErrorCode::InvalidClientMetadata,
+        "not today",
+    );
+}
+
+#[tokio::test]
+async fn a_secret_lasts_as_long_as_the_registration() {
+    let f = federation();
+    let chain = f.chain(
+        json!({}),
+        json!({ "metadata": { RP: { "token_endpoint_auth_method": "client_secret_basic" } } }),
+        json!({}),
+    );
+    let registered = f.register(&chain).await.unwrap();
+    let claims = f.claims(&registered);
+    let metadata = &claims["metadata"][RP];
+    let secret = metadata["client_secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    assert_eq!(
+        metadata["client_secret_expires_at"],
+        registered.expires_at.unix_timestamp()
+    );
+    let stored = f
+        .registrar
+        .store()
+        .get(&f.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let expiry = registered.expires_at;
+    assert!(stored.verify_secret(&secret, expiry - Duration::seconds(1)));
+    assert!(!stored.verify_secret(&secret, expiry));
+    assert!(stored.is_reapable(None, expiry));
+}
+
+#[tokio::test]
+async fn chains_that_do_not_verify_are_invalid_trust_chains() {
+    let f = federation();
+    let stranger = entity("https://ta.elsewhere.example");
+    let mut chain = f.plain();
+    chain[2] = sign(&stranger, &about(&stranger, &f.intermediate, json!({})));
+    refused(
+        f.register(&chain).await,
+        ErrorCode::InvalidTrustChain,
+        "not a trusted anchor",
+    );
+    refused(
+        f.register(&f.chain(json!({}), json!({ "exp": START - 120 }), json!({})))
+            .await,
+        ErrorCode::InvalidTrustChain,
+        "expired",
+    );
+    refused(
+        f.register(&f.chain(
+            json!({}),
+            json!({ "metadata_policy": { RP: { "subject_type": {"value": "public"} } } }),
+            json!({ "metadata_policy": { RP: { "subject_type": {"value": "pairwise"} } } }),
+        ))
+        .await,
+        ErrorCode::InvalidTrustChain,
+        "metadata_policy",
+    );
+    refused(
+        f.register(&f.chain(
+            json!({}),
+            json!({}),
+            json!({ "metadata_policy": { RP: {
+                "token_endpoint_auth_method": {"one_of": ["self_signed_tls_client_auth"]}
+            }}}),
+        ))
+        .await,
+        ErrorCode::InvalidMetadata,
+        "not one of",
+    );
+    assert!(f
+        .registrar
+        .store()
+        .get(&f.client.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn the_request_must_be_addressed_to_this_server() {
+    let f = federation();
+    for aud in [json!("https://other-op.example"), json!(null), json!([])] {
+        refused(
+            f.register(&f.chain(json!({ "aud": aud }), json!({}), json!({})))
+                .await,
+            ErrorCode::InvalidRequest,
+            "aud",
+        );
+    }
+    assert!(f
+        .register(&f.chain(
+            json!({ "aud": [SERVER, "https://x.example"] }),
+            json!({}),
+            json!({})
+        ))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn without_explicit_registration_or_with_registration_off_the_server_refuses() {
+    let f = federation();
+    let plain = Registrar::new(
+        ServerPolicy::new("https://op.example/register"),
+        Arc::new(MemoryStore::new()),
+    );
+    let refusal = plain
+        .register_federated(&f.plain(), &RequestContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.code(), ErrorCode::AccessDenied);
+    assert_eq!(refusal.status(), 403);
+
+    let mut off = ServerPolicy::new("https://op.example/register");
+    off.registration_enabled = false;
+    let f = federation_with(off, None);
+    refused(
+        f.register(&f.plain()).await,
+        ErrorCode::AccessDenied,
+        "disabled",
+    );
+}
+
+#[tokio::test]
+async fn a_client_registered_otherwise_is_not_replaced() {
+    let f = federation();
+    let mut record = oauth_dcr::ClientRecord::new(
+        f.client.id.clone(),
+        ClientMetadata::default(),
+        oauth_dcr::store::Origin::Administrator,
+        time::OffsetDateTime::from_unix_timestamp(START).unwrap(),
+    );
+    record.metadata.client_name = Some("the administrators' client".to_owned());
+    f.registrar.store().create(&record).await.unwrap();
+    refused(
+        f.register(&f.plain()).await,
+        ErrorCode::InvalidClientMetadata,
+        "not registered through a trust chain",
+    );
+    let kept = f
+        .registrar
+        .store()
+        .get(&f.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.metadata.client_name.as_deref(),
+        Some("the administrators' client")
+    );
+}
