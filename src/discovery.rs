@@ -191,6 +191,18 @@ impl Registrar {
                 Value::Bool(true),
             );
         }
+        // OpenID Federation 1.0 §5.1.3: explicit registration, at the registration endpoint,
+        // which takes the trust chain as `application/trust-chain+json`.
+        if self.federation.is_some() {
+            m.insert(
+                "federation_registration_endpoint".into(),
+                self.policy.registration_endpoint.clone().into(),
+            );
+            m.insert(
+                "client_registration_types_supported".into(),
+                Value::from(vec!["explicit"]),
+            );
+        }
         m
     }
 }

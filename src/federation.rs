@@ -1,13 +1,17 @@
 //! OpenID Federation 1.0: the parts a registration endpoint needs to admit a client through a
 //! trust chain.
 //!
-//! So far it holds [`chain`], which verifies a trust chain a client sends, from its own Entity
-//! Configuration up to a [`TrustAnchor`](chain::TrustAnchor) the host configured, and [`policy`],
-//! the metadata policies (OpenID Federation 1.0 §6.1) the chain's authorities set, resolved down
-//! the chain and applied to the client's metadata, and [`response`], the signed explicit
-//! registration response with the server's federation key ([`Signer`](response::Signer),
-//! [`JwkSigner`](response::JwkSigner)). The explicit registration endpoint, and the resolution
-//! of a chain by fetching statements, build on them.
+//! [`Registrar::register_federated`](crate::Registrar::register_federated) registers a client
+//! through the trust chain it sends, configured with [`ExplicitRegistration`]; the `http`
+//! adapter serves it at the registration endpoint for `application/trust-chain+json`. The pieces:
+//! [`chain`] verifies a trust chain from the client's own Entity Configuration up to a
+//! [`TrustAnchor`](chain::TrustAnchor) the host configured; [`policy`] resolves the metadata
+//! policies (OpenID Federation 1.0 §6.1) the chain's authorities set and applies them; and
+//! [`response`] signs the explicit registration response with the server's federation key
+//! ([`Signer`](response::Signer), [`JwkSigner`](response::JwkSigner)).
+//!
+//! Not yet: resolving a chain by fetching, for a request that sends only the Entity
+//! Configuration.
 
 pub mod chain;
 pub mod policy;

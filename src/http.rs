@@ -123,6 +123,17 @@ pub fn is_jwt(headers: &HeaderMap) -> bool {
     })
 }
 
+/// Whether the `Content-Type` is `application/trust-chain+json`: an explicit registration
+/// through an OpenID Federation trust chain (OpenID Federation 1.0 §12.2.1).
+pub fn is_trust_chain(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/trust-chain+json"))
+}
+
+/// Whether the `Content-Type` is `application/entity-statement+jwt`.
+fn is_entity_statement(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|t| t.eq_ignore_ascii_case("application/entity-statement+jwt"))
+}
+
 fn media_type(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     Some(value.split(';').next().unwrap_or_default().trim())
@@ -227,6 +238,10 @@ fn endpoint_path(endpoint: &str) -> &str {
 ///   `{endpoint}/{client_id}` read (200), update (200) and delete (204).
 /// - Other methods answer 405 with `Allow`; `OPTIONS` answers 204 with `Allow`, and with the CORS
 ///   headers when the request's `Origin` is in [`allowed_origins`](crate::ServerPolicy::allowed_origins).
+/// - With [`Registrar::with_explicit_registration`], a `POST` of `application/trust-chain+json`
+///   on the registration endpoint is an OpenID Federation explicit registration
+///   ([`Registrar::register_federated`]): 200 with the signed
+///   `application/explicit-registration-response+jwt`.
 /// - Bodies must be `application/json`, or `application/jwt` / `application/jose` when the
 ///   registrar accepts signed request bodies (415 otherwise); the bearer token comes from the
 ///   `Authorization` header only. A request that needs a token and carries no credentials (no
@@ -339,6 +354,13 @@ async fn dispatch(
         Route::Client(_) => "GET, PUT, DELETE, OPTIONS",
     };
     let mut context = context.clone();
+    if matches!(route, Route::Registration)
+        && method == Method::POST
+        && registrar.accepts_federation()
+        && (is_trust_chain(headers) || is_entity_statement(headers))
+    {
+        return federated(registrar, headers, body, &context).await;
+    }
     if route.takes_body(method) {
         let signed = is_jwt(headers) && registrar.accepts_signed_requests();
         if !signed && !is_json(headers) {
@@ -404,6 +426,68 @@ async fn dispatch(
         }
     };
     result.unwrap_or_else(RegistrationError::into_http)
+}
+
+/// An explicit registration through a federation trust chain: the body is the chain, a JSON
+/// array of compact entity statements; the answer is 200 with the signed
+/// `application/explicit-registration-response+jwt`.
+async fn federated(
+    registrar: &Registrar,
+    headers: &HeaderMap,
+    body: Result<&[u8], &RegistrationError>,
+    context: &RequestContext,
+) -> Response<Vec<u8>> {
+    if !is_trust_chain(headers) {
+        // Resolving a chain from the Entity Configuration alone means fetching every
+        // superior's statements; this server takes the chain the client resolved.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the trust chain as application/trust-chain+json: a chain is not resolved from an Entity Configuration alone",
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(RegistrationError::BodyTooLarge { limit }) => {
+            return RegistrationError::BodyTooLarge { limit: *limit }.into_http()
+        }
+        Err(RegistrationError::InvalidRequest(message)) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", message)
+        }
+        Err(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &other.to_string(),
+            )
+        }
+    };
+    let limits = &registrar.policy().limits;
+    if body.len() > limits.max_body_bytes {
+        return RegistrationError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        }
+        .into_http();
+    }
+    let Ok(chain) = serde_json::from_slice::<Vec<String>>(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the trust chain must be a JSON array of compact entity statements",
+        );
+    };
+    match registrar.register_federated(&chain, context).await {
+        Ok(registered) => {
+            let mut response = Response::new(registered.response.into_bytes());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/explicit-registration-response+jwt"),
+            );
+            no_store(response.headers_mut());
+            naming(response, registered.client_id)
+        }
+        Err(e) => e.into_http(),
+    }
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>> {

@@ -51,9 +51,8 @@
 //! trait, its optional capabilities, [`MemoryStore`] and `PostgresStore`), [`policy`],
 //! [`credentials`], [`discovery`], [`fetch`] and [`http`](mod@http), with `service` (a
 //! `tower::Service`) and `axum` (a router to nest) behind their features; client hygiene is
-//! [`Registrar::reap`]. [`federation`] holds the OpenID Federation pieces built so far (trust
-//! chain verification, metadata policies, the signed registration response); the explicit
-//! registration endpoint that composes them is not there yet.
+//! [`Registrar::reap`]. [`federation`] is OpenID Federation explicit registration
+//! ([`Registrar::register_federated`]): trust chains, metadata policies, the signed response.
 //!
 //! | feature | adds |
 //! | --- | --- |

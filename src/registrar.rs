@@ -199,6 +199,12 @@ impl Registrar {
         self.signed_requests.is_some()
     }
 
+    /// Whether explicit registration through federation trust chains is on
+    /// ([`with_explicit_registration`](Self::with_explicit_registration)).
+    pub fn accepts_federation(&self) -> bool {
+        self.federation.is_some()
+    }
+
     /// The policy.
     pub fn policy(&self) -> &ServerPolicy {
         &self.policy

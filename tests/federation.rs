@@ -170,8 +170,8 @@ impl Federation {
     }
 
     /// The response's claims, once its signature verified with the server's key and its `typ`.
-    fn claims(&self, registered: &FederatedRegistration) -> Value {
-        let parts: Vec<&str> = registered.response.split('.').collect();
+    fn claims(&self, jwt: &str) -> Value {
+        let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -218,7 +218,7 @@ async fn a_client_registers_through_a_three_level_chain() {
     // The registration lasts until the chain's first expiry, within the one-day default.
     assert_eq!(registered.expires_at.unix_timestamp(), START + 1800);
 
-    let claims = f.claims(&registered);
+    let claims = f.claims(&registered.response);
     assert_eq!(claims["iss"], SERVER);
     assert_eq!(claims["sub"], f.client.id);
     assert_eq!(claims["aud"], f.client.id);
@@ -364,7 +364,7 @@ async fn a_secret_lasts_as_long_as_the_registration() {
         json!({}),
     );
     let registered = f.register(&chain).await.unwrap();
-    let claims = f.claims(&registered);
+    let claims = f.claims(&registered.response);
     let metadata = &claims["metadata"][RP];
     let secret = metadata["client_secret"]
         .as_str()
@@ -507,4 +507,111 @@ async fn a_client_registered_otherwise_is_not_replaced() {
         kept.metadata.client_name.as_deref(),
         Some("the administrators' client")
     );
+}
+
+fn post(content_type: &str, body: Vec<u8>) -> http::Request<Vec<u8>> {
+    http::Request::post("/register")
+        .header("content-type", content_type)
+        .body(body)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_http_adapter_serves_explicit_registration_at_the_registration_endpoint() {
+    let f = federation();
+    let chain = serde_json::to_vec(&f.plain()).unwrap();
+    let response = oauth_dcr::http::handle(
+        &f.registrar,
+        post("application/trust-chain+json", chain),
+        &RequestContext::new(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/explicit-registration-response+jwt"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.extensions().get::<oauth_dcr::http::ClientId>(),
+        Some(&oauth_dcr::http::ClientId(f.client.id.clone()))
+    );
+    let jwt = String::from_utf8(response.into_body()).unwrap();
+    assert_eq!(f.claims(&jwt)["sub"], f.client.id);
+
+    // Only the chain itself is taken; anything else is a clear 400.
+    for (content_type, body, needle) in [
+        (
+            "application/entity-statement+jwt",
+            f.plain()[0].clone().into_bytes(),
+            "trust-chain+json",
+        ),
+        ("application/trust-chain+json", b"{}".to_vec(), "JSON array"),
+        (
+            "application/trust-chain+json",
+            b"[1, 2]".to_vec(),
+            "JSON array",
+        ),
+    ] {
+        let response = oauth_dcr::http::handle(
+            &f.registrar,
+            post(content_type, body),
+            &RequestContext::new(),
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{content_type}");
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
+    }
+    // A bad chain answers with the federation's error code, as JSON.
+    let mut broken = f.plain();
+    broken.swap(1, 2);
+    let response = oauth_dcr::http::handle(
+        &f.registrar,
+        post(
+            "application/trust-chain+json",
+            serde_json::to_vec(&broken).unwrap(),
+        ),
+        &RequestContext::new(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(body["error"], "invalid_trust_chain");
+
+    // Discovery advertises it.
+    let discovery = f.registrar.discovery_metadata();
+    assert_eq!(
+        discovery["federation_registration_endpoint"],
+        "https://op.example/register"
+    );
+    assert_eq!(
+        discovery["client_registration_types_supported"],
+        json!(["explicit"])
+    );
+
+    // Without explicit registration, a trust chain is an unsupported media type, and discovery
+    // says nothing of federation.
+    let plain = Registrar::new(
+        ServerPolicy::new("https://op.example/register"),
+        Arc::new(MemoryStore::new()),
+    );
+    let response = oauth_dcr::http::handle(
+        &plain,
+        post(
+            "application/trust-chain+json",
+            serde_json::to_vec(&f.plain()).unwrap(),
+        ),
+        &RequestContext::new(),
+    )
+    .await;
+    assert_eq!(response.status(), 415);
+    assert!(plain
+        .discovery_metadata()
+        .get("federation_registration_endpoint")
+        .is_none());
 }
