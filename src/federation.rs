@@ -5,10 +5,10 @@
 //! through the trust chain it sends, configured with [`ExplicitRegistration`]; the `http`
 //! adapter serves it at the registration endpoint for `application/trust-chain+json`. The pieces:
 //! [`chain`] verifies a trust chain from the client's own Entity Configuration up to a
-//! [`TrustAnchor`](chain::TrustAnchor) the host configured; [`policy`] resolves the metadata
+//! [`TrustAnchor`] the host configured; [`policy`] resolves the metadata
 //! policies (OpenID Federation 1.0 §6.1) the chain's authorities set and applies them; and
 //! [`response`] signs the explicit registration response with the server's federation key
-//! ([`Signer`](response::Signer), [`JwkSigner`](response::JwkSigner)).
+//! ([`Signer`], [`JwkSigner`](response::JwkSigner)).
 //!
 //! Not yet: resolving a chain by fetching, for a request that sends only the Entity
 //! Configuration.
