@@ -31,6 +31,9 @@ use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use oauth_dcr::federation::chain::TrustAnchor;
+use oauth_dcr::federation::response::{entity_statement, JwkSigner};
+use oauth_dcr::federation::ExplicitRegistration;
 use oauth_dcr::initial_tokens::InitialTokenVerifier;
 use oauth_dcr::policy::ScopePolicy;
 use oauth_dcr::profiles::{OpenBanking, Profile};
@@ -70,6 +73,16 @@ struct Shared {
     /// `--admin-token`: the admin endpoints are served only with it.
     admin: Option<Arc<AdminToken>>,
     discovery: Bytes,
+    /// `--federation-entity-id`: the server's entity identifier, signing key and discovery
+    /// members, for its Entity Configuration.
+    federation: Option<Arc<Federation>>,
+}
+
+/// What the server's own Entity Configuration states.
+struct Federation {
+    entity_id: String,
+    signer: Arc<JwkSigner>,
+    provider: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Where the server keeps its state: the clients, and the `jti` replay guard of software
@@ -162,6 +175,19 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
         let verifier: Arc<dyn InitialTokenVerifier> = tokens.clone();
         registrar = registrar.require_initial_token(verifier, Some(scope));
     }
+    let signer = config.federation.as_ref().map(|flags| {
+        // Checked when the flags were read.
+        Arc::new(JwkSigner::from_jwk(&flags.key).expect("the federation key was checked"))
+    });
+    if let (Some(flags), Some(signer)) = (&config.federation, &signer) {
+        let anchors = flags
+            .anchors
+            .iter()
+            .map(|(id, keys)| TrustAnchor::new(id, keys.clone()))
+            .collect();
+        let explicit = ExplicitRegistration::new(&flags.entity_id, anchors, signer.clone());
+        registrar = registrar.with_explicit_registration(explicit);
+    }
     // The crate's events (registrations, reads, updates, deletes, refusals, token reuse,
     // reissues) as structured log lines; token reuse at WARN, so `--quiet` keeps it.
     #[cfg(feature = "tracing")]
@@ -169,12 +195,26 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
         registrar = registrar.with_event_sink(Arc::new(oauth_dcr::events::TracingSink));
     }
     let discovery = discovery_document(config, &registrar);
+    let federation = match (&config.federation, signer) {
+        (Some(flags), Some(signer)) => {
+            let mut provider = discovery.as_object().cloned().unwrap_or_default();
+            provider.insert("issuer".into(), config.issuer.clone().into());
+            Some(Arc::new(Federation {
+                entity_id: flags.entity_id.clone(),
+                signer,
+                provider,
+            }))
+        }
+        _ => None,
+    };
+    let has_federation = federation.is_some();
     let has_token_endpoint = tokens.is_some();
     let app = App(Arc::new(Shared {
         registrar: Arc::new(registrar),
         tokens,
         admin: config.admin_token.clone().map(Arc::new),
         discovery: Bytes::from(discovery.to_string()),
+        federation,
     }));
     let mut router = Router::new()
         .route(
@@ -193,6 +233,12 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
         );
     if has_token_endpoint {
         router = router.route("/token", any(token_handler));
+    }
+    if has_federation {
+        router = router.route(
+            "/.well-known/openid-federation",
+            get(entity_configuration).fallback(discovery_not_allowed),
+        );
     }
     if config.jwks_uri.is_none() {
         router = router.route("/jwks", get(jwks_handler).fallback(discovery_not_allowed));
@@ -449,6 +495,48 @@ fn discovery_document(config: &Config, registrar: &Registrar) -> Value {
 }
 
 /// `GET /jwks` (without `--jwks-uri`): the example's JWK Set, empty, since it signs nothing.
+/// The server's Entity Configuration (OpenID Federation 1.0 §9): signed now with its
+/// federation key, valid for a day, naming its keys and, as an `openid_provider`, its discovery
+/// members with the federation registration endpoint.
+async fn entity_configuration(State(app): State<App>) -> Response {
+    let Some(federation) = &app.0.federation else {
+        return json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = serde_json::json!({
+        "iss": federation.entity_id,
+        "sub": federation.entity_id,
+        "iat": now,
+        "exp": now + 86_400,
+        "jwks": { "keys": [federation.signer.public_jwk()] },
+        "metadata": {
+            "openid_provider": federation.provider,
+            "federation_entity": {},
+        },
+    });
+    let Some(claims) = claims.as_object() else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "");
+    };
+    match entity_statement(federation.signer.as_ref(), claims).await {
+        Ok(jwt) => {
+            let mut response = Response::new(Body::from(jwt));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/entity-statement+jwt"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the entity configuration could not be signed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the entity configuration could not be signed",
+            )
+        }
+    }
+}
+
 async fn jwks_handler() -> Response {
     let mut response = Response::new(Body::from(r#"{"keys":[]}"#));
     response.headers_mut().insert(

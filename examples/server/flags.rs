@@ -36,6 +36,14 @@ usage: cargo run --example server -- [FLAGS]
                                  (claims: aud = the issuer, iat, exp, a single-use jti,
                                  remembered like a statement's)
   --require-signed-request       refuse plain JSON request bodies
+  --federation-entity-id URL     OpenID Federation explicit registration: this server's entity
+                                 identifier; POST /register then takes a client's trust chain
+                                 (application/trust-chain+json) and GET
+                                 /.well-known/openid-federation serves the server's Entity
+                                 Configuration (needs --federation-key and --trust-anchor)
+  --federation-key JWK_FILE      the server's federation signing key, a private JWK with a kid
+  --trust-anchor ID=JWKS_FILE    a trust anchor: its entity identifier and the public JWK Set
+                                 file of its federation keys (repeatable)
   --store memory|sqlite:PATH|postgres://...
                                  the client store and jti replay guard (default memory);
                                  sqlite:PATH keeps them in the SQLite file PATH, created and
@@ -119,6 +127,9 @@ pub(crate) struct Config {
     pub(crate) signed_request_keys: Option<Jwks>,
     /// Whether plain JSON request bodies are refused.
     pub(crate) require_signed_request: bool,
+    /// `--federation-entity-id`, `--federation-key`, `--trust-anchor`: explicit registration
+    /// through OpenID Federation trust chains.
+    pub(crate) federation: Option<FederationFlags>,
     /// Where clients are stored.
     pub(crate) store: StoreChoice,
     /// Whether URL client identifiers are resolved from their metadata documents.
@@ -148,6 +159,28 @@ pub(crate) struct Config {
     /// `--dangerously-allow-http-loopback-fetch`: whether the fetcher may reach plain `http` and
     /// loopback addresses. Off by default; a development switch only.
     pub(crate) dangerously_allow_http_loopback_fetch: bool,
+}
+
+/// The federation flags: the server's entity identifier, its signing key (the private JWK's
+/// bytes, read at start) and the trust anchors. `Debug` shows no key.
+#[derive(Clone)]
+pub(crate) struct FederationFlags {
+    pub(crate) entity_id: String,
+    pub(crate) key: Vec<u8>,
+    pub(crate) anchors: Vec<(String, Jwks)>,
+}
+
+impl fmt::Debug for FederationFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FederationFlags")
+            .field("entity_id", &self.entity_id)
+            .field("key", &"[redacted]")
+            .field(
+                "anchors",
+                &self.anchors.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The default `--header-timeout` and `--body-timeout`.
@@ -316,6 +349,9 @@ impl Config {
         let mut profile = None;
         let mut audiences: Vec<String> = Vec::new();
         let mut loopback_fetch = false;
+        let mut federation_id = None;
+        let mut federation_key = None;
+        let mut trust_anchors: Vec<(String, Jwks)> = Vec::new();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
@@ -363,6 +399,27 @@ impl Config {
                         return Err(format!("--trust-issuer names `{issuer}` twice"));
                     }
                     trusted_issuers.push((issuer, keys));
+                }
+                "--federation-entity-id" => set(
+                    &mut federation_id,
+                    &flag,
+                    parse_url(&flag, &value()?)?,
+                )?,
+                "--federation-key" => {
+                    let path = value()?;
+                    let key = std::fs::read(&path)
+                        .map_err(|e| format!("--federation-key: cannot read `{path}`: {e}"))?;
+                    oauth_dcr::federation::response::JwkSigner::from_jwk(&key).map_err(|e| {
+                        format!("--federation-key: `{path}` is not a usable signing key: {e}")
+                    })?;
+                    set(&mut federation_key, &flag, key)?;
+                }
+                "--trust-anchor" => {
+                    let (id, keys) = parse_trust_anchor(&value()?)?;
+                    if trust_anchors.iter().any(|(known, _)| *known == id) {
+                        return Err(format!("--trust-anchor names `{id}` twice"));
+                    }
+                    trust_anchors.push((id, keys));
                 }
                 "--signed-request-jwks" => {
                     set(&mut signed_keys, &flag, load_jwks(&flag, &value()?)?)?;
@@ -417,7 +474,22 @@ impl Config {
         }
         let limit =
             |rate: Option<Rate>, default: Rate| (!no_rate_limits).then(|| rate.unwrap_or(default));
+        let federation = match (federation_id, federation_key, trust_anchors.is_empty()) {
+            (None, None, true) => None,
+            (Some(entity_id), Some(key), false) => Some(FederationFlags {
+                entity_id,
+                key,
+                anchors: trust_anchors,
+            }),
+            _ => {
+                return Err("--federation-entity-id, --federation-key and --trust-anchor go \
+                            together: explicit registration needs the server's identity, its \
+                            signing key and at least one trust anchor"
+                    .into())
+            }
+        };
         let config = Self {
+            federation,
             listen,
             issuer: issuer.unwrap_or_else(|| format!("http://{listen}")),
             authorization_endpoint,
@@ -649,6 +721,22 @@ fn parse_trusted_issuer(value: &str) -> Result<(String, Jwks), String> {
         }
         _ => Err(format!(
             "--trust-issuer expects ISS=JWKS_FILE, got `{value}`"
+        )),
+    }
+}
+
+/// `ID=JWKS_FILE`; the entity identifier is everything before the first `=` after its scheme.
+fn parse_trust_anchor(value: &str) -> Result<(String, Jwks), String> {
+    let split = value
+        .find("://")
+        .and_then(|scheme| value[scheme + 3..].find('=').map(|at| scheme + 3 + at));
+    match split.map(|at| value.split_at(at)) {
+        Some((id, path)) if path.len() > 1 => {
+            let id = parse_url("--trust-anchor", id)?;
+            Ok((id, load_jwks("--trust-anchor", &path[1..])?))
+        }
+        _ => Err(format!(
+            "--trust-anchor expects ENTITY_ID=JWKS_FILE, got `{value}`"
         )),
     }
 }

@@ -217,10 +217,40 @@ pub async fn registration_response(
     if chain.subject_jwks.is_object() {
         claims["jwks"] = chain.subject_jwks.clone();
     }
+    sign_typed(signer, EXPLICIT_REGISTRATION_RESPONSE_TYP, &claims).await
+}
+
+/// Signs an entity statement (`typ` `entity-statement+jwt`) of these claims with the server's
+/// federation key: the server's own Entity Configuration, served at
+/// `/.well-known/openid-federation`, for one.
+///
+/// # Errors
+/// The claims have no `iss` or `sub` string, or the signer fails.
+pub async fn entity_statement(
+    signer: &dyn Signer,
+    claims: &Map<String, Value>,
+) -> Result<String, SignError> {
+    for name in ["iss", "sub"] {
+        if !claims.get(name).is_some_and(Value::is_string) {
+            return Err(SignError::new(format!(
+                "an entity statement needs an `{name}` string"
+            )));
+        }
+    }
+    sign_typed(
+        signer,
+        super::chain::ENTITY_STATEMENT_TYP,
+        &Value::Object(claims.clone()),
+    )
+    .await
+}
+
+/// A compact JWS of `claims`, typed `typ`, with the signer's algorithm and key id.
+async fn sign_typed(signer: &dyn Signer, typ: &str, claims: &Value) -> Result<String, SignError> {
     let header = json!({
         "alg": signer.algorithm(),
         "kid": signer.key_id(),
-        "typ": EXPLICIT_REGISTRATION_RESPONSE_TYP,
+        "typ": typ,
     });
     let input = format!(
         "{}.{}",
@@ -332,6 +362,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(decoded.claims["exp"], 1_800_000_300);
+    }
+
+    #[test]
+    fn an_entity_statement_is_typed_and_verifies() {
+        let (signer, keys) = server_key();
+        let claims =
+            json!({"iss": "https://op.example", "sub": "https://op.example", "iat": 1, "exp": 2});
+        let jwt = block_on(entity_statement(&signer, claims.as_object().unwrap())).unwrap();
+        let rules = JwtRules {
+            algorithms: vec!["ES256".to_owned()],
+            ..JwtRules::default()
+        };
+        let decoded = decode_typed(
+            &jwt,
+            &rules,
+            &RequestLimits::default(),
+            Some(super::super::chain::ENTITY_STATEMENT_TYP),
+        )
+        .unwrap();
+        verify_signature(&decoded, &keys).unwrap();
+        assert_eq!(Value::Object(decoded.claims), claims);
+        let anonymous = json!({"iat": 1});
+        assert!(block_on(entity_statement(&signer, anonymous.as_object().unwrap())).is_err());
     }
 
     #[test]
