@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{ManualClock, START};
-use josekit::jws::{JwsSigner, ES256};
+use common::{about, entity, sign, with, Entity, ManualClock, START};
+use josekit::jws::ES256;
 use oauth_dcr::events::{HookContext, RegistrationHook};
 use oauth_dcr::federation::chain::TrustAnchor;
 use oauth_dcr::federation::response::JwkSigner;
@@ -25,56 +25,6 @@ use time::Duration;
 
 const SERVER: &str = "https://op.example";
 const RP: &str = "openid_relying_party";
-
-struct Entity {
-    id: String,
-    kid: String,
-    signer: Box<dyn JwsSigner>,
-    jwks: Value,
-}
-
-fn entity(id: &str) -> Entity {
-    let pair = ES256.generate_key_pair().unwrap();
-    let kid = format!("{id}#1");
-    let mut private = pair.to_jwk_key_pair();
-    private.set_key_id(&kid);
-    let mut public = pair.to_jwk_public_key();
-    public.set_key_id(&kid);
-    Entity {
-        id: id.to_owned(),
-        kid,
-        signer: Box::new(ES256.signer_from_jwk(&private).unwrap()),
-        jwks: json!({ "keys": [Value::Object(public.as_ref().clone())] }),
-    }
-}
-
-fn sign(by: &Entity, claims: &Value) -> String {
-    let header = json!({ "alg": "ES256", "typ": "entity-statement+jwt", "kid": by.kid });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = by.signer.sign(input.as_bytes()).unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        base[k] = v.clone();
-    }
-    base
-}
-
-fn about(issuer: &Entity, subject: &Entity, extra: Value) -> Value {
-    with(
-        json!({
-            "iss": issuer.id, "sub": subject.id, "iat": START - 60, "exp": START + 3600,
-            "jwks": subject.jwks,
-        }),
-        extra,
-    )
-}
 
 /// A trust anchor, an intermediate and a client, and the server's own federation key.
 struct Federation {

@@ -400,11 +400,9 @@ impl Config {
                     }
                     trusted_issuers.push((issuer, keys));
                 }
-                "--federation-entity-id" => set(
-                    &mut federation_id,
-                    &flag,
-                    parse_url(&flag, &value()?)?,
-                )?,
+                "--federation-entity-id" => {
+                    set(&mut federation_id, &flag, parse_url(&flag, &value()?)?)?
+                }
                 "--federation-key" => {
                     let path = value()?;
                     let key = std::fs::read(&path)
@@ -482,10 +480,12 @@ impl Config {
                 anchors: trust_anchors,
             }),
             _ => {
-                return Err("--federation-entity-id, --federation-key and --trust-anchor go \
+                return Err(
+                    "--federation-entity-id, --federation-key and --trust-anchor go \
                             together: explicit registration needs the server's identity, its \
                             signing key and at least one trust anchor"
-                    .into())
+                        .into(),
+                )
             }
         };
         let config = Self {

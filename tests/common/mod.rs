@@ -12,6 +12,7 @@
 mod bodies;
 mod clock;
 mod events;
+mod federation;
 mod fetchers;
 mod hooks;
 mod jws;
@@ -26,6 +27,7 @@ mod tokens;
 pub use bodies::*;
 pub use clock::*;
 pub use events::*;
+pub use federation::*;
 pub use fetchers::*;
 pub use hooks::*;
 pub use jws::*;

@@ -13,6 +13,7 @@ mod challenges;
 mod common;
 mod discovery;
 mod errors;
+mod federation;
 mod flags;
 mod limits;
 mod logging;

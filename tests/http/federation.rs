@@ -1,0 +1,158 @@
+//! The example server's explicit registration through OpenID Federation trust chains
+//! (`--federation-entity-id`, `--federation-key`, `--trust-anchor`): its Entity Configuration,
+//! its discovery, and a client registered through a three-level chain over HTTP.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{json, Value};
+
+use crate::common::{about, entity, sign};
+use crate::server::Server;
+
+/// The claims of a compact JWS, once it verified with `key` and has the `typ` `typ`.
+fn verified(jwt: &str, key: &josekit::jwk::Jwk, typ: &str) -> Value {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["typ"], typ);
+    let verifier = josekit::jws::ES256.verifier_from_jwk(key).unwrap();
+    let input = format!("{}.{}", parts[0], parts[1]);
+    josekit::jws::JwsVerifier::verify(
+        &verifier,
+        input.as_bytes(),
+        &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+    )
+    .expect("signed with the key");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_example_server_registers_a_client_through_a_trust_chain() {
+    let dir = std::env::temp_dir().join(format!("dcr-federation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let anchor = entity("https://ta.fed.example");
+    let intermediate = entity("https://int.fed.example");
+    let client = entity("https://rp.fed.example");
+    let op = entity("https://op.fed.example");
+    let key = dir.join("op.jwk");
+    let anchor_keys = dir.join("ta.jwks");
+    std::fs::write(&key, op.private.to_string()).unwrap();
+    std::fs::write(&anchor_keys, anchor.jwks.to_string()).unwrap();
+    let anchor_flag = format!("{}={}", anchor.id, anchor_keys.display());
+    let server = Server::start(&[
+        "--federation-entity-id",
+        &op.id,
+        "--federation-key",
+        key.to_str().unwrap(),
+        "--trust-anchor",
+        &anchor_flag,
+    ])
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let public = {
+        let set = &op.jwks["keys"][0];
+        josekit::jwk::Jwk::from_map(set.as_object().unwrap().clone()).unwrap()
+    };
+
+    // The server's Entity Configuration names its key and its registration endpoint.
+    let response = http
+        .get(server.url("/.well-known/openid-federation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "application/entity-statement+jwt"
+    );
+    let configuration = verified(
+        &response.text().await.unwrap(),
+        &public,
+        "entity-statement+jwt",
+    );
+    assert_eq!(configuration["iss"], op.id);
+    assert_eq!(configuration["sub"], op.id);
+    assert_eq!(configuration["jwks"], op.jwks);
+    let provider = &configuration["metadata"]["openid_provider"];
+    assert_eq!(
+        provider["federation_registration_endpoint"],
+        server.url("/register")
+    );
+    assert_eq!(
+        provider["client_registration_types_supported"],
+        json!(["explicit"])
+    );
+
+    // A client registers through its chain. The example's clock is the real one: the
+    // statements are made valid around now.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let shift = |claims: Value| {
+        let mut claims = claims;
+        claims["iat"] = json!(now - 60);
+        claims["exp"] = json!(now + 3600);
+        claims
+    };
+    let chain = vec![
+        sign(
+            &client,
+            &shift(about(
+                &client,
+                &client,
+                json!({
+                    "aud": op.id,
+                    "authority_hints": [intermediate.id],
+                    "metadata": { "openid_relying_party": {
+                        "redirect_uris": ["https://rp.fed.example/cb"],
+                        "token_endpoint_auth_method": "client_secret_basic"
+                    }},
+                }),
+            )),
+        ),
+        sign(
+            &intermediate,
+            &shift(about(&intermediate, &client, json!({}))),
+        ),
+        sign(&anchor, &shift(about(&anchor, &intermediate, json!({})))),
+    ];
+    let post = |chain: &Vec<String>| {
+        http.post(server.url("/register"))
+            .header(CONTENT_TYPE, "application/trust-chain+json")
+            .body(serde_json::to_vec(chain).unwrap())
+            .send()
+    };
+    let response = post(&chain).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "application/explicit-registration-response+jwt"
+    );
+    let registered = verified(
+        &response.text().await.unwrap(),
+        &public,
+        "explicit-registration-response+jwt",
+    );
+    assert_eq!(registered["iss"], op.id);
+    assert_eq!(registered["aud"], client.id);
+    assert_eq!(registered["trust_anchor"], anchor.id);
+    let metadata = &registered["metadata"]["openid_relying_party"];
+    assert_eq!(metadata["client_id"], client.id);
+    assert!(metadata["client_secret"].is_string());
+
+    // A chain signed by someone else is refused with the federation's error code.
+    let mut forged = chain.clone();
+    forged[2] = sign(&client, &shift(about(&anchor, &intermediate, json!({}))));
+    let response = post(&forged).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_trust_chain");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_federation_flags_go_together() {
+    let error = |args: &[&str]| crate::app::Config::parse(args.iter().copied()).unwrap_err();
+    assert!(error(&["--federation-entity-id", "https://op.example"]).contains("go together"));
+    assert!(error(&["--federation-key", "/nonexistent.jwk"]).contains("cannot read"));
+    assert!(error(&["--trust-anchor", "nonsense"]).contains("ENTITY_ID=JWKS_FILE"));
+    assert!(error(&["--federation-entity-id", "ftp://op.example"]).contains("http or https"));
+}
