@@ -688,11 +688,18 @@ impl Config {
         } else {
             ""
         };
+        let federation = self.federation.as_ref().map_or(String::new(), |f| {
+            format!(
+                " | federation: explicit registration as {} ({} trust anchor(s))",
+                f.entity_id,
+                f.anchors.len()
+            )
+        });
         format!(
             "oauth-dcr example server listening on http://{} | issuer {} | profile {profile} \
              | store {} | {token} | {statements} | {signed} | {documents} | rotate on read: {} \
              | reuse detection: {} | {limits} | admin endpoints: {admin} | CORS origins: \
-             {origins}{fetch}",
+             {origins}{federation}{fetch}",
             self.listen,
             self.issuer,
             match &self.store {

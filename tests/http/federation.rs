@@ -155,4 +155,80 @@ fn the_federation_flags_go_together() {
     assert!(error(&["--federation-key", "/nonexistent.jwk"]).contains("cannot read"));
     assert!(error(&["--trust-anchor", "nonsense"]).contains("ENTITY_ID=JWKS_FILE"));
     assert!(error(&["--federation-entity-id", "ftp://op.example"]).contains("http or https"));
+    for shown in [
+        "--federation-entity-id URL",
+        "--federation-key JWK_FILE",
+        "--trust-anchor ID=JWKS_FILE",
+    ] {
+        assert!(crate::app::USAGE.contains(shown), "{shown}");
+    }
+    let config = crate::app::Config::parse(Vec::<String>::new()).unwrap();
+    assert!(!config.banner().contains("federation"));
+}
+
+/// README "Walkthrough: OpenID Federation explicit registration", step by step, with the
+/// federation `examples/federation_chain.rs` makes.
+#[tokio::test]
+async fn the_federation_walkthrough() {
+    use crate::federation_chain::{make, ANCHOR, CLIENT, INTERMEDIATE};
+    let dir = std::env::temp_dir().join(format!("dcr-walkthrough-{}", std::process::id()));
+    // README uses the server's URL; any identifier the client's configuration names will do.
+    let entity_id = "https://op.walkthrough.example".to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    make(&dir, &entity_id, now).await.unwrap();
+    let key = dir.join("op.jwk");
+    let anchor = format!("{ANCHOR}={}", dir.join("ta.jwks").display());
+    let server = Server::start(&[
+        "--federation-entity-id",
+        &entity_id,
+        "--federation-key",
+        key.to_str().unwrap(),
+        "--trust-anchor",
+        &anchor,
+    ])
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |name: &str| {
+        let body = std::fs::read(dir.join(name)).unwrap();
+        http.post(server.url("/register"))
+            .header(CONTENT_TYPE, "application/trust-chain+json")
+            .body(body)
+            .send()
+    };
+    let response = post("chain.json").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let jwt = response.text().await.unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["iss"], entity_id);
+    assert_eq!(claims["sub"], CLIENT);
+    assert_eq!(claims["trust_anchor"], ANCHOR);
+    assert_eq!(claims["authority_hints"], json!([INTERMEDIATE]));
+    let metadata = &claims["metadata"]["openid_relying_party"];
+    assert_eq!(metadata["contacts"], json!(["helpdesk@ta.fed.example"]));
+    assert_eq!(metadata["client_secret_expires_at"], claims["exp"]);
+    assert!(metadata.get("registration_access_token").is_none());
+    for (name, code, needle) in [
+        (
+            "chain-bad-signature.json",
+            "invalid_trust_chain",
+            "trust anchor's keys",
+        ),
+        ("chain-expired.json", "invalid_trust_chain", "expired"),
+        (
+            "chain-policy.json",
+            "invalid_metadata",
+            "token_endpoint_auth_method",
+        ),
+    ] {
+        let response = post(name).await.unwrap();
+        assert_eq!(response.status(), 400, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], code, "{name}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(needle),
+            "{name}: {body}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,8 @@ mod common;
 mod discovery;
 mod errors;
 mod federation;
+#[path = "../../examples/federation_chain.rs"]
+mod federation_chain;
 mod flags;
 mod limits;
 mod logging;
