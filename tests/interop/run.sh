@@ -23,3 +23,20 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 node openid-client.js "http://$addr"
+
+# OpenID Federation explicit registration: statements made by @openid-federation/core, sent to a
+# second server started with the federation flags (its entity identifier is its own URL).
+kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
+fed_addr=${INTEROP_FEDERATION_ADDR:-127.0.0.1:8090}
+fed_dir=$(mktemp -d)
+node federation.js setup "$fed_dir" "http://$fed_addr"
+"$root/target/debug/examples/server" --listen "$fed_addr" \
+  --federation-entity-id "http://$fed_addr" --federation-key "$fed_dir/op.jwk" \
+  --trust-anchor "https://ta.interop.example=$fed_dir/ta.jwks" &
+server=$!
+for _ in $(seq 50); do
+  curl -fs "http://$fed_addr/.well-known/openid-federation" >/dev/null && break
+  sleep 0.1
+done
+node federation.js register "http://$fed_addr" "$fed_dir"
+rm -rf "$fed_dir"
