@@ -9,7 +9,7 @@ use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
 use crate::federation::chain::{verify_chain, ChainError, TrustChain};
 use crate::federation::response::{registration_response, Registered};
-use crate::federation::{ExplicitRegistration, FederatedRegistration};
+use crate::federation::{ExplicitRegistration, FederatedRegistration, VerifiedChains};
 use crate::pipeline::bind::{bind, Admitted, Target};
 use crate::pipeline::issue::NewCredentials;
 use crate::pipeline::respond::respond;
@@ -122,15 +122,31 @@ impl Registrar {
         now: OffsetDateTime,
         context: &RequestContext,
     ) -> Result<(Stored, TrustChain, OffsetDateTime), RegistrationError> {
-        let chain = verify_chain(trust_chain, &federation.anchors, &federation.rules, now)
-            .map_err(|e| match e {
-                ChainError::InvalidChain(m) => {
-                    RegistrationError::rejected(ErrorCode::InvalidTrustChain, m)
-                }
-                ChainError::InvalidMetadata(m) => {
-                    RegistrationError::rejected(ErrorCode::InvalidMetadata, m)
-                }
-            })?;
+        let key = VerifiedChains::key(trust_chain);
+        let chain = match federation.verified.get(&key, now) {
+            Some(chain) => chain,
+            None => {
+                let chain = verify_chain(trust_chain, &federation.anchors, &federation.rules, now)
+                    .map_err(|e| match e {
+                        ChainError::InvalidChain(m) => {
+                            RegistrationError::rejected(ErrorCode::InvalidTrustChain, m)
+                        }
+                        ChainError::InvalidMetadata(m) => {
+                            RegistrationError::rejected(ErrorCode::InvalidMetadata, m)
+                        }
+                    })?;
+                federation.verified.put(key, &chain, now);
+                chain
+            }
+        };
+        // A registration lasts until the chain expires: a chain accepted within the clock-skew
+        // leeway after its `exp` leaves it no time at all.
+        if chain.expires_at <= now {
+            return Err(RegistrationError::rejected(
+                ErrorCode::InvalidTrustChain,
+                "the trust chain has expired",
+            ));
+        }
         // OpenID Federation 1.0 §12.2.1: the request is addressed to this server.
         let addressed = match chain.subject_claims.get("aud") {
             Some(Value::String(aud)) => *aud == federation.entity_id,

@@ -34,6 +34,66 @@ pub struct ExplicitRegistration {
     pub(crate) rules: ChainRules,
     pub(crate) signer: Arc<dyn Signer>,
     pub(crate) lifetime: Duration,
+    /// Chains verified already, by the SHA-256 of their statements, until they expire.
+    pub(crate) verified: Arc<VerifiedChains>,
+}
+
+/// Trust chains that verified, by the digest of their exact statements, each until its expiry:
+/// a client that registers again with the same chain is not verified again. The statements are
+/// signed and immutable, and the anchors and rules are this registration's own, so the only
+/// thing that changes a chain's verdict is time; an entry is used only before the chain
+/// expires. Bounded: when full, expired entries go first, then the entry expiring soonest.
+#[derive(Default)]
+pub(crate) struct VerifiedChains {
+    chains: std::sync::Mutex<std::collections::HashMap<[u8; 32], chain::TrustChain>>,
+}
+
+impl VerifiedChains {
+    /// The most chains kept.
+    const CAPACITY: usize = 1024;
+
+    /// The digest of a chain: each statement's length, then its bytes.
+    pub(crate) fn key(chain: &[String]) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut digest = sha2::Sha256::new();
+        for statement in chain {
+            digest.update((statement.len() as u64).to_le_bytes());
+            digest.update(statement.as_bytes());
+        }
+        digest.finalize().into()
+    }
+
+    /// The chain verified under `key`, if it has not expired at `now`.
+    pub(crate) fn get(&self, key: &[u8; 32], now: OffsetDateTime) -> Option<chain::TrustChain> {
+        let chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+        chains
+            .get(key)
+            .filter(|chain| now < chain.expires_at)
+            .cloned()
+    }
+
+    /// Keeps `chain`, verified at `now`, under `key`.
+    pub(crate) fn put(&self, key: [u8; 32], chain: &chain::TrustChain, now: OffsetDateTime) {
+        let mut chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+        if chains.len() >= Self::CAPACITY {
+            chains.retain(|_, kept| now < kept.expires_at);
+        }
+        if chains.len() >= Self::CAPACITY {
+            let soonest = chains
+                .iter()
+                .min_by_key(|(_, kept)| kept.expires_at)
+                .map(|(key, _)| *key);
+            if let Some(soonest) = soonest {
+                chains.remove(&soonest);
+            }
+        }
+        chains.insert(key, chain.clone());
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.chains.lock().map(|c| c.len()).unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for ExplicitRegistration {
@@ -61,6 +121,7 @@ impl ExplicitRegistration {
             rules: ChainRules::default(),
             signer,
             lifetime: Duration::days(1),
+            verified: Arc::default(),
         }
     }
 
@@ -97,4 +158,44 @@ pub struct FederatedRegistration {
     /// The explicit registration response to send, an
     /// `application/explicit-registration-response+jwt` signed by this server.
     pub response: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(expires_at: i64) -> chain::TrustChain {
+        chain::TrustChain {
+            subject: "https://rp.example".into(),
+            trust_anchor: "https://ta.example".into(),
+            immediate_superior: "https://int.example".into(),
+            expires_at: OffsetDateTime::from_unix_timestamp(expires_at).unwrap(),
+            metadata: serde_json::Map::new(),
+            subject_jwks: serde_json::Value::Null,
+            subject_claims: serde_json::Map::new(),
+            statements: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn verified_chains_are_kept_until_they_expire_and_within_bounds() {
+        let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let chains = VerifiedChains::default();
+        // The digest tells statements apart even where their concatenations agree.
+        let a = VerifiedChains::key(&["ab".into(), "c".into()]);
+        let b = VerifiedChains::key(&["a".into(), "bc".into()]);
+        assert_ne!(a, b);
+        chains.put(a, &chain(100), at(0));
+        assert!(chains.get(&a, at(99)).is_some());
+        assert!(chains.get(&a, at(100)).is_none(), "expired");
+        assert!(chains.get(&b, at(0)).is_none());
+        for n in 0..VerifiedChains::CAPACITY as i64 + 10 {
+            let key = VerifiedChains::key(&[n.to_string()]);
+            chains.put(key, &chain(1_000 + n), at(0));
+        }
+        assert!(chains.len() <= VerifiedChains::CAPACITY);
+        // The soonest to expire went first: the newest are kept.
+        let last = VerifiedChains::key(&[(VerifiedChains::CAPACITY as i64 + 9).to_string()]);
+        assert!(chains.get(&last, at(0)).is_some());
+    }
 }

@@ -565,3 +565,20 @@ async fn the_http_adapter_serves_explicit_registration_at_the_registration_endpo
         .get("federation_registration_endpoint")
         .is_none());
 }
+
+#[tokio::test]
+async fn a_chain_verified_before_is_refused_once_it_expires() {
+    // The same chain registers again (from the server's memory of chains it verified) until
+    // its first statement expires, and not a second longer.
+    let f = federation();
+    let chain = f.chain(json!({}), json!({ "exp": START + 600 }), json!({}));
+    f.register(&chain).await.unwrap();
+    f.clock.advance(Duration::seconds(599));
+    f.register(&chain).await.unwrap();
+    f.clock.advance(Duration::seconds(1));
+    refused(
+        f.register(&chain).await,
+        ErrorCode::InvalidTrustChain,
+        "expired",
+    );
+}
