@@ -686,8 +686,132 @@ fn sqlite(c: &mut Criterion) {
 #[cfg(not(feature = "sqlite"))]
 fn sqlite(_: &mut Criterion) {}
 
-criterion_group!(benches, operations, statements, documents, scale, postgres, sqlite);
+criterion_group!(
+    benches,
+    operations,
+    statements,
+    federation,
+    documents,
+    scale,
+    postgres,
+    sqlite
+);
 criterion_main!(benches);
+
+/// OpenID Federation explicit registration through a three-level chain (ES256 throughout):
+/// `verify_chain` alone (what a chain costs the first time: four signatures), and a registration
+/// with a chain the registrar verified before (what every later registration with it costs),
+/// to set beside `statements/register_with_statement/ES256`.
+fn federation(c: &mut Criterion) {
+    use oauth_dcr::federation::chain::{verify_chain, ChainRules, TrustAnchor};
+    use oauth_dcr::federation::response::JwkSigner;
+    use oauth_dcr::federation::ExplicitRegistration;
+    use serde_json::json;
+
+    struct Entity {
+        id: &'static str,
+        signer: Box<dyn josekit::jws::JwsSigner>,
+        jwks: serde_json::Value,
+    }
+    let entity = |id: &'static str| {
+        let pair = josekit::jws::ES256.generate_key_pair().expect("key");
+        let mut private = pair.to_jwk_key_pair();
+        private.set_key_id("k1");
+        let mut public = pair.to_jwk_public_key();
+        public.set_key_id("k1");
+        (
+            Entity {
+                id,
+                signer: Box::new(josekit::jws::ES256.signer_from_jwk(&private).expect("signer")),
+                jwks: json!({ "keys": [serde_json::Value::Object(public.as_ref().clone())] }),
+            },
+            private,
+        )
+    };
+    let sign = |by: &Entity, claims: serde_json::Value| {
+        let header = json!({"alg": "ES256", "typ": "entity-statement+jwt", "kid": "k1"});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = by.signer.sign(input.as_bytes()).expect("sign");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
+    let (anchor, _) = entity("https://ta.example");
+    let (intermediate, _) = entity("https://int.example");
+    let (client, _) = entity("https://rp.example");
+    let (_, server_key) = entity("https://op.example");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let about = |issuer: &Entity, subject: &Entity, extra: serde_json::Value| {
+        let mut claims = json!({"iss": issuer.id, "sub": subject.id, "iat": now - 60,
+            "exp": now + 86_400, "jwks": subject.jwks});
+        for (k, v) in extra.as_object().expect("object") {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let chain = vec![
+        sign(
+            &client,
+            about(
+                &client,
+                &client,
+                json!({"aud": "https://op.example", "authority_hints": [intermediate.id],
+                "metadata": {"openid_relying_party": {
+                    "redirect_uris": ["https://rp.example/cb"], "client_name": "Example App",
+                    "token_endpoint_auth_method": "client_secret_basic"}}}),
+            ),
+        ),
+        sign(&intermediate, about(&intermediate, &client, json!({}))),
+        sign(
+            &anchor,
+            about(
+                &anchor,
+                &intermediate,
+                json!({"metadata_policy": {"openid_relying_party": {
+                "contacts": {"add": ["helpdesk@ta.example"]}}}}),
+            ),
+        ),
+    ];
+    let keys = Jwks::from_json(anchor.jwks.to_string().as_bytes()).expect("jwks");
+    let anchors = vec![TrustAnchor::new(anchor.id, keys)];
+    let rules = ChainRules::default();
+    let mut group = c.benchmark_group("federation");
+    group.measurement_time(Duration::from_secs(4));
+    group.bench_function("verify_chain/3-level", |b| {
+        b.iter(|| {
+            verify_chain(
+                black_box(&chain),
+                &anchors,
+                &rules,
+                time::OffsetDateTime::now_utc(),
+            )
+            .expect("verifies")
+        })
+    });
+    let signer = JwkSigner::from_jwk(server_key.to_string().as_bytes()).expect("signer");
+    let registrar = Registrar::new(
+        ServerPolicy::new("https://op.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_explicit_registration(ExplicitRegistration::new(
+        "https://op.example",
+        anchors.clone(),
+        Arc::new(signer),
+    ));
+    let rt = runtime();
+    group.bench_function("register_federated/cached-3-level", |b| {
+        b.to_async(&rt).iter(|| async {
+            registrar
+                .register_federated(&chain, &RequestContext::new())
+                .await
+                .expect("registers")
+                .response
+        })
+    });
+    group.finish();
+}
 
 /// A JSON request body as the registrar takes it, read within the default limits (the work of
 /// the `http` adapter, counted in every operation as before).
