@@ -686,16 +686,7 @@ fn sqlite(c: &mut Criterion) {
 #[cfg(not(feature = "sqlite"))]
 fn sqlite(_: &mut Criterion) {}
 
-criterion_group!(
-    benches,
-    operations,
-    statements,
-    federation,
-    documents,
-    scale,
-    postgres,
-    sqlite
-);
+criterion_group!(benches, operations, statements, federation, documents, scale, postgres, sqlite);
 criterion_main!(benches);
 
 /// OpenID Federation explicit registration through a three-level chain (ES256 throughout):
@@ -722,7 +713,11 @@ fn federation(c: &mut Criterion) {
         (
             Entity {
                 id,
-                signer: Box::new(josekit::jws::ES256.signer_from_jwk(&private).expect("signer")),
+                signer: Box::new(
+                    josekit::jws::ES256
+                        .signer_from_jwk(&private)
+                        .expect("signer"),
+                ),
                 jwks: json!({ "keys": [serde_json::Value::Object(public.as_ref().clone())] }),
             },
             private,
