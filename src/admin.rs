@@ -193,6 +193,7 @@ impl Registrar {
             origin: Some(r.origin),
             initial_token_subject: r.initial_token_subject.clone(),
             statement_issuer: r.statement_issuer.clone(),
+            federation: r.federation.clone(),
         });
         let event = Event {
             operation,

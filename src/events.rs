@@ -137,6 +137,9 @@ pub struct Provenance {
     pub initial_token_subject: Option<String>,
     /// The issuer of the software statement used, if any.
     pub statement_issuer: Option<String>,
+    /// For a client registered through an OpenID Federation trust chain: the trust anchor,
+    /// the immediate superior, the chain and when the registration expires.
+    pub federation: Option<crate::store::FederationProvenance>,
 }
 
 /// Something that happened at the registration or client configuration endpoint.
@@ -183,7 +186,8 @@ pub trait EventSink: Send + Sync {
 /// An [`EventSink`] that writes each [`Event`] as a structured `tracing` event (the `tracing`
 /// feature), with the target `oauth_dcr::events`: `operation`, `client_id`, `refused` (the error
 /// code, when the operation was refused), `changed` (the metadata members, comma-separated),
-/// `origin`, `initial_token_subject`, `statement_issuer` and `at` (Unix seconds). Token reuse is
+/// `origin`, `initial_token_subject`, `statement_issuer`, `trust_anchor` (for a client registered
+/// through a federation trust chain) and `at` (Unix seconds). Token reuse is
 /// logged at `WARN`, everything else at `INFO`. An event never carries a secret or a token.
 ///
 /// ```
@@ -228,6 +232,11 @@ impl EventSink for TracingSink {
                     origin = origin,
                     initial_token_subject = event.provenance.initial_token_subject.as_deref(),
                     statement_issuer = event.provenance.statement_issuer.as_deref(),
+                    trust_anchor = event
+                        .provenance
+                        .federation
+                        .as_ref()
+                        .map(|f| f.trust_anchor.as_str()),
                     actor = event.actor.as_deref(),
                     at = event.at.unix_timestamp(),
                     $message

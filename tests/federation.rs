@@ -582,3 +582,41 @@ async fn a_chain_verified_before_is_refused_once_it_expires() {
         "expired",
     );
 }
+
+#[tokio::test]
+async fn events_say_which_anchor_and_chain_admitted_the_client() {
+    let f = federation();
+    let recorder = Arc::new(common::Recorder(Default::default()));
+    let registrar = f.registrar.clone().with_event_sink(recorder.clone());
+    let chain = f.plain();
+    registrar
+        .register_federated(&chain, &RequestContext::new())
+        .await
+        .unwrap();
+    let events = recorder.take();
+    let event = events
+        .iter()
+        .find(|e| e.operation == oauth_dcr::events::Operation::Register)
+        .expect("a registration event");
+    assert_eq!(event.client_id.as_deref(), Some(f.client.id.as_str()));
+    assert!(event.refused.is_none());
+    let federation = event
+        .provenance
+        .federation
+        .as_ref()
+        .expect("federation provenance");
+    assert_eq!(federation.trust_anchor, f.anchor.id);
+    assert_eq!(federation.immediate_superior, f.intermediate.id);
+    assert_eq!(federation.trust_chain, chain);
+    // A refused registration is an event too, with the federation's error code.
+    let mut forged = f.plain();
+    forged.swap(1, 2);
+    assert!(registrar
+        .register_federated(&forged, &RequestContext::new())
+        .await
+        .is_err());
+    let refused = recorder.take();
+    assert!(refused
+        .iter()
+        .any(|e| e.refused == Some(ErrorCode::InvalidTrustChain)));
+}

@@ -109,6 +109,7 @@ impl crate::registrar::Registrar {
                 origin: Some(record.origin),
                 initial_token_subject: record.initial_token_subject.clone(),
                 statement_issuer: record.statement_issuer.clone(),
+                federation: record.federation.clone(),
             },
             changed: before.map_or_else(Vec::new, |b| changed_members(b, &record.metadata)),
         }
