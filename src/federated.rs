@@ -34,7 +34,8 @@ impl Registrar {
     /// the statements up to a trust anchor), with [`with_explicit_registration`](Self::with_explicit_registration).
     ///
     /// The chain is verified ([`verify_chain`]), its resolved `openid_relying_party` metadata goes
-    /// through the same validation, policy, hook and limits as any registration, and the client
+    /// through the same validation, policy, hook and limits as any registration (the trust chain
+    /// admits the client: no initial access token is asked for), and the client
     /// is stored under its entity identifier with the chain's provenance, until the chain
     /// expires at the latest. Registering again replaces the registration. The client gets a
     /// secret only if its authentication method uses one (valid as long as the registration), and
