@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::error::{ErrorCode, RegistrationError};
 use crate::events::Operation;
 use crate::federation::chain::{verify_chain, ChainError, TrustChain};
+use crate::federation::resolve::resolve_chain;
 use crate::federation::response::{registration_response, Registered};
 use crate::federation::{ExplicitRegistration, FederatedRegistration, VerifiedChains};
 use crate::pipeline::bind::{bind, Admitted, Target};
@@ -123,6 +124,26 @@ impl Registrar {
         now: OffsetDateTime,
         context: &RequestContext,
     ) -> Result<(Stored, TrustChain, OffsetDateTime), RegistrationError> {
+        // A client that sends only its Entity Configuration: the chain is resolved by fetching
+        // its superiors' statements, then verified as a sent one is.
+        let resolved;
+        let trust_chain = match (trust_chain, &federation.fetcher) {
+            ([configuration], Some(fetcher)) => {
+                resolved = resolve_chain(
+                    configuration,
+                    &federation.anchors,
+                    federation.rules.max_statements,
+                    fetcher.as_ref(),
+                    &federation.resolve_limits,
+                )
+                .await
+                .map_err(|e| {
+                    RegistrationError::rejected(ErrorCode::InvalidTrustChain, e.to_string())
+                })?;
+                resolved.as_slice()
+            }
+            (chain, _) => chain,
+        };
         let key = VerifiedChains::key(trust_chain);
         let chain = match federation.verified.get(&key, now) {
             Some(chain) => chain,

@@ -10,11 +10,13 @@
 //! [`response`] signs the explicit registration response with the server's federation key
 //! ([`Signer`], [`JwkSigner`](response::JwkSigner)).
 //!
-//! Not yet: resolving a chain by fetching, for a request that sends only the Entity
-//! Configuration.
+//! A client may also send only its Entity Configuration when the registration is given a
+//! fetcher ([`ExplicitRegistration::resolve_with`]): [`resolve`] then finds the chain up its
+//! `authority_hints`, and it is verified as a sent one is.
 
 pub mod chain;
 pub mod policy;
+pub mod resolve;
 pub mod response;
 
 use std::sync::Arc;
@@ -36,6 +38,9 @@ pub struct ExplicitRegistration {
     pub(crate) lifetime: Duration,
     /// Chains verified already, by the SHA-256 of their statements, until they expire.
     pub(crate) verified: Arc<VerifiedChains>,
+    /// Where chains are resolved from, for a client that sends only its Entity Configuration.
+    pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
+    pub(crate) resolve_limits: resolve::ResolveLimits,
 }
 
 /// Trust chains that verified, by the digest of their exact statements, each until its expiry:
@@ -103,6 +108,7 @@ impl std::fmt::Debug for ExplicitRegistration {
             .field("anchors", &self.anchors)
             .field("rules", &self.rules)
             .field("lifetime", &self.lifetime)
+            .field("resolves_chains", &self.fetcher.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +128,8 @@ impl ExplicitRegistration {
             signer,
             lifetime: Duration::days(1),
             verified: Arc::default(),
+            fetcher: None,
+            resolve_limits: resolve::ResolveLimits::default(),
         }
     }
 
@@ -137,6 +145,26 @@ impl ExplicitRegistration {
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
+    }
+
+    /// Resolves the trust chain of a client that sends only its Entity Configuration
+    /// (`application/entity-statement+jwt`) by fetching its superiors' statements through
+    /// `fetcher`, within `limits` ([`resolve::resolve_chain`]). The fetcher is responsible for
+    /// the SSRF rules ([`HttpFetcher`](crate::fetch::Fetcher) refuses private addresses).
+    #[must_use]
+    pub fn resolve_with(
+        mut self,
+        fetcher: Arc<dyn crate::fetch::Fetcher>,
+        limits: resolve::ResolveLimits,
+    ) -> Self {
+        self.fetcher = Some(fetcher);
+        self.resolve_limits = limits;
+        self
+    }
+
+    /// Whether a chain is resolved for a client that sends only its Entity Configuration.
+    pub fn resolves_chains(&self) -> bool {
+        self.fetcher.is_some()
     }
 
     /// This server's entity identifier.

@@ -437,13 +437,14 @@ async fn federated(
     body: Result<&[u8], &RegistrationError>,
     context: &RequestContext,
 ) -> Response<Vec<u8>> {
-    if !is_trust_chain(headers) {
+    let configuration_only = !is_trust_chain(headers);
+    if configuration_only && !registrar.resolves_federation_chains() {
         // Resolving a chain from the Entity Configuration alone means fetching every
-        // superior's statements; this server takes the chain the client resolved.
+        // superior's statements, which this registrar was not given a fetcher for.
         return error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "send the trust chain as application/trust-chain+json: a chain is not resolved from an Entity Configuration alone",
+            "send the trust chain as application/trust-chain+json: this server does not resolve a chain from an Entity Configuration alone",
         );
     }
     let body = match body {
@@ -469,12 +470,26 @@ async fn federated(
         }
         .into_http();
     }
-    let Ok(chain) = serde_json::from_slice::<Vec<String>>(body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the trust chain must be a JSON array of compact entity statements",
-        );
+    let chain = if configuration_only {
+        match std::str::from_utf8(body) {
+            Ok(configuration) => vec![configuration.trim().to_owned()],
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the Entity Configuration is not UTF-8",
+                )
+            }
+        }
+    } else {
+        let Ok(chain) = serde_json::from_slice::<Vec<String>>(body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the trust chain must be a JSON array of compact entity statements",
+            );
+        };
+        chain
     };
     match registrar.register_federated(&chain, context).await {
         Ok(registered) => {

@@ -205,6 +205,14 @@ impl Registrar {
         self.federation.is_some()
     }
 
+    /// Whether explicit registration also resolves the chain of a client that sends only its
+    /// Entity Configuration ([`ExplicitRegistration::resolve_with`](crate::federation::ExplicitRegistration::resolve_with)).
+    pub fn resolves_federation_chains(&self) -> bool {
+        self.federation
+            .as_ref()
+            .is_some_and(|f| f.resolves_chains())
+    }
+
     /// The policy.
     pub fn policy(&self) -> &ServerPolicy {
         &self.policy

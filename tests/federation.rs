@@ -620,3 +620,178 @@ async fn events_say_which_anchor_and_chain_admitted_the_client() {
         .iter()
         .any(|e| e.refused == Some(ErrorCode::InvalidTrustChain)));
 }
+
+/// A federation's published documents, from memory: each entity's Entity Configuration at
+/// `/.well-known/openid-federation` and its statements at `/fetch?sub=…`; 404 for anything
+/// else; every URL fetched kept.
+#[derive(Default)]
+struct Published {
+    documents: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    fetched: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for Published {
+    async fn fetch(
+        &self,
+        url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        self.fetched.lock().unwrap().push(url.to_owned());
+        match self.documents.lock().unwrap().get(url) {
+            Some(body) => Ok(oauth_dcr::fetch::Fetched::new(body.clone().into_bytes())),
+            None => Err(oauth_dcr::fetch::FetchError::Status(404)),
+        }
+    }
+}
+
+impl Published {
+    fn publish(&self, url: String, body: String) {
+        self.documents.lock().unwrap().insert(url, body);
+    }
+
+    /// `authority`'s Entity Configuration (naming its fetch endpoint and `hints`) and its
+    /// statement about `subject`.
+    fn authority(&self, authority: &Entity, hints: &[&str], subject: &Entity, extra: Value) {
+        let configuration = about(
+            authority,
+            authority,
+            json!({
+                "authority_hints": hints,
+                "metadata": { "federation_entity": {
+                    "federation_fetch_endpoint": format!("{}/fetch", authority.id)
+                }},
+            }),
+        );
+        self.publish(
+            format!("{}/.well-known/openid-federation", authority.id),
+            sign(authority, &configuration),
+        );
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("sub", &subject.id)
+            .finish();
+        self.publish(
+            format!("{}/fetch?{query}", authority.id),
+            sign(authority, &about(authority, subject, extra)),
+        );
+    }
+}
+
+fn resolving(f: &Federation, published: Arc<Published>, max_fetches: usize) -> Registrar {
+    let anchor_keys = Jwks::from_json(f.anchor.jwks.to_string().as_bytes()).unwrap();
+    let pair = ES256.generate_key_pair().unwrap();
+    let mut key = pair.to_jwk_key_pair();
+    key.set_key_id("op-2");
+    let signer = JwkSigner::from_jwk(key.to_string().as_bytes()).unwrap();
+    let mut limits = oauth_dcr::federation::resolve::ResolveLimits::default();
+    limits.max_fetches = max_fetches;
+    let federation = ExplicitRegistration::new(
+        SERVER,
+        vec![TrustAnchor::new(&f.anchor.id, anchor_keys)],
+        Arc::new(signer),
+    )
+    .resolve_with(published, limits);
+    Registrar::new(
+        ServerPolicy::new("https://op.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_clock(f.clock.clone())
+    .with_explicit_registration(federation)
+}
+
+#[tokio::test]
+async fn a_client_that_sends_only_its_configuration_has_its_chain_resolved() {
+    let f = federation();
+    let published = Arc::new(Published::default());
+    published.authority(&f.intermediate, &[&f.anchor.id], &f.client, json!({}));
+    published.authority(
+        &f.anchor,
+        &[],
+        &f.intermediate,
+        json!({ "metadata_policy": { RP: { "contacts": {"add": ["help@ta.fed.example"]} } } }),
+    );
+    let registrar = resolving(&f, published.clone(), 12);
+    let configuration = f.plain()[0].clone();
+    let registered = registrar
+        .register_federated(&[configuration.clone()], &RequestContext::new())
+        .await
+        .unwrap();
+    assert_eq!(registered.client_id, f.client.id);
+    assert_eq!(registered.trust_anchor, f.anchor.id);
+    assert_eq!(published.fetched.lock().unwrap().len(), 4);
+    let stored = registrar.store().get(&f.client.id).await.unwrap().unwrap();
+    let provenance = stored.federation.unwrap();
+    assert_eq!(provenance.trust_chain.len(), 3);
+    assert_eq!(provenance.trust_chain[0], configuration);
+    assert_eq!(
+        stored.metadata.contacts,
+        Some(vec!["help@ta.fed.example".to_owned()])
+    );
+
+    // Over HTTP, as application/entity-statement+jwt.
+    let response = oauth_dcr::http::handle(
+        &registrar,
+        http::Request::post("/register")
+            .header("content-type", "application/entity-statement+jwt")
+            .body(configuration.into_bytes())
+            .unwrap(),
+        &RequestContext::new(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn resolution_is_bounded_and_refuses_what_it_cannot_resolve() {
+    let f = federation();
+    let configuration = f.plain()[0].clone();
+    let register = |registrar: Registrar| {
+        let configuration = configuration.clone();
+        async move {
+            registrar
+                .register_federated(&[configuration], &RequestContext::new())
+                .await
+        }
+    };
+    // A superior that publishes nothing.
+    let empty = Arc::new(Published::default());
+    refused(
+        register(resolving(&f, empty, 12)).await,
+        ErrorCode::InvalidTrustChain,
+        "could not be fetched",
+    );
+    // A loop: the intermediate names the client as its superior.
+    let looping = Arc::new(Published::default());
+    looping.authority(&f.intermediate, &[&f.client.id], &f.client, json!({}));
+    refused(
+        register(resolving(&f, looping, 12)).await,
+        ErrorCode::InvalidTrustChain,
+        "loop",
+    );
+    // Too few fetches allowed for the path.
+    let published = Arc::new(Published::default());
+    published.authority(&f.intermediate, &[&f.anchor.id], &f.client, json!({}));
+    published.authority(&f.anchor, &[], &f.intermediate, json!({}));
+    refused(
+        register(resolving(&f, published.clone(), 3)).await,
+        ErrorCode::InvalidTrustChain,
+        "more than 3 fetches",
+    );
+    assert_eq!(published.fetched.lock().unwrap().len(), 3);
+    // A resolved chain is verified like a sent one: an anchor statement under another key.
+    let forged = Arc::new(Published::default());
+    forged.authority(&f.intermediate, &[&f.anchor.id], &f.client, json!({}));
+    let impostor = entity(&f.anchor.id);
+    forged.authority(&impostor, &[], &f.intermediate, json!({}));
+    refused(
+        register(resolving(&f, forged, 12)).await,
+        ErrorCode::InvalidTrustChain,
+        "trust anchor",
+    );
+    // Without a fetcher, a configuration alone is no chain.
+    refused(
+        register(f.registrar.clone()).await,
+        ErrorCode::InvalidTrustChain,
+        "at least one",
+    );
+}
