@@ -713,7 +713,7 @@ async fn a_client_that_sends_only_its_configuration_has_its_chain_resolved() {
     let registrar = resolving(&f, published.clone(), 12);
     let configuration = f.plain()[0].clone();
     let registered = registrar
-        .register_federated(&[configuration.clone()], &RequestContext::new())
+        .register_federated(std::slice::from_ref(&configuration), &RequestContext::new())
         .await
         .unwrap();
     assert_eq!(registered.client_id, f.client.id);
