@@ -796,6 +796,49 @@ fn federation(c: &mut Criterion) {
         Arc::new(signer),
     ));
     let rt = runtime();
+    // The same chain resolved from a client's Entity Configuration alone, the superiors'
+    // documents served from memory: the resolution's own cost besides its four fetches.
+    struct Published(std::collections::HashMap<String, String>);
+    #[async_trait]
+    impl Fetcher for Published {
+        async fn fetch(&self, url: &str, _: FetchLimits) -> Result<Fetched, FetchError> {
+            self.0
+                .get(url)
+                .map(|body| Fetched::new(body.clone().into_bytes()))
+                .ok_or(FetchError::Status(404))
+        }
+    }
+    let mut documents = std::collections::HashMap::new();
+    for (authority, hints, subject, statement) in [
+        (&intermediate, vec![anchor.id], client.id, &chain[1]),
+        (&anchor, vec![], intermediate.id, &chain[2]),
+    ] {
+        let configuration = about(
+            authority,
+            authority,
+            json!({"authority_hints": hints, "metadata": {"federation_entity": {
+                "federation_fetch_endpoint": format!("{}/fetch", authority.id)}}}),
+        );
+        documents.insert(
+            format!("{}/.well-known/openid-federation", authority.id),
+            sign(authority, configuration),
+        );
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("sub", subject)
+            .finish();
+        documents.insert(format!("{}/fetch?{query}", authority.id), statement.clone());
+    }
+    let published = Published(documents);
+    let limits = oauth_dcr::federation::resolve::ResolveLimits::default();
+    group.bench_function("resolve_chain/3-level-in-memory", |b| {
+        b.to_async(&runtime()).iter(|| async {
+            oauth_dcr::federation::resolve::resolve_chain(
+                &chain[0], &anchors, 8, &published, &limits,
+            )
+            .await
+            .expect("resolves")
+        })
+    });
     group.bench_function("register_federated/cached-3-level", |b| {
         b.to_async(&rt).iter(|| async {
             registrar

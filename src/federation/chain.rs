@@ -754,6 +754,36 @@ mod tests {
     }
 
     #[test]
+    fn a_key_rotation_verifies_while_the_superior_attests_the_new_key() {
+        let f = federation();
+        // A new key under a new `kid` (the entity's identifier does not change; only the key
+        // and its `kid` are used here).
+        let rotated = entity("https://rp.fed.example/2026");
+        let both = json!({ "keys": [
+            f.leaf.jwks["keys"][0].clone(),
+            rotated.jwks["keys"][0].clone(),
+        ]});
+        // The client signs with its new key and publishes both; its superior attests both.
+        let configuration = with(f.configuration(), json!({ "jwks": both.clone() }));
+        let chain = vec![
+            sign(&rotated, &configuration),
+            sign(
+                &f.intermediate,
+                &about(&f.intermediate, &f.leaf, json!({ "jwks": both })),
+            ),
+            sign(&f.anchor, &about(&f.anchor, &f.intermediate, json!({}))),
+        ];
+        assert!(f.verify(&chain).is_ok());
+        // A superior that still attests only the old key does not vouch for the new one.
+        let stale = vec![
+            chain[0].clone(),
+            sign(&f.intermediate, &about(&f.intermediate, &f.leaf, json!({}))),
+            chain[2].clone(),
+        ];
+        invalid(f.verify(&stale), "superior");
+    }
+
+    #[test]
     fn a_loop_is_refused() {
         let f = federation();
         let chain = vec![
