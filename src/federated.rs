@@ -125,9 +125,13 @@ impl Registrar {
         context: &RequestContext,
     ) -> Result<(Stored, TrustChain, OffsetDateTime), RegistrationError> {
         // A client that sends only its Entity Configuration: the chain is resolved by fetching
-        // its superiors' statements, then verified as a sent one is.
+        // its superiors' statements, then verified as a sent one is. A configuration resolved
+        // and verified before is known by its own digest until its chain expires.
+        let sent = VerifiedChains::key(trust_chain);
         let resolved;
+        let known = federation.verified.get(&sent, now);
         let trust_chain = match (trust_chain, &federation.fetcher) {
+            ([_], Some(_)) if known.is_some() => trust_chain,
             ([configuration], Some(fetcher)) => {
                 resolved = resolve_chain(
                     configuration,
@@ -145,7 +149,7 @@ impl Registrar {
             (chain, _) => chain,
         };
         let key = VerifiedChains::key(trust_chain);
-        let chain = match federation.verified.get(&key, now) {
+        let chain = match known.or_else(|| federation.verified.get(&key, now)) {
             Some(chain) => chain,
             None => {
                 let chain = verify_chain(trust_chain, &federation.anchors, &federation.rules, now)
@@ -158,6 +162,9 @@ impl Registrar {
                         }
                     })?;
                 federation.verified.put(key, &chain, now);
+                if sent != key {
+                    federation.verified.put(sent, &chain, now);
+                }
                 chain
             }
         };

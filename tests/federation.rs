@@ -739,6 +739,24 @@ async fn a_client_that_sends_only_its_configuration_has_its_chain_resolved() {
     )
     .await;
     assert_eq!(response.status(), 200);
+    // The configuration resolved and verified before is not resolved again until its chain
+    // expires: no further fetch.
+    assert_eq!(published.fetched.lock().unwrap().len(), 4);
+}
+
+/// A fetcher whose every fetch ran out of its time (as a fetcher reports a superior too slow
+/// to answer within `FetchLimits::timeout`).
+struct TooSlow;
+
+#[async_trait::async_trait]
+impl oauth_dcr::fetch::Fetcher for TooSlow {
+    async fn fetch(
+        &self,
+        _url: &str,
+        _limits: oauth_dcr::fetch::FetchLimits,
+    ) -> Result<oauth_dcr::fetch::Fetched, oauth_dcr::fetch::FetchError> {
+        Err(oauth_dcr::fetch::FetchError::Timeout)
+    }
 }
 
 #[tokio::test]
@@ -757,6 +775,29 @@ async fn resolution_is_bounded_and_refuses_what_it_cannot_resolve() {
     let empty = Arc::new(Published::default());
     refused(
         register(resolving(&f, empty, 12)).await,
+        ErrorCode::InvalidTrustChain,
+        "could not be fetched",
+    );
+    // A superior too slow to answer.
+    let anchor_keys = Jwks::from_json(f.anchor.jwks.to_string().as_bytes()).unwrap();
+    let pair = ES256.generate_key_pair().unwrap();
+    let mut key = pair.to_jwk_key_pair();
+    key.set_key_id("op-3");
+    let slow = Registrar::new(
+        ServerPolicy::new("https://op.example/register"),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_clock(f.clock.clone())
+    .with_explicit_registration(
+        ExplicitRegistration::new(
+            SERVER,
+            vec![TrustAnchor::new(&f.anchor.id, anchor_keys)],
+            Arc::new(JwkSigner::from_jwk(key.to_string().as_bytes()).unwrap()),
+        )
+        .resolve_with(Arc::new(TooSlow), Default::default()),
+    );
+    refused(
+        register(slow).await,
         ErrorCode::InvalidTrustChain,
         "could not be fetched",
     );

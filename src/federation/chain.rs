@@ -764,7 +764,7 @@ mod tests {
             rotated.jwks["keys"][0].clone(),
         ]});
         // The client signs with its new key and publishes both; its superior attests both.
-        let configuration = with(f.configuration(), json!({ "jwks": both.clone() }));
+        let configuration = with(f.configuration(), json!({ "jwks": &both }));
         let chain = vec![
             sign(&rotated, &configuration),
             sign(
