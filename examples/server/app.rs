@@ -186,7 +186,7 @@ pub(crate) fn router(config: &Config, stores: Stores) -> Router {
             .map(|(id, keys)| TrustAnchor::new(id, keys.clone()))
             .collect();
         let explicit = ExplicitRegistration::new(&flags.entity_id, anchors, signer.clone());
-        registrar = registrar.with_explicit_registration(explicit);
+        registrar = registrar.with_explicit_registration(federation_resolver(config, explicit));
     }
     // The crate's events (registrations, reads, updates, deletes, refusals, token reuse,
     // reissues) as structured log lines; token reuse at WARN, so `--quiet` keeps it.
@@ -430,6 +430,31 @@ pub(crate) fn fetcher(
 #[cfg(not(feature = "fetch"))]
 fn metadata_documents(_: &Config, registrar: Registrar) -> Registrar {
     registrar
+}
+
+/// With the `fetch` feature, a client may send only its Entity Configuration: its trust chain
+/// is resolved through the crate's SSRF-safe fetcher (with
+/// `--dangerously-allow-http-loopback-fetch`, also from `http` on loopback, for a local
+/// federation).
+#[cfg(feature = "fetch")]
+fn federation_resolver(config: &Config, explicit: ExplicitRegistration) -> ExplicitRegistration {
+    match fetcher(config) {
+        Ok(fetcher) => explicit.resolve_with(
+            Arc::new(fetcher),
+            oauth_dcr::federation::resolve::ResolveLimits::default(),
+        ),
+        Err(e) => {
+            // Never run without the fetcher the flags asked for: say why and stop.
+            eprintln!("--federation-entity-id: the fetcher could not be built: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Without the `fetch` feature a client sends its whole trust chain.
+#[cfg(not(feature = "fetch"))]
+fn federation_resolver(_: &Config, explicit: ExplicitRegistration) -> ExplicitRegistration {
+    explicit
 }
 
 /// `GET /clients/resolve?client_id=URL`: what the server would use for a URL client identifier

@@ -40,7 +40,9 @@ usage: cargo run --example server -- [FLAGS]
                                  identifier; POST /register then takes a client's trust chain
                                  (application/trust-chain+json) and GET
                                  /.well-known/openid-federation serves the server's Entity
-                                 Configuration (needs --federation-key and --trust-anchor)
+                                 Configuration (needs --federation-key and --trust-anchor);
+                                 with the `fetch` feature, a client may send only its Entity
+                                 Configuration and the server resolves its chain
   --federation-key JWK_FILE      the server's federation signing key, a private JWK with a kid
   --trust-anchor ID=JWKS_FILE    a trust anchor: its entity identifier and the public JWK Set
                                  file of its federation keys (repeatable)

@@ -232,3 +232,132 @@ async fn the_federation_walkthrough() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A local federation served from loopback: each authority's Entity Configuration and its
+/// `/fetch?sub=…` statement, as `application/entity-statement+jwt`, by path and query.
+fn serve_federation(
+    listener: tokio::net::TcpListener,
+    documents: std::collections::HashMap<String, String>,
+) {
+    use axum::extract::State;
+    use axum::http::{header, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    use std::sync::Arc;
+
+    async fn document(
+        State(documents): State<Arc<std::collections::HashMap<String, String>>>,
+        uri: Uri,
+    ) -> axum::response::Response {
+        let key = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+        match documents.get(key) {
+            Some(body) => (
+                [(header::CONTENT_TYPE, "application/entity-statement+jwt")],
+                body.clone(),
+            )
+                .into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let router = axum::Router::new()
+        .fallback(document)
+        .with_state(Arc::new(documents));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+}
+
+/// With the `fetch` feature and the loopback switch, the example server resolves the chain of a
+/// client that sends only its Entity Configuration from a federation served on loopback.
+#[tokio::test]
+async fn the_example_server_resolves_a_chain_from_a_federation_on_loopback() {
+    // Entity identifiers under the loopback address the documents will be served from.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let anchor = entity(&format!("{base}/ta"));
+    let intermediate = entity(&format!("{base}/int"));
+    let client = entity("https://rp.fed.example");
+    let op = entity("https://op.fed.example");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let valid = |mut claims: Value| {
+        claims["iat"] = json!(now - 60);
+        claims["exp"] = json!(now + 3600);
+        claims
+    };
+    let mut documents = std::collections::HashMap::new();
+    for (authority, hints, subject) in [
+        (&intermediate, vec![anchor.id.clone()], &client),
+        (&anchor, vec![], &intermediate),
+    ] {
+        let path = authority.id.trim_start_matches(&base).to_owned();
+        let configuration = valid(about(
+            authority,
+            authority,
+            json!({
+                "authority_hints": hints,
+                "metadata": { "federation_entity": {
+                    "federation_fetch_endpoint": format!("{}/fetch", authority.id)
+                }},
+            }),
+        ));
+        documents.insert(
+            format!("{path}/.well-known/openid-federation"),
+            sign(authority, &configuration),
+        );
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("sub", &subject.id)
+            .finish();
+        documents.insert(
+            format!("{path}/fetch?{query}"),
+            sign(authority, &valid(about(authority, subject, json!({})))),
+        );
+    }
+    serve_federation(listener, documents);
+
+    let dir = std::env::temp_dir().join(format!("dcr-loopback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("op.jwk");
+    let anchor_keys = dir.join("ta.jwks");
+    std::fs::write(&key, op.private.to_string()).unwrap();
+    std::fs::write(&anchor_keys, anchor.jwks.to_string()).unwrap();
+    let anchor_flag = format!("{}={}", anchor.id, anchor_keys.display());
+    let server = Server::start(&[
+        "--federation-entity-id",
+        &op.id,
+        "--federation-key",
+        key.to_str().unwrap(),
+        "--trust-anchor",
+        &anchor_flag,
+        "--dangerously-allow-http-loopback-fetch",
+    ])
+    .await;
+    let configuration = sign(
+        &client,
+        &valid(about(
+            &client,
+            &client,
+            json!({
+                "aud": op.id,
+                "authority_hints": [intermediate.id],
+                "metadata": { "openid_relying_party": {
+                    "redirect_uris": ["https://rp.fed.example/cb"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": client.jwks,
+                }},
+            }),
+        )),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = http
+        .post(server.url("/register"))
+        .header(CONTENT_TYPE, "application/entity-statement+jwt")
+        .body(configuration)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let jwt = response.text().await.unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], client.id);
+    assert_eq!(claims["trust_anchor"], anchor.id);
+    assert_eq!(claims["authority_hints"], json!([intermediate.id]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
