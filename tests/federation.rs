@@ -836,3 +836,76 @@ async fn resolution_is_bounded_and_refuses_what_it_cannot_resolve() {
         "at least one",
     );
 }
+
+#[tokio::test]
+async fn resolution_stops_at_the_chain_depth() {
+    // A line of intermediates longer than a chain may be: each names the next as its superior,
+    // and none reaches the anchor within eight statements.
+    let f = federation();
+    let published = Arc::new(Published::default());
+    let line: Vec<Entity> = (0..9)
+        .map(|n| entity(&format!("https://int{n}.fed.example")))
+        .collect();
+    let configuration = sign(
+        &f.client,
+        &about(
+            &f.client,
+            &f.client,
+            json!({ "aud": SERVER, "authority_hints": [line[0].id], "metadata": { RP: rp_metadata() } }),
+        ),
+    );
+    published.authority(&line[0], &[&line[1].id], &f.client, json!({}));
+    for n in 1..line.len() {
+        let next: Vec<&str> = line.get(n + 1).map(|e| e.id.as_str()).into_iter().collect();
+        published.authority(&line[n], &next, &line[n - 1], json!({}));
+    }
+    let registrar = resolving(&f, published.clone(), 40);
+    refused(
+        registrar
+            .register_federated(&[configuration], &RequestContext::new())
+            .await,
+        ErrorCode::InvalidTrustChain,
+        "within 8 statements",
+    );
+    // It stopped at the bound: two fetches for each of the seven superiors it could use.
+    assert_eq!(published.fetched.lock().unwrap().len(), 14);
+}
+
+#[tokio::test]
+async fn resolution_reaches_an_anchor_at_the_chain_depth() {
+    // Six intermediates and the anchor: eight statements with the client's configuration, the
+    // longest chain the rules allow.
+    let f = federation();
+    let published = Arc::new(Published::default());
+    let line: Vec<Entity> = (0..6)
+        .map(|n| entity(&format!("https://int{n}.fed.example")))
+        .collect();
+    let configuration = sign(
+        &f.client,
+        &about(
+            &f.client,
+            &f.client,
+            json!({ "aud": SERVER, "authority_hints": [line[0].id], "metadata": { RP: rp_metadata() } }),
+        ),
+    );
+    published.authority(&line[0], &[&line[1].id], &f.client, json!({}));
+    for n in 1..line.len() {
+        let next = line
+            .get(n + 1)
+            .map_or(f.anchor.id.as_str(), |e| e.id.as_str());
+        published.authority(&line[n], &[next], &line[n - 1], json!({}));
+    }
+    published.authority(&f.anchor, &[], &line[5], json!({}));
+    let registrar = resolving(&f, published, 40);
+    let registered = registrar
+        .register_federated(&[configuration], &RequestContext::new())
+        .await
+        .unwrap();
+    let stored = registrar
+        .store()
+        .get(&registered.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.federation.unwrap().trust_chain.len(), 8);
+}

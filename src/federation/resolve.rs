@@ -119,8 +119,9 @@ impl Search<'_> {
                 self.last = Some(format!("`{hint}` appears twice: a loop"));
                 continue;
             }
-            // The subject's configuration, then one statement per superior so far.
-            if path.len() + 1 >= self.max_depth {
+            // `path` holds the subject and the superiors so far: this superior's statement would
+            // make the chain `path.len() + 1` statements long.
+            if path.len() >= self.max_depth {
                 self.last = Some(format!(
                     "no trust anchor within {} statements",
                     self.max_depth
