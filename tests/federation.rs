@@ -837,15 +837,30 @@ async fn resolution_is_bounded_and_refuses_what_it_cannot_resolve() {
     );
 }
 
-#[tokio::test]
-async fn resolution_stops_at_the_chain_depth() {
-    // A line of intermediates longer than a chain may be: each names the next as its superior,
-    // and none reaches the anchor within eight statements.
-    let f = federation();
+/// A line of `length` intermediates above the client, each naming the next as its superior;
+/// the last names the anchor when `to_anchor` (and the anchor publishes its statement about it)
+/// and nothing otherwise. Returns the documents and the client's Entity Configuration.
+fn line_of_intermediates(
+    f: &Federation,
+    length: usize,
+    to_anchor: bool,
+) -> (Arc<Published>, String) {
     let published = Arc::new(Published::default());
-    let line: Vec<Entity> = (0..9)
+    let line: Vec<Entity> = (0..length)
         .map(|n| entity(&format!("https://int{n}.fed.example")))
         .collect();
+    for (n, authority) in line.iter().enumerate() {
+        let below = if n == 0 { &f.client } else { &line[n - 1] };
+        let above = match line.get(n + 1) {
+            Some(next) => vec![next.id.as_str()],
+            None if to_anchor => vec![f.anchor.id.as_str()],
+            None => Vec::new(),
+        };
+        published.authority(authority, &above, below, json!({}));
+    }
+    if let (true, Some(last)) = (to_anchor, line.last()) {
+        published.authority(&f.anchor, &[], last, json!({}));
+    }
     let configuration = sign(
         &f.client,
         &about(
@@ -854,11 +869,14 @@ async fn resolution_stops_at_the_chain_depth() {
             json!({ "aud": SERVER, "authority_hints": [line[0].id], "metadata": { RP: rp_metadata() } }),
         ),
     );
-    published.authority(&line[0], &[&line[1].id], &f.client, json!({}));
-    for n in 1..line.len() {
-        let next: Vec<&str> = line.get(n + 1).map(|e| e.id.as_str()).into_iter().collect();
-        published.authority(&line[n], &next, &line[n - 1], json!({}));
-    }
+    (published, configuration)
+}
+
+#[tokio::test]
+async fn resolution_stops_at_the_chain_depth() {
+    // Nine intermediates: none reaches the anchor within eight statements.
+    let f = federation();
+    let (published, configuration) = line_of_intermediates(&f, 9, false);
     let registrar = resolving(&f, published.clone(), 40);
     refused(
         registrar
@@ -876,26 +894,7 @@ async fn resolution_reaches_an_anchor_at_the_chain_depth() {
     // Six intermediates and the anchor: eight statements with the client's configuration, the
     // longest chain the rules allow.
     let f = federation();
-    let published = Arc::new(Published::default());
-    let line: Vec<Entity> = (0..6)
-        .map(|n| entity(&format!("https://int{n}.fed.example")))
-        .collect();
-    let configuration = sign(
-        &f.client,
-        &about(
-            &f.client,
-            &f.client,
-            json!({ "aud": SERVER, "authority_hints": [line[0].id], "metadata": { RP: rp_metadata() } }),
-        ),
-    );
-    published.authority(&line[0], &[&line[1].id], &f.client, json!({}));
-    for n in 1..line.len() {
-        let next = line
-            .get(n + 1)
-            .map_or(f.anchor.id.as_str(), |e| e.id.as_str());
-        published.authority(&line[n], &[next], &line[n - 1], json!({}));
-    }
-    published.authority(&f.anchor, &[], &line[5], json!({}));
+    let (published, configuration) = line_of_intermediates(&f, 6, true);
     let registrar = resolving(&f, published, 40);
     let registered = registrar
         .register_federated(&[configuration], &RequestContext::new())

@@ -7,7 +7,9 @@ use base64::Engine as _;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
-use crate::common::{about, entity, sign};
+use std::path::PathBuf;
+
+use crate::common::{about, entity, sign, Entity};
 use crate::server::Server;
 
 /// The claims of a compact JWS, once it verified with `key` and has the `typ` `typ`.
@@ -26,28 +28,49 @@ fn verified(jwt: &str, key: &josekit::jwk::Jwk, typ: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn the_example_server_registers_a_client_through_a_trust_chain() {
-    let dir = std::env::temp_dir().join(format!("dcr-federation-{}", std::process::id()));
+/// The example server with explicit registration as `op`, trusting `anchor` (its keys written
+/// to files in a fresh directory, returned for removal), and `extra` flags.
+async fn federated_server(op: &Entity, anchor: &Entity, extra: &[&str]) -> (Server, PathBuf) {
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dcr-federation-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let anchor = entity("https://ta.fed.example");
-    let intermediate = entity("https://int.fed.example");
-    let client = entity("https://rp.fed.example");
-    let op = entity("https://op.fed.example");
     let key = dir.join("op.jwk");
     let anchor_keys = dir.join("ta.jwks");
     std::fs::write(&key, op.private.to_string()).unwrap();
     std::fs::write(&anchor_keys, anchor.jwks.to_string()).unwrap();
     let anchor_flag = format!("{}={}", anchor.id, anchor_keys.display());
-    let server = Server::start(&[
+    let mut flags = vec![
         "--federation-entity-id",
-        &op.id,
+        op.id.as_str(),
         "--federation-key",
         key.to_str().unwrap(),
         "--trust-anchor",
-        &anchor_flag,
-    ])
-    .await;
+        anchor_flag.as_str(),
+    ];
+    flags.extend_from_slice(extra);
+    (Server::start(&flags).await, dir)
+}
+
+/// A 200 answer of `media`, whose body is a JWS of `typ` signed with `key`: its claims.
+async fn signed_answer(
+    response: reqwest::Response,
+    media: &str,
+    key: &josekit::jwk::Jwk,
+    typ: &str,
+) -> Value {
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[CONTENT_TYPE], media);
+    verified(&response.text().await.unwrap(), key, typ)
+}
+
+#[tokio::test]
+async fn the_example_server_registers_a_client_through_a_trust_chain() {
+    let anchor = entity("https://ta.fed.example");
+    let intermediate = entity("https://int.fed.example");
+    let client = entity("https://rp.fed.example");
+    let op = entity("https://op.fed.example");
+    let (server, dir) = federated_server(&op, &anchor, &[]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let public = {
         let set = &op.jwks["keys"][0];
@@ -60,16 +83,13 @@ async fn the_example_server_registers_a_client_through_a_trust_chain() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()[CONTENT_TYPE],
-        "application/entity-statement+jwt"
-    );
-    let configuration = verified(
-        &response.text().await.unwrap(),
+    let configuration = signed_answer(
+        response,
+        "application/entity-statement+jwt",
         &public,
         "entity-statement+jwt",
-    );
+    )
+    .await;
     assert_eq!(configuration["iss"], op.id);
     assert_eq!(configuration["sub"], op.id);
     assert_eq!(configuration["jwks"], op.jwks);
@@ -120,17 +140,13 @@ async fn the_example_server_registers_a_client_through_a_trust_chain() {
             .body(serde_json::to_vec(chain).unwrap())
             .send()
     };
-    let response = post(&chain).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()[CONTENT_TYPE],
-        "application/explicit-registration-response+jwt"
-    );
-    let registered = verified(
-        &response.text().await.unwrap(),
+    let registered = signed_answer(
+        post(&chain).await.unwrap(),
+        "application/explicit-registration-response+jwt",
         &public,
         "explicit-registration-response+jwt",
-    );
+    )
+    .await;
     assert_eq!(registered["iss"], op.id);
     assert_eq!(registered["aud"], client.id);
     assert_eq!(registered["trust_anchor"], anchor.id);
@@ -311,23 +327,8 @@ async fn the_example_server_resolves_a_chain_from_a_federation_on_loopback() {
     }
     serve_federation(listener, documents);
 
-    let dir = std::env::temp_dir().join(format!("dcr-loopback-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("op.jwk");
-    let anchor_keys = dir.join("ta.jwks");
-    std::fs::write(&key, op.private.to_string()).unwrap();
-    std::fs::write(&anchor_keys, anchor.jwks.to_string()).unwrap();
-    let anchor_flag = format!("{}={}", anchor.id, anchor_keys.display());
-    let server = Server::start(&[
-        "--federation-entity-id",
-        &op.id,
-        "--federation-key",
-        key.to_str().unwrap(),
-        "--trust-anchor",
-        &anchor_flag,
-        "--dangerously-allow-http-loopback-fetch",
-    ])
-    .await;
+    let (server, dir) =
+        federated_server(&op, &anchor, &["--dangerously-allow-http-loopback-fetch"]).await;
     let configuration = sign(
         &client,
         &valid(about(
