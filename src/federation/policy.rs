@@ -417,11 +417,15 @@ impl ParameterPolicy {
                 )));
             }
         }
-        // subset_of
+        // subset_of: the parameter keeps, in its own order, the values the operator lists.
         if let Some(subset_of) = &self.subset_of {
             array_of(&current, "subset_of")?;
             if let Some(Value::Array(values)) = current.take() {
-                current = Some(Value::Array(intersection(&values, subset_of)));
+                let kept = values
+                    .into_iter()
+                    .filter(|v| subset_of.contains(v))
+                    .collect();
+                current = Some(Value::Array(kept));
             }
         }
         // superset_of
@@ -625,6 +629,19 @@ mod tests {
         assert!(apply(json!({"one_of": ["a", "b"]}), json!("c")).is_err());
         assert!(apply(json!({"one_of": ["a"]}), json!(["a"])).is_err());
         assert_eq!(apply(json!({"one_of": ["a"]}), Value::Null), Ok(None));
+        // subset_of keeps the parameter's values it lists, in the parameter's order: a `value`
+        // the policy allowed (a subset of `subset_of`) comes through unchanged, repeats and all.
+        assert_eq!(
+            apply(
+                json!({"value": ["c", "c"], "subset_of": ["c"]}),
+                Value::Null
+            ),
+            Ok(Some(json!(["c", "c"])))
+        );
+        assert_eq!(
+            apply(json!({"subset_of": ["a", "b"]}), json!(["b", "x", "a"])),
+            Ok(Some(json!(["b", "a"])))
+        );
         // superset_of: a check on an array.
         assert!(apply(json!({"superset_of": ["a", "b"]}), json!(["a"])).is_err());
         assert_eq!(
