@@ -833,7 +833,7 @@ fn federation(c: &mut Criterion) {
     group.bench_function("resolve_chain/3-level-in-memory", |b| {
         b.to_async(&runtime()).iter(|| async {
             oauth_dcr::federation::resolve::resolve_chain(
-                &chain[0], &anchors, 8, &published, &limits,
+                &chain[0], &anchors, &rules, &published, &limits,
             )
             .await
             .expect("resolves")

@@ -136,7 +136,7 @@ impl Registrar {
                 resolved = resolve_chain(
                     configuration,
                     &federation.anchors,
-                    federation.rules.max_statements,
+                    &federation.rules,
                     fetcher.as_ref(),
                     &federation.resolve_limits,
                 )

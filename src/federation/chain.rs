@@ -72,10 +72,9 @@ pub struct ChainRules {
 impl Default for ChainRules {
     fn default() -> Self {
         Self {
-            algorithms: ["RS256", "PS256", "ES256", "EdDSA"]
-                .map(String::from)
-                .to_vec(),
-            leeway: Duration::seconds(60),
+            // The same algorithms and clock skew as every JWT the crate verifies.
+            algorithms: JwtRules::default().algorithms,
+            leeway: JwtRules::default().leeway,
             max_statements: 8,
             max_statement_bytes: 64 * 1024,
         }

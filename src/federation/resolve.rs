@@ -5,13 +5,13 @@
 //!
 //! Nothing fetched is trusted here: the chain found is verified afterwards by
 //! [`verify_chain`](super::chain::verify_chain) as a chain the client sent would be. The search
-//! is bounded: at most `max_statements` statements deep, at most `max_fetches` fetches in all
+//! is bounded: at most [`ChainRules::max_statements`] statements deep, at most `max_fetches` fetches in all
 //! (each within the fetcher's own size and time limits), and an entity already on the path is
 //! not visited again.
 
 use serde_json::{Map, Value};
 
-use super::chain::{ChainError, TrustAnchor, ENTITY_STATEMENT_TYP};
+use super::chain::{ChainError, ChainRules, TrustAnchor, ENTITY_STATEMENT_TYP};
 use crate::fetch::{FetchLimits, Fetcher};
 use crate::policy::RequestLimits;
 use crate::statements::{decode_typed, JwtRules};
@@ -39,13 +39,12 @@ fn invalid(message: impl Into<String>) -> ChainError {
     ChainError::InvalidChain(message.into())
 }
 
-/// The claims of a statement, unverified (they only say where to look next).
-fn claims(statement: &str, max_bytes: usize) -> Result<Map<String, Value>, ChainError> {
+/// The claims of a statement, unverified (they only say where to look next), decoded under
+/// the same header rules and size bound as the chain will be verified with.
+fn claims(statement: &str, rules: &ChainRules) -> Result<Map<String, Value>, ChainError> {
     let rules = JwtRules {
-        algorithms: ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"]
-            .map(String::from)
-            .to_vec(),
-        max_length: max_bytes,
+        algorithms: rules.algorithms.clone(),
+        max_length: rules.max_statement_bytes,
         ..JwtRules::default()
     };
     decode_typed(
@@ -75,7 +74,7 @@ struct Search<'a> {
     anchors: &'a [TrustAnchor],
     fetcher: &'a dyn Fetcher,
     limits: &'a ResolveLimits,
-    max_depth: usize,
+    rules: &'a ChainRules,
     fetches: usize,
     /// Why the last path tried failed, for the error when none succeeds.
     last: Option<String>,
@@ -121,10 +120,10 @@ impl Search<'_> {
             }
             // `path` holds the subject and the superiors so far: this superior's statement would
             // make the chain `path.len() + 1` statements long.
-            if path.len() >= self.max_depth {
+            if path.len() >= self.rules.max_statements {
                 self.last = Some(format!(
                     "no trust anchor within {} statements",
-                    self.max_depth
+                    self.rules.max_statements
                 ));
                 continue;
             }
@@ -148,12 +147,11 @@ impl Search<'_> {
         hint: &str,
         path: &mut Vec<String>,
     ) -> Result<Option<Vec<String>>, ChainError> {
-        let max = self.limits.fetch.max_bytes;
         let url = format!(
             "{}/.well-known/openid-federation",
             hint.trim_end_matches('/')
         );
-        let configuration = claims(&self.fetch(&url).await?, max)?;
+        let configuration = claims(&self.fetch(&url).await?, self.rules)?;
         let own = |name: &str| configuration.get(name).and_then(Value::as_str);
         if own("iss") != Some(hint) || own("sub") != Some(hint) {
             return Err(invalid(format!(
@@ -182,8 +180,8 @@ impl Search<'_> {
 
 /// Resolves the trust chain of the entity whose Entity Configuration is `configuration`, up
 /// its `authority_hints` to one of `anchors`, through `fetcher`: the configuration first, then
-/// each superior's statement about the entity below, the anchor's last. The chain is not
-/// verified here.
+/// each superior's statement about the entity below, the anchor's last, no longer than
+/// `rules` allow. The chain is not verified here.
 ///
 /// # Errors
 /// [`ChainError::InvalidChain`] when no path leads to a configured anchor within the bounds
@@ -191,11 +189,11 @@ impl Search<'_> {
 pub async fn resolve_chain(
     configuration: &str,
     anchors: &[TrustAnchor],
-    max_statements: usize,
+    rules: &ChainRules,
     fetcher: &dyn Fetcher,
     limits: &ResolveLimits,
 ) -> Result<Vec<String>, ChainError> {
-    let own = claims(configuration, limits.fetch.max_bytes)?;
+    let own = claims(configuration, rules)?;
     let subject = own
         .get("sub")
         .and_then(Value::as_str)
@@ -205,7 +203,7 @@ pub async fn resolve_chain(
         anchors,
         fetcher,
         limits,
-        max_depth: max_statements,
+        rules,
         fetches: 0,
         last: None,
     };
