@@ -113,6 +113,11 @@ impl Federation {
         self.chain(json!({}), json!({}), json!({}))
     }
 
+    /// The client as the store keeps it, if registered.
+    async fn stored(&self) -> Option<oauth_dcr::ClientRecord> {
+        self.registrar.store().get(&self.client.id).await.unwrap()
+    }
+
     async fn register(&self, chain: &[String]) -> Result<FederatedRegistration, RegistrationError> {
         self.registrar
             .register_federated(chain, &RequestContext::new())
@@ -191,13 +196,7 @@ async fn a_client_registers_through_a_three_level_chain() {
         assert!(metadata.get(absent).is_none(), "{absent}");
     }
 
-    let stored = f
-        .registrar
-        .store()
-        .get(&f.client.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = f.stored().await.unwrap();
     let provenance = stored.federation.as_ref().expect("provenance");
     assert_eq!(provenance.trust_anchor, f.anchor.id);
     assert_eq!(provenance.immediate_superior, f.intermediate.id);
@@ -263,13 +262,7 @@ async fn the_registration_rules_hold_for_what_the_chain_resolves() {
         ErrorCode::InvalidRedirectUri,
         "fragment",
     );
-    assert!(f
-        .registrar
-        .store()
-        .get(&f.client.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(f.stored().await.is_none());
 
     // The server's own policy, not the federation's, decides what it supports.
     let mut policy = ServerPolicy::new("https://op.example/register");
@@ -324,13 +317,7 @@ async fn a_secret_lasts_as_long_as_the_registration() {
         metadata["client_secret_expires_at"],
         registered.expires_at.unix_timestamp()
     );
-    let stored = f
-        .registrar
-        .store()
-        .get(&f.client.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = f.stored().await.unwrap();
     let expiry = registered.expires_at;
     assert!(stored.verify_secret(&secret, expiry - Duration::seconds(1)));
     assert!(!stored.verify_secret(&secret, expiry));
@@ -376,13 +363,7 @@ async fn chains_that_do_not_verify_are_invalid_trust_chains() {
         ErrorCode::InvalidMetadata,
         "not one of",
     );
-    assert!(f
-        .registrar
-        .store()
-        .get(&f.client.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(f.stored().await.is_none());
 }
 
 #[tokio::test]
@@ -446,13 +427,7 @@ async fn a_client_registered_otherwise_is_not_replaced() {
         ErrorCode::InvalidClientMetadata,
         "not registered through a trust chain",
     );
-    let kept = f
-        .registrar
-        .store()
-        .get(&f.client.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let kept = f.stored().await.unwrap();
     assert_eq!(
         kept.metadata.client_name.as_deref(),
         Some("the administrators' client")
